@@ -1,0 +1,107 @@
+"""The canonical cohort model shared by every module.
+
+One row per patient. All times are in months. Statuses are the strings ``"positive"`` /
+``"negative"`` (missing = NA); events and pCR are 0/1 (missing = NA).
+"""
+
+from __future__ import annotations
+
+ENDPOINTS: tuple[str, ...] = ("efs", "rfs", "dfs", "drfs", "os")
+
+ENDPOINT_LABELS: dict[str, str] = {
+    "efs": "Event-free survival",
+    "rfs": "Recurrence-free survival",
+    "dfs": "Disease-free survival",
+    "drfs": "Distant recurrence-free survival",
+    "os": "Overall survival",
+}
+
+POSITIVE = "positive"
+NEGATIVE = "negative"
+STATUS_VALUES: tuple[str, str] = (POSITIVE, NEGATIVE)
+
+#: Measures of ER level a cohort may carry, with their unit for axis labels.
+ER_MEASURES: dict[str, str] = {
+    "er_percent": "ER (% positive nuclei)",
+    "er_allred": "ER Allred score (0-8)",
+    "er_hscore": "ER H-score (0-300)",
+    "er_fmol": "ER (fmol/mg protein)",
+    "esr1_mrna": "ESR1 mRNA (platform units)",
+}
+
+IDENTIFIER_COLUMNS = ("patient_id", "study", "arm")
+STATUS_COLUMNS = ("er_status", "pr_status", "hr_status", "her2_status")
+NUMERIC_COLUMNS = (
+    "age",
+    "er_percent",
+    "er_allred",
+    "er_hscore",
+    "er_fmol",
+    "esr1_mrna",
+    "pr_percent",
+    "her2_ihc",
+    "her2_ish_ratio",
+    "her2_copy_number",
+)
+BINARY_COLUMNS = ("pcr",)
+CATEGORY_COLUMNS = ("her2_category", "rcb_class", "grade", "t_stage", "n_stage")
+
+#: Derived by :func:`her2er_dash.classify.classify_cohort`; not part of the input model.
+DERIVED_COLUMNS = ("er_category",)
+
+ER_CATEGORIES: tuple[str, ...] = ("ER-negative", "ER-low", "ER-positive")
+HER2_CATEGORIES: tuple[str, ...] = ("HER2-positive", "HER2-low", "HER2-zero")
+
+
+def time_column(endpoint: str) -> str:
+    """Canonical time column of an endpoint, e.g. ``"efs"`` -> ``"efs_months"``."""
+    return f"{endpoint}_months"
+
+
+def event_column(endpoint: str) -> str:
+    """Canonical event column of an endpoint, e.g. ``"efs"`` -> ``"efs_event"``."""
+    return f"{endpoint}_event"
+
+
+ENDPOINT_COLUMNS: tuple[str, ...] = tuple(
+    c for e in ENDPOINTS for c in (time_column(e), event_column(e))
+)
+
+CANONICAL_COLUMNS: tuple[str, ...] = (
+    "patient_id",
+    "study",
+    "arm",
+    "age",
+    "er_status",
+    "er_percent",
+    "er_allred",
+    "er_hscore",
+    "er_fmol",
+    "esr1_mrna",
+    "pr_status",
+    "pr_percent",
+    "hr_status",
+    "her2_status",
+    "her2_ihc",
+    "her2_ish_ratio",
+    "her2_copy_number",
+    "her2_category",
+    "pcr",
+    "rcb_class",
+    "grade",
+    "t_stage",
+    "n_stage",
+    *ENDPOINT_COLUMNS,
+)
+
+
+def available_endpoints(columns) -> list[str]:
+    """Endpoints whose time and event columns are both present."""
+    cols = set(columns)
+    return [e for e in ENDPOINTS if time_column(e) in cols and event_column(e) in cols]
+
+
+def available_er_measures(columns) -> list[str]:
+    """ER level measures present among ``columns``, in the order of :data:`ER_MEASURES`."""
+    cols = set(columns)
+    return [m for m in ER_MEASURES if m in cols]

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Run lint and the whole test suite. Called by `make test` (with the venv on PATH) and by .ci/run.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+ruff check . || exit 1
+
+python -m pytest "$@"
+rc=$?
+if [ "$rc" -eq 5 ]; then
+  # pytest's "no tests collected": report it plainly instead of failing CI on a selection.
+  echo "pytest collected no tests (exit 5); treating as success." >&2
+  rc=0
+fi
+exit "$rc"

@@ -1,0 +1,70 @@
+"""Reference values from R, live when Rscript is present, from stored golden files otherwise.
+
+Each comparison has an R script in ``tests/r/<name>.R``. The script is run as
+``Rscript tests/r/<name>.R <input_dir> <output_dir>``: it reads the CSV files that the test wrote
+to ``input_dir`` and writes one CSV per result table to ``output_dir`` (full precision,
+``write.csv(..., row.names = FALSE)`` after ``options(digits = 15)``).
+
+Golden copies of those outputs live in ``tests/golden/<name>/``. When Rscript exists the test
+recomputes them live and compares against the live numbers (and, with ``HER2ER_UPDATE_GOLDEN=1``,
+refreshes the stored copies); without R it compares against the stored copies, so a machine
+without R still checks every number.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+TESTS = Path(__file__).resolve().parent
+R_DIR = TESTS / "r"
+GOLDEN_DIR = TESTS / "golden"
+
+
+def rscript() -> str | None:
+    """Path of Rscript when R and the needed packages are installed, else None."""
+    exe = shutil.which("Rscript")
+    if exe is None:
+        return None
+    probe = subprocess.run(
+        [exe, "-e", "library(survival); library(metafor)"], capture_output=True, text=True
+    )
+    return exe if probe.returncode == 0 else None
+
+
+def r_reference(name: str, inputs: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Result tables of ``tests/r/<name>.R`` on ``inputs`` (live R, or the stored golden copy)."""
+    golden = GOLDEN_DIR / name
+    exe = rscript()
+    if exe is None:
+        if not golden.is_dir():
+            pytest.skip(f"Rscript with survival+metafor not installed and no golden copy for {name}")
+        return _read_dir(golden)
+    with tempfile.TemporaryDirectory() as tmp:
+        in_dir, out_dir = Path(tmp, "in"), Path(tmp, "out")
+        in_dir.mkdir()
+        out_dir.mkdir()
+        for table, frame in inputs.items():
+            frame.to_csv(in_dir / f"{table}.csv", index=False)
+        run = subprocess.run(
+            [exe, str(R_DIR / f"{name}.R"), str(in_dir), str(out_dir)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if run.returncode != 0:
+            raise AssertionError(f"R script {name}.R failed:\n{run.stderr[-3000:]}")
+        if os.environ.get("HER2ER_UPDATE_GOLDEN") == "1" or not golden.is_dir():
+            shutil.rmtree(golden, ignore_errors=True)
+            shutil.copytree(out_dir, golden)
+        return _read_dir(out_dir)
+
+
+def _read_dir(folder: Path) -> dict[str, pd.DataFrame]:
+    return {p.stem: pd.read_csv(p) for p in sorted(folder.glob("*.csv"))}
