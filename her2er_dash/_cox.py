@@ -1,0 +1,414 @@
+"""Vectorised Cox partial likelihood (Efron or Breslow ties, optional strata) on numpy arrays.
+
+Private engine behind :func:`her2er_dash.survival.cox` and
+:func:`her2er_dash.survival.cox_fit_arrays`.
+
+Rows are sorted once by stratum and *descending* time, so the risk set of a time (everyone with
+time >= t in the stratum) is a prefix: its sums are forward cumulative sums read at the last row
+of the time's block. Every tied event becomes one "term" (Efron's r-th of d deaths), so no Python
+loop runs per row or per event time, only per stratum.
+
+The information matrix avoids an n x p x p array: the sum over event terms of
+``(S2 - f e2) / den`` equals ``X' diag(w * c) X`` where ``c`` accumulates ``1 / den`` over the event
+times at which a row is at risk. Weighting each term by ``h`` gives the blocks that ``cox.zph``
+needs (h = 1, g(t), g(t)^2) from the same code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import AnalysisError
+
+#: Convergence rule of R's coxph.control(): relative change in log-likelihood <= eps.
+EPS = 1e-9
+MAX_ITER = 20
+TOLER_INF = EPS**0.5
+
+
+@dataclass(frozen=True)
+class RiskLayout:
+    """Sorted rows, the (stratum, time) blocks defining risk sets, and the Efron terms."""
+
+    order: np.ndarray  # input row of each sorted row (stratum, then time descending)
+    event: np.ndarray  # bool, sorted
+    time: np.ndarray  # sorted
+    stratum_rows: tuple[tuple[int, int], ...]  # [start, stop) of each stratum, in rows
+    block_start: np.ndarray  # first sorted row of each block
+    block_size: np.ndarray
+    stratum_blocks: tuple[tuple[int, int], ...]  # [start, stop) of each stratum, in blocks
+    event_rows: np.ndarray  # sorted rows with an event; event k is Efron term k
+    event_blocks: np.ndarray  # blocks holding at least one event
+    event_block_start: np.ndarray  # position in event_rows of each event block's first death
+    term_block: np.ndarray  # per term: index into event_blocks
+    term_frac: np.ndarray  # per term: Efron r / d (0 for Breslow)
+    tied_terms: np.ndarray  # terms of blocks with several deaths (Efron only)
+
+    @property
+    def n_blocks(self) -> int:
+        return len(self.block_start)
+
+
+@dataclass(frozen=True)
+class CoxState:
+    """Partial-likelihood quantities at one coefficient vector (covariates centred).
+
+    Per event block k: ``risk1`` / ``tied1`` are the sums of w x over the risk set / the block's
+    deaths (shape (p, K)); ``s1, sf, q0, q1, q2`` are sums over the block's Efron terms of
+    1/den, f/den, 1/den^2, f/den^2 and f^2/den^2.
+    """
+
+    beta: np.ndarray
+    loglik: float
+    score: np.ndarray
+    info: np.ndarray
+    weights: np.ndarray  # exp(eta - max eta), sorted rows
+    risk1: np.ndarray
+    tied1: np.ndarray
+    s1: np.ndarray
+    sf: np.ndarray
+    q0: np.ndarray
+    q1: np.ndarray
+    q2: np.ndarray
+
+    def term_mean_sum(self, h: np.ndarray) -> np.ndarray:
+        """Sum over Efron terms of h * (weighted covariate mean), h constant within a block."""
+        total = self.risk1 @ (h * self.s1)
+        if self.tied1.size:
+            total -= self.tied1 @ (h * self.sf)
+        return total
+
+
+def _edges(flags: np.ndarray) -> tuple[tuple[int, int], ...]:
+    starts = np.flatnonzero(flags)
+    stops = np.append(starts[1:], len(flags))
+    return tuple(zip(starts.tolist(), stops.tolist(), strict=True))
+
+
+def build_layout(
+    time: np.ndarray, event: np.ndarray, strata: np.ndarray | None, ties: str
+) -> RiskLayout:
+    """Sort once and describe blocks, strata and Efron terms."""
+    if ties not in ("efron", "breslow"):
+        raise AnalysisError(f"ties must be 'efron' or 'breslow', not {ties!r}.")
+    n = len(time)
+    # Order among tied times is irrelevant (ties are summed per block), so a quicksort will do;
+    # strata are then grouped by a stable sort of small integer codes (numpy's radix sort).
+    order = np.argsort(-time)
+    if strata is not None:
+        codes = np.unique(np.asarray(strata), return_inverse=True)[1].astype(np.int32)
+        order = order[np.argsort(codes[order], kind="stable")]
+    t, e = time[order], np.asarray(event, dtype=bool)[order]
+    new_stratum = np.zeros(n, dtype=bool)
+    new_stratum[0] = True
+    if strata is not None:
+        s = np.asarray(strata)[order]
+        new_stratum[1:] = s[1:] != s[:-1]
+    new_block = new_stratum.copy()
+    new_block[1:] |= t[1:] != t[:-1]
+    block_start = np.flatnonzero(new_block)
+    block_size = np.diff(np.append(block_start, n))
+    block_of_row = np.repeat(np.arange(len(block_start)), block_size)
+    deaths = np.bincount(block_of_row[e], minlength=len(block_start))
+    event_blocks = np.flatnonzero(deaths)
+    per_block = deaths[event_blocks]
+    term_block = np.repeat(np.arange(len(event_blocks)), per_block)
+    first_term = np.cumsum(per_block) - per_block
+    rank = np.arange(len(term_block)) - first_term[term_block]
+    efron = ties == "efron"
+    frac = rank / per_block[term_block] if efron else np.zeros(len(term_block))
+    tied_block = per_block > 1 if efron else np.zeros(len(per_block), dtype=bool)
+    tied_terms = np.flatnonzero(tied_block[term_block])
+    block_edges = np.flatnonzero(new_block[new_block] & new_stratum[new_block])
+    return RiskLayout(
+        order=order,
+        event=e,
+        time=t,
+        stratum_rows=_edges(new_stratum),
+        block_start=block_start,
+        block_size=block_size,
+        stratum_blocks=tuple(
+            zip(
+                block_edges.tolist(),
+                np.append(block_edges[1:], len(block_start)).tolist(),
+                strict=True,
+            )
+        ),
+        event_rows=np.flatnonzero(e),
+        event_blocks=event_blocks,
+        event_block_start=first_term,
+        term_block=term_block,
+        term_frac=frac,
+        tied_terms=tied_terms,
+    )
+
+
+def _cumsum_rows(values: np.ndarray, layout: RiskLayout, out: np.ndarray) -> np.ndarray:
+    """Cumulative sum along the last axis (rows), restarting in every stratum, into ``out``."""
+    for start, stop in layout.stratum_rows:
+        np.cumsum(values[..., start:stop], axis=-1, out=out[..., start:stop])
+    return out
+
+
+def _reverse_cumsum_blocks(values: np.ndarray, layout: RiskLayout) -> np.ndarray:
+    """Sum of ``values`` over this block and every later block of the same stratum."""
+    out = np.empty_like(values)
+    for start, stop in layout.stratum_blocks:
+        out[start:stop] = np.cumsum(values[start:stop][::-1])[::-1]
+    return out
+
+
+def weighted_information(
+    layout: RiskLayout,
+    xt: np.ndarray,
+    xev: np.ndarray,
+    state: CoxState,
+    h: np.ndarray,
+    buffer: np.ndarray,
+) -> np.ndarray:
+    """Sum over event terms of ``h * Var_r(x)`` (the Efron information when h = 1).
+
+    ``h`` holds one weight per event block.
+    """
+    a = np.zeros(layout.n_blocks)
+    a[layout.event_blocks] = h * state.s1
+    reach = _reverse_cumsum_blocks(a, layout)
+    if len(reach) < len(state.weights):
+        reach = np.repeat(reach, layout.block_size)
+    np.multiply(xt, state.weights * reach, out=buffer)
+    info = buffer @ xt.T
+    r1 = state.risk1
+    info -= (r1 * (h * state.q0)) @ r1.T
+    tied = layout.tied_terms
+    if len(tied):
+        # Efron removes the fraction r/d of the tied deaths' own x x' from each term.
+        tb = layout.term_block[tied]
+        x_tied = xev[:, tied]
+        info -= (x_tied * (state.weights[layout.event_rows[tied]] * (h * state.sf)[tb])) @ x_tied.T
+        t1 = state.tied1
+        cross = (r1 * (h * state.q1)) @ t1.T
+        info += cross + cross.T - (t1 * (h * state.q2)) @ t1.T
+    return info
+
+
+def _term_sums(layout: RiskLayout, risk0: np.ndarray, tied0: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-block sums over Efron terms of the powers of 1/den that the score and information use."""
+    k = len(layout.event_blocks)
+    if not len(layout.tied_terms):
+        # Breslow, or no tied deaths: every term of a block has den = risk0.
+        deaths = np.diff(np.append(layout.event_block_start, len(layout.event_rows)))
+        inv = 1 / risk0
+        zero = np.zeros(k)
+        return {
+            "log": deaths * np.log(risk0),
+            "s1": deaths * inv,
+            "sf": zero,
+            "q0": deaths * inv * inv,
+            "q1": zero,
+            "q2": zero,
+        }
+    tb, frac = layout.term_block, layout.term_frac
+    den = risk0[tb] - frac * tied0[tb]
+    inv = 1 / den
+    inv2 = inv * inv
+    return {
+        "log": np.bincount(tb, weights=np.log(den), minlength=k),
+        "s1": np.bincount(tb, weights=inv, minlength=k),
+        "sf": np.bincount(tb, weights=frac * inv, minlength=k),
+        "q0": np.bincount(tb, weights=inv2, minlength=k),
+        "q1": np.bincount(tb, weights=frac * inv2, minlength=k),
+        "q2": np.bincount(tb, weights=frac * frac * inv2, minlength=k),
+    }
+
+
+def evaluate(
+    layout: RiskLayout, xt: np.ndarray, xev: np.ndarray, beta: np.ndarray, buffer: np.ndarray
+) -> CoxState:
+    """Log partial likelihood, score and information at ``beta``.
+
+    ``xt`` is the sorted, centred design transposed to (p, n), ``xev`` its event columns and
+    ``buffer`` a scratch array of the same shape as ``xt``.
+    """
+    eta = beta @ xt
+    shift = eta.max()
+    # A constant shift of eta leaves the partial likelihood unchanged and avoids overflow.
+    w = np.exp(eta - shift)
+    ends = (layout.block_start + layout.block_size - 1)[layout.event_blocks]
+    risk0 = _cumsum_rows(w, layout, np.empty_like(w))[ends]
+    np.multiply(xt, w, out=buffer)
+    risk1 = _cumsum_rows(buffer, layout, buffer)[:, ends]
+    starts = layout.event_block_start
+    if len(layout.tied_terms):
+        w_ev = w[layout.event_rows]
+        tied0 = np.add.reduceat(w_ev, starts)
+        tied1 = np.add.reduceat(xev * w_ev, starts, axis=1)
+    else:  # the Efron correction is absent, so the deaths' own sums are never used
+        tied0 = tied1 = np.zeros((0,))
+    with np.errstate(divide="ignore"):
+        sums = _term_sums(layout, risk0, tied0)
+    ev_sum = xev.sum(axis=1)
+    n_deaths = len(layout.event_rows)
+    loglik = float(beta @ ev_sum - n_deaths * shift - sums.pop("log").sum())
+    state = CoxState(beta, loglik, ev_sum, np.empty(0), w, risk1, tied1, **sums)
+    score = ev_sum - state.term_mean_sum(np.ones(len(starts)))
+    info = weighted_information(layout, xt, xev, state, np.ones(len(starts)), buffer)
+    return CoxState(beta, loglik, score, info, w, risk1, tied1, **sums)
+
+
+def _solve(info: np.ndarray, score: np.ndarray, names: list[str]) -> np.ndarray:
+    try:
+        chol = np.linalg.cholesky(info)
+    except np.linalg.LinAlgError:
+        raise AnalysisError(
+            "The Cox model cannot separate the effects of "
+            + ", ".join(repr(n) for n in names)
+            + ": some terms are collinear (one is a combination of others) or carry no "
+            "information. Remove one of them or merge sparse categories."
+        ) from None
+    return np.linalg.solve(chol.T, np.linalg.solve(chol, score))
+
+
+@dataclass(frozen=True)
+class Design:
+    """A layout plus the sorted, column-centred covariates, transposed to (p, n)."""
+
+    layout: RiskLayout
+    xt: np.ndarray
+    xev: np.ndarray  # columns of xt for the event rows
+    names: tuple[str, ...]
+    buffer: np.ndarray  # scratch space, reused by every evaluation
+
+    def evaluate(self, beta: np.ndarray) -> CoxState:
+        return evaluate(self.layout, self.xt, self.xev, beta, self.buffer)
+
+    def information(self, state: CoxState, h: np.ndarray) -> np.ndarray:
+        return weighted_information(self.layout, self.xt, self.xev, state, h, self.buffer)
+
+
+def newton(design: Design) -> tuple[CoxState, float]:
+    """Newton-Raphson with step halving, stopped like R's coxfit6; returns (state, loglik0)."""
+    names = list(design.names)
+    beta = np.zeros(design.xt.shape[0])
+    state = design.evaluate(beta)
+    loglik0 = state.loglik
+    new_beta = beta + _solve(state.info, state.score, names)
+    halving = False
+    for _ in range(MAX_ITER):
+        trial = design.evaluate(new_beta)
+        if not halving and abs(1 - state.loglik / trial.loglik) <= EPS:
+            return trial, loglik0
+        if not np.isfinite(trial.loglik) or trial.loglik < state.loglik:
+            halving = True
+            new_beta = (new_beta + beta) / 2
+            continue
+        halving = False
+        beta, state = new_beta, trial
+        new_beta = beta + _solve(state.info, state.score, names)
+    raise AnalysisError(
+        "The Cox model did not converge in 20 iterations; the largest change was in "
+        f"{names[int(np.argmax(np.abs(new_beta - beta)))]!r}. This usually means a group with no "
+        "events (or only events): merge sparse categories or drop that term."
+    )
+
+
+def check_variation(design: Design) -> None:
+    """Raise naming every column that is constant within every stratum."""
+    flat = [
+        name
+        for name, col in zip(design.names, design.xt, strict=True)
+        if all(np.ptp(col[a:b]) == 0 for a, b in design.layout.stratum_rows)
+    ]
+    if flat:
+        raise AnalysisError(
+            "No variation in "
+            + ", ".join(repr(n) for n in flat)
+            + " among the patients analysed (within strata), so its hazard ratio cannot be "
+            "estimated. Remove that term or widen the selection."
+        )
+
+
+def check_infinite(beta: np.ndarray, var: np.ndarray, score: np.ndarray, names: list[str]) -> None:
+    """R's coxph test for coefficients drifting to infinity (monotone likelihood, separation)."""
+    step = np.abs(score @ var)
+    drifting = (step > EPS) & (step > TOLER_INF * np.abs(beta))
+    if drifting.any():
+        bad = ", ".join(repr(names[j]) for j in np.flatnonzero(drifting))
+        raise AnalysisError(
+            f"The hazard ratio for {bad} is infinite or zero (separation: one group has no "
+            "events, or all events happen before anyone in the other group is at risk). "
+            "Merge sparse categories, drop the term, or report event counts instead."
+        )
+
+
+def prepare(
+    time: np.ndarray,
+    event: np.ndarray,
+    x: np.ndarray,
+    *,
+    strata: np.ndarray | None,
+    ties: str,
+    names: list[str] | None = None,
+) -> Design:
+    """Sort once, centre the covariates and lay them out for :func:`evaluate`."""
+    x = np.asarray(x, dtype=float)
+    if x.ndim == 1:
+        x = x[:, None]
+    layout = build_layout(np.asarray(time, dtype=float), np.asarray(event), strata, ties)
+    xt = np.ascontiguousarray(x.T)[:, layout.order]
+    xt -= xt.mean(axis=1, keepdims=True)
+    names = tuple(names or (f"x{j + 1}" for j in range(xt.shape[0])))
+    xev = np.ascontiguousarray(xt[:, layout.event_rows])
+    return Design(layout, xt, xev, names, np.empty_like(xt))
+
+
+def fit(design: Design) -> tuple[CoxState, np.ndarray, float]:
+    """Fit and check; returns (final state, variance matrix, loglik at beta = 0)."""
+    if len(design.layout.event_rows) == 0:
+        raise AnalysisError("There are no events, so a Cox model cannot be fitted.")
+    check_variation(design)
+    state, loglik0 = newton(design)
+    var = np.linalg.inv(state.info)
+    check_infinite(state.beta, var, state.score, list(design.names))
+    return state, var, loglik0
+
+
+def _km_left_limit(layout: RiskLayout, at: np.ndarray) -> np.ndarray:
+    """Pooled Kaplan-Meier survival just before each time in ``at`` (all strata together)."""
+    uniq, inverse = np.unique(layout.time, return_inverse=True)
+    deaths = np.bincount(inverse, weights=layout.event, minlength=len(uniq))
+    leaving = np.bincount(inverse, minlength=len(uniq))
+    at_risk = len(layout.time) - np.concatenate(([0], np.cumsum(leaving)[:-1]))
+    surv = np.cumprod(1 - deaths / at_risk)
+    before = np.searchsorted(uniq, at, side="left")  # count of distinct times < at
+    return np.concatenate(([1.0], surv))[before]
+
+
+def zph_test(
+    design: Design, state: CoxState, term_columns: list[list[int]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Score tests of proportional hazards as R's ``cox.zph(fit)`` (transform "km", terms=TRUE).
+
+    Returns (chisq, df) per term plus a final GLOBAL entry. The test adds ``x * g(t)`` to the
+    model, with g = 1 - KM(t-) centred over events, and scores it at the fitted beta.
+    """
+    layout = design.layout
+    ttimes = 1 - _km_left_limit(layout, layout.time[layout.event_rows])
+    g_event = ttimes - ttimes.mean()
+    g = g_event[layout.event_block_start]  # constant within a block of tied deaths
+    u = design.xev @ g_event - state.term_mean_sum(g)
+    i12 = design.information(state, g)
+    i22 = design.information(state, g * g)
+    p = len(u)
+    full = np.block([[state.info, i12], [i12.T, i22]])
+    score = np.concatenate((np.zeros(p), u))
+    chisq, dof = [], []
+    for cols in term_columns:
+        keep = np.concatenate((np.arange(p), p + np.asarray(cols)))
+        sub_score = score[keep]
+        chisq.append(float(sub_score @ np.linalg.solve(full[np.ix_(keep, keep)], sub_score)))
+        dof.append(len(cols))
+    chisq.append(float(score @ np.linalg.solve(full, score)))
+    dof.append(p)
+    return np.array(chisq), np.array(dof)

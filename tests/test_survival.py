@@ -1,0 +1,475 @@
+"""Tests of her2er_dash.survival against R's survival package, invariants and failure cases.
+
+R references come from tests/r/survival_{km,logrank,cox}.R (live when Rscript is installed,
+else from tests/golden/). Data: GBSG2 (time in days, cens) and the HER2+ patients of the
+curatedBreastData table (rfs / os in months, events already 1 = event).
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from her2er_dash import survival as sv
+from her2er_dash.errors import AnalysisError
+from tests.rref import r_reference
+
+RTOL = 1e-6
+CONF_TAGS = {"log": "log", "log-log": "loglog", "plain": "plain"}
+
+# (name, dataset fixture, time, event, group, tau, milestone)
+KM_CASES = [
+    ("gbsg2_horth", "gbsg2", "time", "cens", "horTh", 2000.0, 1000.0),
+    ("gbsg2_tgrade", "gbsg2", "time", "cens", "tgrade", 2000.0, 1000.0),
+    ("her2_rfs_er", "curated_her2", "rfs_months", "rfs_event", "er_status", 60.0, 36.0),
+    ("her2_os_er", "curated_her2", "os_months", "os_event", "er_status", 60.0, 36.0),
+]
+
+
+def close(ours, theirs, rtol: float = RTOL) -> None:
+    """Equal to ``rtol`` relative (NaN where R gives NA)."""
+    np.testing.assert_allclose(
+        np.asarray(ours, dtype=float),
+        np.asarray(theirs, dtype=float),
+        rtol=rtol,
+        atol=1e-13,
+        equal_nan=True,
+    )
+
+
+def _case_table(df: pd.DataFrame, time: str, event: str, group: str) -> pd.DataFrame:
+    cols = df[[time, event, group]].dropna()
+    return pd.DataFrame(
+        {"time": cols[time], "event": cols[event].astype(int), "group": cols[group].astype(str)}
+    )
+
+
+@pytest.fixture(scope="module")
+def datasets(request) -> dict[str, pd.DataFrame]:
+    out = {"gbsg2": request.getfixturevalue("gbsg2")}
+    with contextlib.suppress(pytest.skip.Exception):
+        out["curated_her2"] = request.getfixturevalue("curated_her2")
+    return out
+
+
+@pytest.fixture(scope="module")
+def km_cases(datasets) -> list[tuple]:
+    return [case for case in KM_CASES if case[1] in datasets]
+
+
+@pytest.fixture(scope="module")
+def r_km(datasets, km_cases) -> dict[str, pd.DataFrame]:
+    inputs = {name: _case_table(datasets[data], t, e, g) for name, data, t, e, g, _, _ in km_cases}
+    inputs["params"] = pd.DataFrame(
+        [(name, tau, at) for name, *_, tau, at in km_cases], columns=["table", "tau", "at"]
+    )
+    return r_reference("survival_km", inputs)
+
+
+@pytest.fixture(scope="module")
+def r_logrank(datasets, km_cases) -> dict[str, pd.DataFrame]:
+    inputs = {name: _case_table(datasets[data], t, e, g) for name, data, t, e, g, _, _ in km_cases}
+    return r_reference("survival_logrank", inputs)
+
+
+# --------------------------------------------------------------------------------------------
+# Kaplan-Meier vs R
+
+
+@pytest.mark.r
+@pytest.mark.parametrize("conf_type", ["log", "log-log", "plain"])
+def test_kaplan_meier_table_matches_survfit(datasets, km_cases, r_km, conf_type):
+    """R: s <- summary(survfit(Surv(time, event) ~ group, conf.type = ct), censored = TRUE)."""
+    for name, data, t, e, g, _, _ in km_cases:
+        ours = sv.kaplan_meier(datasets[data], t, e, by=g, conf_type=conf_type).table
+        ref = r_km[f"{name}__km_{CONF_TAGS[conf_type]}"]
+        assert list(ours["group"]) == list(ref["group"].astype(str))
+        for col in ["time", "n_at_risk", "n_event", "n_censor", "survival"]:
+            close(ours[col], ref[col])
+        for col in ["ci_low", "ci_high"]:
+            defined = ref[col].notna().to_numpy()
+            close(ours[col][defined], ref[col][defined])
+            # R gives NA where the estimate is exactly 1 or 0; we collapse to the estimate.
+            close(ours[col][~defined], ours["survival"][~defined])
+
+
+@pytest.mark.r
+@pytest.mark.parametrize("conf_type", ["log", "log-log", "plain"])
+def test_kaplan_meier_medians_match_print_survfit(datasets, km_cases, r_km, conf_type):
+    """R: summary(fit)$table[, c("records", "events", "median", "0.95LCL", "0.95UCL")]."""
+    for name, data, t, e, g, _, _ in km_cases:
+        ours = sv.kaplan_meier(datasets[data], t, e, by=g, conf_type=conf_type).medians
+        ref = r_km[f"{name}__median_{CONF_TAGS[conf_type]}"]
+        assert list(ours["group"]) == list(ref["group"].astype(str))
+        for col in ["n", "events", "median", "ci_low", "ci_high"]:
+            close(ours[col], ref[col])
+
+
+@pytest.mark.r
+@pytest.mark.parametrize("conf_type", ["log", "log-log", "plain"])
+def test_milestone_matches_summary_times(datasets, km_cases, r_km, conf_type):
+    """R: summary(survfit(..., conf.type = ct), times = at)[c("n.risk", "surv", "std.err", ...)]."""
+    for name, data, t, e, g, _, at in km_cases:
+        ours = sv.milestone(datasets[data], t, e, g, at=at, conf_type=conf_type)
+        ref = r_km[f"{name}__milestone_{CONF_TAGS[conf_type]}"]
+        for col in ["n_at_risk", "survival", "se", "ci_low", "ci_high"]:
+            close(ours.table[col], ref[col])
+        diff = ours.difference.iloc[0]
+        close(diff["estimate"], ref["survival"].iloc[1] - ref["survival"].iloc[0])
+        close(diff["se"], np.hypot(ref["se"].iloc[0], ref["se"].iloc[1]))
+
+
+@pytest.mark.r
+def test_rmst_matches_print_survfit_rmean(datasets, km_cases, r_km):
+    """R: summary(survfit(Surv(time, event) ~ group), rmean = tau)$table[, c("rmean", "se(rmean)")]."""
+    for name, data, t, e, g, tau, _ in km_cases:
+        ours = sv.rmst(datasets[data], t, e, g, tau=tau)
+        ref = r_km[f"{name}__rmean"]
+        close(ours.table["rmst"], ref["rmst"])
+        close(ours.table["se"], ref["se"])
+        close(ours.difference["estimate"], ref["rmst"].iloc[1:] - ref["rmst"].iloc[0])
+
+
+# --------------------------------------------------------------------------------------------
+# log-rank vs R
+
+
+@pytest.mark.r
+def test_logrank_matches_survdiff(datasets, km_cases, r_logrank):
+    """R: sd <- survdiff(Surv(time, event) ~ group); sd$chisq, sd$obs, sd$exp, sd$n."""
+    for name, data, t, e, g, _, _ in km_cases:
+        ours = sv.logrank(datasets[data], t, e, g)
+        ref, chisq = r_logrank[f"{name}__survdiff"], r_logrank[f"{name}__chisq"]
+        close(ours.statistic, chisq["statistic"].iloc[0])
+        assert ours.dof == chisq["dof"].iloc[0]
+        for col in ["n", "observed", "expected"]:
+            close(ours.table[col], ref[col])
+
+
+@pytest.mark.r
+@pytest.mark.parametrize("adjust", ["holm", "bonferroni", "BH"])
+def test_pairwise_logrank_matches_pairwise_survdiff(datasets, r_logrank, adjust):
+    """R: survdiff on each pair of levels, then p.adjust(p, method = adjust)."""
+    ours = sv.logrank(datasets["gbsg2"], "time", "cens", "tgrade", pairwise=True, adjust=adjust)
+    ref = r_logrank["gbsg2_tgrade__pairwise"]
+    assert list(ours.pairwise["group_a"]) == list(ref["group_a"])
+    close(ours.pairwise["statistic"], ref["statistic"])
+    close(ours.pairwise["p"], ref["p"])
+    close(ours.pairwise["p_adjusted"], ref[adjust])
+
+
+# --------------------------------------------------------------------------------------------
+# Cox vs R
+
+GBSG2_TERMS = ["horTh", "age", "tgrade", "pnodes", "progrec"]
+COX_MODELS = [
+    # id, table, R formula, ties, python terms, strata
+    (
+        "gbsg2_efron",
+        "gbsg2",
+        "Surv(time, cens) ~ horTh + age + tgrade + pnodes + progrec",
+        "efron",
+        GBSG2_TERMS,
+        None,
+    ),
+    (
+        "gbsg2_breslow",
+        "gbsg2",
+        "Surv(time, cens) ~ horTh + age + tgrade + pnodes + progrec",
+        "breslow",
+        GBSG2_TERMS,
+        None,
+    ),
+    (
+        "gbsg2_strata",
+        "gbsg2",
+        "Surv(time, cens) ~ age + tgrade + pnodes + progrec + strata(horTh)",
+        "efron",
+        ["age", "tgrade", "pnodes", "progrec"],
+        "horTh",
+    ),
+    (
+        "her2_rfs",
+        "her2",
+        "Surv(rfs_months, rfs_event) ~ er_status + age",
+        "efron",
+        ["er_status", "age"],
+        None,
+    ),
+    (
+        "her2_rfs_breslow",
+        "her2",
+        "Surv(rfs_months, rfs_event) ~ er_status + age",
+        "breslow",
+        ["er_status", "age"],
+        None,
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def cox_models(datasets) -> list[tuple]:
+    have = {"gbsg2": "gbsg2" in datasets, "her2": "curated_her2" in datasets}
+    return [m for m in COX_MODELS if have[m[1]]]
+
+
+@pytest.fixture(scope="module")
+def r_cox(datasets, cox_models) -> dict[str, pd.DataFrame]:
+    inputs = {"gbsg2": datasets["gbsg2"]}
+    if "curated_her2" in datasets:
+        her2 = datasets["curated_her2"]
+        inputs["her2"] = her2[["rfs_months", "rfs_event", "er_status", "age"]]
+    inputs["models"] = pd.DataFrame(
+        [m[:4] for m in cox_models], columns=["id", "table", "formula", "ties"]
+    )
+    return r_reference("survival_cox", inputs)
+
+
+def _fit_python(datasets, model) -> sv.CoxResult:
+    _, table, _, ties, terms, strata = model
+    data = datasets["gbsg2" if table == "gbsg2" else "curated_her2"]
+    time, event = ("time", "cens") if table == "gbsg2" else ("rfs_months", "rfs_event")
+    return sv.cox(data, time, event, terms, strata=strata, ties=ties)
+
+
+@pytest.mark.r
+def test_cox_matches_coxph(datasets, cox_models, r_cox):
+    """R: fit <- coxph(formula, ties = ties); coef(fit), sqrt(diag(vcov(fit))), fit$loglik."""
+    for model in cox_models:
+        ours = _fit_python(datasets, model)
+        coef, fit = r_cox[f"{model[0]}__coef"], r_cox[f"{model[0]}__fit"].iloc[0]
+        close(ours.table["coef"], coef["coef"])
+        close(ours.table["se"], coef["se"])
+        close(ours.table["hr"], np.exp(coef["coef"]))
+        close(ours.loglik, [fit["loglik0"], fit["loglik"]])
+        close(ours.lr_statistic, fit["lr"])
+        assert ours.lr_dof == fit["lr_df"]
+        assert (ours.n, ours.events) == (fit["n"], fit["events"])
+
+
+@pytest.mark.r
+def test_cox_zph_matches_r(datasets, cox_models, r_cox):
+    """R: cox.zph(fit)$table (transform = "km", terms = TRUE; factors are one row)."""
+    for model in cox_models:
+        ours = _fit_python(datasets, model).ph_test
+        ref = r_cox[f"{model[0]}__zph"]
+        assert list(ours["term"]) == list(ref["term"])
+        close(ours["chisq"], ref["chisq"])
+        close(ours["df"], ref["df"])
+        close(ours["p"], ref["p"])
+
+
+def test_cox_labels_dummies_against_reference(gbsg2):
+    res = sv.cox(gbsg2, "time", "cens", ["tgrade", "age"], reference={"tgrade": "II"})
+    assert list(res.table["term"]) == ["tgrade: I vs II", "tgrade: III vs II", "age"]
+    default = sv.cox(gbsg2, "time", "cens", ["tgrade", "age"])
+    # Changing the reference re-expresses the same model: I vs II = -(II vs I).
+    close(res.table["coef"].iloc[0], -default.table["coef"].iloc[0])
+    close(res.loglik, default.loglik)
+
+
+def test_cox_fit_arrays_agrees_with_cox(gbsg2):
+    res = sv.cox(gbsg2, "time", "cens", ["age", "pnodes"], ties="breslow")
+    x = gbsg2[["age", "pnodes"]].to_numpy(dtype=float)
+    beta, var, loglik, loglik0 = sv.cox_fit_arrays(
+        gbsg2["time"].to_numpy(), gbsg2["cens"].to_numpy(), x, ties="breslow"
+    )
+    close(beta, res.table["coef"], rtol=1e-12)
+    close(np.sqrt(np.diag(var)), res.table["se"], rtol=1e-12)
+    close([loglik0, loglik], res.loglik, rtol=1e-12)
+
+
+# --------------------------------------------------------------------------------------------
+# invariants
+
+
+@pytest.mark.parametrize("conf_type", ["log", "log-log", "plain"])
+def test_kaplan_meier_invariants(gbsg2, conf_type):
+    km = sv.kaplan_meier(gbsg2, "time", "cens", by="tgrade", conf_type=conf_type)
+    for _, part in km.table.groupby("group"):
+        s = part["survival"].to_numpy()
+        assert ((s >= 0) & (s <= 1)).all()
+        assert (np.diff(s) <= 0).all()
+        assert (np.diff(part["time"].to_numpy()) > 0).all()
+        assert (np.diff(part["n_at_risk"].to_numpy()) < 0).all()
+    assert (km.table["ci_low"] <= km.table["survival"] + 1e-12).all()
+    assert (km.table["survival"] <= km.table["ci_high"] + 1e-12).all()
+    assert km.table.groupby("group")["n_event"].sum().sum() == gbsg2["cens"].sum()
+    med = km.medians
+    reached = med["ci_low"].notna() & med["ci_high"].notna()
+    assert (med.loc[reached, "ci_low"] <= med.loc[reached, "median"]).all()
+    assert (med.loc[reached, "median"] <= med.loc[reached, "ci_high"]).all()
+
+
+def test_at_risk_counts_patients_still_followed(gbsg2):
+    km = sv.kaplan_meier(gbsg2, "time", "cens", by="horTh")
+    tab = km.at_risk([0, 365, 730.5, 5000])
+    for (group, t), row in tab.set_index(["group", "time"]).iterrows():
+        rows = gbsg2[gbsg2["horTh"] == group]
+        assert row["n_at_risk"] == (rows["time"] >= t).sum()
+        assert row["n_events_cumulative"] == rows.loc[rows["time"] <= t, "cens"].sum()
+
+
+def test_results_do_not_depend_on_row_order(gbsg2):
+    shuffled = gbsg2.sample(frac=1, random_state=7)
+    pd.testing.assert_frame_equal(
+        sv.kaplan_meier(gbsg2, "time", "cens", by="tgrade").table,
+        sv.kaplan_meier(shuffled, "time", "cens", by="tgrade").table,
+    )
+    close(
+        sv.logrank(shuffled, "time", "cens", "tgrade").statistic,
+        sv.logrank(gbsg2, "time", "cens", "tgrade").statistic,
+        rtol=1e-12,
+    )
+    a = sv.cox(gbsg2, "time", "cens", GBSG2_TERMS)
+    b = sv.cox(shuffled, "time", "cens", GBSG2_TERMS)
+    close(a.table["coef"], b.table["coef"], rtol=1e-9)
+    close(a.ph_test["chisq"], b.ph_test["chisq"], rtol=1e-9)
+    close(
+        sv.rmst(shuffled, "time", "cens", "horTh", tau=1500).table["se"],
+        sv.rmst(gbsg2, "time", "cens", "horTh", tau=1500).table["se"],
+        rtol=1e-12,
+    )
+
+
+def test_cox_intervals_and_tests_are_coherent(gbsg2):
+    res = sv.cox(gbsg2, "time", "cens", GBSG2_TERMS)
+    tab = res.table
+    assert (tab["ci_low"] <= tab["hr"]).all()
+    assert (tab["hr"] <= tab["ci_high"]).all()
+    assert ((tab["p"] > 0) & (tab["p"] <= 1)).all()
+    assert res.lr_statistic > 0
+    assert 0 <= res.lr_p_value <= 1
+    assert res.ph_test["df"].iloc[-1] == len(tab)
+
+
+def test_milestone_and_rmst_intervals_contain_estimates(gbsg2):
+    ms = sv.milestone(gbsg2, "time", "cens", "tgrade", at=1000)
+    assert (ms.table["ci_low"] <= ms.table["survival"]).all()
+    assert (ms.table["survival"] <= ms.table["ci_high"]).all()
+    assert list(ms.difference["contrast"]) == ["II - I", "III - I"]
+    rm = sv.rmst(gbsg2, "time", "cens", "horTh", tau=2000)
+    assert (rm.table["rmst"] <= 2000).all()
+    assert (rm.table["se"] > 0).all()
+    d = rm.difference.iloc[0]
+    assert d["ci_low"] <= d["estimate"] <= d["ci_high"]
+
+
+def test_milestone_before_first_time_is_one(gbsg2):
+    ms = sv.milestone(gbsg2, "time", "cens", "horTh", at=1)
+    assert (ms.table["survival"] == 1).all()
+    assert (ms.table["ci_low"] == 1).all()
+    assert (ms.table["ci_high"] == 1).all()
+
+
+def test_p_adjust_matches_known_values():
+    """R: p.adjust(c(0.01, 0.04, 0.03, 0.2), "holm" / "BH")."""
+    p = np.array([0.01, 0.04, 0.03, 0.2])
+    close(sv.p_adjust(p, "holm"), [0.04, 0.09, 0.09, 0.2])
+    close(sv.p_adjust(p, "BH"), [0.04, 0.16 / 3, 0.16 / 3, 0.2])
+    close(sv.p_adjust(p, "bonferroni"), [0.04, 0.16, 0.12, 0.8])
+
+
+# --------------------------------------------------------------------------------------------
+# landmark
+
+
+def test_landmark_keeps_patients_at_risk_and_shifts_time():
+    df = pd.DataFrame({"t": [1.0, 2.0, 2.0, 3.0, 5.0, np.nan], "e": [1, 1, 0, 0, 1, 1]})
+    out = sv.landmark(df, "t", "e", at=2)
+    # event at 1 and event exactly at 2 are removed; censored at 2 is kept with 0 follow-up.
+    assert out["t"].tolist() == [0.0, 1.0, 3.0]
+    assert out.attrs["landmark"] == {
+        "at": 2.0,
+        "n_input": 6,
+        "excluded_event_before": 2,
+        "excluded_censored_before": 0,
+    }
+    excl = out.attrs["exclusions"]
+    assert (excl.n_input, excl.n_used) == (6, 3)
+    assert dict(excl.reasons)["missing t"] == 1
+
+
+def test_landmark_counts_censored_before():
+    df = pd.DataFrame({"t": [1.0, 4.0, 6.0], "e": [0, 1, 0]})
+    out = sv.landmark(df, "t", "e", at=3)
+    assert out.attrs["landmark"]["excluded_censored_before"] == 1
+    assert out["t"].tolist() == [1.0, 3.0]
+
+
+# --------------------------------------------------------------------------------------------
+# named failure cases
+
+
+def test_empty_data_raises():
+    empty = pd.DataFrame(
+        {"t": pd.Series(dtype=float), "e": pd.Series(dtype=float), "g": pd.Series(dtype=object)}
+    )
+    with pytest.raises(AnalysisError, match="No patient"):
+        sv.kaplan_meier(empty, "t", "e", by="g")
+
+
+def test_one_group_logrank_raises(gbsg2):
+    one = gbsg2[gbsg2["horTh"] == "no"]
+    with pytest.raises(AnalysisError, match="Only one group"):
+        sv.logrank(one, "time", "cens", "horTh")
+    with pytest.raises(AnalysisError, match="single level"):
+        sv.cox(one, "time", "cens", ["horTh"])
+
+
+def test_zero_events_raise(gbsg2):
+    no_events = gbsg2.assign(cens=0)
+    with pytest.raises(AnalysisError, match="no events"):
+        sv.kaplan_meier(no_events, "time", "cens")
+    with pytest.raises(AnalysisError, match="no events"):
+        sv.cox(no_events, "time", "cens", ["age"])
+
+
+def test_nan_times_are_excluded_and_counted(gbsg2):
+    holed = gbsg2.copy()
+    holed.loc[holed.index[:5], "time"] = np.nan
+    holed.loc[holed.index[5:8], "horTh"] = None
+    km = sv.kaplan_meier(holed, "time", "cens", by="horTh")
+    assert km.exclusions.n_used == len(gbsg2) - 8
+    assert dict(km.exclusions.reasons) == {"missing time": 5, "missing horTh": 3}
+
+
+def test_negative_times_raise(gbsg2):
+    bad = gbsg2.assign(time=gbsg2["time"] - 100)
+    with pytest.raises(AnalysisError, match="negative"):
+        sv.kaplan_meier(bad, "time", "cens")
+
+
+def test_separation_in_cox_names_the_term():
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({"t": rng.exponential(10, 200), "e": 1, "arm": ["A", "B"] * 100})
+    df.loc[df["arm"] == "B", "e"] = 0  # arm B never has an event: HR = 0
+    with pytest.raises(AnalysisError, match="arm: B vs A"):
+        sv.cox(df, "t", "e", ["arm"])
+
+
+def test_constant_and_collinear_terms_raise(gbsg2):
+    with pytest.raises(AnalysisError, match="No variation in 'flat'"):
+        sv.cox(gbsg2.assign(flat=1.0), "time", "cens", ["age", "flat"])
+    with pytest.raises(AnalysisError, match="collinear"):
+        sv.cox(gbsg2.assign(age2=2 * gbsg2["age"] + 1), "time", "cens", ["age", "age2"])
+
+
+def test_bad_options_raise(gbsg2):
+    with pytest.raises(AnalysisError, match="conf_type"):
+        sv.kaplan_meier(gbsg2, "time", "cens", conf_type="logit")
+    with pytest.raises(AnalysisError, match="ties"):
+        sv.cox(gbsg2, "time", "cens", ["age"], ties="exact")
+    with pytest.raises(AnalysisError, match="adjust"):
+        sv.logrank(gbsg2, "time", "cens", "horTh", pairwise=True, adjust="fdr")
+    with pytest.raises(AnalysisError, match="Reference level"):
+        sv.cox(gbsg2, "time", "cens", ["tgrade"], reference={"tgrade": "IV"})
+    with pytest.raises(AnalysisError, match="tau"):
+        sv.rmst(gbsg2, "time", "cens", "horTh", tau=0)
+    with pytest.raises(AnalysisError, match="followed up"):
+        sv.milestone(gbsg2, "time", "cens", "horTh", at=10_000)
+    with pytest.raises(AnalysisError, match="landmark"):
+        sv.landmark(gbsg2, "time", "cens", at=10_000)
