@@ -17,7 +17,8 @@ Every number follows ``metafor`` 3.8 (``escalc``, ``rma``, ``rma.mh``, ``predict
 - I² and H² are metafor's: from Q for fixed-effect models, from tau² and the "typical" within-study
   variance for random-effects models;
 - the prediction interval is ``predict(res)``: normal quantile, or t with k - 1 degrees of freedom
-  under Hartung-Knapp.
+  under Hartung-Knapp. Fixed-effect models (FE, MH) assume tau² = 0, so their ``pi_low/pi_high``
+  equal the confidence interval (metafor reports none for them).
 """
 
 from __future__ import annotations
@@ -1008,71 +1009,21 @@ def _cox_by_study(codes, n_studies, time, event, exposed, n_events):
         rows = order[bounds[s] : bounds[s + 1]]
         fit = _cox_log_hr(time[rows], event[rows], x[rows])
         if fit is None:
-            reasons[s] = "the Cox model did not converge (separation)"
+            reasons[s] = "the Cox model could not be fitted (infinite or unstable hazard ratio)"
         else:
             estimate[s], se[s] = fit
     return estimate, se, reasons
 
 
 def _cox_log_hr(time, event, x) -> tuple[float, float] | None:
-    """Log hazard ratio and SE of one binary covariate, or None if it is not finite."""
+    """Log hazard ratio and SE of one binary covariate (Efron ties), or None if not finite."""
+    from .survival import cox_fit_arrays
+
     try:
-        from .survival import cox_fit_arrays
-    except ImportError:  # survival.py not merged yet: use the private fit below
-        beta, variance = _cox_binary_efron(time, event, x)
-    else:
-        try:
-            fit = cox_fit_arrays(time, event, x.reshape(-1, 1))
-        except AnalysisError:  # e.g. an infinite coefficient: reported as a study exclusion
-            return None
-        beta, variance = float(np.ravel(fit[0])[0]), float(np.ravel(fit[1])[0])
+        beta, variance, _, _ = cox_fit_arrays(time, event, x.reshape(-1, 1))
+    except AnalysisError:  # e.g. an infinite coefficient: reported as a study exclusion
+        return None
+    beta, variance = float(beta[0]), float(variance[0, 0])
     if not (np.isfinite(beta) and abs(beta) < _MAX_LOG_HR and variance > 0):
         return None
     return beta, math.sqrt(variance)
-
-
-def _cox_binary_efron(time, event, x) -> tuple[float, float]:
-    """Newton-Raphson Cox fit of one 0/1 covariate with Efron ties, as ``coxph``.
-
-    With a binary covariate the risk sets reduce to counts at risk and tied events per group at
-    each distinct event time, so each iteration costs one pass over the events.
-    """
-    times, inverse = np.unique(time, return_inverse=True)
-    m = len(times)
-    at_1 = np.bincount(inverse, weights=x, minlength=m)
-    at_all = np.bincount(inverse, minlength=m).astype(float)
-    risk_1 = at_1[::-1].cumsum()[::-1]
-    risk_0 = (at_all - at_1)[::-1].cumsum()[::-1]
-    dead_all = np.bincount(inverse, weights=event, minlength=m)
-    dead_1 = np.bincount(inverse, weights=event * x, minlength=m)
-    keep = dead_all > 0
-    ties = dead_all[keep].astype(np.int64)
-    slot = np.repeat(np.arange(ties.size), ties)
-    # Efron: the l-th of d tied deaths (l = 0..d-1) removes l/d of the tied deaths from the risk set
-    fraction = (np.arange(slot.size) - np.repeat(np.cumsum(ties) - ties, ties)) / ties[slot]
-    r0, r1 = risk_0[keep][slot], risk_1[keep][slot]
-    d0, d1 = (dead_all - dead_1)[keep][slot], dead_1[keep][slot]
-    exposed_deaths = float(dead_1.sum())
-
-    def evaluate(beta: float) -> tuple[float, float, float]:
-        hazard = math.exp(beta)
-        s0 = r0 + r1 * hazard - fraction * (d0 + d1 * hazard)
-        share = (r1 - fraction * d1) * hazard / s0
-        loglik = beta * exposed_deaths - float(np.log(s0).sum())
-        return loglik, exposed_deaths - float(share.sum()), float(np.sum(share - share**2))
-
-    beta = 0.0
-    loglik, score, info = evaluate(beta)
-    for _ in range(100):
-        if info <= 0:
-            return np.nan, np.nan
-        step = score / info
-        new_loglik, new_score, new_info = evaluate(beta + step)
-        while new_loglik < loglik - 1e-12 and abs(step) > 1e-12:
-            step /= 2.0
-            new_loglik, new_score, new_info = evaluate(beta + step)
-        beta += step
-        loglik, score, info = new_loglik, new_score, new_info
-        if abs(step) < 1e-12 or abs(beta) > _MAX_LOG_HR:
-            break
-    return beta, (1.0 / info if info > 0 else np.nan)

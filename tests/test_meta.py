@@ -573,3 +573,14 @@ def test_hr_study_with_events_in_one_group_is_excluded(grade_patients):
     row = result.table.set_index("study").loc["I"]
     assert row["excluded"].startswith("events in one group only")
     assert result.k == 2
+
+
+def test_numeric_exposure_and_reference_level(er_patients):
+    as_strings = meta.by_study(er_patients, exposure="er_status", method="FE")
+    coded = er_patients.assign(er_status=(er_patients["er_status"] == "positive").astype(int))
+    as_numbers = meta.by_study(coded, exposure="er_status", method="FE")
+    assert as_numbers.estimate == pytest.approx(as_strings.estimate, rel=1e-12)
+    flipped = meta.by_study(er_patients, exposure="er_status", method="FE", reference="positive")
+    assert flipped.estimate == pytest.approx(-as_strings.estimate, rel=1e-12)
+    with pytest.raises(AnalysisError, match="Reference level 'low' is not a value"):
+        meta.by_study(er_patients, exposure="er_status", reference="low")
