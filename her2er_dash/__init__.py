@@ -21,11 +21,13 @@ __version__ = "0.1.0"
 _SUBMODULES = (
     "classify",
     "cohort",
+    "contrasts",
     "datasets",
     "export",
     "figures",
     "filters",
     "meta",
+    "prognosis",
     "response",
     "schema",
     "simulate",

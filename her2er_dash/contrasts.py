@@ -1,0 +1,49 @@
+"""Two-level contrasts of a many-level exposure (e.g. one arm against another) for forest plots."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pandas as pd
+
+from . import subgroups
+from ._data import Exclusions
+from .errors import AnalysisError
+
+
+def two_level_forest(
+    df: pd.DataFrame,
+    *,
+    exposure: str,
+    level: str,
+    reference: str,
+    subgroups_: list[str],
+    outcome: str | tuple[str, str] = "pcr",
+    alpha: float = 0.05,
+    progress: Callable[[float, str], None] | None = None,
+) -> pd.DataFrame:
+    """Subgroup forest of ``exposure == level`` against ``exposure == reference``.
+
+    Patients in any other level of ``exposure`` are excluded and counted in
+    ``attrs["contrast_exclusions"]``; the forest's own exclusions stay in ``attrs["exclusions"]``.
+    """
+    if level == reference:
+        raise AnalysisError("Choose two different levels to compare.")
+    values = df[exposure].astype("string")
+    keep = values.isin([str(level), str(reference)]).fillna(False).to_numpy(bool)
+    subset = df.loc[keep].copy()
+    subset[exposure] = (values[keep] == str(level)).astype(int).to_numpy()
+    table = subgroups.forest(
+        subset,
+        exposure=exposure,
+        subgroups=subgroups_,
+        outcome=outcome,
+        reference=0,
+        alpha=alpha,
+        progress=progress,
+    )
+    other = int((~keep).sum())
+    reasons = ((f"{exposure} not {level} or {reference}", other),) if other else ()
+    table.attrs["contrast_exclusions"] = Exclusions(len(df), int(keep.sum()), reasons)
+    table.attrs["contrast"] = f"{exposure}: {level} vs {reference}"
+    return table

@@ -1,0 +1,175 @@
+"""Declarative cohort filters: what the sidebar selects, as one hashable, describable value.
+
+A :class:`CohortFilter` is frozen (so it can key a cache), can serialise itself to a plain dict
+(for the URL and the reproducibility bundle), applies itself to a canonical cohort, and reports the
+flow of counts through every criterion so that no exclusion is silent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+import pandas as pd
+
+from .errors import AnalysisError
+
+#: Categorical criteria: (field name, cohort column, label used in sentences).
+_CATEGORICAL = (
+    ("er_categories", "er_category", "ER category"),
+    ("her2_status", "her2_status", "HER2 status"),
+    ("her2_category", "her2_category", "HER2 category"),
+    ("hr_status", "hr_status", "HR status"),
+    ("pr_status", "pr_status", "PR status"),
+    ("arms", "arm", "arm"),
+    ("studies", "study", "study"),
+    ("t_stage", "t_stage", "T stage"),
+    ("n_stage", "n_stage", "N stage"),
+)
+
+
+@dataclass(frozen=True)
+class CohortFilter:
+    """Sidebar selection. Empty tuples and ``None`` ranges mean "no restriction".
+
+    ``er_measure`` names the ER level column used for the range and for ER categories;
+    ``er_low``/``er_high`` override its default category cut-points (see
+    :class:`her2er_dash.classify.ERCutpoints`).
+    """
+
+    er_measure: str | None = None
+    er_low: float | None = None
+    er_high: float | None = None
+    er_range: tuple[float, float] | None = None
+    er_categories: tuple[str, ...] = ()
+    her2_status: tuple[str, ...] = ()
+    her2_category: tuple[str, ...] = ()
+    hr_status: tuple[str, ...] = ()
+    pr_status: tuple[str, ...] = ()
+    arms: tuple[str, ...] = ()
+    studies: tuple[str, ...] = ()
+    t_stage: tuple[str, ...] = ()
+    n_stage: tuple[str, ...] = ()
+    age_range: tuple[float, float] | None = None
+
+    # -- serialisation -------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        """Only the criteria that restrict something, as JSON-friendly values."""
+        out = {}
+        for key, value in asdict(self).items():
+            if value in (None, ()):
+                continue
+            out[key] = list(value) if isinstance(value, tuple) else value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> CohortFilter:
+        """Inverse of :meth:`to_dict`; unknown keys are ignored, values are validated."""
+        known = {f.name for f in fields(cls)}
+        kwargs = {}
+        for key, value in data.items():
+            if key not in known or value is None:
+                continue
+            if key in ("er_range", "age_range"):
+                low, high = (float(v) for v in value)
+                kwargs[key] = (min(low, high), max(low, high))
+            elif key in ("er_low", "er_high"):
+                kwargs[key] = float(value)
+            elif key == "er_measure":
+                kwargs[key] = str(value)
+            else:
+                kwargs[key] = tuple(str(v) for v in value)
+        return cls(**kwargs)
+
+    # -- application ---------------------------------------------------------------------
+    def cutpoints(self, df: pd.DataFrame | None = None):
+        """The ER category cut-points in force (defaults for the measure, with overrides)."""
+        from .classify import ERCutpoints, default_cutpoints
+
+        measure = self.er_measure or "er_percent"
+        values = df[measure] if df is not None and measure in df.columns else None
+        base = default_cutpoints(measure, values=values)
+        low = self.er_low if self.er_low is not None else base.low
+        high = self.er_high if self.er_high is not None else base.high
+        return ERCutpoints(measure=measure, low=low, high=high)
+
+    def apply(self, df: pd.DataFrame) -> FilterResult:
+        """Classify with this filter's cut-points, then keep the rows meeting every criterion."""
+        from .classify import classify_cohort
+
+        data = classify_cohort(df, er_cutpoints=self.cutpoints(df))
+        keep = np.ones(len(data), dtype=bool)
+        steps = [("All patients", "", len(data), 0)]
+        for label, mask in self._criteria(data):
+            before = int(keep.sum())
+            keep &= mask
+            steps.append((label, self._missing_note(data, label), int(keep.sum()), before - int(keep.sum())))
+        flow = pd.DataFrame(steps, columns=["criterion", "note", "n_remaining", "n_excluded"])
+        return FilterResult(data=data.loc[keep], flow=flow, n_total=len(data))
+
+    def _criteria(self, data: pd.DataFrame):
+        if self.er_range is not None and self.er_measure in data.columns:
+            low, high = self.er_range
+            values = pd.to_numeric(data[self.er_measure], errors="coerce")
+            yield f"{self.er_measure} in [{low:g}, {high:g}]", values.between(low, high).to_numpy()
+        if self.age_range is not None and "age" in data.columns:
+            low, high = self.age_range
+            ages = pd.to_numeric(data["age"], errors="coerce")
+            yield f"age in [{low:g}, {high:g}]", ages.between(low, high).to_numpy()
+        for name, column, label in _CATEGORICAL:
+            chosen = getattr(self, name)
+            if not chosen:
+                continue
+            if column not in data.columns:
+                raise AnalysisError(
+                    f"The filter on {label} cannot be applied: this cohort has no {column} column."
+                )
+            values = data[column].astype("string")
+            yield f"{label}: {', '.join(chosen)}", values.isin(chosen).fillna(False).to_numpy(bool)
+
+    @staticmethod
+    def _missing_note(data: pd.DataFrame, label: str) -> str:
+        # Tell the user that patients with an unknown value fail a criterion on that variable.
+        column = next((c for _, c, lab in _CATEGORICAL if label.startswith(f"{lab}:")), None)
+        if column is None:
+            column = label.split(" in [")[0] if " in [" in label else None
+        if column is None or column not in data.columns:
+            return ""
+        n_missing = int(data[column].isna().sum())
+        return f"{n_missing:,} with unknown {column} excluded" if n_missing else ""
+
+    def describe(self) -> str:
+        """A sentence for captions and the methods paragraph, e.g. "HER2 status: positive; age in [40, 70]"."""
+        parts = []
+        if self.er_range is not None:
+            parts.append(f"{self.er_measure} in [{self.er_range[0]:g}, {self.er_range[1]:g}]")
+        if self.age_range is not None:
+            parts.append(f"age in [{self.age_range[0]:g}, {self.age_range[1]:g}]")
+        for name, _, label in _CATEGORICAL:
+            chosen = getattr(self, name)
+            if chosen:
+                parts.append(f"{label}: {', '.join(chosen)}")
+        return "; ".join(parts) if parts else "no filters (all patients)"
+
+
+@dataclass(frozen=True)
+class FilterResult:
+    """Filtered cohort plus the flow of counts through the criteria."""
+
+    data: pd.DataFrame
+    flow: pd.DataFrame
+    n_total: int
+
+    @property
+    def n(self) -> int:
+        return len(self.data)
+
+    def describe(self) -> str:
+        """ "n = 212 of 2,000 patients; excluded: 1,788 (HER2 status: positive 1,700; ...)"."""
+        excluded = self.flow.iloc[1:]
+        excluded = excluded[excluded["n_excluded"] > 0]
+        text = f"n = {self.n:,} of {self.n_total:,} patients"
+        if excluded.empty:
+            return text + "; excluded: none"
+        detail = "; ".join(f"{r.criterion} → −{r.n_excluded:,}" for r in excluded.itertuples())
+        return f"{text}; excluded: {self.n_total - self.n:,} ({detail})"

@@ -1,0 +1,62 @@
+"""Cohort page: pick or upload a cohort, confirm the mapping, read the validation report and Table 1."""
+
+import streamlit as st
+
+import ui
+from her2er_dash import figures, schema
+
+ctx = ui.sidebar()
+ui.page_header(
+    ctx,
+    "HER2/ER Explorer — cohort",
+    "How does estrogen-receptor signalling change HER2-positive breast cancer? Pick a bundled cohort in "
+    "the sidebar or upload your own here, then explore pCR, survival, subgroups and published evidence.",
+)
+
+with ui.panel("Bring your own data"):
+    st.markdown(
+        "CSV/TSV/semicolon text, Excel (.xlsx/.xls; sheets joined on the patient ID), Parquet or "
+        "cBioPortal clinical files. Columns are matched to the canonical names automatically; every guess "
+        "is shown below and can be changed. **Your file stays in this browser session's memory only** — "
+        "nothing is written to disk or shared with other users."
+    )
+    files = st.file_uploader(
+        "Upload a cohort", type=["csv", "tsv", "txt", "xlsx", "xls", "parquet"], accept_multiple_files=True,
+        key="upload_files",
+    )
+    mapping_file = st.file_uploader("Optional: a saved mapping (JSON)", type=["json"], key="upload_mapping")
+    if files:
+        ui.load_uploads(files, mapping_file)
+    with st.expander("Live public source: cBioPortal"):
+        study = st.text_input("cBioPortal study id", value="brca_metabric", key="cbio_study")
+        if st.button("Load study", key="cbio_load"):
+            with st.spinner(f"Fetching {study} from cBioPortal…"):
+                ui.load_cbioportal(study)
+
+if ctx.cohort.cohort is not None:
+    with ui.panel("Column mapping"):
+        ui.mapping_editor(ctx.cohort)
+    with ui.panel("Validation report"):
+        issues = ctx.cohort.cohort.issues
+        if issues.empty:
+            st.success("No problems found.")
+        else:
+            st.caption("Rows are never dropped at load: each analysis says how many rows it excluded and why.")
+            ui.table(issues, "validation_report")
+
+with ui.panel("Cohort summary (Table 1) by ER category × HER2 status"):
+    by = [c for c in ("er_category", "her2_status") if c in ctx.data.columns and ctx.data[c].notna().any()]
+    summary = ctx.run("summary.table_one", by=tuple(by))
+    ui.table(summary, "table_one")
+
+with ui.panel("Flow of patients through the filters"):
+    ui.figure(figures.flow_figure(ctx.filtered.flow, presenter=ctx.presenter), "filter_flow")
+    ui.table(ctx.filtered.flow, "filter_flow")
+
+with ui.panel("What is in this cohort"):
+    present = [c for c in schema.CANONICAL_COLUMNS if c in ctx.cohort.data.columns]
+    filled = ctx.cohort.data[present].notna().sum()
+    st.caption(f"{len(ctx.cohort.data):,} patients · source: {ctx.cohort.source}")
+    ui.table(filled.rename("patients with a value").rename_axis("column").reset_index(), "cohort_columns")
+
+ui.finish()

@@ -1,0 +1,78 @@
+"""Subgroups page: forest plot of one exposure across subgroups, with interaction tests."""
+
+import streamlit as st
+
+import ui
+from her2er_dash import contrasts, figures, schema
+
+ctx = ui.sidebar()
+ui.page_header(
+    ctx,
+    "Subgroups",
+    "Effect of one exposure within subgroup levels: odds ratio for pCR or hazard ratio for a survival "
+    "endpoint, with the likelihood-ratio test of exposure × subgroup interaction. Read the interaction "
+    "p-values, not the per-level p-values, and remember how many tests are on screen.",
+)
+data = ctx.data
+categorical = [c for c in ("arm", "er_category", "er_status", "her2_status", "her2_category", "hr_status",
+                           "pr_status", "pcr", "grade", "t_stage", "n_stage", "study")
+               if c in data.columns and data[c].nunique() >= 2]
+outcomes = (["pcr"] if "pcr" in data.columns and data["pcr"].notna().any() else []) + [
+    e for e in schema.available_endpoints(data.columns) if data[f"{e}_event"].notna().any()
+]
+if not categorical or not outcomes:
+    st.info("This selection has no exposure with two levels or no outcome to analyse.")
+    ui.finish()
+    st.stop()
+
+c1, c2, c3, c4 = st.columns(4)
+with c1:
+    exposure = ui.selectbox("Exposure", categorical, key="sub_exposure",
+                            default="er_status" if "er_status" in categorical else None)
+levels = ui._levels(data, exposure)
+with c2:
+    level = ui.selectbox("Level", levels, key="sub_level", default=levels[-1])
+with c3:
+    reference = ui.selectbox("Reference", levels, key="sub_reference", default=levels[0])
+with c4:
+    outcome_key = ui.selectbox(
+        "Outcome", outcomes, key="sub_outcome",
+        format_func=lambda o: "pCR (odds ratio)" if o == "pcr" else f"{schema.ENDPOINT_LABELS[o]} (hazard ratio)",
+    )
+choices = [c for c in categorical if c != exposure and c != outcome_key]
+default_subgroups = [c for c in ("er_category", "hr_status", "arm", "grade", "t_stage", "n_stage")
+                     if c in choices][:6]
+chosen = ui.multiselect("Subgroups", choices, key="sub_vars", default=default_subgroups)
+outcome = "pcr" if outcome_key == "pcr" else (f"{outcome_key}_months", f"{outcome_key}_event")
+measure = "OR" if outcome_key == "pcr" else "HR"
+
+with ui.panel():
+    if not chosen:
+        st.info("Choose at least one subgroup variable.")
+    else:
+        bar = st.progress(0.0, text="Fitting subgroup models…")
+        table = ui.session_memo(
+            "forest",
+            (ctx.cohort.token, ctx.flt, exposure, level, reference, tuple(chosen), outcome_key),
+            lambda: contrasts.two_level_forest(
+                data, exposure=exposure, level=level, reference=reference, subgroups_=chosen,
+                outcome=outcome, progress=lambda f, msg: bar.progress(min(max(f, 0.0), 1.0), text=msg),
+            ),
+        )
+        bar.empty()
+        n_tests = len(chosen)
+        st.markdown(
+            f"**{n_tests} interaction test{'s' if n_tests != 1 else ''} on screen** — at α = 0.05, about "
+            f"{0.05 * n_tests:.1f} would be 'significant' by chance alone even if the effect were the "
+            "same in every subgroup."
+        )
+        ui.figure(figures.forest_figure(table, measure=measure, presenter=ctx.presenter,
+                                        watermark=ctx.watermark), "subgroup_forest")
+        notes = [table.attrs["contrast"], table.attrs["contrast_exclusions"].describe()]
+        if "exclusions" in table.attrs:
+            notes.append(table.attrs["exclusions"].describe())
+        ui.table(table, "subgroup_forest", caption=" · ".join(notes))
+        ui.register_analysis("subgroups", [{"kind": "forest", "exposure": exposure, "level": level,
+                                            "reference": reference, "subgroups": chosen,
+                                            "outcome": outcome_key, "measure": measure}])
+ui.finish()

@@ -1,0 +1,83 @@
+"""Evidence page: published HER2+ neoadjuvant trials, and two-stage meta-analysis across studies."""
+
+import streamlit as st
+
+import ui
+from her2er_dash import datasets, figures, schema
+
+ctx = ui.sidebar()
+ui.page_header(
+    ctx,
+    "Evidence",
+    "Published pCR by hormone-receptor status in HER2+ neoadjuvant trials (each number with its source "
+    "and verification level), and a two-stage meta-analysis across the studies of the current cohort.",
+)
+analyses = []
+
+with ui.panel("Published trials: pCR in HR+ vs HR− HER2+ disease"):
+    trials = datasets.published_trials()
+    chemo = ui.selectbox("Arms", ["all arms", "with chemotherapy", "without chemotherapy"], key="ev_chemo")
+    shown = trials
+    if chemo != "all arms":
+        shown = trials[trials["chemo"].astype(str).str.startswith("yes" if chemo == "with chemotherapy" else "no")]
+    definitions = sorted(shown["pcr_definition"].dropna().astype(str).str.split(" \\(").str[0].unique())
+    if len(definitions) > 1:
+        st.warning(
+            f"These rows use {len(definitions)} different pCR definitions (breast-only ypT0/is, ypT0/is ypN0, "
+            "ypT0 ypN0, …). Rates are not directly comparable and are shown descriptively, not pooled."
+        )
+    ui.figure(figures.published_figure(shown, presenter=ctx.presenter), "published_trials")
+    ui.table(shown, "published_trials", caption="Source: data/published_trials.csv (see data/README.md). "
+             "Counts are given only where the source printed them.")
+    paired = shown.dropna(subset=["pcr_rate_hr_pos", "pcr_rate_hr_neg"])
+    if len(paired):
+        gap = (paired["pcr_rate_hr_neg"] - paired["pcr_rate_hr_pos"]) * 100
+        st.markdown(
+            f"In **{len(paired)}** arms reporting both groups, pCR was higher in HR− tumours in "
+            f"**{int((gap > 0).sum())}**; median difference **{gap.median():+.1f} percentage points** "
+            f"(range {gap.min():+.1f} to {gap.max():+.1f}). Descriptive only: most sources give "
+            "percentages without counts, so no pooled odds ratio is computed from them."
+        )
+
+studies = ui._levels(ctx.data, "study")
+with ui.panel("Two-stage meta-analysis across studies of this cohort"):
+    if len(studies) < 2:
+        st.info("The current selection holds fewer than two studies, so there is nothing to pool. "
+                "Pick a multi-study cohort (e.g. upload a multi-study table) or widen the study filter.")
+    else:
+        c1, c2, c3, c4 = st.columns(4)
+        binary = [c for c in ("er_status", "hr_status", "pr_status", "her2_status", "pcr")
+                  if c in ctx.data.columns and ctx.data[c].nunique() == 2]
+        endpoints = schema.available_endpoints(ctx.data.columns)
+        kinds = {"pcr_or": "pCR odds ratio by exposure", "pcr_rate": "pCR rate",
+                 **({"hr": "Hazard ratio by exposure"} if endpoints else {})}
+        with c1:
+            analysis = ui.selectbox("Quantity", list(kinds), key="ev_kind", format_func=kinds.get)
+        with c2:
+            exposure = ui.selectbox("Exposure", [c for c in binary if c != "pcr"] or ["er_status"],
+                                    key="ev_exposure")
+        with c3:
+            method = ui.selectbox("τ² estimator", ["REML", "DL", "PM", "FE"], key="ev_method")
+        with c4:
+            hksj = ui.toggle("Hartung–Knapp CI", key="ev_hksj")
+        kwargs = {"study": "study", "analysis": analysis, "method": method, "hksj": hksj}
+        if analysis != "pcr_rate":
+            kwargs["exposure"] = exposure
+        if analysis == "hr":
+            endpoint = ui.selectbox("Endpoint", endpoints, key="ev_endpoint", format_func=schema.ENDPOINT_LABELS.get)
+            kwargs.update(time=f"{endpoint}_months", event=f"{endpoint}_event")
+        result = ctx.run("meta.by_study", **kwargs)
+        frame = result.summary_frame(exponentiate=True)
+        ui.figure(figures.meta_forest_figure(result, presenter=ctx.presenter, watermark=ctx.watermark),
+                  "meta_forest")
+        st.markdown(
+            f"k = {result.k} studies · τ² = {result.tau2:.4g} · I² = {result.i2:.1f}% · "
+            f"Q = {result.q:.2f} (df {result.q_df}), p = {result.p_heterogeneity:.3g}"
+        )
+        for note in result.notes:
+            st.caption(note)
+        ui.table(frame, "meta_by_study")
+        analyses.append({"kind": "meta", **kwargs})
+
+ui.register_analysis("evidence", analyses)
+ui.finish()

@@ -1,0 +1,51 @@
+"""Methods & export page: an auto-written methods paragraph and a reproducibility bundle."""
+
+import io
+import json
+import zipfile
+
+import streamlit as st
+
+import ui
+from her2er_dash import export
+
+ctx = ui.sidebar()
+ui.page_header(
+    ctx,
+    "Methods & export",
+    "A methods paragraph for what you have looked at, the references, and a bundle that recomputes "
+    "every table with the her2er_dash package outside the app.",
+)
+view = ui.view_spec(ctx)
+
+with ui.panel("Methods"):
+    if not view["analyses"]:
+        st.info("Visit the Response, Survival, Subgroups or Evidence pages first: the paragraph describes "
+                "the analyses you looked at.")
+    st.markdown(export.methods_text(view))
+
+with ui.panel("References"):
+    st.markdown("\n".join(f"{i}. {ref}" for i, ref in enumerate(export.references(), start=1)))
+
+with ui.panel("Reproducibility bundle"):
+    script = export.repro_script(view)
+    c1, c2, c3 = st.columns(3)
+    c1.download_button("View (JSON)", json.dumps(view, indent=2, default=str), file_name="her2er_view.json",
+                       mime="application/json", key="dl_view")
+    c2.download_button("Python script", script, file_name="her2er_reproduce.py", mime="text/x-python",
+                       key="dl_script")
+    tables = st.session_state.get("_tables", {})
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, frame in tables.items():
+            archive.writestr(f"{name}.csv", export.safe_csv_bytes(frame))
+        archive.writestr("her2er_view.json", json.dumps(view, indent=2, default=str))
+        archive.writestr("her2er_reproduce.py", script)
+    c3.download_button(f"All tables shown so far ({len(tables)}, ZIP)", buffer.getvalue(),
+                       file_name="her2er_tables.zip", mime="application/zip", key="dl_zip")
+    with st.expander("Script preview"):
+        st.code(script, language="python")
+    if view["cohort"]["key"] is None:
+        st.caption("Uploaded data is not part of the bundle: the script loads your own file with the saved "
+                   "mapping, so nothing private leaves your machine.")
+ui.finish()

@@ -1,0 +1,176 @@
+"""AppTest tests for every page: renders, filters, navigation, uploads, bad files, URL restore."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from her2er_dash import simulate
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+PAGES = ["1_Cohort.py", "2_Response.py", "3_Survival.py", "4_Subgroups.py", "5_Evidence.py", "6_Methods.py"]
+TIMEOUT = 120
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+def run_app(**query) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for key, value in query.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def goto(at: AppTest, page: str) -> AppTest:
+    return at.switch_page(f"pages/{page}").run()
+
+
+def sidebar_count(at: AppTest) -> str:
+    return next(i.value for i in at.sidebar.info if i.value.startswith("n = "))
+
+
+def all_text(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption]
+    parts += [e.value for e in at.error] + [w.value for w in at.warning] + [i.value for i in at.info]
+    return "\n".join(str(p) for p in parts)
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_the_default_cohort(page):
+    at = goto(run_app(), page)
+    assert_clean(at)
+    assert "SYNTHETIC" in all_text(at)
+    assert sidebar_count(at).startswith("n = ")
+
+
+def test_changing_a_filter_changes_the_numbers_shown():
+    at = goto(run_app(), "2_Response.py")
+    before_count = sidebar_count(at)
+    before = at.dataframe[0].value.copy()
+    at.sidebar.multiselect(key="f_her2").set_value(["positive"]).run()
+    assert_clean(at)
+    assert sidebar_count(at) != before_count
+    after = at.dataframe[0].value
+    assert not before["n"].equals(after["n"])
+
+
+def test_page_switch_keeps_the_filters():
+    at = goto(run_app(), "2_Response.py")
+    at.sidebar.multiselect(key="f_her2").set_value(["positive"]).run()
+    count = sidebar_count(at)
+    at = goto(at, "3_Survival.py")
+    assert_clean(at)
+    assert at.sidebar.multiselect(key="f_her2").value == ["positive"]
+    assert sidebar_count(at) == count
+
+
+def test_url_query_parameters_restore_the_view():
+    at = run_app(f_her2="positive", f_er_cat="ER-negative|ER-low", resp_ci="jeffreys")
+    at = goto(at, "2_Response.py")
+    assert_clean(at)
+    assert at.sidebar.multiselect(key="f_her2").value == ["positive"]
+    assert at.sidebar.multiselect(key="f_er_cat").value == ["ER-negative", "ER-low"]
+    assert at.selectbox(key="resp_ci").value == "jeffreys"
+
+
+def test_filters_are_written_to_the_url():
+    at = goto(run_app(), "2_Response.py")
+    at.sidebar.multiselect(key="f_her2").set_value(["positive"]).run()
+    assert at.query_params["f_her2"] == ["positive"]
+
+
+def _upload_frame() -> pd.DataFrame:
+    df = simulate.trial(n=400, seed=7)
+    return pd.DataFrame(
+        {
+            "Patient ID": df["patient_id"],
+            "ER %": df["er_percent"],
+            "HER2 status": df["her2_status"].map({"positive": "Pos", "negative": "Neg"}),
+            "Treatment arm": df["arm"],
+            "Age at diagnosis": df["age"],
+            "pCR": df["pcr"],
+            "EFS_months": df["efs_months"],
+            "EFS_status": df["efs_event"],
+        }
+    )
+
+
+def _xlsx_bytes(frame: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    with pd.ExcelWriter(buffer) as writer:
+        frame.drop(columns=["pCR", "EFS_months", "EFS_status"]).to_excel(writer, "Predictors", index=False)
+        frame[["Patient ID", "pCR", "EFS_months", "EFS_status"]].to_excel(writer, "Outcomes", index=False)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("kind", ["csv", "xlsx"])
+def test_uploaded_file_flows_through_mapping_to_response_and_survival(kind):
+    frame = _upload_frame()
+    content = frame.to_csv(index=False).encode() if kind == "csv" else _xlsx_bytes(frame)
+    mime = "text/csv" if kind == "csv" else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    at = run_app()
+    at.file_uploader(key="upload_files").set_value((f"trial.{kind}", content, mime)).run()
+    assert_clean(at)
+    assert at.sidebar.selectbox(key="cohort").value.startswith("upload:")
+    assert sidebar_count(at).startswith("n = 400 of 400")
+    assert "SYNTHETIC DATA" not in all_text(at)
+    at = goto(at, "2_Response.py")
+    assert_clean(at)
+    rates = at.dataframe[0].value
+    assert rates["n"].sum() <= 400
+    at = goto(at, "3_Survival.py")
+    assert_clean(at)
+
+
+def test_a_bad_file_shows_an_error_and_the_app_keeps_working():
+    at = run_app()
+    at.file_uploader(key="upload_files").set_value(("junk.csv", b"\x00\x01\x02\xff" * 200, "text/csv")).run()
+    assert not at.exception
+    assert at.error and "junk.csv" in at.error[0].value
+    assert at.sidebar.selectbox(key="cohort").value == "synthetic"
+    at = goto(at, "2_Response.py")
+    assert_clean(at)
+
+
+def test_methods_page_describes_what_was_seen():
+    at = goto(run_app(), "2_Response.py")
+    at = goto(at, "6_Methods.py")
+    assert_clean(at)
+    text = all_text(at)
+    assert "Wilson" in text
+    assert "SYNTHETIC" in text
+
+
+def test_gbsg2_says_what_it_cannot_show():
+    at = run_app()
+    at.sidebar.selectbox(key="cohort").set_value("gbsg2").run()
+    assert not at.exception
+    assert "HER2" in "\n".join(i.value for i in at.info)
+    for page in PAGES[1:]:
+        at = goto(at, page)
+        assert not at.exception, page
+
+
+def test_view_json_is_valid():
+    at = goto(run_app(), "6_Methods.py")
+    view = json.loads(at.session_state["_last_view"])
+    assert view.get("cohort", "synthetic") == "synthetic"

@@ -1,0 +1,642 @@
+"""Streamlit glue for HER2/ER Explorer: session state, the URL, caching and the shared sidebar.
+
+This is the only module that knows about both Streamlit and ``her2er_dash``. Pages call
+:func:`sidebar` first, then the cached analysis wrappers here, then the figure builders.
+
+Privacy: uploaded files are parsed from memory into ``st.session_state`` (one browser session)
+and never written to disk or logged. Shared caches are keyed on a content hash, so another
+session can only hit a cached result for data it uploaded itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from importlib import import_module
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from her2er_dash import schema
+from her2er_dash.filters import CohortFilter, FilterResult
+
+log = logging.getLogger("her2er_explorer")
+
+DEFAULT_COHORT = "synthetic"
+PATIENT_LEVEL_BUNDLES = ("synthetic", "gbsg2")
+LIST_SEP = "|"
+
+# --------------------------------------------------------------------------------------------
+# The view: every widget whose value belongs in the shareable URL is "remembered" here.
+# --------------------------------------------------------------------------------------------
+
+
+def _view() -> dict[str, Any]:
+    """Values of URL-synced widgets for this session (survive page switches)."""
+    if "_view" not in st.session_state:
+        st.session_state["_view"] = {}
+        st.session_state["_view_defaults"] = {}
+        st.session_state["_url_raw"] = {k: st.query_params.get(k) for k in st.query_params}
+    return st.session_state["_view"]
+
+
+def _decode(raw: str, default: Any) -> Any:
+    """Turn a URL string back into a value shaped like ``default``."""
+    if isinstance(default, bool):
+        return raw.lower() in ("1", "true", "yes", "on")
+    if isinstance(default, (list, tuple)):
+        items = [] if raw == "" else raw.split(LIST_SEP)
+        if isinstance(default, tuple) and len(default) == 2 and all(
+            isinstance(v, (int, float)) for v in default
+        ):
+            low, high = (float(v) for v in items[:2])
+            return (low, high)
+        return items
+    if isinstance(default, float):
+        return float(raw)
+    if isinstance(default, int):
+        return int(float(raw))
+    return raw
+
+
+def _encode(value: Any) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, (list, tuple)):
+        return LIST_SEP.join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def remember(key: str, default: Any, valid: Callable[[Any], Any] | None = None) -> None:
+    """Seed widget ``key`` before it is drawn: from this session's view, else the URL, else default.
+
+    ``valid`` maps a candidate value to an allowed one (e.g. drops options the cohort lacks), so a
+    stale URL or a cohort switch never makes a widget raise.
+    """
+    view = _view()
+    st.session_state["_view_defaults"][key] = default
+    raw = st.session_state["_url_raw"].pop(key, None)
+    if key in st.session_state:
+        value = st.session_state[key]
+    elif raw is not None:
+        try:
+            value = _decode(raw, default)
+        except (TypeError, ValueError):
+            value = default
+    else:
+        value = view.get(key, default)
+    if valid is not None:
+        try:
+            value = valid(value)
+        except (TypeError, ValueError):
+            value = valid(default)
+    st.session_state[key] = value
+
+
+def record(key: str) -> Any:
+    """Store the drawn widget's value in the view and return it."""
+    value = st.session_state[key]
+    _view()[key] = value
+    return value
+
+
+def sync_url() -> None:
+    """Write every non-default view value into the URL (uploaded data never goes there)."""
+    view = _view()
+    defaults = st.session_state["_view_defaults"]
+    wanted = {k: _encode(v) for k, v in view.items() if k in defaults and v != defaults[k]}
+    if view.get("cohort", DEFAULT_COHORT) not in PATIENT_LEVEL_BUNDLES:
+        wanted.pop("cohort", None)  # an upload's token is meaningless (and private) elsewhere
+    if dict(st.query_params) != wanted:
+        st.query_params.from_dict(wanted)
+
+
+def one_of(options: list) -> Callable[[Any], Any]:
+    def check(value):
+        return value if value in options else options[0]
+
+    return check
+
+
+def subset_of(options: list) -> Callable[[Any], list]:
+    def check(value):
+        return [v for v in (value or []) if v in options]
+
+    return check
+
+
+def within(low: float, high: float) -> Callable[[Any], tuple[float, float]]:
+    def check(value):
+        a, b = (float(v) for v in value)
+        a, b = max(low, min(a, b)), min(high, max(a, b))
+        return (a, b) if a <= b else (low, high)
+
+    return check
+
+
+def selectbox(label: str, options: list, *, key: str, default=None, **kwargs):
+    remember(key, options[0] if default is None else default, one_of(options))
+    st.selectbox(label, options, key=key, **kwargs)
+    return record(key)
+
+
+def multiselect(label: str, options: list, *, key: str, default=(), **kwargs) -> list:
+    remember(key, list(default), subset_of(options))
+    st.multiselect(label, options, key=key, **kwargs)
+    return record(key)
+
+
+def slider_range(label: str, low: float, high: float, *, key: str, step=None, **kwargs):
+    remember(key, (low, high), within(low, high))
+    st.slider(label, min_value=low, max_value=high, key=key, step=step, **kwargs)
+    return record(key)
+
+
+def number(label: str, *, key: str, default: float, **kwargs) -> float:
+    remember(key, float(default), float)
+    st.number_input(label, key=key, **kwargs)
+    return record(key)
+
+
+def toggle(label: str, *, key: str, default: bool = False, **kwargs) -> bool:
+    remember(key, default, bool)
+    st.toggle(label, key=key, **kwargs)
+    return record(key)
+
+
+# --------------------------------------------------------------------------------------------
+# Cohorts: bundled (cached, shared), uploaded and live (session memory only).
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ActiveCohort:
+    """The cohort the user is looking at, whatever its origin."""
+
+    token: str  # cache key: bundled key, or a content hash for uploads
+    title: str
+    data: pd.DataFrame = field(repr=False)
+    synthetic: bool = False
+    label: str = ""
+    source: str = ""
+    cannot_show: tuple[str, ...] = ()
+    cohort: Any = None  # her2er_dash.cohort.Cohort for uploads (mapping, issues)
+
+
+@st.cache_resource(max_entries=4, ttl=6 * 3600, show_spinner="Loading the bundled cohort…")
+def _bundled(key: str):
+    from her2er_dash import datasets
+
+    return datasets.bundled(key)
+
+
+@st.cache_data(max_entries=1, show_spinner=False)
+def bundled_catalogue() -> pd.DataFrame:
+    from her2er_dash import datasets
+
+    return datasets.list_bundled()
+
+
+def uploads() -> dict[str, dict]:
+    """This session's uploaded cohorts: token -> {"cohort": Cohort, "name": str}."""
+    return st.session_state.setdefault("_uploads", {})
+
+
+@dataclass(frozen=True)
+class NamedBytes:
+    """An uploaded file's name and content, kept in session memory (never on disk)."""
+
+    name: str
+    data: bytes = field(repr=False)
+
+    def getvalue(self) -> bytes:
+        return self.data
+
+
+def add_upload(cohort, name: str, files: tuple[NamedBytes, ...] = (), kind: str = "upload") -> str:
+    """Keep a loaded Cohort (and its raw bytes, to re-map) in session memory; make it active."""
+    token = f"{kind}:{cohort.source.sha256[:16]}"
+    uploads()[token] = {"cohort": cohort, "name": name, "files": files}
+    st.session_state["cohort"] = token
+    _view()["cohort"] = token
+    return token
+
+
+def load_uploads(files, mapping_file=None) -> None:
+    """Parse newly uploaded files (joined on patient ID when several) into the session."""
+    from her2er_dash import cohort as cohort_io
+
+    named = tuple(NamedBytes(f.name, f.getvalue()) for f in files)
+    signature = hashlib.sha256(b"".join(n.data for n in named)).hexdigest()
+    mapping_text = mapping_file.getvalue() if mapping_file is not None else b""
+    signature += hashlib.sha256(mapping_text).hexdigest()
+    if st.session_state.get("_last_upload") == signature:
+        return  # the same files are still in the uploader: nothing new to parse
+    st.session_state["_last_upload"] = signature
+    name = " + ".join(n.name for n in named)
+    try:
+        mapping = cohort_io.Mapping.from_json(mapping_text) if mapping_text else None
+        with st.spinner(f"Reading {name}…"):
+            loaded = cohort_io.load(list(named) if len(named) > 1 else named[0], mapping=mapping, name=name)
+    except ValueError as exc:
+        st.session_state["_last_upload"] = None
+        st.error(str(exc))
+        return
+    add_upload(loaded, name, named)
+    st.rerun()
+
+
+def remap_upload(token: str, mapping) -> None:
+    """Reload an uploaded cohort from its in-memory bytes with an edited mapping."""
+    from her2er_dash import cohort as cohort_io
+
+    item = uploads()[token]
+    files = item["files"]
+    source = list(files) if len(files) > 1 else files[0]
+    loaded = cohort_io.load(source, mapping=mapping, name=item["name"])
+    del uploads()[token]
+    add_upload(loaded, item["name"], files)
+
+
+def load_cbioportal(study_id: str) -> None:
+    """Fetch a public cBioPortal study (public data may be cached on disk by the loader)."""
+    from her2er_dash import cbioportal
+
+    try:
+        loaded = cbioportal.load_study(study_id.strip())
+    except ValueError as exc:
+        st.error(str(exc))
+        return
+    add_upload(loaded, f"cBioPortal {study_id}", kind="cbio")
+    st.rerun()
+
+
+def mapping_editor(active: ActiveCohort) -> None:
+    """Show every automatic guess, let the user change it, confirm event direction, re-apply."""
+    loaded = active.cohort
+    guesses = loaded.guesses[["source_column", "mapped_to", "confidence", "reason"]].copy()
+    guesses["mapped_to"] = guesses["mapped_to"].fillna("")
+    edited = st.data_editor(
+        guesses,
+        hide_index=True,
+        disabled=["source_column", "confidence", "reason"],
+        column_config={
+            "mapped_to": st.column_config.SelectboxColumn(
+                "canonical column", options=["", *schema.CANONICAL_COLUMNS],
+                help="Leave empty to ignore the column.",
+            )
+        },
+        key=f"map_edit_{active.token}",
+        width="stretch",
+    )
+    coding = dict(loaded.mapping.event_coding)
+    endpoints = [e for e in schema.ENDPOINTS if schema.event_column(e) in loaded.data.columns]
+    choices = {}
+    if endpoints:
+        st.markdown("**Event direction** — which value of the raw event column means an event?")
+        cols = st.columns(len(endpoints))
+        for col, endpoint in zip(cols, endpoints, strict=True):
+            current = coding.get(endpoint, "1=event")
+            choices[endpoint] = col.radio(
+                endpoint.upper(), ["1=event", "1=no event"], index=["1=event", "1=no event"].index(current),
+                key=f"map_ev_{active.token}_{endpoint}",
+            )
+    units = dict(loaded.mapping.time_units)
+    c1, c2 = st.columns(2)
+    if c1.button("Apply mapping", key=f"map_apply_{active.token}", type="primary"):
+        columns = {r.source_column: (r.mapped_to or None) for r in edited.itertuples()}
+        from her2er_dash.cohort import Mapping
+
+        mapping = Mapping(columns=columns, values=loaded.mapping.value_maps, time_units=units,
+                          event_coding=choices or coding)
+        remap_upload(active.token, mapping)
+        st.rerun()
+    c2.download_button("Download mapping (JSON)", loaded.mapping.to_json(), file_name="her2er_mapping.json",
+                       mime="application/json", key=f"map_dl_{active.token}")
+
+
+def cohort_options() -> dict[str, str]:
+    """Cohort picker options: token -> label."""
+    options = {}
+    for key in PATIENT_LEVEL_BUNDLES:
+        title = _bundled_title(key)
+        options[key] = title
+    for token, item in uploads().items():
+        prefix = "Live" if token.startswith("cbio:") else "Uploaded"
+        options[token] = f"{prefix}: {item['name']}"
+    return options
+
+
+def _bundled_title(key: str) -> str:
+    table = bundled_catalogue().set_index("key")
+    return str(table.loc[key, "title"]) if key in table.index else key
+
+
+def active_cohort() -> ActiveCohort:
+    token = st.session_state.get("cohort", DEFAULT_COHORT)
+    if token in uploads():
+        item = uploads()[token]
+        cohort = item["cohort"]
+        return ActiveCohort(
+            token=token,
+            title=item["name"],
+            data=cohort.data,
+            source=f"{item['name']} ({cohort.source.format}, sha256 {cohort.source.sha256[:12]}…)",
+            cohort=cohort,
+        )
+    bundle = _bundled(token if token in PATIENT_LEVEL_BUNDLES else DEFAULT_COHORT)
+    return ActiveCohort(
+        token=f"bundled:{bundle.key}",
+        title=bundle.title,
+        data=bundle.data,
+        synthetic=bundle.synthetic,
+        label=bundle.label,
+        source=bundle.source,
+        cannot_show=tuple(bundle.cannot_show),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Cached analysis: pure her2er_dash functions keyed on (cohort token, filter, options).
+# --------------------------------------------------------------------------------------------
+
+
+@st.cache_resource(max_entries=12, ttl=3600, show_spinner=False)
+def _filtered(token: str, flt: CohortFilter, _data: pd.DataFrame) -> FilterResult:
+    # Shared read-only object: analyses never mutate their input.
+    return flt.apply(_data)
+
+
+@st.cache_data(max_entries=256, ttl=3600, show_spinner=False)
+def _analysis(token: str, flt: CohortFilter, fn: str, kwargs: dict, _data: pd.DataFrame):
+    module, name = fn.rsplit(".", 1)
+    return getattr(import_module(f"her2er_dash.{module}"), name)(_data, **_thaw(kwargs))
+
+
+def _thaw(kwargs: dict) -> dict:
+    # Lists arrive from widgets; tuples mean (time, event) pairs for the analysis functions.
+    return {k: tuple(v) if k == "outcome" and isinstance(v, list) else v for k, v in kwargs.items()}
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every page needs: the cohort, the filter, the filtered data, presenter mode."""
+
+    cohort: ActiveCohort
+    flt: CohortFilter
+    filtered: FilterResult
+    presenter: bool
+
+    @property
+    def data(self) -> pd.DataFrame:
+        return self.filtered.data
+
+    def run(self, fn: str, **kwargs):
+        """Run ``her2er_dash.<fn>`` on the filtered data, cached on cohort + filter + options."""
+        return _analysis(self.cohort.token, self.flt, fn, kwargs, self.filtered.data)
+
+    @property
+    def watermark(self) -> str | None:
+        return "SYNTHETIC DATA" if self.cohort.synthetic else None
+
+
+def session_memo(name: str, key: tuple, compute: Callable[[], Any], size: int = 8):
+    """A small per-session cache for work that reports progress (cannot go through st.cache_data)."""
+    memo: OrderedDict = st.session_state.setdefault(f"_memo_{name}", OrderedDict())
+    if key in memo:
+        memo.move_to_end(key)
+        return memo[key]
+    value = compute()
+    memo[key] = value
+    while len(memo) > size:
+        memo.popitem(last=False)
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# Panels, tables, figures.
+# --------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def panel(title: str | None = None) -> Iterator[None]:
+    """Show errors of one panel inside that panel; the rest of the page keeps working."""
+    if title:
+        st.subheader(title)
+    try:
+        yield
+    except ValueError as exc:  # AnalysisError and CohortError are ValueErrors with a user message
+        st.error(str(exc))
+    except Exception as exc:  # a bug in one panel must not take the whole page down
+        # Log the type only: messages of unexpected errors may quote cell values.
+        log.error("panel %r failed with %s", title, type(exc).__name__)
+        st.error(
+            f"This panel could not be computed ({type(exc).__name__}). The rest of the app still "
+            "works; please report the steps that led here."
+        )
+
+
+def table(df: pd.DataFrame, name: str, *, caption: str | None = None, **kwargs) -> None:
+    """A dataframe with a CSV download (cells escaped against formula injection)."""
+    from her2er_dash.export import safe_csv_bytes
+
+    shown = df.copy()
+    shown.attrs = {}  # result metadata (exclusions) is shown in the caption, not serialised
+    st.dataframe(shown, hide_index=True, width="stretch", **kwargs)
+    if caption:
+        st.caption(caption)
+    tables = st.session_state.setdefault("_tables", {})
+    tables[name] = df
+    st.download_button(
+        "Download CSV",
+        safe_csv_bytes(df),
+        file_name=f"{name}.csv",
+        mime="text/csv",
+        key=f"dl_{name}",
+    )
+
+
+def figure(fig, name: str) -> None:
+    """A plotly figure with the camera button for PNG/SVG and an HTML download."""
+    from her2er_dash.export import PLOTLY_CONFIG, figure_html
+
+    config = dict(PLOTLY_CONFIG)
+    config["toImageButtonOptions"] = {**config.get("toImageButtonOptions", {}), "filename": name}
+    st.plotly_chart(fig, config=config, key=f"fig_{name}", width="stretch")
+    st.download_button(
+        "Download figure (HTML)",
+        figure_html(fig),
+        file_name=f"{name}.html",
+        mime="text/html",
+        key=f"dlfig_{name}",
+    )
+
+
+def register_analysis(page: str, analyses: list[dict]) -> None:
+    """Record what a page computed, for the methods paragraph and reproducibility bundle."""
+    st.session_state.setdefault("_analyses", {})[page] = analyses
+
+
+def small_group_note(n: int, events: int | None = None) -> str | None:
+    """The guard-rail sentence for groups too small for a p-value, else None."""
+    if n < 10:
+        return f"Only {n} patients: too few for a test; shown descriptively without a p-value."
+    if events is not None and events < 5:
+        return f"Only {events} events: too few for a test; shown descriptively without a p-value."
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# The shared sidebar.
+# --------------------------------------------------------------------------------------------
+
+
+def sidebar() -> Context:
+    """Draw the cohort picker and filters (identical on every page) and return the context."""
+    options = cohort_options()
+    with st.sidebar:
+        st.markdown("### Cohort")
+        remember("cohort", DEFAULT_COHORT, one_of(list(options)))
+        st.selectbox(
+            "Cohort", list(options), format_func=options.get, key="cohort", label_visibility="collapsed"
+        )
+        record("cohort")
+        cohort = active_cohort()
+        if cohort.synthetic:
+            st.warning(cohort.label or "SYNTHETIC data — not real patients.", icon="⚠️")
+        flt = _filter_widgets(cohort.data)
+        filtered = _filtered(cohort.token, flt, cohort.data)
+        st.info(filtered.describe())
+        presenter = toggle("Presenter mode (large fonts)", key="presenter")
+    if presenter:
+        st.html("<style>html, body, [class*='st-'] {font-size: 1.25rem;}</style>")
+    return Context(cohort=cohort, flt=flt, filtered=filtered, presenter=presenter)
+
+
+def _levels(data: pd.DataFrame, column: str) -> list[str]:
+    if column not in data.columns:
+        return []
+    values = data[column].dropna()
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return [str(v) for v in values.cat.categories if (values == v).any()]
+    return sorted(values.astype(str).unique())
+
+
+def _filter_widgets(data: pd.DataFrame) -> CohortFilter:
+    from her2er_dash.classify import default_cutpoints
+
+    st.markdown("### ER")
+    measures = schema.available_er_measures(data.columns)
+    kwargs: dict[str, Any] = {}
+    if measures:
+        measure = selectbox(
+            "ER measure",
+            measures,
+            key="f_er_measure",
+            format_func=schema.ER_MEASURES.get,
+            help="Which ER level the range and the ER categories use.",
+        )
+        values = pd.to_numeric(data[measure], errors="coerce").dropna()
+        base = default_cutpoints(measure, values=values)
+        kwargs["er_measure"] = measure
+        if not values.empty and values.min() < values.max():
+            low, high = float(values.min()), float(values.max())
+            chosen = slider_range(f"{schema.ER_MEASURES[measure]} range", low, high, key="f_er_range")
+            if chosen != (low, high):
+                kwargs["er_range"] = chosen
+        with st.expander("ER category cut-points", expanded=False):
+            st.caption(f"Default: {base.describe()}")
+            if base.low is not None:
+                kwargs["er_low"] = number("ER-low from", key="f_er_low", default=base.low, min_value=0.0)
+            kwargs["er_high"] = number("ER-positive above", key="f_er_high", default=base.high, min_value=0.0)
+    else:
+        st.caption("This cohort has no quantitative ER measure; ER categories come from ER status.")
+    kwargs["er_categories"] = tuple(
+        multiselect("ER category", list(schema.ER_CATEGORIES), key="f_er_cat")
+    )
+    st.markdown("### HER2 and hormone receptors")
+    kwargs.update(_categorical_filters(data))
+    st.markdown("### Patients and treatment")
+    if "age" in data.columns:
+        ages = pd.to_numeric(data["age"], errors="coerce").dropna()
+        if not ages.empty and ages.min() < ages.max():
+            low, high = float(ages.min()), float(ages.max())
+            chosen = slider_range("Age (years)", low, high, key="f_age", step=1.0)
+            if chosen != (low, high):
+                kwargs["age_range"] = chosen
+    for field_name, column, label, key in (
+        ("arms", "arm", "Arm / regimen", "f_arm"),
+        ("studies", "study", "Study", "f_study"),
+        ("t_stage", "t_stage", "T stage", "f_t"),
+        ("n_stage", "n_stage", "N stage", "f_n"),
+    ):
+        levels = _levels(data, column)
+        if len(levels) > 1:
+            kwargs[field_name] = tuple(multiselect(label, levels, key=key))
+    return CohortFilter(**kwargs)
+
+
+def _categorical_filters(data: pd.DataFrame) -> dict[str, tuple[str, ...]]:
+    out = {}
+    for field_name, column, label, key in (
+        ("her2_status", "her2_status", "HER2 status (ASCO/CAP 2018)", "f_her2"),
+        ("her2_category", "her2_category", "HER2 category", "f_her2cat"),
+        ("hr_status", "hr_status", "HR status (ER or PR)", "f_hr"),
+        ("pr_status", "pr_status", "PR status", "f_pr"),
+    ):
+        levels = _levels(data, column)
+        if levels:
+            out[field_name] = tuple(multiselect(label, levels, key=key))
+        else:
+            st.caption(f"{label}: not available in this cohort.")
+    return out
+
+
+def page_header(ctx: Context, title: str, intro: str) -> None:
+    st.title(title)
+    st.caption(intro)
+    if ctx.cohort.synthetic:
+        st.warning(
+            f"**SYNTHETIC DATA** — {ctx.cohort.title}. Generated by `her2er_dash.simulate` to illustrate "
+            "the published pattern; not real patients.",
+            icon="⚠️",
+        )
+    for sentence in ctx.cohort.cannot_show:
+        st.info(sentence)
+
+
+def finish() -> None:
+    """End of every page run: keep the URL in step with the view."""
+    sync_url()
+    st.session_state["_last_view"] = json.dumps(
+        {k: v for k, v in _view().items() if k != "cohort" or v in PATIENT_LEVEL_BUNDLES}, default=str
+    )
+
+
+def view_spec(ctx: Context) -> dict:
+    """The whole view as plain data: for the methods paragraph and the reproducibility bundle."""
+    excl = ctx.filtered.flow.iloc[1:]
+    analyses = [a for page in st.session_state.get("_analyses", {}).values() for a in page]
+    is_bundle = ctx.cohort.token.startswith("bundled:")
+    return {
+        "cohort": {
+            "key": ctx.cohort.token.split(":", 1)[1] if is_bundle else None,
+            "title": ctx.cohort.title,
+            "synthetic": ctx.cohort.synthetic,
+            "source": ctx.cohort.source,
+            "n_total": ctx.filtered.n_total,
+            "mapping": ctx.cohort.cohort.mapping.to_json() if ctx.cohort.cohort is not None else None,
+        },
+        "filters": ctx.flt.to_dict(),
+        "filter_description": ctx.flt.describe(),
+        "er_rule": ctx.flt.cutpoints(ctx.cohort.data).describe(),
+        "n_analysed": ctx.filtered.n,
+        "exclusions": [[r.criterion, int(r.n_excluded)] for r in excl.itertuples() if r.n_excluded],
+        "analyses": analyses,
+    }
