@@ -19,6 +19,7 @@ from .errors import AnalysisError, CohortError
 __version__ = "0.1.0"
 
 _SUBMODULES = (
+    "cbioportal",
     "classify",
     "cohort",
     "contrasts",
@@ -32,7 +33,9 @@ _SUBMODULES = (
     "schema",
     "simulate",
     "subgroups",
+    "summary",
     "survival",
+    "validate",
 )
 
 __all__ = ["AnalysisError", "CohortError", "__version__", *_SUBMODULES]
