@@ -65,6 +65,7 @@ class CoxState:
     score: np.ndarray
     info: np.ndarray
     weights: np.ndarray  # exp(eta - max eta), sorted rows
+    w_events: np.ndarray  # weights of the event rows
     risk1: np.ndarray
     tied1: np.ndarray
     s1: np.ndarray
@@ -177,16 +178,16 @@ def weighted_information(
     reach = _reverse_cumsum_blocks(a, layout)
     if len(reach) < len(state.weights):
         reach = np.repeat(reach, layout.block_size)
-    np.multiply(xt, state.weights * reach, out=buffer)
-    info = buffer @ xt.T
+    row_weight = state.weights * reach
     r1 = state.risk1
+    if len(layout.tied_terms):
+        # Efron removes the fraction r/d of the tied deaths' own x x' from each term
+        # (sf is 0 for blocks with a single death, so every event row can take part).
+        row_weight[layout.event_rows] -= state.w_events * (h * state.sf)[layout.term_block]
+    np.multiply(xt, row_weight, out=buffer)
+    info = buffer @ xt.T
     info -= (r1 * (h * state.q0)) @ r1.T
-    tied = layout.tied_terms
-    if len(tied):
-        # Efron removes the fraction r/d of the tied deaths' own x x' from each term.
-        tb = layout.term_block[tied]
-        x_tied = xev[:, tied]
-        info -= (x_tied * (state.weights[layout.event_rows[tied]] * (h * state.sf)[tb])) @ x_tied.T
+    if len(layout.tied_terms):
         t1 = state.tied1
         cross = (r1 * (h * state.q1)) @ t1.T
         info += cross + cross.T - (t1 * (h * state.q2)) @ t1.T
@@ -209,27 +210,33 @@ def _term_sums(layout: RiskLayout, risk0: np.ndarray, tied0: np.ndarray) -> dict
             "q1": zero,
             "q2": zero,
         }
-    tb, frac = layout.term_block, layout.term_frac
+    tb, frac, starts = layout.term_block, layout.term_frac, layout.event_block_start
     den = risk0[tb] - frac * tied0[tb]
     inv = 1 / den
     inv2 = inv * inv
+    f_inv2 = frac * inv2
     return {
-        "log": np.bincount(tb, weights=np.log(den), minlength=k),
-        "s1": np.bincount(tb, weights=inv, minlength=k),
-        "sf": np.bincount(tb, weights=frac * inv, minlength=k),
-        "q0": np.bincount(tb, weights=inv2, minlength=k),
-        "q1": np.bincount(tb, weights=frac * inv2, minlength=k),
-        "q2": np.bincount(tb, weights=frac * frac * inv2, minlength=k),
+        "log": np.add.reduceat(np.log(den), starts),
+        "s1": np.add.reduceat(inv, starts),
+        "sf": np.add.reduceat(frac * inv, starts),
+        "q0": np.add.reduceat(inv2, starts),
+        "q1": np.add.reduceat(f_inv2, starts),
+        "q2": np.add.reduceat(frac * f_inv2, starts),
     }
 
 
 def evaluate(
-    layout: RiskLayout, xt: np.ndarray, xev: np.ndarray, beta: np.ndarray, buffer: np.ndarray
+    layout: RiskLayout,
+    xt: np.ndarray,
+    xev: np.ndarray,
+    beta: np.ndarray,
+    buffer: np.ndarray,
+    ev_sum: np.ndarray,
 ) -> CoxState:
     """Log partial likelihood, score and information at ``beta``.
 
-    ``xt`` is the sorted, centred design transposed to (p, n), ``xev`` its event columns and
-    ``buffer`` a scratch array of the same shape as ``xt``.
+    ``xt`` is the sorted, centred design transposed to (p, n), ``xev`` its event columns,
+    ``buffer`` a scratch array shaped like ``xt`` and ``ev_sum`` the sum of ``xev`` over events.
     """
     eta = beta @ xt
     shift = eta.max()
@@ -240,21 +247,20 @@ def evaluate(
     np.multiply(xt, w, out=buffer)
     risk1 = _cumsum_rows(buffer, layout, buffer)[:, ends]
     starts = layout.event_block_start
+    w_ev = w[layout.event_rows]
     if len(layout.tied_terms):
-        w_ev = w[layout.event_rows]
         tied0 = np.add.reduceat(w_ev, starts)
         tied1 = np.add.reduceat(xev * w_ev, starts, axis=1)
     else:  # the Efron correction is absent, so the deaths' own sums are never used
         tied0 = tied1 = np.zeros((0,))
     with np.errstate(divide="ignore"):
         sums = _term_sums(layout, risk0, tied0)
-    ev_sum = xev.sum(axis=1)
-    n_deaths = len(layout.event_rows)
-    loglik = float(beta @ ev_sum - n_deaths * shift - sums.pop("log").sum())
-    state = CoxState(beta, loglik, ev_sum, np.empty(0), w, risk1, tied1, **sums)
-    score = ev_sum - state.term_mean_sum(np.ones(len(starts)))
-    info = weighted_information(layout, xt, xev, state, np.ones(len(starts)), buffer)
-    return CoxState(beta, loglik, score, info, w, risk1, tied1, **sums)
+    loglik = float(beta @ ev_sum - len(w_ev) * shift - sums.pop("log").sum())
+    ones = np.ones(len(starts))
+    state = CoxState(beta, loglik, ev_sum, np.empty(0), w, w_ev, risk1, tied1, **sums)
+    score = ev_sum - state.term_mean_sum(ones)
+    info = weighted_information(layout, xt, xev, state, ones, buffer)
+    return CoxState(beta, loglik, score, info, w, w_ev, risk1, tied1, **sums)
 
 
 def _solve(info: np.ndarray, score: np.ndarray, names: list[str]) -> np.ndarray:
@@ -279,9 +285,10 @@ class Design:
     xev: np.ndarray  # columns of xt for the event rows
     names: tuple[str, ...]
     buffer: np.ndarray  # scratch space, reused by every evaluation
+    ev_sum: np.ndarray  # covariate sums over events (constant across iterations)
 
     def evaluate(self, beta: np.ndarray) -> CoxState:
-        return evaluate(self.layout, self.xt, self.xev, beta, self.buffer)
+        return evaluate(self.layout, self.xt, self.xev, beta, self.buffer, self.ev_sum)
 
     def information(self, state: CoxState, h: np.ndarray) -> np.ndarray:
         return weighted_information(self.layout, self.xt, self.xev, state, h, self.buffer)
@@ -356,11 +363,11 @@ def prepare(
     if x.ndim == 1:
         x = x[:, None]
     layout = build_layout(np.asarray(time, dtype=float), np.asarray(event), strata, ties)
-    xt = np.ascontiguousarray(x.T)[:, layout.order]
+    xt = np.ascontiguousarray(x[layout.order].T)
     xt -= xt.mean(axis=1, keepdims=True)
     names = tuple(names or (f"x{j + 1}" for j in range(xt.shape[0])))
     xev = np.ascontiguousarray(xt[:, layout.event_rows])
-    return Design(layout, xt, xev, names, np.empty_like(xt))
+    return Design(layout, xt, xev, names, np.empty_like(xt), xev.sum(axis=1))
 
 
 def fit(design: Design) -> tuple[CoxState, np.ndarray, float]:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from . import _cox
-from ._data import Exclusions, as_list, survival_frame
+from ._data import Exclusions, as_list, require_columns, survival_frame
 from .errors import AnalysisError
 
 CONF_TYPES = ("log-log", "log", "plain")
@@ -70,6 +70,12 @@ def _group_codes(values: pd.Series) -> tuple[np.ndarray, list[str]]:
     return codes, [str(level) for level in levels]
 
 
+def _columns(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Only the columns an analysis needs, so row filtering does not copy the whole cohort."""
+    require_columns(df, columns)
+    return df[list(dict.fromkeys(columns))]
+
+
 def _needs_two_groups(labels: list[str], by: str) -> None:
     if len(labels) < 2:
         only = labels[0] if labels else "none"
@@ -83,9 +89,16 @@ def _needs_two_groups(labels: list[str], by: str) -> None:
 # Kaplan-Meier
 
 
+def _group_time_order(time: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Rows sorted by group, then time (a quicksort on time, then a radix sort on small codes)."""
+    order = np.argsort(time)
+    small = codes.astype(np.int16) if len(codes) and codes.max() < 2**15 else codes
+    return order[np.argsort(small[order], kind="stable")]
+
+
 def _km_steps(time: np.ndarray, event: np.ndarray, codes: np.ndarray) -> dict[str, np.ndarray]:
     """One row per distinct (group, time): counts, KM survival and Greenwood variance of log S."""
-    order = np.lexsort((time, codes))
+    order = _group_time_order(time, codes)
     t, e, g = time[order], event[order], codes[order]
     n = len(t)
     new = np.ones(n, dtype=bool)
@@ -195,7 +208,8 @@ class KaplanMeierResult:
 def _prepare_groups(
     df: pd.DataFrame, time: str, event: str, by: str | None, what: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], Exclusions]:
-    clean, excl = survival_frame(df, time, event, as_list(by), what=what)
+    needed = _columns(df, [time, event, *as_list(by)])
+    clean, excl = survival_frame(needed, time, event, as_list(by), what=what)
     if by is None:
         codes, labels = np.zeros(len(clean), dtype=np.int64), [ALL_LABEL]
     else:
@@ -539,7 +553,8 @@ def cox(
     if not terms:
         raise AnalysisError("Choose at least one term for the Cox model.")
     z = _z(alpha)
-    clean, excl = survival_frame(df, time, event, [*terms, *strata_cols], what="a Cox model")
+    needed = _columns(df, [time, event, *terms, *strata_cols])
+    clean, excl = survival_frame(needed, time, event, [*terms, *strata_cols], what="a Cox model")
     design = _design_matrix(clean, terms, reference or {})
     prepared = _cox.prepare(
         clean[time].to_numpy(dtype=float),
