@@ -223,8 +223,8 @@ def add_upload(cohort, name: str, files: tuple[NamedBytes, ...] = (), kind: str 
     """Keep a loaded Cohort (and its raw bytes, to re-map) in session memory; make it active."""
     token = f"{kind}:{cohort.source.sha256[:16]}"
     uploads()[token] = {"cohort": cohort, "name": name, "files": files}
-    st.session_state["cohort"] = token
-    _view()["cohort"] = token
+    # The picker is already drawn in this run: switch to the new cohort on the next run.
+    st.session_state["_pending_cohort"] = token
     return token
 
 
@@ -502,6 +502,8 @@ def sidebar() -> Context:
     options = cohort_options()
     with st.sidebar:
         st.markdown("### Cohort")
+        if "_pending_cohort" in st.session_state:
+            st.session_state["cohort"] = st.session_state.pop("_pending_cohort")
         remember("cohort", DEFAULT_COHORT, one_of(list(options)))
         st.selectbox(
             "Cohort", list(options), format_func=options.get, key="cohort", label_visibility="collapsed"

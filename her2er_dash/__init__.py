@@ -3,8 +3,8 @@
 DataFrame in, tidy DataFrame or small frozen result object out. No Streamlit anywhere in this
 package, so every number on the dashboard can be recomputed in a notebook::
 
-    from her2er_dash import simulate, response
-    df = simulate.trial(n=2000, seed=1)
+    from her2er_dash import datasets, response
+    df = datasets.bundled("synthetic").data     # SYNTHETIC, classified (has er_category)
     response.pcr_rates(df, ["er_category", "arm"])
 
 Submodules are imported lazily so that ``import her2er_dash`` stays cheap.
