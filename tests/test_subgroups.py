@@ -1,0 +1,152 @@
+"""her2er_dash.subgroups.forest: R agreement on real data, invariants, and named failure cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from her2er_dash import subgroups
+from her2er_dash.errors import AnalysisError
+from tests.rref import r_reference
+
+NUMBERS = ["estimate", "ci_low", "ci_high", "p", "p_interaction"]
+
+
+def assert_matches(ours: pd.DataFrame, ref: pd.DataFrame) -> None:
+    """Same rows (matched on subgroup and level), counts equal, numbers to 1e-6 relative."""
+    ref = ref.assign(level=ref["level"].astype(str))
+    merged = ours.merge(ref, on=["subgroup", "level"], suffixes=("", "_r"), validate="1:1")
+    assert len(merged) == len(ours) == len(ref)
+    assert (merged["n"] == merged["n_r"]).all()
+    assert (merged["events"] == merged["events_r"]).all()
+    for col in NUMBERS:
+        a, b = merged[col].to_numpy(float), merged[f"{col}_r"].to_numpy(float)
+        assert (np.isnan(a) == np.isnan(b)).all(), col
+        np.testing.assert_allclose(a[~np.isnan(a)], b[~np.isnan(b)], rtol=1e-6, atol=1e-12)
+
+
+@pytest.fixture(scope="module")
+def her2(curated_her2):
+    return curated_her2[["pcr", "er_status", "study", "grade", "pr_status", "trastuzumab"]]
+
+
+@pytest.fixture(scope="module")
+def gbsg(gbsg2):
+    ages = pd.cut(gbsg2["age"], [0, 45, 60, 100], labels=["<=45", "46-60", ">60"])
+    return gbsg2.assign(agegroup=ages.astype(str))
+
+
+@pytest.fixture(scope="module")
+def pcr_reference(her2):
+    return r_reference("subgroups_forest_pcr", {"table": her2})
+
+
+@pytest.mark.r
+def test_pcr_forest_er_status_matches_r(her2, pcr_reference):
+    """R (tests/r/subgroups_forest_pcr.R): per level glm(pcr ~ er, binomial) -> exp(coef),
+    exp(confint.default); interaction anova(glm(pcr ~ er + g), glm(pcr ~ er * g), test = "LRT")."""
+    ours = subgroups.forest(
+        her2, exposure="er_status", subgroups=["study", "grade", "pr_status", "trastuzumab"]
+    )
+    assert_matches(ours, pcr_reference["er_status"])
+    assert ours.attrs["contrast"] == "positive vs negative"
+
+
+@pytest.mark.r
+def test_pcr_forest_numeric_exposure_matches_r(her2, pcr_reference):
+    """R: the same with x = trastuzumab (0/1, numeric: per-unit odds ratio)."""
+    ours = subgroups.forest(her2, exposure="trastuzumab", subgroups=["er_status", "grade"])
+    assert_matches(ours, pcr_reference["trastuzumab"])
+
+
+@pytest.mark.r
+def test_cox_forest_matches_r(gbsg):
+    """R (tests/r/subgroups_forest_cox.R): coxph(Surv(time, cens) ~ horTh, ties = "efron") per
+    level; anova(coxph(~ horTh + g), coxph(~ horTh * g)) for the interaction."""
+    table = gbsg[["time", "cens", "horTh", "menostat", "tgrade", "agegroup"]]
+    ref = r_reference("subgroups_forest_cox", {"table": table})["forest"]
+    ours = subgroups.forest(
+        gbsg, exposure="horTh", subgroups=["menostat", "tgrade", "agegroup"],
+        outcome=("time", "cens"),
+    )  # fmt: skip
+    assert_matches(ours, ref)
+    assert (ours["measure"] == "hazard ratio").all()
+
+
+def test_layout_small_levels_and_multiplicity(her2):
+    out = subgroups.forest(her2, exposure="er_status", subgroups=["study", "grade"])
+    assert list(out.columns) == list(subgroups.COLUMNS)
+    assert out.iloc[0][["subgroup", "level"]].tolist() == ["Overall", "All patients"]
+    tiny = out[(out["subgroup"] == "study") & (out["level"] == "GSE25065,GSE25066")].iloc[0]
+    assert tiny["n"] == 2
+    assert np.isnan(tiny["estimate"])
+    assert "fewer than 10 patients" in tiny["warning"]
+    grade1 = out[(out["subgroup"] == "grade") & (out["level"] == "1")].iloc[0]
+    assert np.isnan(grade1["estimate"])
+    assert grade1["warning"]
+    assert out.groupby("subgroup")["p_interaction"].nunique(dropna=False).max() == 1
+    assert out.attrs["n_subgroups"] == 2
+    assert out.attrs["n_interaction_tests"] == 2
+    assert out.attrs["exclusions"].n_used == out["n"].iloc[0]
+
+
+def test_ci_brackets_estimate_and_row_order_free(gbsg):
+    kwargs = {"exposure": "horTh", "subgroups": ["tgrade", "agegroup"], "outcome": ("time", "cens")}
+    out = subgroups.forest(gbsg, **kwargs)
+    assert ((out["ci_low"] <= out["estimate"]) & (out["estimate"] <= out["ci_high"])).all()
+    shuffled = subgroups.forest(gbsg.sample(frac=1, random_state=4), **kwargs)
+    pd.testing.assert_frame_equal(out, shuffled, rtol=1e-9)
+
+
+def test_reference_flips_the_odds_ratio(her2):
+    default = subgroups.forest(her2, exposure="er_status", subgroups="pr_status")
+    flipped = subgroups.forest(
+        her2, exposure="er_status", subgroups="pr_status", reference="positive"
+    )
+    np.testing.assert_allclose(flipped["estimate"], 1 / default["estimate"], rtol=1e-9)
+    np.testing.assert_allclose(flipped["p_interaction"], default["p_interaction"], rtol=1e-9)
+
+
+def test_progress_is_reported(her2):
+    calls = []
+    subgroups.forest(
+        her2, exposure="er_status", subgroups=["grade", "pr_status"],
+        progress=lambda fraction, message: calls.append((fraction, message)),
+    )  # fmt: skip
+    assert [f for f, _ in calls] == [0.0, 0.5, 1.0]
+    assert "grade" in calls[0][1]
+
+
+def test_separated_level_gets_no_estimate():
+    rng = np.random.default_rng(7)
+    df = pd.DataFrame({"arm": np.repeat(["A", "B"], 100), "site": np.tile(["x", "y"], 100)})
+    df["pcr"] = rng.integers(0, 2, 200)
+    df.loc[(df["site"] == "y") & (df["arm"] == "B"), "pcr"] = 1  # everyone on B at site y
+    out = subgroups.forest(df, exposure="arm", subgroups="site")
+    site_y = out[out["level"] == "y"].iloc[0]
+    assert np.isnan(site_y["estimate"])
+    assert "separation" in site_y["warning"]
+    assert np.isfinite(out[out["level"] == "x"]["estimate"].iloc[0])
+
+
+def test_forest_failures(her2, gbsg):
+    with pytest.raises(AnalysisError, match="exactly two levels"):
+        subgroups.forest(her2, exposure="study", subgroups="grade")
+    with pytest.raises(AnalysisError, match="same pcr value"):
+        subgroups.forest(her2.assign(pcr=1.0), exposure="er_status", subgroups="grade")
+    with pytest.raises(AnalysisError, match="distinct values"):
+        subgroups.forest(gbsg, exposure="horTh", subgroups="age", outcome="cens")
+    with pytest.raises(AnalysisError, match="no column 'arm'"):
+        subgroups.forest(her2, exposure="arm", subgroups="grade")
+    with pytest.raises(AnalysisError, match="negative value"):
+        subgroups.forest(gbsg.assign(time=-gbsg["time"]), exposure="horTh", subgroups="tgrade",
+                         outcome=("time", "cens"))  # fmt: skip
+    with pytest.raises(AnalysisError, match="no events"):
+        subgroups.forest(gbsg.assign(cens=0), exposure="horTh", subgroups="tgrade",
+                         outcome=("time", "cens"))  # fmt: skip
+    with pytest.raises(AnalysisError, match="No patient has every value"):
+        subgroups.forest(her2.iloc[:0], exposure="er_status", subgroups="grade")
+    with pytest.raises(AnalysisError, match="missing"):
+        subgroups.forest(gbsg.assign(time=np.nan), exposure="horTh", subgroups="tgrade",
+                         outcome=("time", "cens"))  # fmt: skip
