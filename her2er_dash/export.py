@@ -433,12 +433,22 @@ def _meta_sentence(a: dict, cite: _Citer) -> str:
         if a.get("hksj")
         else ""
     )
+    if a.get("function") == "pool":
+        source = "Study-level estimates (as reported by each study) were pooled by "
+    else:
+        source = (
+            f"Study-level {analysis} were estimated per {_md(a.get('study', 'study'))} (two-stage "
+            "analysis; 0.5 added to every cell of a 2×2 table with a zero cell) and pooled by "
+        )
+    prediction = (
+        ", with a prediction interval for the effect in a new study"
+        f"{cite('Higgins, Thompson & Spiegelhalter 2009')}"
+        if method in ("DL", "REML", "PM")
+        else ""
+    )
     return (
-        f"Study-level {analysis} were estimated per {_md(a.get('study', 'study'))} (two-stage "
-        f"analysis; 0.5 added to every cell of a 2×2 table with a zero cell) and pooled by "
-        f"{name} meta-analysis{cite(ref)}.{hksj} Heterogeneity is reported as τ², I²"
-        f"{cite('Higgins & Thompson 2002')} and Cochran's Q, with a prediction interval for the "
-        f"effect in a new study{cite('Higgins, Thompson & Spiegelhalter 2009')}."
+        f"{source}{name} meta-analysis{cite(ref)}.{hksj} Heterogeneity is reported as τ², I²"
+        f"{cite('Higgins & Thompson 2002')} and Cochran's Q{prediction}."
     )
 
 

@@ -163,6 +163,16 @@ def test_methods_text_cites_every_method_used_with_full_references():
     assert "landmark at 6 months" in text
 
 
+def test_fixed_effect_meta_analysis_claims_no_prediction_interval():
+    fixed = export.methods_text(_view([{"kind": "meta", "analysis": "pcr_or", "method": "MH"}]))
+    assert "Mantel–Haenszel fixed-effect" in fixed
+    assert "prediction interval" not in fixed
+    pooled = export.methods_text(_view([{"kind": "meta", "function": "pool", "method": "PM"}]))
+    assert "as reported by each study" in pooled
+    assert "Paule & Mandel 1982" in pooled
+    assert "prediction interval" in pooled
+
+
 def test_methods_text_cites_only_what_is_on_screen():
     text = export.methods_text(_view([{"kind": "pcr_rates", "by": "er_category"}]))
     assert "Wilson 1927" in text

@@ -435,6 +435,23 @@ def test_forest_row_order_text_columns_and_caption():
     np.testing.assert_array_equal(points.y, rows[[2, 3, 4, 6, 7]])
 
 
+def test_forest_figure_of_a_real_survival_forest(gbsg2):
+    from her2er_dash import subgroups
+
+    table = subgroups.forest(
+        gbsg2, exposure="horTh", subgroups=["menostat", "tgrade"], outcome=("time", "cens")
+    )
+    fig = figures.forest_figure(table, outcome_label="RFS")
+    levels = table[table["subgroup"] != "Overall"]
+    np.testing.assert_array_equal(_trace(fig, "Subgroup estimate").x, levels["estimate"])
+    assert fig.layout.xaxis.title.text == "Hazard ratio for RFS (95% CI, log scale)"
+    assert "2 interaction tests shown" in fig.layout.title.text
+    overall = table.iloc[0]
+    assert sorted(set(_trace(fig, overall["level"]).x)) == sorted(
+        [overall["ci_low"], overall["estimate"], overall["ci_high"]]
+    )
+
+
 def test_forest_axis_is_log_scaled_and_named_for_the_measure():
     fig = figures.forest_figure(FOREST)
     assert fig.layout.xaxis.type == "log"
@@ -468,6 +485,8 @@ def test_meta_forest_figure_from_a_real_pooled_result():
     np.testing.assert_allclose(
         _trace(fig, "Prediction interval").x, [interval["ci_low"], interval["ci_high"]]
     )
+    weights = [f"{w:.1f}%" for w in studies["weight"]]
+    assert _column(fig, "Weight")[: len(weights)] == weights
     assert "I² = " in fig.layout.title.text
     assert "τ² = " in fig.layout.title.text
     assert fig.layout.xaxis.type == "log"
