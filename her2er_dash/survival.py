@@ -60,13 +60,27 @@ def _check_choice(value: str, allowed: Sequence[str], what: str) -> None:
         )
 
 
+def _levels_and_codes(values: pd.Series) -> tuple[np.ndarray, list]:
+    """Observed levels (category order, else sorted) and each row's integer code, in one pass."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes = values.cat.codes.to_numpy().astype(np.int64)
+        observed = np.bincount(codes, minlength=len(values.cat.categories)) > 0
+        renumber = np.cumsum(observed) - 1
+        return renumber[codes], list(values.cat.categories[observed])
+    try:
+        codes, uniques = pd.factorize(values, sort=True)
+    except TypeError:  # mixed types cannot be sorted together: order by type name, then value
+        codes, uniques = pd.factorize(values)
+        order = sorted(range(len(uniques)), key=lambda i: (str(type(uniques[i])), uniques[i]))
+        renumber = np.empty(len(order), dtype=np.int64)
+        renumber[order] = np.arange(len(order))
+        return renumber[codes], [uniques[i] for i in order]
+    return codes.astype(np.int64), list(uniques)
+
+
 def _group_codes(values: pd.Series) -> tuple[np.ndarray, list[str]]:
     """Integer codes and str labels: category order for categoricals, sorted order otherwise."""
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        levels = [c for c in values.cat.categories if c in set(values.unique())]
-    else:
-        levels = sorted(values.unique())
-    codes = pd.Categorical(values, categories=levels).codes.astype(np.int64)
+    codes, levels = _levels_and_codes(values)
     return codes, [str(level) for level in levels]
 
 
@@ -461,23 +475,24 @@ def _is_numeric(values: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
 
 
-def _factor_levels(values: pd.Series, column: str, reference: Mapping[str, object]) -> list:
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        present = set(values.unique())
-        levels = [c for c in values.cat.categories if c in present]
-    else:
-        levels = sorted(values.unique(), key=lambda v: (str(type(v)), v))
-    if column in reference:
-        wanted = reference[column]
-        match = [lv for lv in levels if lv == wanted or str(lv) == str(wanted)]
-        if not match:
-            raise AnalysisError(
-                f"Reference level {wanted!r} of {column!r} is not among its levels "
-                f"{[str(lv) for lv in levels]}. Choose one of those."
-            )
-        ref = levels.index(match[0])
-        levels = [levels[ref], *levels[:ref], *levels[ref + 1 :]]
-    return levels
+def _factor_codes(
+    values: pd.Series, column: str, reference: Mapping[str, object]
+) -> tuple[np.ndarray, list]:
+    """Codes with the reference level first (``reference[column]``, else the first level)."""
+    codes, levels = _levels_and_codes(values)
+    if column not in reference:
+        return codes, levels
+    wanted = reference[column]
+    match = [i for i, lv in enumerate(levels) if lv == wanted or str(lv) == str(wanted)]
+    if not match:
+        raise AnalysisError(
+            f"Reference level {wanted!r} of {column!r} is not among its levels "
+            f"{[str(lv) for lv in levels]}. Choose one of those."
+        )
+    order = [match[0], *(i for i in range(len(levels)) if i != match[0])]
+    renumber = np.empty(len(order), dtype=np.int64)
+    renumber[order] = np.arange(len(order))
+    return renumber[codes], [levels[i] for i in order]
 
 
 def _design_matrix(
@@ -491,13 +506,12 @@ def _design_matrix(
             blocks.append(values.to_numpy(dtype=float)[:, None])
             columns.append(term)
         else:
-            levels = _factor_levels(values, term, reference)
+            codes, levels = _factor_codes(values, term, reference)
             if len(levels) < 2:
                 raise AnalysisError(
                     f"{term!r} has a single level ({levels[0]}) among the patients analysed, so "
                     "it has no effect to estimate. Remove it or widen the selection."
                 )
-            codes = pd.Categorical(values, categories=levels).codes
             blocks.append((codes[:, None] == np.arange(1, len(levels))[None, :]).astype(float))
             columns += [f"{term}: {lv} vs {levels[0]}" for lv in levels[1:]]
         term_cols.append((term, list(range(start, len(columns)))))

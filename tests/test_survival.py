@@ -488,3 +488,15 @@ def test_bad_options_raise(gbsg2):
         sv.milestone(gbsg2, "time", "cens", "horTh", at=10_000)
     with pytest.raises(AnalysisError, match="landmark"):
         sv.landmark(gbsg2, "time", "cens", at=10_000)
+
+
+def test_category_order_sets_groups_and_reference(gbsg2):
+    levels = ["III", "II", "I", "unused"]
+    cat = gbsg2.assign(tgrade=pd.Categorical(gbsg2["tgrade"], categories=levels))
+    km = sv.kaplan_meier(cat, "time", "cens", by="tgrade")
+    assert list(km.medians["group"]) == ["III", "II", "I"]  # unused level dropped
+    res = sv.cox(cat, "time", "cens", ["tgrade"])
+    assert list(res.table["term"]) == ["tgrade: II vs III", "tgrade: I vs III"]
+    flags = sv.cox(gbsg2.assign(hormone=gbsg2["horTh"] == "yes"), "time", "cens", ["hormone"])
+    assert list(flags.table["term"]) == ["hormone: True vs False"]
+    close(flags.table["coef"], sv.cox(gbsg2, "time", "cens", ["horTh"]).table["coef"], 1e-12)
