@@ -1262,3 +1262,51 @@ def flow_figure(
     )
     height = max(260, 90 + (46 if presenter else 34) * len(flow))
     return _finish(fig, title=title, presenter=presenter, watermark=watermark, height=height)
+
+
+# ---------------------------------------------------------------------------------------------
+# Published trials (trial-level, descriptive)
+# ---------------------------------------------------------------------------------------------
+
+
+def published_figure(
+    trials: pd.DataFrame, *, title: str | None = None, presenter: bool = False
+) -> go.Figure:
+    """Dumbbell plot of published pCR in HR+ vs HR− tumours, one row per trial arm.
+
+    Reads ``trial, arm, chemo, pcr_rate_hr_pos, pcr_rate_hr_neg`` (fractions) and draws them as
+    given: the rates are descriptive (most sources print percentages without counts), so no
+    interval is drawn. Arms without chemotherapy are drawn with open markers.
+    """
+    _require(trials, ["trial", "arm", "chemo", "pcr_rate_hr_pos", "pcr_rate_hr_neg"], "published trials")
+    rows = trials.reset_index(drop=True)
+    labels = [
+        _escape(f"{str(t).split(' (')[0]} · {str(a)[:38]}") for t, a in zip(rows["trial"], rows["arm"], strict=True)
+    ]
+    no_chemo = rows["chemo"].astype(str).str.startswith("no").to_numpy()
+    fig = _new_figure()
+    pos = pd.to_numeric(rows["pcr_rate_hr_pos"], errors="coerce").to_numpy(float)
+    neg = pd.to_numeric(rows["pcr_rate_hr_neg"], errors="coerce").to_numpy(float)
+    both = np.isfinite(pos) & np.isfinite(neg)
+    xs, ys = [], []
+    for i in np.flatnonzero(both):
+        xs += [pos[i], neg[i], None]
+        ys += [labels[i], labels[i], None]
+    fig.add_scatter(x=xs, y=ys, mode="lines", line={"color": "#BBBBBB", "width": _LINE[presenter]},
+                    hoverinfo="skip", showlegend=False, name="gap")
+    palette = group_colors(["HR-positive", "HR-negative"])
+    for name, values in (("HR-positive", pos), ("HR-negative", neg)):
+        color = palette[name]
+        symbols = np.where(no_chemo, "circle-open", "circle")
+        fig.add_scatter(
+            x=values, y=labels, mode="markers", name=name,
+            marker={"color": color, "size": _MARKER[presenter] + 2, "symbol": symbols.tolist(),
+                    "line": {"width": 2, "color": color}},
+            hovertemplate="%{y}<br>" + name + " pCR %{x:.1%}<extra></extra>",
+        )
+    fig.update_xaxes(title_text="pCR rate as published (open markers: no chemotherapy)",
+                     tickformat=".0%", range=[0, 1])
+    fig.update_yaxes(title_text="Trial · arm", autorange="reversed", automargin=True)
+    fig.update_layout(legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"})
+    return _finish(fig, title=title, presenter=presenter, watermark=None,
+                   height=max(360, 26 * len(rows) + 140))

@@ -564,3 +564,21 @@ def test_importing_figures_does_not_import_streamlit():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     ).stdout
     assert out.strip() == "False"
+
+
+def test_published_figure_draws_the_published_rates_unchanged():
+    from her2er_dash import datasets
+
+    trials = datasets.published_trials()
+    fig = figures.published_figure(trials)
+    by_name = {t.name: t for t in fig.data}
+    np.testing.assert_allclose(
+        np.asarray(by_name["HR-positive"].x, dtype=float),
+        pd.to_numeric(trials["pcr_rate_hr_pos"], errors="coerce").to_numpy(float),
+    )
+    np.testing.assert_allclose(
+        np.asarray(by_name["HR-negative"].x, dtype=float),
+        pd.to_numeric(trials["pcr_rate_hr_neg"], errors="coerce").to_numpy(float),
+    )
+    assert fig.layout.xaxis.title.text
+    assert fig.layout.yaxis.title.text
