@@ -299,6 +299,28 @@ def _aliased_column(X: np.ndarray) -> int | None:
 # ---------------------------------------------------------------------------------------------
 
 
+def _counts_by(frame: pd.DataFrame, keys: list[str], y: np.ndarray) -> pd.DataFrame:
+    """Patients and responders per observed combination of ``keys`` (levels in natural order).
+
+    Integer codes and ``bincount`` instead of a pandas groupby: several times faster at 1M rows.
+    """
+    cell = np.zeros(len(y), dtype=np.int64)
+    level_lists = []
+    for key in keys:
+        codes, levels = pd.factorize(frame[key], sort=True)
+        cell = cell * len(levels) + codes
+        level_lists.append(levels)
+    sizes = [len(levels) for levels in level_lists]
+    n = np.bincount(cell, minlength=int(np.prod(sizes)))
+    events = np.bincount(cell, weights=y, minlength=len(n))
+    present = np.flatnonzero(n)
+    positions = np.unravel_index(present, sizes)
+    columns = {
+        key: levels.take(pos) for key, levels, pos in zip(keys, level_lists, positions, strict=True)
+    }
+    return pd.DataFrame({**columns, "n": n[present], "pcr": events[present]})
+
+
 def pcr_rates(
     df: pd.DataFrame,
     by: str | Sequence[str] | None = None,
@@ -328,13 +350,7 @@ def pcr_rates(
     frame, excl = _usable(df, [outcome, *keys], "pCR rates")
     y = _binary(frame[outcome], outcome)
     if keys:
-        counts = (
-            frame.assign(**{outcome: y})
-            .groupby(keys, observed=True, sort=True)[outcome]
-            .agg(["size", "sum"])
-            .set_axis(["n", "pcr"], axis=1)
-            .reset_index()
-        )
+        counts = _counts_by(frame, keys, y)
     else:
         counts = pd.DataFrame({"group": ["All"], "n": [len(y)], "pcr": [y.sum()]})
     counts["pcr"] = counts["pcr"].astype(int)
