@@ -5,8 +5,9 @@ Private engine behind :func:`her2er_dash.survival.cox` and
 
 Rows are sorted once by stratum and *descending* time, so the risk set of a time (everyone with
 time >= t in the stratum) is a prefix: its sums are forward cumulative sums read at the last row
-of the time's block. Every tied event becomes one "term" (Efron's r-th of d deaths), so no Python
-loop runs per row or per event time, only per stratum.
+of the time's block. Every tied event becomes one "term" (Efron's r-th of d deaths) carrying only
+scalars; covariate sums are kept per block. No Python loop runs per row or per event time, only
+per stratum.
 
 The information matrix avoids an n x p x p array: the sum over event terms of
 ``(S2 - f e2) / den`` equals ``X' diag(w * c) X`` where ``c`` accumulates ``1 / den`` over the event
@@ -263,7 +264,8 @@ def evaluate(
     return CoxState(beta, loglik, score, info, w, w_ev, risk1, tied1, **sums)
 
 
-def _solve(info: np.ndarray, score: np.ndarray, names: list[str]) -> np.ndarray:
+def _solve(info: np.ndarray, rhs: np.ndarray, names: list[str]) -> np.ndarray:
+    """``info^-1 rhs`` through a Cholesky factor; a singular information is a data problem."""
     try:
         chol = np.linalg.cholesky(info)
     except np.linalg.LinAlgError:
@@ -273,7 +275,7 @@ def _solve(info: np.ndarray, score: np.ndarray, names: list[str]) -> np.ndarray:
             + ": some terms are collinear (one is a combination of others) or carry no "
             "information. Remove one of them or merge sparse categories."
         ) from None
-    return np.linalg.solve(chol.T, np.linalg.solve(chol, score))
+    return np.linalg.solve(chol.T, np.linalg.solve(chol, rhs))
 
 
 @dataclass(frozen=True)
@@ -376,7 +378,7 @@ def fit(design: Design) -> tuple[CoxState, np.ndarray, float]:
         raise AnalysisError("There are no events, so a Cox model cannot be fitted.")
     check_variation(design)
     state, loglik0 = newton(design)
-    var = np.linalg.inv(state.info)
+    var = _solve(state.info, np.eye(len(state.beta)), list(design.names))
     check_infinite(state.beta, var, state.score, list(design.names))
     return state, var, loglik0
 
@@ -410,12 +412,16 @@ def zph_test(
     p = len(u)
     full = np.block([[state.info, i12], [i12.T, i22]])
     score = np.concatenate((np.zeros(p), u))
-    chisq, dof = [], []
-    for cols in term_columns:
-        keep = np.concatenate((np.arange(p), p + np.asarray(cols)))
-        sub_score = score[keep]
-        chisq.append(float(sub_score @ np.linalg.solve(full[np.ix_(keep, keep)], sub_score)))
-        dof.append(len(cols))
-    chisq.append(float(score @ np.linalg.solve(full, score)))
-    dof.append(p)
+    tests = [np.concatenate((np.arange(p), p + np.asarray(cols))) for cols in term_columns]
+    tests.append(np.arange(2 * p))
+    chisq = [_quadratic_form(full[np.ix_(keep, keep)], score[keep]) for keep in tests]
+    dof = [len(cols) for cols in term_columns] + [p]
     return np.array(chisq), np.array(dof)
+
+
+def _quadratic_form(matrix: np.ndarray, vector: np.ndarray) -> float:
+    """``v' M^-1 v``, NaN when M is singular (that PH test is then not computable)."""
+    try:
+        return float(vector @ np.linalg.solve(matrix, vector))
+    except np.linalg.LinAlgError:
+        return float("nan")

@@ -12,7 +12,7 @@ support the analysis raises :class:`~her2er_dash.errors.AnalysisError`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import combinations
 
 import numpy as np
@@ -193,7 +193,6 @@ class KaplanMeierResult:
     conf_type: str
     alpha: float
     by: str | None
-    _var_log: np.ndarray = field(repr=False, compare=False)
 
     def at_risk(self, times: Sequence[float]) -> pd.DataFrame:
         """Number at risk (time >= t) and cumulative events (time <= t) per group at ``times``."""
@@ -233,7 +232,8 @@ def _prepare_groups(
     return t, e, codes, labels, excl
 
 
-def _km_table(t, e, codes, labels, conf_type, z) -> tuple[pd.DataFrame, np.ndarray, tuple]:
+def _km_table(t, e, codes, labels, conf_type, z) -> tuple[pd.DataFrame, tuple]:
+    """The KM table, plus (group codes, raw R-style limits) for reading medians off the curves."""
     steps = _km_steps(t, e, codes)
     se_log = np.sqrt(steps["var_log"])
     low, high = _conf_bounds(steps["survival"], se_log, conf_type, z)
@@ -250,7 +250,7 @@ def _km_table(t, e, codes, labels, conf_type, z) -> tuple[pd.DataFrame, np.ndarr
             "ci_high": _collapse_degenerate(surv, high),
         }
     )
-    return table, steps["var_log"], (steps["group"], low, high)
+    return table, (steps["group"], low, high)
 
 
 def _medians(table: pd.DataFrame, raw: tuple, labels: list[str]) -> pd.DataFrame:
@@ -292,7 +292,7 @@ def kaplan_meier(
     _check_choice(conf_type, CONF_TYPES, "conf_type")
     z = _z(alpha)
     t, e, codes, labels, excl = _prepare_groups(df, time, event, by, "a Kaplan-Meier curve")
-    table, var_log, raw = _km_table(t, e, codes, labels, conf_type, z)
+    table, raw = _km_table(t, e, codes, labels, conf_type, z)
     return KaplanMeierResult(
         table=table,
         medians=_medians(table, raw, labels),
@@ -300,7 +300,6 @@ def kaplan_meier(
         conf_type=conf_type,
         alpha=alpha,
         by=by,
-        _var_log=var_log,
     )
 
 
@@ -349,7 +348,13 @@ def logrank_arrays(
         return 0.0, 0, observed, expected
     diff = (observed - expected)[used][1:]
     sub = var[np.ix_(used, used)][1:, 1:]
-    statistic = float(diff @ np.linalg.solve(sub, diff))
+    try:
+        statistic = float(diff @ np.linalg.solve(sub, diff))
+    except np.linalg.LinAlgError:
+        raise AnalysisError(
+            "The log-rank variance matrix is singular (groups with no patients at risk at any "
+            "event time); merge small groups and try again."
+        ) from None
     return statistic, len(used) - 1, observed, expected
 
 
