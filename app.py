@@ -11,21 +11,24 @@ import streamlit as st
 
 HERE = Path(__file__).resolve().parent
 
+# (file in pages/, title in the menu, URL path, Material icon). The URL paths equal the names
+# Streamlit derives from the file names, so a shared link resolves the same page whichever way
+# the server first routes it (see ui.ensure_router).
 PAGES = [
-    ("1_Cohort.py", "Cohort", "🗂️"),
-    ("2_Response.py", "Response (pCR)", "🎯"),
-    ("3_Survival.py", "Survival", "📉"),
-    ("4_Subgroups.py", "Subgroups", "🌲"),
-    ("5_Evidence.py", "Evidence", "📚"),
-    ("6_Methods.py", "Methods & export", "🧾"),
+    ("1_Cohort.py", "Cohort", "Cohort", ":material/table_view:"),
+    ("2_Response.py", "Response (pCR)", "Response", ":material/target:"),
+    ("3_Survival.py", "Survival", "Survival", ":material/monitoring:"),
+    ("4_Subgroups.py", "Subgroups", "Subgroups", ":material/account_tree:"),
+    ("5_Evidence.py", "Evidence", "Evidence", ":material/menu_book:"),
+    ("6_Methods.py", "Methods & export", "Methods", ":material/description:"),
 ]
 
 
 def run() -> None:
-    st.set_page_config(page_title="HER2/ER Explorer", page_icon="🧬", layout="wide")
+    st.set_page_config(page_title="HER2/ER Explorer", page_icon=":material/biotech:", layout="wide")
     pages = [
-        st.Page(str(HERE / "pages" / file), title=title, icon=icon, default=(i == 0))
-        for i, (file, title, icon) in enumerate(PAGES)
+        st.Page(str(HERE / "pages" / file), title=title, url_path=path, icon=icon, default=(i == 0))
+        for i, (file, title, path, icon) in enumerate(PAGES)
     ]
     st.navigation(pages).run()
 

@@ -497,8 +497,23 @@ def small_group_note(n: int, events: int | None = None) -> str | None:
 # --------------------------------------------------------------------------------------------
 
 
+def ensure_router() -> None:
+    """Send a page that was started without the router back through ``app.py``.
+
+    A fresh server that finds a ``pages/`` folder routes its very first request the legacy way,
+    running a page file directly (no page config, a different menu). ``st.navigation`` turns
+    that off for the process; until it has run once, rerun so that ``app.py`` handles the page.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def sidebar() -> Context:
     """Draw the cohort picker and filters (identical on every page) and return the context."""
+    ensure_router()
     options = cohort_options()
     with st.sidebar:
         st.markdown("### Cohort")
@@ -609,8 +624,8 @@ def page_header(ctx: Context, title: str, intro: str) -> None:
             "the published pattern; not real patients.",
             icon="⚠️",
         )
-    for sentence in ctx.cohort.cannot_show:
-        st.info(sentence)
+    if ctx.cohort.cannot_show:
+        st.info("**What this cohort cannot show**\n\n" + "\n".join(f"- {s}" for s in ctx.cohort.cannot_show))
 
 
 def finish() -> None:
