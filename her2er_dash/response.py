@@ -172,8 +172,10 @@ def _expit(eta: np.ndarray) -> np.ndarray:
 
 
 def _loglik(eta: np.ndarray, y: np.ndarray, m: np.ndarray) -> float:
-    # y*eta - m*log(1 + e^eta), computed without overflow
-    return float(np.dot(y, eta) - np.dot(m, np.logaddexp(0.0, eta)))
+    """Binomial log-likelihood without the binomial coefficients: y*eta + m*log(1 - p)."""
+    from scipy.special import log_expit
+
+    return float(np.dot(y, eta) + np.dot(m, log_expit(-eta)))
 
 
 def _fit_logit(
@@ -240,6 +242,9 @@ def _collapse(X: np.ndarray, y: np.ndarray):
     pay. Coefficients and log-likelihoods are unchanged by the merge.
     """
     n = len(y)
+    head = X[: min(n, 20_000)]
+    if any(len(pd.unique(head[:, j])) > len(head) // 4 for j in range(X.shape[1])):
+        return None  # a continuous column: cheap early exit before hashing all rows
     key = np.zeros(n, dtype=np.int64)
     radix = 1
     for j in range(X.shape[1]):
@@ -272,7 +277,7 @@ def _separated_column(fit: _LogitFit, X: np.ndarray, names: Sequence[str]) -> st
     errors of single, correlated columns (e.g. spline terms) are not used: they can be large in
     a perfectly sound model.
     """
-    eta_se = np.sqrt(np.abs(np.einsum("ij,jk,ik->i", X, fit.cov, X)))
+    eta_se = np.sqrt(np.abs(((X @ fit.cov) * X).sum(axis=1)))
     eta_se = np.where(np.isfinite(eta_se), eta_se, np.inf)
     extreme = np.max(np.abs(fit.eta)) > _SEPARATION_ETA
     if fit.converged and not extreme and eta_se.max() <= _SEPARATION_ETA_SE:
@@ -761,7 +766,7 @@ def _observed_bins(x: np.ndarray, y: np.ndarray, er: str, bins, alpha: float) ->
 def _spline_curve(fit: _LogitFit, knots, grid: np.ndarray, z: float) -> pd.DataFrame:
     B = np.column_stack([np.ones(len(grid)), natural_spline_basis(grid, knots)])
     eta = B @ fit.beta
-    se = np.sqrt(np.einsum("ij,jk,ik->i", B, fit.cov, B))
+    se = np.sqrt(((B @ fit.cov) * B).sum(axis=1))
 
     return pd.DataFrame(
         {
