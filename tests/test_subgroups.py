@@ -150,3 +150,10 @@ def test_forest_failures(her2, gbsg):
     with pytest.raises(AnalysisError, match="missing"):
         subgroups.forest(gbsg.assign(time=np.nan), exposure="horTh", subgroups="tgrade",
                          outcome=("time", "cens"))  # fmt: skip
+
+
+def test_categorical_subgroup_keeps_its_level_order(gbsg):
+    bands = pd.Categorical(gbsg["agegroup"], ["<=45", "46-60", ">60"])
+    out = subgroups.forest(gbsg.assign(agegroup=bands), exposure="horTh", subgroups="agegroup",
+                           outcome="cens")  # fmt: skip
+    assert out["level"].tolist() == ["All patients", "<=45", "46-60", ">60"]
