@@ -532,14 +532,17 @@ def _strata_codes(df: pd.DataFrame, strata: list[str]) -> np.ndarray | None:
 def _coef_table(columns: list[str], beta: np.ndarray, var: np.ndarray, z: float) -> pd.DataFrame:
     se = np.sqrt(np.diag(var))
     wald = beta / se
+    # Tiny data can give huge SEs; exp() then overflows to inf, which is the honest limit.
+    with np.errstate(over="ignore"):
+        hr, low, high = np.exp(beta), np.exp(beta - z * se), np.exp(beta + z * se)
     return pd.DataFrame(
         {
             "term": columns,
             "coef": beta,
             "se": se,
-            "hr": np.exp(beta),
-            "ci_low": np.exp(beta - z * se),
-            "ci_high": np.exp(beta + z * se),
+            "hr": hr,
+            "ci_low": low,
+            "ci_high": high,
             "z": wald,
             "p": _two_sided_p(wald),
         }
@@ -743,7 +746,9 @@ def milestone(
     )
     surv, se_log = np.array(surv), np.sqrt(np.array(var_log))
     low, high = _conf_bounds(surv, se_log, conf_type, z)
-    se = surv * se_log
+    # When the curve has dropped to 0 Greenwood's variance is infinite (R: NaN); the estimate
+    # is then certain, so its SE is reported as 0, like its collapsed interval.
+    se = np.where(surv == 0, 0.0, surv * np.where(np.isfinite(se_log), se_log, 0.0))
     table = pd.DataFrame(
         {
             "group": labels,

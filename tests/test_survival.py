@@ -12,6 +12,8 @@ import contextlib
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from her2er_dash import survival as sv
 from her2er_dash.errors import AnalysisError
@@ -500,3 +502,41 @@ def test_category_order_sets_groups_and_reference(gbsg2):
     flags = sv.cox(gbsg2.assign(hormone=gbsg2["horTh"] == "yes"), "time", "cens", ["hormone"])
     assert list(flags.table["term"]) == ["hormone: True vs False"]
     close(flags.table["coef"], sv.cox(gbsg2, "time", "cens", ["horTh"]).table["coef"], 1e-12)
+
+
+small_frames = st.integers(0, 12).flatmap(
+    lambda n: st.fixed_dictionaries(
+        {
+            "t": st.lists(
+                st.sampled_from([0.0, 1.0, 2.0, 3.0, 5.0, np.nan]), min_size=n, max_size=n
+            ),
+            "e": st.lists(st.sampled_from([0.0, 1.0, np.nan]), min_size=n, max_size=n),
+            "g": st.lists(st.sampled_from(["a", "b", "c", None]), min_size=n, max_size=n),
+            "x": st.lists(st.sampled_from([0.0, 1.0, 2.0, np.nan]), min_size=n, max_size=n),
+        }
+    )
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(small_frames)
+def test_tiny_messy_data_only_ever_raises_analysis_error(data):
+    df = pd.DataFrame(data)
+    calls = [
+        lambda: sv.kaplan_meier(df, "t", "e", by="g"),
+        lambda: sv.logrank(df, "t", "e", "g", pairwise=True),
+        lambda: sv.cox(df, "t", "e", ["x", "g"]),
+        lambda: sv.cox(df, "t", "e", ["x"], strata="g", ties="breslow"),
+        lambda: sv.rmst(df, "t", "e", "g", tau=2.5),
+        lambda: sv.milestone(df, "t", "e", "g", at=2),
+        lambda: sv.landmark(df, "t", "e", at=1),
+    ]
+    for call in calls:
+        try:
+            result = call()
+        except AnalysisError:
+            continue
+        if isinstance(result, sv.KaplanMeierResult):
+            tab = result.table
+            assert tab["survival"].between(0, 1).all()
+            assert (tab["ci_low"] <= tab["survival"] + 1e-12).all()
