@@ -1,0 +1,409 @@
+"""Shared helpers for driving the real app: a loopback Streamlit server, Debian's Chromium, snapshots.
+
+Used by ``tests/test_browser.py``, ``tests/test_privacy.py``, ``benchmarks/loadtest.py`` and
+``scripts/screenshots.py``. Nothing here downloads a browser: Playwright is pointed at the
+system Chromium (``/usr/bin/chromium``), and everything listens on 127.0.0.1 only.
+
+The server's stdout/stderr are kept in memory (never in a log file), so a privacy test can search
+them for cell values without itself creating a file on disk.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+BROWSER_ARGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+)
+LOOPBACK = "127.0.0.1"
+
+
+
+@dataclass(frozen=True)
+class AppPage:
+    """One page of the router: its menu text, URL path, st.title, and whether it is the default page."""
+
+    link: str
+    path: str
+    heading: str
+    default: bool = False
+
+    def url(self, base: str) -> str:
+        """Where the page is served (the default page also answers at the root)."""
+        return base if self.default else f"{base}/{self.path}"
+
+
+def _page_heading(page_file: Path) -> str:
+    """The title a page passes to ``ui.page_header(ctx, title, ...)`` (read from the source)."""
+    tree = ast.parse(page_file.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "page_header":
+            return ast.literal_eval(node.args[1])
+    raise LookupError(f"{page_file.name} does not call ui.page_header(ctx, title, ...)")
+
+
+def app_pages() -> tuple[AppPage, ...]:
+    """The router's pages, read from ``PAGES`` in app.py, so the tests follow the menu as it evolves.
+
+    Entries are ``(file, title, url_path, icon)`` or ``(file, title, icon)``; without an explicit
+    url_path Streamlit derives it from the file name ("2_Response.py" -> "Response").
+    """
+    tree = ast.parse((ROOT / "app.py").read_text(encoding="utf-8"))
+    entries = next(
+        ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "PAGES" for t in node.targets)
+    )
+    pages = []
+    for index, (file, title, *rest) in enumerate(entries):
+        path = rest[0] if len(rest) == 2 else re.sub(r"^\d+_", "", Path(file).stem)
+        heading = _page_heading(ROOT / "pages" / file)
+        pages.append(AppPage(link=title, path=path, heading=heading, default=index == 0))
+    return tuple(pages)
+
+# The app is idle when the script has finished, the websocket is up, and lazily drawn elements
+# (charts, tables: shown as skeletons first) are all in place.
+IDLE_JS = """() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  if (!app) return false;
+  return app.getAttribute('data-test-script-state') === 'notRunning'
+    && app.getAttribute('data-test-connection-state') === 'CONNECTED'
+    && document.querySelectorAll('[data-testid="stSkeleton"]').length === 0
+    && document.querySelectorAll('[data-testid="stStatusWidgetRunningIcon"]').length === 0;
+}"""
+
+COUNT_SELECTOR = '[data-testid="stSidebar"] [data-testid="stAlertContentInfo"]'
+# st.exception draws stException; st.error draws an alert whose content is stAlertContentError.
+ERROR_SELECTORS = ('[data-testid="stException"]', '[data-testid="stAlertContentError"]')
+
+
+# --------------------------------------------------------------------------------------------
+# Availability
+# --------------------------------------------------------------------------------------------
+
+
+def browser_skip_reason() -> str | None:
+    """Why a real-browser run is impossible here, or None when Chromium and Playwright are present."""
+    if not os.access(CHROMIUM, os.X_OK):
+        return f"Debian Chromium not found at {CHROMIUM} (apt-get install chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright Python package is not installed (pip install playwright)"
+    return None
+
+
+def require_browser() -> None:
+    """Skip the calling test, with the reason, when the browser stack is missing."""
+    reason = browser_skip_reason()
+    if reason:
+        import pytest
+
+        pytest.skip(reason)
+
+
+def launch_kwargs() -> dict:
+    """Keyword arguments for ``playwright.chromium.launch`` (sync or async API)."""
+    return {"executable_path": CHROMIUM, "headless": True, "args": list(BROWSER_ARGS)}
+
+
+# --------------------------------------------------------------------------------------------
+# The server
+# --------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class StreamlitServer:
+    """A running ``streamlit run app.py``; its output is collected in memory."""
+
+    url: str
+    process: subprocess.Popen
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def output(self) -> str:
+        """Everything the server printed on stdout and stderr so far."""
+        return "".join(self.lines)
+
+    def rss_bytes(self) -> int:
+        """Resident memory of the server and all its child processes."""
+        return sum(_vm_rss(pid) for pid in process_tree(self.pid))
+
+
+def _drain(stream, sink: list[str]) -> None:
+    for line in iter(stream.readline, ""):
+        sink.append(line)
+    stream.close()
+
+
+def _loopback_get(url: str, timeout: float) -> str:
+    # An explicit empty proxy map: a loopback health check must never go through a proxy.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(url, timeout=timeout) as response:
+        return response.read().decode(errors="replace")
+
+
+def _wait_healthy(server: StreamlitServer, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"streamlit exited early ({server.process.returncode}):\n{server.output()}")
+        try:
+            if _loopback_get(f"{server.url}/_stcore/health", timeout=2).strip() == "ok":
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"streamlit was not healthy after {timeout:.0f} s:\n{server.output()}")
+
+
+def _stop(process: subprocess.Popen, grace: float = 10.0) -> None:
+    """Terminate the server's whole process group, escalating to SIGKILL after ``grace`` seconds."""
+    if process.poll() is not None:
+        return
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@contextmanager
+def streamlit_server(
+    *, port: int | None = None, startup_timeout: float = 90.0, extra_args: Iterable[str] = ()
+) -> Iterator[StreamlitServer]:
+    """Run the app on loopback from the repository root; always stop it (and its children) at exit."""
+    port = port or free_port()
+    command = [
+        sys.executable, "-m", "streamlit", "run", "app.py",
+        "--server.headless", "true",
+        "--server.address", LOOPBACK,
+        "--server.port", str(port),
+        "--browser.gatherUsageStats", "false",
+        *extra_args,
+    ]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, errors="replace", start_new_session=True,
+    )
+    server = StreamlitServer(url=f"http://{LOOPBACK}:{port}", process=process)
+    reader = threading.Thread(target=_drain, args=(process.stdout, server.lines), daemon=True)
+    reader.start()
+    try:
+        _wait_healthy(server, startup_timeout)
+        yield server
+    finally:
+        _stop(process)
+        reader.join(timeout=5)
+
+
+def process_tree(root_pid: int) -> list[int]:
+    """``root_pid`` and all its descendants (from /proc; threads' children included)."""
+    pids, todo = [], [root_pid]
+    while todo:
+        pid = todo.pop()
+        pids.append(pid)
+        task_dir = Path(f"/proc/{pid}/task")
+        try:
+            tasks = list(task_dir.iterdir())
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+            except OSError:
+                continue
+    return pids
+
+
+def _vm_rss(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# Page helpers (sync Playwright API)
+# --------------------------------------------------------------------------------------------
+
+
+def wait_until_idle(page, timeout_ms: float = 60_000, settle_ms: int = 300) -> None:
+    """Wait until the script run is over and nothing is still being drawn (checked twice)."""
+    page.wait_for_function(IDLE_JS, timeout=timeout_ms)
+    page.wait_for_timeout(settle_ms)
+    page.wait_for_function(IDLE_JS, timeout=timeout_ms)
+
+
+def wait_for_page(page, title: str, timeout_ms: float = 60_000) -> None:
+    """Wait for a page's own heading, then for the app to be idle."""
+    page.get_by_role("heading", name=title, exact=True).first.wait_for(timeout=timeout_ms)
+    wait_until_idle(page, timeout_ms)
+
+
+def sidebar_count(page, timeout_ms: float = 60_000) -> str:
+    """The sidebar line "n = … of … patients; excluded: …"."""
+    line = page.locator(COUNT_SELECTOR).filter(has_text="n = ").first
+    line.wait_for(timeout=timeout_ms)
+    return line.inner_text().strip()
+
+
+def wait_for_count_change(page, before: str, timeout_ms: float = 60_000) -> str:
+    """Wait until the sidebar count differs from ``before``; return the new line."""
+    page.wait_for_function(
+        """([selector, before]) => Array.from(document.querySelectorAll(selector))
+             .some(e => e.innerText.startsWith('n = ') && e.innerText.trim() !== before)""",
+        arg=[COUNT_SELECTOR, before],
+        timeout=timeout_ms,
+    )
+    return sidebar_count(page)
+
+
+def choose_option(page, widget_key: str, option: str) -> None:
+    """Pick ``option`` in the multiselect/selectbox drawn with ``key=widget_key``."""
+    box = page.locator(f".st-key-{widget_key} input").first
+    box.click()
+    # A click may only focus the combobox without opening it; typing always opens the filtered list.
+    box.press_sequentially(option)
+    exact = re.compile(rf"^\s*{re.escape(option)}\s*$")
+    page.locator('[role="option"]').filter(has_text=exact).first.click()
+    page.keyboard.press("Escape")
+
+
+def error_texts(page) -> list[str]:
+    """Texts of every exception box and st.error alert on the page."""
+    texts = []
+    for selector in ERROR_SELECTORS:
+        texts.extend(page.locator(selector).all_inner_texts())
+    return texts
+
+
+def open_page_by_link(page, target: AppPage, timeout_ms: float = 60_000) -> None:
+    """Click a sidebar navigation link (keeps the session) and wait for that page to finish."""
+    label = page.get_by_text(target.link, exact=True)
+    page.locator('[data-testid="stSidebarNavLink"]').filter(has=label).first.click()
+    wait_for_page(page, target.heading, timeout_ms)
+
+
+def find_page(pages: Iterable[AppPage], path: str) -> AppPage:
+    """The page served at ``path`` (e.g. "response")."""
+    return next(p for p in pages if p.path.lower() == path.lower())
+
+
+# --------------------------------------------------------------------------------------------
+# File-system snapshots (privacy tests)
+# --------------------------------------------------------------------------------------------
+
+# Directories written by the tooling itself (bytecode, test and lint caches, artefacts of these
+# tests), never by the app.
+NOISE_DIRS = frozenset(
+    {"__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis", ".git", "test-artifacts", ".mypy_cache"}
+)
+
+
+def snapshot(roots: Iterable[Path | str], ignore: Iterable[Path | str] = ()) -> dict[str, tuple[int, int]]:
+    """Map every file under ``roots`` to (mtime_ns, size), skipping noise dirs and ``ignore`` paths."""
+    ignored = tuple(str(Path(p)) for p in ignore)
+    files: dict[str, tuple[int, int]] = {}
+    todo = [str(Path(r)) for r in roots]
+    seen: set[str] = set()
+    while todo:
+        folder = todo.pop()
+        if folder in seen or folder.startswith(ignored):
+            continue
+        seen.add(folder)
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    if entry.name not in NOISE_DIRS:
+                        todo.append(entry.path)
+                elif not entry.path.startswith(ignored):
+                    info = entry.stat(follow_symlinks=False)
+                    files[entry.path] = (info.st_mtime_ns, info.st_size)
+            except OSError:
+                continue
+    return files
+
+
+def new_or_changed(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> list[str]:
+    """Paths that appeared or were rewritten between two snapshots."""
+    return sorted(path for path, stamp in after.items() if before.get(path) != stamp)
+
+
+def privacy_roots() -> list[Path]:
+    """Where an upload must never land: the working tree, the home directory and the temp dir."""
+    import tempfile
+
+    roots = [ROOT, Path.home(), Path(tempfile.gettempdir())]
+    return [r for i, r in enumerate(roots) if r not in roots[:i]]
+
+
+def privacy_ignores() -> list[str]:
+    """Paths outside the app's reach that change on their own (set HER2ER_PRIVACY_IGNORE).
+
+    On a shared development machine other programs keep writing under $HOME and /tmp (shell job
+    spools, editor state); list them, separated by ``os.pathsep``, to keep the test meaningful there.
+    """
+    extra = os.environ.get("HER2ER_PRIVACY_IGNORE", "")
+    return [p for p in extra.split(os.pathsep) if p] + own_output_files()
+
+
+def own_output_files() -> list[str]:
+    """Files that this test run's own stdin/stdout/stderr (or its parent's) are redirected to.
+
+    ``pytest > run.log`` writes to run.log while the test watches for new files; that is not the app.
+    """
+    found = []
+    for pid in ("self", str(os.getppid())):
+        for fd in (0, 1, 2):
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("/") and os.path.isfile(target):
+                found.append(target)
+    return sorted(set(found))

@@ -1,0 +1,108 @@
+"""The real app in a real browser: every page, one filter change, no error box anywhere.
+
+Starts ``streamlit run app.py`` on loopback and drives Debian's Chromium through Playwright (no
+browser download). Full-page screenshots of every page go to ``test-artifacts/screenshots/``
+(gitignored) so a failing CI run can be looked at. Skips cleanly without Chromium or Playwright.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests import browser_utils as bu
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+SHOTS = bu.ROOT / "test-artifacts" / "screenshots"
+PAGE_TIMEOUT_MS = 90_000
+
+
+@pytest.fixture(scope="module")
+def server():
+    bu.require_browser()
+    with bu.streamlit_server() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(**bu.launch_kwargs())
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+def _patients(line: str) -> int:
+    match = re.match(r"n = ([\d,]+) of ([\d,]+) patients", line)
+    assert match, f"unexpected sidebar count line: {line!r}"
+    return int(match.group(1).replace(",", ""))
+
+
+def _assert_no_error_box(page, where: str) -> None:
+    errors = bu.error_texts(page)
+    assert not errors, f"{where}: error boxes on screen: {errors}"
+
+
+def _assert_at(page, target: bu.AppPage, base: str) -> None:
+    here = page.url.split("?")[0].rstrip("/")
+    assert here in {target.url(base).rstrip("/"), f"{base}/{target.path}"}, here
+
+
+def test_every_page_renders_and_a_filter_changes_the_count(server, page):
+    pages = bu.app_pages()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.goto(server.url, wait_until="domcontentloaded")
+    bu.wait_for_page(page, pages[0].heading, PAGE_TIMEOUT_MS)
+    links = page.locator('[data-testid="stSidebarNavLink"]').all_inner_texts()
+    assert [text.strip().split("\n")[-1].strip() for text in links] == [p.link for p in pages]
+    default_count = bu.sidebar_count(page)
+
+    for target in pages:
+        bu.open_page_by_link(page, target, PAGE_TIMEOUT_MS)
+        _assert_at(page, target, server.url)
+        _assert_no_error_box(page, target.heading)
+        assert bu.sidebar_count(page) == default_count, f"{target.heading}: count changed by itself"
+        page.screenshot(path=str(SHOTS / f"{target.path}.png"), full_page=True)
+
+    # One filter, chosen in the sidebar like a user would: HER2 status -> positive.
+    response = bu.find_page(pages, "response")
+    bu.open_page_by_link(page, response, PAGE_TIMEOUT_MS)
+    bu.choose_option(page, "f_her2", "positive")
+    filtered_count = bu.wait_for_count_change(page, default_count, PAGE_TIMEOUT_MS)
+    bu.wait_until_idle(page, PAGE_TIMEOUT_MS)
+    assert 0 < _patients(filtered_count) < _patients(default_count)
+    assert "f_her2=positive" in page.url  # the view is shareable by URL
+    _assert_no_error_box(page, "Response after the HER2 filter")
+    page.screenshot(path=str(SHOTS / "response_her2_positive.png"), full_page=True)
+
+    # The filter persists when moving to another page through the navigation.
+    bu.open_page_by_link(page, bu.find_page(pages, "survival"), PAGE_TIMEOUT_MS)
+    assert bu.sidebar_count(page) == filtered_count
+    _assert_no_error_box(page, "Survival after the HER2 filter")
+
+
+def test_a_shared_url_restores_the_filter(server, page):
+    survival = bu.find_page(bu.app_pages(), "survival")
+    page.goto(f"{survival.url(server.url)}?f_her2=positive", wait_until="domcontentloaded")
+    bu.wait_for_page(page, survival.heading, PAGE_TIMEOUT_MS)
+    line = bu.sidebar_count(page)
+    assert "HER2 status" in line, line  # the exclusion line names the filter that removed patients
+    chosen = page.locator(".st-key-f_her2").inner_text()
+    assert "positive" in chosen, chosen
+    assert "negative" not in chosen, chosen
+    _assert_no_error_box(page, "Survival opened from a shared URL")
