@@ -721,11 +721,45 @@ def _tau2_reml(yi, vi) -> float:
         if converged:
             break
     else:
-        raise AnalysisError(
-            "The REML estimate of tau² did not converge. Try DerSimonian-Laird or Paule-Mandel."
-        )
+        # Fisher scoring can oscillate with growing steps (e.g. one precise outlying study);
+        # the REML likelihood is then maximised directly, which is slower but always converges.
+        return _tau2_reml_bounded(yi, vi)
     stuck = _reml_loglik(0.0, yi, vi) - _reml_loglik(tau2, yi, vi) > _LL0_TOL
     return 0.0 if stuck and tau2 > _REML_THRESHOLD else max(0.0, tau2)
+
+
+def _tau2_reml_bounded(yi, vi) -> float:
+    """REML tau² by bounded one-dimensional maximisation of the restricted likelihood."""
+    from scipy.optimize import minimize_scalar
+
+    upper = 10.0 * (float(np.var(yi)) + float(np.max(vi))) + 1.0
+    best = minimize_scalar(
+        lambda t: -_reml_loglik(t, yi, vi),
+        bounds=(0.0, upper),
+        method="bounded",
+        options={"xatol": 1e-13, "maxiter": 2000},
+    )
+    tau2 = _polish_reml_root(float(best.x), yi, vi, upper)
+    return 0.0 if _reml_loglik(0.0, yi, vi) >= _reml_loglik(tau2, yi, vi) else tau2
+
+
+def _reml_score(tau2: float, yi, vi) -> float:
+    """Twice the derivative of the restricted log-likelihood in tau² (numerator of the step)."""
+    w = 1.0 / (vi + tau2)
+    total = w.sum()
+    residual = yi - np.sum(w * yi) / total
+    return float(np.sum(w**2 * residual**2) - (total - np.sum(w**2) / total))
+
+
+def _polish_reml_root(guess: float, yi, vi, upper: float) -> float:
+    """Solve the REML score equation to machine precision near ``guess`` (when bracketed)."""
+    from scipy.optimize import brentq
+
+    width = max(1e-6, 1e-3 * guess)
+    low, high = max(0.0, guess - width), min(upper, guess + width)
+    if _reml_score(low, yi, vi) * _reml_score(high, yi, vi) > 0:
+        return guess
+    return float(brentq(_reml_score, low, high, args=(yi, vi), xtol=1e-16, rtol=4 * np.finfo(float).eps))
 
 
 # ------------------------------------------------------------------------------------------

@@ -584,3 +584,22 @@ def test_numeric_exposure_and_reference_level(er_patients):
     assert flipped.estimate == pytest.approx(-as_strings.estimate, rel=1e-12)
     with pytest.raises(AnalysisError, match="Reference level 'low' is not a value"):
         meta.by_study(er_patients, exposure="er_status", reference="low")
+
+
+def test_reml_converges_when_fisher_scoring_oscillates():
+    """One precise outlying study makes Fisher scoring oscillate; REML must still be found.
+
+    > library(metafor)
+    > rma(yi = c(0,0,0,0,0,1), sei = c(1,1,1,1,1,0.25), method = "REML",
+    +     control = list(stepadj = 0.5, maxiter = 1000, threshold = 1e-12))$tau2
+    [1] 0.147339837527479
+    (metafor's default step does not converge on these data.)
+    """
+    table = pd.DataFrame(
+        {"study": list("abcdef"), "estimate": [0, 0, 0, 0, 0, 1.0], "se": [1, 1, 1, 1, 1, 0.25]}
+    )
+    result = meta.pool(table, method="REML")
+    yi, vi = table["estimate"].to_numpy(), table["se"].to_numpy() ** 2
+    score = (meta._reml_loglik(result.tau2 + 1e-7, yi, vi) - meta._reml_loglik(result.tau2 - 1e-7, yi, vi))
+    assert result.tau2 == pytest.approx(0.147339837527479, rel=1e-6)
+    assert abs(score) < 1e-6  # a stationary point of the restricted likelihood
