@@ -3,7 +3,7 @@
 import streamlit as st
 
 import ui
-from her2er_dash import datasets, figures, schema
+from her2er_dash import datasets, figures, meta, schema
 
 ctx = ui.sidebar()
 ui.page_header(
@@ -36,7 +36,23 @@ with ui.panel("Published trials: pCR in HR+ vs HR− HER2+ disease"):
             f"In **{len(paired)}** arms reporting both groups, pCR was higher in HR− tumours in "
             f"**{int((gap > 0).sum())}**; median difference **{gap.median():+.1f} percentage points** "
             f"(range {gap.min():+.1f} to {gap.max():+.1f}). Descriptive only: most sources give "
-            "percentages without counts, so no pooled odds ratio is computed from them."
+            "percentages without counts."
+        )
+    counted = shown.dropna(subset=["pcr_events_hr_neg", "n_hr_neg", "pcr_events_hr_pos", "n_hr_pos"])
+    if len(counted) >= 2:
+        pooled = meta.pool(
+            counted.rename(columns={"trial": "study", "pcr_events_hr_neg": "events_exp", "n_hr_neg": "n_exp",
+                                    "pcr_events_hr_pos": "events_ref", "n_hr_pos": "n_ref"}),
+            method="REML",
+        )
+        ui.figure(figures.meta_forest_figure(pooled, presenter=ctx.presenter), "published_pooled_or")
+        ui.table(pooled.summary_frame(exponentiate=True), "published_pooled_or",
+                 caption="Pooled odds ratio of pCR, HR− vs HR+ (REML), from arms that print both counts.")
+    else:
+        st.info(
+            f"Only {len(counted)} arm(s) in this selection print pCR counts for both HR groups, so a pooled "
+            "HR− vs HR+ odds ratio cannot be computed from published figures without inventing counts. "
+            "Pool patient-level studies below instead."
         )
 
 studies = ui._levels(ctx.data, "study")
