@@ -105,7 +105,11 @@ def _log(message: str) -> None:
 
 
 def cohort_path(n: int) -> Path:
-    return CACHE / f"trial_n{n}_seed{SEED}_studies{N_STUDIES}.parquet"
+    """Cache file of the n-patient cohort, keyed on the simulator's source (a changed generator
+    must not be benchmarked on stale data)."""
+    source = ROOT / "her2er_dash" / "simulate.py"
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:10]
+    return CACHE / f"trial_n{n}_seed{SEED}_studies{N_STUDIES}_{digest}.parquet"
 
 
 def load_cohort(n: int, *, log: Log = _log) -> pd.DataFrame:
@@ -496,7 +500,13 @@ def failures(agreement: pd.DataFrame) -> pd.DataFrame:
 
 
 def run_size(
-    n: int, *, repeats: int, use_r: bool = True, reuse_r: bool = False, log: Log = _log
+    n: int,
+    *,
+    repeats: int,
+    use_r: bool = True,
+    reuse_r: bool = False,
+    r_repeats: int | None = None,
+    log: Log = _log,
 ) -> dict:
     """Benchmark one cohort size: per-task rows, KM payload size and the agreement with R."""
     cohort = prepare(load_cohort(n, log=log))
@@ -507,8 +517,9 @@ def run_size(
         csv = r_input_csv(n, cohort)
         del cohort
         gc.collect()
-        log(f"n = {n:,}: R ({repeats} repeat(s))")
-        r_run = run_r(csv, n, repeats=repeats, reuse=reuse_r)
+        r_repeats = repeats if r_repeats is None else r_repeats
+        log(f"n = {n:,}: R ({r_repeats} repeat(s))")
+        r_run = run_r(csv, n, repeats=r_repeats, reuse=reuse_r)
     rows = []
     for task in TASKS:
         r_s = r_run.seconds.get(task.name, math.nan) if r_run else math.nan
@@ -608,18 +619,36 @@ def _rss_now_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def _peak_rss_mb() -> float:
+    """This process's RSS high-water mark. VmHWM, because ru_maxrss survives fork + exec on Linux
+    and would report the parent's peak; ru_maxrss where /proc is missing."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def rss_probe(n: int) -> dict:
     """Load the cached cohort, run every task once, report RSS (run in its own process)."""
-    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    baseline = _peak_rss_mb()
     cohort = prepare(load_cohort(n, log=lambda m: None))
     after_load = _rss_now_mb()
-    run_ours(cohort, repeats=1, log=lambda m: None)
+    peaks = {}
+    ctx: dict = {"cohort": cohort}
+    for task in TASKS:
+        task.compute(ctx)
+        peaks[task.name] = _peak_rss_mb()
     return {
         "n": n,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": _peak_rss_mb(),
         "rss_after_load_mb": after_load,
         "rss_at_end_mb": _rss_now_mb(),
         "peak_before_load_mb": baseline,
+        "peak_after_task_mb": peaks,
         "cohort_memory_mb": float(cohort.memory_usage(deep=True).sum() / 2**20),
     }
 
@@ -647,6 +676,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--repeats", type=int, default=3, help="runs per task (median reported)")
+    parser.add_argument(
+        "--r-repeats",
+        type=int,
+        default=None,
+        help="runs per task in R (default: --repeats); R's subgroup loops take minutes at 1M",
+    )
     parser.add_argument("--skip-app", action="store_true", help="do not measure app cold start")
     parser.add_argument("--no-r", action="store_true", help="do not run the R comparison")
     parser.add_argument(
@@ -708,7 +743,13 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(rss_probe(args.rss_probe)))
         return 0
     sizes = [
-        run_size(n, repeats=args.repeats, use_r=not args.no_r, reuse_r=args.reuse_r)
+        run_size(
+            n,
+            repeats=args.repeats,
+            use_r=not args.no_r,
+            reuse_r=args.reuse_r,
+            r_repeats=args.r_repeats,
+        )
         for n in sorted(args.sizes)
     ]
     print(format_table(sizes), flush=True)
@@ -730,7 +771,8 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": _machine(next((s["r_version"] for s in sizes if s["r_version"]), None)),
-        "config": {"sizes": sorted(args.sizes), "repeats": args.repeats, "seed": SEED,
+        "config": {"sizes": sorted(args.sizes), "repeats": args.repeats,
+                   "r_repeats": args.r_repeats or args.repeats, "seed": SEED,
                    "n_studies": N_STUDIES, "exposure": EXPOSURE, "subgroups": list(SUBGROUPS)},
         "rows": [r for s in sizes for r in s["rows"]],
         "pages": [p for s in sizes for p in s["pages"]],
