@@ -401,6 +401,12 @@ def _endpoint_text(a: dict) -> str:
     return ENDPOINT_LABELS.get(endpoint, f"Survival ({_md(time) or 'time to event'})")
 
 
+def _exposure_text(a: dict) -> str:
+    if a.get("level") is not None and a.get("reference") is not None:
+        return f"{a.get('exposure')} ({a['level']} vs {a['reference']})"
+    return str(a.get("exposure"))
+
+
 def _forest_sentence(a: dict, cite: _Citer) -> str:
     outcome = a.get("outcome", "pcr")
     is_survival = isinstance(outcome, list | tuple)
@@ -410,12 +416,23 @@ def _forest_sentence(a: dict, cite: _Citer) -> str:
         else "odds ratios (logistic regression)"
     )
     return (
-        f"Subgroup {effect} of {_md(a.get('exposure'))} were estimated within each level of "
-        f"{_names(a.get('subgroups'))}; heterogeneity of the effect was tested by a "
+        f"Subgroup {effect} of {_md(_exposure_text(a))} were estimated within each level of "
+        f"{_names(a.get('subgroups') or a.get('subgroups_'))}; heterogeneity of the effect was tested by a "
         "likelihood-ratio test of the exposure-by-subgroup interaction. Levels with fewer than 10 "
         "patients or 5 events are shown without an estimate. Subgroup findings are exploratory: "
         f"with several interaction tests some are expected to be significant by chance"
         f"{cite('Wang et al. 2007')}."
+    )
+
+
+def _pcr_by_er_sentence(a: dict, cite: _Citer) -> str:
+    return (
+        f"Whether pCR is equally prognostic in ER-positive and ER-negative disease was assessed for "
+        f"{_endpoint_text(a).lower()} from a landmark at {a.get('at')} months (surgery)"
+        f"{cite('Anderson, Cain & Gelber 1983')}: patients with an event or censored before it were "
+        "excluded and time was counted from it. Hazard ratios of pCR versus residual disease come "
+        f"from Cox regression (Efron ties){cite('Cox 1972', 'Efron 1977')} overall and within each "
+        "ER group, with a likelihood-ratio test of the pCR-by-ER interaction."
     )
 
 
@@ -454,7 +471,10 @@ def _meta_sentence(a: dict, cite: _Citer) -> str:
 
 _RESPONSE_KINDS = ("pcr_rates", "compare", "logistic", "dose_response", "cutpoint")
 _SURVIVAL_KINDS = ("kaplan_meier", "logrank", "cox", "rmst", "milestone", "landmark")
-ANALYSIS_KINDS: tuple[str, ...] = (*_RESPONSE_KINDS, *_SURVIVAL_KINDS, "forest", "meta")
+_FOREST_KINDS = ("forest", "two_level_forest")
+ANALYSIS_KINDS: tuple[str, ...] = (
+    *_RESPONSE_KINDS, *_SURVIVAL_KINDS, *_FOREST_KINDS, "pcr_by_er", "meta"
+)
 
 
 def _analysis_sentence(analysis: dict, cite: _Citer) -> str:
@@ -470,8 +490,10 @@ def _analysis_sentence(analysis: dict, cite: _Citer) -> str:
                 f"{cite('Anderson, Cain & Gelber 1983')}."
             )
         return sentence
-    if kind == "forest":
+    if kind in _FOREST_KINDS:
         return _forest_sentence(analysis, cite)
+    if kind == "pcr_by_er":
+        return _pcr_by_er_sentence(analysis, cite)
     if kind == "meta":
         return _meta_sentence(analysis, cite)
     raise ValueError(
@@ -582,10 +604,14 @@ _CALLS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "milestone": ("survival", "milestone", ("table", "difference")),
     "landmark": ("survival", "landmark", ("attrs",)),
     "forest": ("subgroups", "forest", ("",)),
+    "two_level_forest": ("contrasts", "two_level_forest", ("",)),
+    "pcr_by_er": ("prognosis", "pcr_by_er", ("",)),
     "meta": ("meta", "by_study", ("table", "summary_frame()")),
 }
 #: Keys of an analysis dict that describe it rather than being keyword arguments.
-_NOT_ARGUMENTS = frozenset({"kind", "label", "title", "endpoint", "landmark", "function"})
+_NOT_ARGUMENTS = frozenset(
+    {"kind", "label", "title", "endpoint", "landmark", "function", "measure"}
+)
 
 
 def _literal(value) -> str:
@@ -617,7 +643,7 @@ def _arguments(analysis: dict) -> dict:
         from .schema import event_column, time_column
 
         args = {"time": time_column(endpoint), "event": event_column(endpoint), **args}
-    if analysis.get("kind") == "forest" and isinstance(args.get("outcome"), list):
+    if analysis.get("kind") in _FOREST_KINDS and isinstance(args.get("outcome"), list):
         args["outcome"] = tuple(args["outcome"])  # (time, event) for survival forests
     return args
 

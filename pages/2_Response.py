@@ -44,7 +44,7 @@ with ui.panel("pCR rate by group"):
         )
         ui.figure(fig, "pcr_rates")
     ui.table(rates, "pcr_rates", caption=rates.attrs["exclusions"].describe())
-    analyses.append({"kind": "pcr_rates", "by": by, "method": method, "alpha": alpha})
+    analyses.append({"kind": "pcr_rates", "by": by or None, "method": method, "alpha": alpha})
 
 with ui.panel("Compare two groups"):
     cols = st.columns(3)

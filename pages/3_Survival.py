@@ -37,7 +37,7 @@ with top[3]:
 time, event = f"{endpoint}_months", f"{endpoint}_event"
 group = None if by == "(none)" else by
 label = f"Months since diagnosis — {schema.ENDPOINT_LABELS[endpoint]}"
-analyses = [{"kind": "kaplan_meier", "endpoint": endpoint, "by": group, "conf_type": conf_type}]
+analyses = []
 
 with ui.panel("Kaplan–Meier"):
     km = ctx.run("survival.kaplan_meier", time=time, event=event, by=group, conf_type=conf_type)
@@ -46,6 +46,7 @@ with ui.panel("Kaplan–Meier"):
     st.caption(f"{km.exclusions.describe()}. Pointwise {conf_type} 95% CI (Greenwood variance).")
     ui.table(km.medians, f"km_medians_{endpoint}", caption="Median survival (months) with 95% CI; "
              "empty when the curve does not fall below 50%.")
+    analyses.append({"kind": "kaplan_meier", "endpoint": endpoint, "by": group, "conf_type": conf_type})
 
 if group is not None:
     with ui.panel("Log-rank test"):
@@ -59,7 +60,8 @@ if group is not None:
         ui.table(test.table, f"logrank_{endpoint}")
         if test.pairwise is not None and len(test.pairwise) > 1 and not small:
             ui.table(test.pairwise, f"logrank_pairwise_{endpoint}", caption="Pairwise log-rank, Holm-adjusted.")
-    analyses.append({"kind": "logrank", "endpoint": endpoint, "by": group, "adjust": "holm"})
+        analyses.append({"kind": "logrank", "endpoint": endpoint, "by": group, "pairwise": True,
+                         "adjust": "holm"})
 
 with ui.panel("Cox proportional hazards"):
     options = list(dict.fromkeys([*groupings, *[c for c in ("age", "er_percent") if c in data.columns]]))
@@ -85,7 +87,8 @@ with ui.panel("Cox proportional hazards"):
             stone = ctx.run("survival.milestone", time=time, event=event, by=group, at=horizon)
             ui.table(stone.table, f"milestone_{endpoint}", caption=f"Survival at {horizon:g} months.")
             ui.table(stone.difference, f"milestone_diff_{endpoint}")
-            analyses += [{"kind": "rmst", "tau": tau}, {"kind": "milestone", "at": horizon}]
+            analyses += [{"kind": "rmst", "endpoint": endpoint, "by": group, "tau": tau},
+                         {"kind": "milestone", "endpoint": endpoint, "by": group, "at": horizon}]
 
 with ui.panel("Is pCR equally prognostic in ER+ and ER− disease? (landmark at surgery)"):
     if "pcr" not in data.columns or "er_status" not in data.columns or data["pcr"].notna().sum() == 0:
@@ -101,8 +104,7 @@ with ui.panel("Is pCR equally prognostic in ER+ and ER− disease? (landmark at 
         ui.table(result, f"pcr_by_er_{endpoint}",
                  caption=f"{result.attrs.get('landmark_note', '')} Interaction p: likelihood-ratio test "
                          "of pCR × ER status.")
-        analyses.append({"kind": "landmark", "at": at, "endpoint": endpoint, "exposure": "pcr",
-                         "subgroups": ["er_status"]})
+        analyses.append({"kind": "pcr_by_er", "endpoint": endpoint, "at": at})
 
 ui.register_analysis("survival", analyses)
 ui.finish()

@@ -72,7 +72,8 @@ with ui.panel():
         if "exclusions" in table.attrs:
             notes.append(table.attrs["exclusions"].describe())
         ui.table(table, "subgroup_forest", caption=" · ".join(notes))
-        ui.register_analysis("subgroups", [{"kind": "forest", "exposure": exposure, "level": level,
-                                            "reference": reference, "subgroups": chosen,
-                                            "outcome": outcome_key, "measure": measure}])
+        ui.register_analysis("subgroups", [{"kind": "two_level_forest", "exposure": exposure,
+                                            "level": level, "reference": reference,
+                                            "subgroups_": chosen, "outcome": outcome,
+                                            "measure": measure}])
 ui.finish()

@@ -29,6 +29,7 @@ with ui.panel("References"):
 
 with ui.panel("Reproducibility bundle"):
     script = export.repro_script(view)
+    st.session_state["_repro_script"] = script
     c1, c2, c3 = st.columns(3)
     c1.download_button("View (JSON)", json.dumps(view, indent=2, default=str), file_name="her2er_view.json",
                        mime="application/json", key="dl_view")

@@ -175,3 +175,23 @@ def test_view_json_is_valid():
     at = goto(run_app(), "6_Methods.py")
     view = json.loads(at.session_state["_last_view"])
     assert view.get("cohort", "synthetic") == "synthetic"
+
+
+def test_reproducibility_script_recomputes_the_view(tmp_path):
+    import subprocess
+    import sys
+
+    at = run_app()
+    for page in PAGES[1:]:
+        at = goto(at, page)
+        assert_clean(at)
+    script = at.session_state["_repro_script"]
+    path = tmp_path / "reproduce.py"
+    path.write_text(script)
+    import os
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}  # as for a user with her2er_dash importable
+    run = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, cwd=tmp_path,
+                         timeout=600, env=env)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "pcr_rates" in run.stdout
