@@ -9,6 +9,12 @@ of the time's block. Every tied event becomes one "term" (Efron's r-th of d deat
 scalars; covariate sums are kept per block. No Python loop runs per row or per event time, only
 per stratum.
 
+Frequency weights (``counts``) have exact replication semantics: a row with count c is c tied
+rows. Risk sums multiply by the counts and a block with D deaths (counted with their weights)
+has D Efron terms, so collapsing identical (stratum, time, event, covariate) rows into one
+weighted row leaves every result unchanged. Rows may also arrive already sorted by descending
+time (``presorted``), which saves the sort when many models share one time axis.
+
 The information matrix avoids an n x p x p array: the sum over event terms of
 ``(S2 - f e2) / den`` equals ``X' diag(w * c) X`` where ``c`` accumulates ``1 / den`` over the event
 times at which a row is at risk. Weighting each term by ``h`` gives the blocks that ``cox.zph``
@@ -36,20 +42,28 @@ class RiskLayout:
     order: np.ndarray  # input row of each sorted row (stratum, then time descending)
     event: np.ndarray  # bool, sorted
     time: np.ndarray  # sorted
+    counts: np.ndarray | None  # frequency weight of each sorted row (None: all 1)
     stratum_rows: tuple[tuple[int, int], ...]  # [start, stop) of each stratum, in rows
     block_start: np.ndarray  # first sorted row of each block
     block_size: np.ndarray
     stratum_blocks: tuple[tuple[int, int], ...]  # [start, stop) of each stratum, in blocks
-    event_rows: np.ndarray  # sorted rows with an event; event k is Efron term k
+    event_rows: np.ndarray  # sorted rows with an event
+    event_row_block: np.ndarray  # per event row: index into event_blocks
+    event_row_start: np.ndarray  # position in event_rows of each event block's first row
     event_blocks: np.ndarray  # blocks holding at least one event
-    event_block_start: np.ndarray  # position in event_rows of each event block's first death
-    term_block: np.ndarray  # per term: index into event_blocks
+    event_block_start: np.ndarray  # index of each event block's first Efron term
+    term_block: np.ndarray  # per term (one per death, counts included): index into event_blocks
     term_frac: np.ndarray  # per term: Efron r / d (0 for Breslow)
     tied_terms: np.ndarray  # terms of blocks with several deaths (Efron only)
 
     @property
     def n_blocks(self) -> int:
         return len(self.block_start)
+
+    @property
+    def n_terms(self) -> int:
+        """Number of deaths (Efron terms), frequency weights included."""
+        return len(self.term_block)
 
 
 @dataclass(frozen=True)
@@ -65,7 +79,7 @@ class CoxState:
     loglik: float
     score: np.ndarray
     info: np.ndarray
-    weights: np.ndarray  # exp(eta - max eta), sorted rows
+    weights: np.ndarray  # exp(eta - max eta) (times the row counts), sorted rows
     w_events: np.ndarray  # weights of the event rows
     risk1: np.ndarray
     tied1: np.ndarray
@@ -89,20 +103,45 @@ def _edges(flags: np.ndarray) -> tuple[tuple[int, int], ...]:
     return tuple(zip(starts.tolist(), stops.tolist(), strict=True))
 
 
+def _sort_order(time: np.ndarray, strata: np.ndarray | None, presorted: bool) -> np.ndarray:
+    """Rows by stratum, then descending time (``presorted``: time is already non-increasing)."""
+    if presorted and np.all(time[1:] <= time[:-1]):
+        order = np.arange(len(time))
+    else:
+        # Order among tied times is irrelevant (ties are summed per block), so a quicksort will
+        # do; strata are then grouped by a stable sort of small integer codes (a radix sort).
+        order = np.argsort(-time)
+    if strata is not None:
+        codes = np.unique(np.asarray(strata), return_inverse=True)[1].astype(np.int32)
+        order = order[np.argsort(codes[order], kind="stable")]
+    return order
+
+
+def _death_counts(
+    block_of_row: np.ndarray, e: np.ndarray, counts: np.ndarray | None, n_blocks: int
+) -> np.ndarray:
+    if counts is None:
+        return np.bincount(block_of_row[e], minlength=n_blocks)
+    deaths = np.bincount(block_of_row[e], weights=counts[e], minlength=n_blocks)
+    return np.rint(deaths).astype(np.int64)
+
+
 def build_layout(
-    time: np.ndarray, event: np.ndarray, strata: np.ndarray | None, ties: str
+    time: np.ndarray,
+    event: np.ndarray,
+    strata: np.ndarray | None,
+    ties: str,
+    *,
+    counts: np.ndarray | None = None,
+    presorted: bool = False,
 ) -> RiskLayout:
     """Sort once and describe blocks, strata and Efron terms."""
     if ties not in ("efron", "breslow"):
         raise AnalysisError(f"ties must be 'efron' or 'breslow', not {ties!r}.")
     n = len(time)
-    # Order among tied times is irrelevant (ties are summed per block), so a quicksort will do;
-    # strata are then grouped by a stable sort of small integer codes (numpy's radix sort).
-    order = np.argsort(-time)
-    if strata is not None:
-        codes = np.unique(np.asarray(strata), return_inverse=True)[1].astype(np.int32)
-        order = order[np.argsort(codes[order], kind="stable")]
+    order = _sort_order(time, strata, presorted)
     t, e = time[order], np.asarray(event, dtype=bool)[order]
+    c = None if counts is None else np.asarray(counts, dtype=float)[order]
     new_stratum = np.zeros(n, dtype=bool)
     new_stratum[0] = True
     if strata is not None:
@@ -113,7 +152,7 @@ def build_layout(
     block_start = np.flatnonzero(new_block)
     block_size = np.diff(np.append(block_start, n))
     block_of_row = np.repeat(np.arange(len(block_start)), block_size)
-    deaths = np.bincount(block_of_row[e], minlength=len(block_start))
+    deaths = _death_counts(block_of_row, e, c, len(block_start))
     event_blocks = np.flatnonzero(deaths)
     per_block = deaths[event_blocks]
     term_block = np.repeat(np.arange(len(event_blocks)), per_block)
@@ -124,10 +163,18 @@ def build_layout(
     tied_block = per_block > 1 if efron else np.zeros(len(per_block), dtype=bool)
     tied_terms = np.flatnonzero(tied_block[term_block])
     block_edges = np.flatnonzero(new_block[new_block] & new_stratum[new_block])
+    event_rows = np.flatnonzero(e)
+    if c is None:
+        event_row_block, event_row_start = term_block, first_term
+    else:
+        event_block_index = np.cumsum(deaths > 0) - 1
+        event_row_block = event_block_index[block_of_row[event_rows]]
+        event_row_start = np.flatnonzero(np.diff(event_row_block, prepend=-1))
     return RiskLayout(
         order=order,
         event=e,
         time=t,
+        counts=c,
         stratum_rows=_edges(new_stratum),
         block_start=block_start,
         block_size=block_size,
@@ -138,7 +185,9 @@ def build_layout(
                 strict=True,
             )
         ),
-        event_rows=np.flatnonzero(e),
+        event_rows=event_rows,
+        event_row_block=event_row_block,
+        event_row_start=event_row_start,
         event_blocks=event_blocks,
         event_block_start=first_term,
         term_block=term_block,
@@ -184,7 +233,7 @@ def weighted_information(
     if len(layout.tied_terms):
         # Efron removes the fraction r/d of the tied deaths' own x x' from each term
         # (sf is 0 for blocks with a single death, so every event row can take part).
-        row_weight[layout.event_rows] -= state.w_events * (h * state.sf)[layout.term_block]
+        row_weight[layout.event_rows] -= state.w_events * (h * state.sf)[layout.event_row_block]
     np.multiply(xt, row_weight, out=buffer)
     info = buffer @ xt.T
     info -= (r1 * (h * state.q0)) @ r1.T
@@ -200,7 +249,7 @@ def _term_sums(layout: RiskLayout, risk0: np.ndarray, tied0: np.ndarray) -> dict
     k = len(layout.event_blocks)
     if not len(layout.tied_terms):
         # Breslow, or no tied deaths: every term of a block has den = risk0.
-        deaths = np.diff(np.append(layout.event_block_start, len(layout.event_rows)))
+        deaths = np.diff(np.append(layout.event_block_start, layout.n_terms))
         inv = 1 / risk0
         zero = np.zeros(k)
         return {
@@ -243,11 +292,13 @@ def evaluate(
     shift = eta.max()
     # A constant shift of eta leaves the partial likelihood unchanged and avoids overflow.
     w = np.exp(eta - shift)
+    if layout.counts is not None:
+        w *= layout.counts  # a row with count c stands for c identical rows
     ends = (layout.block_start + layout.block_size - 1)[layout.event_blocks]
     risk0 = _cumsum_rows(w, layout, np.empty_like(w))[ends]
     np.multiply(xt, w, out=buffer)
     risk1 = _cumsum_rows(buffer, layout, buffer)[:, ends]
-    starts = layout.event_block_start
+    starts = layout.event_row_start
     w_ev = w[layout.event_rows]
     if len(layout.tied_terms):
         tied0 = np.add.reduceat(w_ev, starts)
@@ -256,7 +307,7 @@ def evaluate(
         tied0 = tied1 = np.zeros((0,))
     with np.errstate(divide="ignore"):
         sums = _term_sums(layout, risk0, tied0)
-    loglik = float(beta @ ev_sum - len(w_ev) * shift - sums.pop("log").sum())
+    loglik = float(beta @ ev_sum - layout.n_terms * shift - sums.pop("log").sum())
     ones = np.ones(len(starts))
     state = CoxState(beta, loglik, ev_sum, np.empty(0), w, w_ev, risk1, tied1, **sums)
     score = ev_sum - state.term_mean_sum(ones)
@@ -359,17 +410,38 @@ def prepare(
     strata: np.ndarray | None,
     ties: str,
     names: list[str] | None = None,
+    counts: np.ndarray | None = None,
+    presorted: bool = False,
 ) -> Design:
-    """Sort once, centre the covariates and lay them out for :func:`evaluate`."""
+    """Sort once, centre the covariates and lay them out for :func:`evaluate`.
+
+    ``counts`` are frequency weights (positive integers, see the module docstring);
+    ``presorted`` says that ``time`` is already non-increasing (checked, sorted if not).
+    """
     x = np.asarray(x, dtype=float)
     if x.ndim == 1:
         x = x[:, None]
-    layout = build_layout(np.asarray(time, dtype=float), np.asarray(event), strata, ties)
-    xt = np.ascontiguousarray(x[layout.order].T)
-    xt -= xt.mean(axis=1, keepdims=True)
+    layout = build_layout(
+        np.asarray(time, dtype=float),
+        np.asarray(event),
+        strata,
+        ties,
+        counts=counts,
+        presorted=presorted,
+    )
+    xt = np.ascontiguousarray(x[layout.order].T) if not _is_identity(layout.order) else x.T.copy()
+    if layout.counts is None:
+        xt -= xt.mean(axis=1, keepdims=True)
+    else:
+        xt -= (xt @ layout.counts / layout.counts.sum())[:, None]
     names = tuple(names or (f"x{j + 1}" for j in range(xt.shape[0])))
     xev = np.ascontiguousarray(xt[:, layout.event_rows])
-    return Design(layout, xt, xev, names, np.empty_like(xt), xev.sum(axis=1))
+    ev_sum = xev.sum(axis=1) if layout.counts is None else xev @ layout.counts[layout.event_rows]
+    return Design(layout, xt, xev, names, np.empty_like(xt), ev_sum)
+
+
+def _is_identity(order: np.ndarray) -> bool:
+    return bool(len(order) == 0 or (order[0] == 0 and np.all(np.diff(order) == 1)))
 
 
 def fit(design: Design) -> tuple[CoxState, np.ndarray, float]:
@@ -403,6 +475,8 @@ def zph_test(
     model, with g = 1 - KM(t-) centred over events, and scores it at the fitted beta.
     """
     layout = design.layout
+    if layout.counts is not None:
+        raise AnalysisError("The proportional-hazards test is not available for weighted fits.")
     ttimes = 1 - _km_left_limit(layout, layout.time[layout.event_rows])
     g_event = ttimes - ttimes.mean()
     g = g_event[layout.event_block_start]  # constant within a block of tied deaths

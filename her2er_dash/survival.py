@@ -429,13 +429,22 @@ def cox_fit_arrays(
     strata: np.ndarray | None = None,
     ties: str = "efron",
     names: Sequence[str] | None = None,
+    weights: np.ndarray | None = None,
+    presorted: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, float, float]:
     """Fast Cox fit on arrays: returns (beta, variance matrix, loglik, loglik at beta = 0).
 
     ``X`` is (n, p) numeric, ``strata`` optional codes (any sortable values), ``ties`` "efron"
     or "breslow". Raises :class:`AnalysisError` on no events, a constant column, collinearity,
     separation (infinite coefficient) or non-convergence; ``names`` label columns in messages.
+
+    ``weights`` are frequency weights (positive whole numbers): a row with weight c counts as c
+    identical rows, Efron ties included, so data collapsed into distinct (stratum, time, event,
+    covariates) rows with their counts give exactly the fit of the full data. (This is not R's
+    ``coxph(weights=)``, which treats weights as case weights in the Efron correction.)
+    ``presorted=True`` promises ``time`` is non-increasing, which skips the sort (checked).
     """
+    counts = None if weights is None else _frequency_weights(weights, len(time))
     design = _cox.prepare(
         np.asarray(time, dtype=float),
         np.asarray(event),
@@ -443,9 +452,23 @@ def cox_fit_arrays(
         strata=strata,
         ties=ties,
         names=list(names) if names is not None else None,
+        counts=counts,
+        presorted=presorted,
     )
     state, var, loglik0 = _cox.fit(design)
     return state.beta.copy(), var, state.loglik, loglik0
+
+
+def _frequency_weights(weights: np.ndarray, n: int) -> np.ndarray:
+    counts = np.asarray(weights, dtype=float)
+    if counts.shape != (n,):
+        raise AnalysisError(f"weights must hold one number per row ({n}), not {counts.shape}.")
+    if not (np.all(np.isfinite(counts)) and np.all(counts >= 1) and np.all(counts % 1 == 0)):
+        raise AnalysisError(
+            "Cox frequency weights must be whole numbers >= 1 (the number of identical patients "
+            "each row stands for). Drop rows with weight 0 and round or recompute the counts."
+        )
+    return counts
 
 
 @dataclass(frozen=True)

@@ -201,6 +201,22 @@ COX_MODELS = [
         ["horTh", "age", "tgrade", "pnodes"],
         "menostat",
     ),
+    (  # categorical terms and months: identical rows collapse into frequency-weighted rows
+        "gbsg2_coarse_cat",
+        "gbsg2",
+        "Surv(month, cens) ~ horTh + tgrade + menostat",
+        "efron",
+        ["horTh", "tgrade", "menostat"],
+        None,
+    ),
+    (
+        "gbsg2_coarse_cat_strata",
+        "gbsg2",
+        "Surv(month, cens) ~ horTh + tgrade + strata(menostat)",
+        "efron",
+        ["horTh", "tgrade"],
+        "menostat",
+    ),
     (
         "her2_rfs",
         "her2",
@@ -297,6 +313,90 @@ def test_cox_fit_arrays_agrees_with_cox(gbsg2):
     close(beta, res.table["coef"], rtol=1e-12)
     close(np.sqrt(np.diag(var)), res.table["se"], rtol=1e-12)
     close([loglik0, loglik], res.loglik, rtol=1e-12)
+
+
+def _collapsed_gbsg2_months(gbsg2: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """Distinct (month, cens, menostat, design row) of GBSG2 with their counts, and the design
+    (horTh yes, tgrade II, tgrade III, menostat Pre; R makes Post the reference) of the full data."""
+    data = _with_months(gbsg2)
+    design = pd.DataFrame(
+        {
+            "horTh": (data["horTh"] == "yes").astype(float),
+            "tgradeII": (data["tgrade"].astype(str) == "II").astype(float),
+            "tgradeIII": (data["tgrade"].astype(str) == "III").astype(float),
+            "pre": (data["menostat"] == "Pre").astype(float),
+        }
+    )
+    keys = design.assign(month=data["month"], cens=data["cens"])
+    collapsed = keys.groupby(list(keys.columns)).size().reset_index(name="count")
+    return collapsed, design.to_numpy()
+
+
+@pytest.mark.r
+@pytest.mark.parametrize("ties", ["efron", "breslow"])
+def test_cox_frequency_weights_replicate_rows(gbsg2, r_cox, ties):
+    """Collapsed weighted rows = the full data (Efron ties counted with their weights).
+
+    R: coxph(Surv(month, cens) ~ horTh + tgrade + menostat, ties = "efron") on the full data
+    (model gbsg2_coarse_cat in tests/r/survival_cox.R), compared with our weighted fit.
+    """
+    collapsed, x_full = _collapsed_gbsg2_months(gbsg2)
+    assert len(collapsed) < 0.8 * len(gbsg2)  # months and categories: many identical rows
+    assert collapsed["count"].max() > 2
+    data = _with_months(gbsg2)
+    x = collapsed[["horTh", "tgradeII", "tgradeIII", "pre"]].to_numpy()
+    weighted = sv.cox_fit_arrays(
+        collapsed["month"], collapsed["cens"], x, weights=collapsed["count"], ties=ties
+    )
+    full = sv.cox_fit_arrays(data["month"], data["cens"], x_full, ties=ties)
+    for ours, theirs in zip(weighted, full, strict=True):
+        close(ours, theirs, rtol=1e-10)
+    if ties == "efron":
+        coef, fit = r_cox["gbsg2_coarse_cat__coef"], r_cox["gbsg2_coarse_cat__fit"].iloc[0]
+        close(weighted[0], coef["coef"])
+        close(np.sqrt(np.diag(weighted[1])), coef["se"])
+        close([weighted[3], weighted[2]], [fit["loglik0"], fit["loglik"]])
+
+
+@pytest.mark.r
+def test_cox_frequency_weights_with_strata_match_coxph(gbsg2, r_cox):
+    """R: coxph(Surv(month, cens) ~ horTh + tgrade + strata(menostat), ties = "efron")."""
+    collapsed, _ = _collapsed_gbsg2_months(gbsg2)
+    x = collapsed[["horTh", "tgradeII", "tgradeIII"]].to_numpy()
+    beta, var, loglik, loglik0 = sv.cox_fit_arrays(
+        collapsed["month"], collapsed["cens"], x, strata=collapsed["pre"],
+        weights=collapsed["count"],
+    )  # fmt: skip
+    coef = r_cox["gbsg2_coarse_cat_strata__coef"]
+    fit = r_cox["gbsg2_coarse_cat_strata__fit"].iloc[0]
+    close(beta, coef["coef"])
+    close(np.sqrt(np.diag(var)), coef["se"])
+    close([loglik0, loglik], [fit["loglik0"], fit["loglik"]])
+
+
+def test_cox_presorted_equals_unsorted_and_checks_the_promise(gbsg2):
+    data = _with_months(gbsg2)
+    x = data[["age", "pnodes"]].to_numpy(dtype=float)
+    plain = sv.cox_fit_arrays(data["month"], data["cens"], x)
+    order = np.argsort(-data["month"].to_numpy(), kind="stable")
+    time, event = data["month"].to_numpy()[order], data["cens"].to_numpy()[order]
+    presorted = sv.cox_fit_arrays(time, event, x[order], presorted=True)
+    # A broken promise (ascending times) is detected and the rows are sorted anyway.
+    broken = sv.cox_fit_arrays(time[::-1], event[::-1], x[order][::-1], presorted=True)
+    for a, b, c in zip(plain, presorted, broken, strict=True):
+        close(b, a, rtol=1e-10)
+        close(c, a, rtol=1e-10)
+
+
+@pytest.mark.parametrize("weights", [[0.5], [0.0], [np.nan], [-1.0]])
+def test_cox_frequency_weights_must_be_whole_positive(gbsg2, weights):
+    n = len(gbsg2)
+    bad = np.ones(n)
+    bad[0] = weights[0]
+    with pytest.raises(AnalysisError, match="whole numbers >= 1"):
+        sv.cox_fit_arrays(gbsg2["time"], gbsg2["cens"], gbsg2[["age"]], weights=bad)
+    with pytest.raises(AnalysisError, match="one number per row"):
+        sv.cox_fit_arrays(gbsg2["time"], gbsg2["cens"], gbsg2[["age"]], weights=np.ones(3))
 
 
 # --------------------------------------------------------------------------------------------
