@@ -448,6 +448,9 @@ def table(df: pd.DataFrame, name: str, *, caption: str | None = None, **kwargs) 
 
     shown = df.copy()
     shown.attrs = {}  # result metadata (exclusions) is shown in the caption, not serialised
+    for column in shown.columns:
+        if _is_p_column(str(column)) and pd.api.types.is_numeric_dtype(shown[column]):
+            shown[column] = shown[column].map(format_p)
     st.dataframe(shown, hide_index=True, width="stretch", **kwargs)
     if caption:
         st.caption(caption)
@@ -460,6 +463,17 @@ def table(df: pd.DataFrame, name: str, *, caption: str | None = None, **kwargs) 
         mime="text/csv",
         key=f"dl_{name}",
     )
+
+
+def _is_p_column(name: str) -> bool:
+    return name in ("p", "p_value") or name.startswith("p_") or name.endswith("_p")
+
+
+def format_p(p: float) -> str:
+    """p-values as read in papers: three decimals, scientific below 0.001, '—' when absent."""
+    if p is None or pd.isna(p):
+        return "—"
+    return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
 
 
 def figure(fig, name: str) -> None:

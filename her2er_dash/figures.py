@@ -765,8 +765,10 @@ def _forest_rows(table: pd.DataFrame) -> list[dict]:
 def _estimate_text(row: dict) -> str:
     estimate = row.get("estimate", np.nan)
     if estimate is None or not np.isfinite(estimate):
+        # The reason (too few patients, one exposure group...) is in the table's warning column;
+        # a long sentence here would run over the neighbouring text column.
         warning = row.get("warning")
-        return "— " + str(warning) if isinstance(warning, str) and warning else "—"
+        return "— (no estimate)" if isinstance(warning, str) and warning else "—"
     return f"{_fmt_ratio(estimate)} ({_fmt_ratio(row['ci_low'])}–{_fmt_ratio(row['ci_high'])})"
 
 

@@ -40,8 +40,11 @@ with c4:
         format_func=lambda o: "pCR (odds ratio)" if o == "pcr" else f"{schema.ENDPOINT_LABELS[o]} (hazard ratio)",
     )
 choices = [c for c in categorical if c != exposure and c != outcome_key]
+# Variables derived from the same receptor as the exposure have one exposure level per subgroup.
+er_family = {"er_status", "er_category", "hr_status"}
+related = er_family if exposure in er_family else set()
 default_subgroups = [c for c in ("er_category", "hr_status", "arm", "grade", "t_stage", "n_stage")
-                     if c in choices][:6]
+                     if c in choices and c not in related][:6]
 chosen = ui.multiselect("Subgroups", choices, key="sub_vars", default=default_subgroups)
 outcome = "pcr" if outcome_key == "pcr" else (f"{outcome_key}_months", f"{outcome_key}_event")
 measure = "OR" if outcome_key == "pcr" else "HR"
@@ -60,7 +63,7 @@ with ui.panel():
             ),
         )
         bar.empty()
-        n_tests = len(chosen)
+        n_tests = figures.interaction_test_count(table)
         st.markdown(
             f"**{n_tests} interaction test{'s' if n_tests != 1 else ''} on screen** — at α = 0.05, about "
             f"{0.05 * n_tests:.1f} would be 'significant' by chance alone even if the effect were the "

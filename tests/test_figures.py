@@ -423,7 +423,7 @@ def test_forest_row_order_text_columns_and_caption():
     ]
     estimates = _column(fig, "Estimate (CI)")
     assert estimates[0] == "0.45 (0.28–0.72)"
-    assert estimates[2] == "— fewer than 10 patients"  # no estimate for the 8-patient level
+    assert estimates[2] == "— (no estimate)"  # the 8-patient level; reason in the table
     # The interaction p-value sits on the subgroup header rows only.
     assert _column(fig, "p interaction") == ["", "0.61", "", "", "", "0.34", "", ""]
     assert "2 interaction tests shown: expect ~0.1 false positives at α = 0.05" in (
