@@ -42,6 +42,14 @@ def _pct(k: int, n: int) -> str:
     return f"{k:,} ({100 * k / n:.0f}%)" if n else "0"
 
 
+def _natural_key(value) -> tuple:
+    """Order levels as a reader expects: T1 < T2 < T10, numbers by value."""
+    import re
+
+    parts = re.split(r"(\d+)", str(value))
+    return tuple(int(p) if p.isdigit() else p for p in parts)
+
+
 def _group_rows(df: pd.DataFrame) -> list[tuple[str, str, str]]:
     rows = [("n", "", f"{len(df):,}")]
     if "age" in df:
@@ -52,7 +60,8 @@ def _group_rows(df: pd.DataFrame) -> list[tuple[str, str, str]]:
     for col, label in _CATEGORY_ROWS:
         if col in df:
             counts = df[col].astype(object).where(df[col].notna(), "missing").value_counts()
-            rows += [(label, str(level), _pct(int(k), len(df))) for level, k in counts.items()]
+            levels = sorted(counts.index, key=lambda v: (v == "missing", _natural_key(v)))
+            rows += [(label, str(level), _pct(int(counts[level]), len(df))) for level in levels]
     if "pcr" in df:
         pcr = pd.to_numeric(df["pcr"], errors="coerce")
         known = pcr.isin([0, 1])
