@@ -458,7 +458,7 @@ def table(df: pd.DataFrame, name: str, *, caption: str | None = None, **kwargs) 
     tables[name] = df
     st.download_button(
         "Download CSV",
-        safe_csv_bytes(df),
+        lambda: safe_csv_bytes(df),  # built only when clicked
         file_name=f"{name}.csv",
         mime="text/csv",
         key=f"dl_{name}",
@@ -485,7 +485,7 @@ def figure(fig, name: str) -> None:
     st.plotly_chart(fig, config=config, key=f"fig_{name}", width="stretch")
     st.download_button(
         "Download figure (HTML)",
-        figure_html(fig),
+        lambda: figure_html(fig),  # ~5 MB with plotly.js inlined: build only when clicked
         file_name=f"{name}.html",
         mime="text/html",
         key=f"dlfig_{name}",
