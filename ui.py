@@ -367,10 +367,17 @@ def active_cohort() -> ActiveCohort:
 # --------------------------------------------------------------------------------------------
 
 
+@st.cache_resource(max_entries=4, ttl=3600, show_spinner="Classifying ER and HER2…")
+def _classified(token: str, cutpoints, _data: pd.DataFrame) -> pd.DataFrame:
+    # Depends only on the cut-points, so other filter changes reuse it.
+    return CohortFilter(er_measure=cutpoints.measure, er_low=cutpoints.low,
+                        er_high=cutpoints.high).classify(_data)
+
+
 @st.cache_resource(max_entries=12, ttl=3600, show_spinner=False)
 def _filtered(token: str, flt: CohortFilter, _data: pd.DataFrame) -> FilterResult:
     # Shared read-only object: analyses never mutate their input.
-    return flt.apply(_data)
+    return flt.select(_classified(token, flt.cutpoints(_data), _data))
 
 
 @st.cache_data(max_entries=256, ttl=3600, show_spinner=False)

@@ -164,7 +164,10 @@ def _status_codes(values) -> np.ndarray:
     if isinstance(series.dtype, pd.CategoricalDtype):
         lookup = np.array([_CODE.get(c, -1) for c in series.cat.categories] + [-1], dtype="int8")
         return lookup[series.cat.codes.to_numpy()]
-    array = series.to_numpy(dtype=object)
+    array = series.to_numpy(dtype=object, copy=True)
+    missing = pd.isna(array)
+    if missing.any():
+        array[missing] = None  # pd.NA would make the element-wise == below ambiguous
     codes = np.full(len(array), -1, dtype="int8")
     codes[array == POSITIVE] = 1
     codes[array == NEGATIVE] = 0

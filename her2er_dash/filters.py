@@ -93,19 +93,32 @@ class CohortFilter:
         high = self.er_high if self.er_high is not None else base.high
         return ERCutpoints(measure=measure, low=low, high=high)
 
-    def apply(self, df: pd.DataFrame) -> FilterResult:
-        """Classify with this filter's cut-points, then keep the rows meeting every criterion."""
+    def classify(self, df: pd.DataFrame) -> pd.DataFrame:
+        """The cohort with ER categories (and derivable statuses) under this filter's cut-points."""
         from .classify import classify_cohort
 
-        data = classify_cohort(df, er_cutpoints=self.cutpoints(df))
-        keep = np.ones(len(data), dtype=bool)
-        steps = [("All patients", "", len(data), 0)]
-        for label, mask in self._criteria(data):
+        return classify_cohort(df, er_cutpoints=self.cutpoints(df))
+
+    def select(self, classified: pd.DataFrame) -> FilterResult:
+        """Keep the rows of an already classified cohort that meet every criterion.
+
+        Split from :meth:`classify` so that an app can classify once per cut-point setting and
+        re-select cheaply on every other filter change.
+        """
+        keep = np.ones(len(classified), dtype=bool)
+        steps = [("All patients", "", len(classified), 0)]
+        for label, mask in self._criteria(classified):
             before = int(keep.sum())
             keep &= mask
-            steps.append((label, self._missing_note(data, label), int(keep.sum()), before - int(keep.sum())))
+            note = self._missing_note(classified, label)
+            steps.append((label, note, int(keep.sum()), before - int(keep.sum())))
         flow = pd.DataFrame(steps, columns=["criterion", "note", "n_remaining", "n_excluded"])
-        return FilterResult(data=data.loc[keep], flow=flow, n_total=len(data))
+        data = classified if keep.all() else classified.loc[keep]
+        return FilterResult(data=data, flow=flow, n_total=len(classified))
+
+    def apply(self, df: pd.DataFrame) -> FilterResult:
+        """Classify with this filter's cut-points, then keep the rows meeting every criterion."""
+        return self.select(self.classify(df))
 
     def _criteria(self, data: pd.DataFrame):
         if self.er_range is not None and self.er_measure in data.columns:

@@ -301,3 +301,12 @@ def test_classify_cohort_with_user_cutpoints():
     df = pd.DataFrame({"er_percent": [5.0, 15.0, 25.0]})
     out = classify.classify_cohort(df, er_cutpoints=ERCutpoints("er_percent", 1.0, 20.0))
     assert out["er_category"].tolist() == ["ER-low", "ER-low", "ER-positive"]
+
+
+def test_status_columns_with_pandas_na_are_unknown_not_an_error():
+    df = pd.DataFrame(
+        {"er_status": ["positive", pd.NA, None, np.nan, "negative"], "pr_status": [pd.NA] * 5}
+    )
+    out = classify.classify_cohort(df)
+    assert out["hr_status"].tolist()[0] == "positive"
+    assert out["hr_status"].isna().sum() == 4  # ER-negative with PR unknown is HR unknown
