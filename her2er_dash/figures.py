@@ -412,9 +412,10 @@ def km_figure(
         its table (columns ``group, time, n_at_risk, n_event, n_censor, survival, ci_low,
         ci_high``; one row per distinct time, censored times included).
     at_risk_times : times for the number-at-risk row and the x ticks; default round numbers.
-    max_points : a group with more rows than this is thinned with :func:`thin_steps` (steps below
-        0.001 merged) and its censor marks to one per pixel-sized cell, so a 1M-patient figure
-        stays small; the drawn curve is within 0.001 of the table everywhere.
+    max_points : a budget for the whole figure: when the groups together have more rows, each
+        group gets an equal share and is thinned with :func:`thin_steps` (steps below 0.001
+        merged) and its censor marks to one per pixel-sized cell, so the figure stays small at any
+        n; the drawn curve is within 0.001 of the table everywhere.
     time_label : x-axis title, with units.
     colors : override :func:`group_colors`.
     """
@@ -430,6 +431,8 @@ def km_figure(
         float,
     )
     fig = _new_figure()
+    # One budget for the figure (not per group), so that many mid-sized groups stay small too.
+    per_group = max_points if len(table) <= max_points else max(200, max_points // len(groups))
     for group, part in table.groupby("group", sort=False):
         name = str(group)
         fig.add_traces(
@@ -437,7 +440,7 @@ def km_figure(
                 part,
                 color=palette[name],
                 name=name,
-                max_points=max_points,
+                max_points=per_group,
                 t_max=t_max,
                 show_ci=show_ci,
                 show_censor=show_censor,
