@@ -347,7 +347,7 @@ class Design:
         return weighted_information(self.layout, self.xt, self.xev, state, h, self.buffer)
 
 
-def newton(design: Design) -> tuple[CoxState, float]:
+def newton(design: Design | GroupedDesign) -> tuple[CoxState, float]:
     """Newton-Raphson with step halving, stopped like R's coxfit6; returns (state, loglik0)."""
     names = list(design.names)
     beta = np.zeros(design.xt.shape[0])
@@ -373,12 +373,19 @@ def newton(design: Design) -> tuple[CoxState, float]:
     )
 
 
-def check_variation(design: Design) -> None:
+def check_variation(design: Design | GroupedDesign) -> None:
     """Raise naming every column that is constant within every stratum."""
+    layout = design.layout
+    cells = getattr(design, "cell_of_row", None)
+    # Columns of the rows (or of the distinct covariate rows) present in each stratum.
+    blocks = [
+        design.xt[:, a:b] if cells is None else design.xt[:, np.unique(cells[a:b])]
+        for a, b in layout.stratum_rows
+    ]
     flat = [
         name
-        for name, col in zip(design.names, design.xt, strict=True)
-        if all(np.ptp(col[a:b]) == 0 for a, b in design.layout.stratum_rows)
+        for j, name in enumerate(design.names)
+        if all(np.ptp(block[j]) == 0 for block in blocks)
     ]
     if flat:
         raise AnalysisError(
@@ -444,7 +451,7 @@ def _is_identity(order: np.ndarray) -> bool:
     return bool(len(order) == 0 or (order[0] == 0 and np.all(np.diff(order) == 1)))
 
 
-def fit(design: Design) -> tuple[CoxState, np.ndarray, float]:
+def fit(design: Design | GroupedDesign) -> tuple[CoxState, np.ndarray, float]:
     """Fit and check; returns (final state, variance matrix, loglik at beta = 0)."""
     if len(design.layout.event_rows) == 0:
         raise AnalysisError("There are no events, so a Cox model cannot be fitted.")
@@ -453,6 +460,109 @@ def fit(design: Design) -> tuple[CoxState, np.ndarray, float]:
     var = _solve(state.info, np.eye(len(state.beta)), list(design.names))
     check_infinite(state.beta, var, state.score, list(design.names))
     return state, var, loglik0
+
+
+# ---------------------------------------------------------------------------------------------
+# Designs with few distinct covariate rows (categorical models, as in subgroup forests)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GroupedDesign:
+    """A layout whose rows share a few distinct covariate rows ("cells").
+
+    Every row of cell g has the weight exp(x_g' beta), so the risk-set sums of an event block
+    are the numbers at risk per cell (``at_risk``, K x G, counted once) times the cell weights,
+    and the row-level sums of the information collapse to per-cell sums. One evaluation then
+    costs O(K G p) instead of O(n p^2): the same numbers, summed in a different order.
+    """
+
+    layout: RiskLayout
+    xt: np.ndarray  # (p, G) centred covariates of the cells
+    names: tuple[str, ...]
+    cell_of_row: np.ndarray  # cell of each sorted row
+    at_risk: np.ndarray  # (K, G) rows (counts included) at risk at each event block
+    deaths: np.ndarray  # (K, G) deaths (counts included) in each event block
+    ev_sum: np.ndarray
+
+    def evaluate(self, beta: np.ndarray) -> CoxState:
+        layout = self.layout
+        eta = beta @ self.xt
+        shift = eta.max()
+        w = np.exp(eta - shift)
+        wx = self.xt * w
+        risk0, risk1 = self.at_risk @ w, wx @ self.at_risk.T
+        tied = len(layout.tied_terms) > 0
+        tied0 = self.deaths @ w if tied else np.zeros((0,))
+        tied1 = wx @ self.deaths.T if tied else np.zeros((0,))
+        with np.errstate(divide="ignore"):
+            sums = _term_sums(layout, risk0, tied0)
+        loglik = float(beta @ self.ev_sum - layout.n_terms * shift - sums.pop("log").sum())
+        state = CoxState(beta, loglik, self.ev_sum, np.empty(0), w, w, risk1, tied1, **sums)
+        ones = np.ones(len(risk0))
+        score = self.ev_sum - state.term_mean_sum(ones)
+        cell_weight = w * (self.at_risk.T @ state.s1)
+        if tied:
+            cell_weight -= w * (self.deaths.T @ state.sf)
+        info = (self.xt * cell_weight) @ self.xt.T - (risk1 * state.q0) @ risk1.T
+        if tied:
+            cross = (risk1 * state.q1) @ tied1.T
+            info += cross + cross.T - (tied1 * state.q2) @ tied1.T
+        return CoxState(beta, loglik, score, info, w, w, risk1, tied1, **sums)
+
+
+def _per_block_cell(
+    layout: RiskLayout, cells: np.ndarray, values: np.ndarray, n_cells: int
+) -> np.ndarray:
+    """(blocks x cells) sums of ``values`` over the sorted rows."""
+    block_of_row = np.repeat(np.arange(layout.n_blocks), layout.block_size)
+    flat = np.bincount(
+        block_of_row * n_cells + cells, weights=values, minlength=layout.n_blocks * n_cells
+    )
+    return flat.reshape(layout.n_blocks, n_cells)
+
+
+def prepare_grouped(
+    time: np.ndarray,
+    event: np.ndarray,
+    x: np.ndarray,
+    groups: np.ndarray,
+    *,
+    strata: np.ndarray | None,
+    ties: str,
+    names: list[str] | None = None,
+    counts: np.ndarray | None = None,
+    presorted: bool = False,
+) -> GroupedDesign:
+    """Like :func:`prepare` for rows whose covariates are those of their group (checked)."""
+    x = np.asarray(x, dtype=float)
+    if x.ndim == 1:
+        x = x[:, None]
+    cells = np.unique(np.asarray(groups), return_inverse=True)[1].reshape(-1)
+    n_cells = int(cells.max()) + 1 if len(cells) else 0
+    first = np.zeros(n_cells, dtype=np.int64)
+    first[cells[::-1]] = np.arange(len(cells) - 1, -1, -1)
+    x_cells = x[first]
+    if not np.array_equal(x_cells[cells], x):
+        raise AnalysisError("Rows of one group must have identical covariates (groups=).")
+    layout = build_layout(
+        np.asarray(time, dtype=float), np.asarray(event), strata, ties,
+        counts=counts, presorted=presorted,
+    )  # fmt: skip
+    sorted_cells = cells[layout.order]
+    row_counts = np.ones(len(cells)) if layout.counts is None else layout.counts
+    per_block = _per_block_cell(layout, sorted_cells, row_counts, n_cells)
+    for start, stop in layout.stratum_blocks:
+        np.cumsum(per_block[start:stop], axis=0, out=per_block[start:stop])
+    ends = layout.event_blocks
+    deaths = _per_block_cell(layout, sorted_cells, row_counts * layout.event, n_cells)[ends]
+    total = np.bincount(sorted_cells, weights=row_counts, minlength=n_cells)
+    xt = x_cells.T - (x_cells.T @ total / total.sum())[:, None]
+    names = tuple(names or (f"x{j + 1}" for j in range(xt.shape[0])))
+    return GroupedDesign(
+        layout, np.ascontiguousarray(xt), names, sorted_cells, per_block[ends], deaths,
+        xt @ deaths.sum(axis=0),
+    )  # fmt: skip
 
 
 def _km_left_limit(layout: RiskLayout, at: np.ndarray) -> np.ndarray:

@@ -12,7 +12,6 @@ Checked against R ``glm`` / ``coxph`` and ``anova(..., test = "LRT")`` in ``test
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -93,33 +92,80 @@ class _Binary:
         )
 
 
-@dataclass(frozen=True)
 class _Survival:
-    """Cox models (Efron ties) through :func:`her2er_dash.survival.cox_fit_arrays`."""
+    """Cox models (Efron ties) through :func:`her2er_dash.survival.cox_fit_arrays`.
 
-    x: np.ndarray
-    time: np.ndarray
-    event: np.ndarray
-    measure: str = "hazard ratio"
+    Every model of a forest shares one time axis, so the rows are sorted by descending time
+    once. Each fit then merges patients with the same (time, event, level, exposure value) into
+    one frequency-weighted row (exact: a row with count c is c tied patients), which shrinks
+    1M patients to ~10^5 rows that are already in time order, and tells the engine which rows
+    share a covariate row (``groups``) so that it works on numbers at risk per (level, exposure).
+    """
+
+    measure = "hazard ratio"
+
+    def __init__(self, x: np.ndarray, time: np.ndarray, event: np.ndarray):
+        self.x, self.time, self.event = x, time, event
+        self._order = np.argsort(-time, kind="stable")
+        self._position = np.empty_like(self._order)
+        self._position[self._order] = np.arange(len(time))
+        sorted_time = time[self._order]
+        new_time = np.concatenate(([True], sorted_time[1:] != sorted_time[:-1]))
+        self._time_code = np.cumsum(new_time) - 1  # 0 = latest time, increasing down the rows
+        self._time_of_code = sorted_time[new_time]
+        self._sorted = (sorted_time, event[self._order].astype(np.int64), x[self._order])
+        codes, values = pd.factorize(x, sort=True)
+        mergeable = len(values) <= max(len(x) // 4, 1)  # a continuous exposure does not merge
+        self._x_code = codes[self._order] if mergeable else None
+        self._x_values = np.asarray(values, dtype=float)
 
     def counts(self, rows: np.ndarray) -> tuple[int, int, int]:
         events = int(self.event[rows].sum())
         return len(rows), events, events  # censored count does not limit a Cox model
 
     def effect(self, rows: np.ndarray) -> tuple[float, float]:
-        beta, var, _, _ = self._fit(rows, self.x[rows, None], ["exposure"])
+        x, _, cells = self._cells(rows, np.zeros(len(rows), dtype=np.int64))
+        beta, var, _, _ = self._fit(cells, x[:, None], ["exposure"])
         return float(beta[0]), float(var[0, 0])
 
     def interaction_lr(self, rows: np.ndarray, level: np.ndarray) -> tuple[float, int]:
-        main, full = _interaction_designs(self.x[rows], level)
-        loglik_main = self._fit(rows, main, None)[2]
-        loglik_full = self._fit(rows, full, None)[2]
+        x, cell_level, cells = self._cells(rows, level)
+        main, full = _interaction_designs(x, cell_level)
+        loglik_main = self._fit(cells, main, None)[2]
+        loglik_full = self._fit(cells, full, None)[2]
         return 2 * (loglik_full - loglik_main), full.shape[1] - main.shape[1]
 
-    def _fit(self, rows, X, names):
+    def _cells(self, rows: np.ndarray, level: np.ndarray):
+        """(exposure, level, (time, event, count)) per distinct row, in descending time."""
+        selected = np.full(len(self.time), -1, dtype=np.int64)
+        selected[self._position[rows]] = level
+        keep = np.flatnonzero(selected >= 0)
+        if self._x_code is None:
+            time, event, x = (a[keep] for a in self._sorted)
+            return x, selected[keep], (time, event, None, None)
+        event = self._sorted[1][keep]
+        n_designs = len(self._x_values) * (int(level.max()) + 1 if len(level) else 1)
+        design = selected[keep] * len(self._x_values) + self._x_code[keep]
+        key = (self._time_code[keep] * 2 + event) * n_designs + design
+        # Keys grow with the time code, so distinct keys in increasing order keep descending time.
+        count = np.bincount(key)  # keys are dense: at most (distinct times) x 2 x designs
+        distinct = np.flatnonzero(count)
+        design, time_event = distinct % n_designs, distinct // n_designs
+        return (
+            self._x_values[design % len(self._x_values)],
+            design // len(self._x_values),
+            (self._time_of_code[time_event // 2], time_event % 2, count[distinct], design),
+        )
+
+    @staticmethod
+    def _fit(cells, X, names):
         from .survival import cox_fit_arrays
 
-        return cox_fit_arrays(self.time[rows], self.event[rows], X, ties="efron", names=names)
+        time, event, count, design = cells
+        return cox_fit_arrays(
+            time, event, X, ties="efron", names=names, weights=count, presorted=True,
+            groups=design,
+        )  # fmt: skip
 
 
 def _interaction_designs(x: np.ndarray, level: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

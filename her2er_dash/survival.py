@@ -431,6 +431,7 @@ def cox_fit_arrays(
     names: Sequence[str] | None = None,
     weights: np.ndarray | None = None,
     presorted: bool = False,
+    groups: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, float, float]:
     """Fast Cox fit on arrays: returns (beta, variance matrix, loglik, loglik at beta = 0).
 
@@ -443,18 +444,23 @@ def cox_fit_arrays(
     covariates) rows with their counts give exactly the fit of the full data. (This is not R's
     ``coxph(weights=)``, which treats weights as case weights in the Efron correction.)
     ``presorted=True`` promises ``time`` is non-increasing, which skips the sort (checked).
+    ``groups`` (one code per row, equal codes = identical rows of ``X``, checked) lets a model
+    with few distinct covariate rows (categorical terms) be fitted on per-group counts of the
+    numbers at risk: the same numbers, far faster at 10^5-10^6 rows.
     """
     counts = None if weights is None else _frequency_weights(weights, len(time))
-    design = _cox.prepare(
-        np.asarray(time, dtype=float),
-        np.asarray(event),
-        X,
-        strata=strata,
-        ties=ties,
-        names=list(names) if names is not None else None,
-        counts=counts,
-        presorted=presorted,
-    )
+    options = {
+        "strata": strata,
+        "ties": ties,
+        "names": list(names) if names is not None else None,
+        "counts": counts,
+        "presorted": presorted,
+    }
+    time, event = np.asarray(time, dtype=float), np.asarray(event)
+    if groups is None:
+        design = _cox.prepare(time, event, X, **options)
+    else:
+        design = _cox.prepare_grouped(time, event, X, groups, **options)
     state, var, loglik0 = _cox.fit(design)
     return state.beta.copy(), var, state.loglik, loglik0
 

@@ -157,3 +157,36 @@ def test_categorical_subgroup_keeps_its_level_order(gbsg):
     out = subgroups.forest(gbsg.assign(agegroup=bands), exposure="horTh", subgroups="agegroup",
                            outcome="cens")  # fmt: skip
     assert out["level"].tolist() == ["All patients", "<=45", "46-60", ">60"]
+
+
+@pytest.mark.parametrize("exposure", ["horTh", "age"])
+def test_cox_forest_on_tied_months_equals_plain_row_fits(gbsg, exposure):
+    """The forest merges identical (time, event, level, exposure) rows into weighted rows and
+    fits on numbers at risk; with time in months (many ties) that must equal plain Cox fits on
+    the patients' rows (a numeric exposure takes the unmerged path)."""
+    from her2er_dash.survival import cox_fit_arrays
+
+    data = gbsg.assign(month=gbsg["time"] // 30)
+    out = subgroups.forest(
+        data, exposure=exposure, subgroups=["tgrade"], outcome=("month", "cens")
+    ).set_index("level")
+    x = (
+        (data[exposure] == "yes").to_numpy(float)
+        if exposure == "horTh"
+        else data["age"].to_numpy(float)
+    )
+    grade = data["tgrade"].astype(str).to_numpy()
+    for level in ["I", "II", "III"]:
+        rows = grade == level
+        beta = cox_fit_arrays(data["month"][rows], data["cens"][rows], x[rows, None])[0]
+        np.testing.assert_allclose(np.log(out.loc[level, "estimate"]), beta[0], rtol=1e-10)
+    dummies = np.column_stack([grade == "II", grade == "III"]).astype(float)
+    main = np.column_stack([x, dummies])
+    loglik = [
+        cox_fit_arrays(data["month"], data["cens"], design)[2]
+        for design in (main, np.column_stack([main, dummies * x[:, None]]))
+    ]
+    from scipy.stats import chi2
+
+    expected = chi2.sf(2 * (loglik[1] - loglik[0]), 2)
+    np.testing.assert_allclose(out["p_interaction"].iloc[1], expected, rtol=1e-9)

@@ -374,6 +374,45 @@ def test_cox_frequency_weights_with_strata_match_coxph(gbsg2, r_cox):
     close([loglik0, loglik], [fit["loglik0"], fit["loglik"]])
 
 
+@pytest.mark.r
+@pytest.mark.parametrize("collapse", [False, True])
+def test_cox_grouped_design_matches_coxph(gbsg2, r_cox, collapse):
+    """Fitting on numbers at risk per distinct covariate row (groups=) gives coxph's numbers.
+
+    R: coxph(Surv(month, cens) ~ horTh + tgrade + menostat, ties = "efron") and the same with
+    strata(menostat) (models gbsg2_coarse_cat, gbsg2_coarse_cat_strata).
+    """
+    collapsed, x_full = _collapsed_gbsg2_months(gbsg2)
+    data = _with_months(gbsg2)
+    if collapse:
+        time, event, count = collapsed["month"], collapsed["cens"], collapsed["count"]
+        x = collapsed[["horTh", "tgradeII", "tgradeIII", "pre"]].to_numpy()
+    else:
+        time, event, count, x = data["month"], data["cens"], None, x_full
+    groups = x @ [1, 2, 4, 8]
+    fits = {
+        "gbsg2_coarse_cat": sv.cox_fit_arrays(time, event, x, weights=count, groups=groups),
+        "gbsg2_coarse_cat_strata": sv.cox_fit_arrays(
+            time, event, x[:, :3], strata=x[:, 3], weights=count, groups=groups
+        ),
+    }
+    for model, (beta, var, loglik, loglik0) in fits.items():
+        coef, fit = r_cox[f"{model}__coef"], r_cox[f"{model}__fit"].iloc[0]
+        close(beta, coef["coef"])
+        close(np.sqrt(np.diag(var)), coef["se"])
+        close([loglik0, loglik], [fit["loglik0"], fit["loglik"]])
+    rows = sv.cox_fit_arrays(data["month"], data["cens"], x_full, ties="breslow")
+    grouped = sv.cox_fit_arrays(time, event, x, weights=count, groups=groups, ties="breslow")
+    for a, b in zip(rows, grouped, strict=True):
+        close(b, a, rtol=1e-10)
+
+
+def test_cox_groups_must_share_covariates(gbsg2):
+    x = gbsg2[["age"]].to_numpy(dtype=float)
+    with pytest.raises(AnalysisError, match="identical covariates"):
+        sv.cox_fit_arrays(gbsg2["time"], gbsg2["cens"], x, groups=np.zeros(len(x)))
+
+
 def test_cox_presorted_equals_unsorted_and_checks_the_promise(gbsg2):
     data = _with_months(gbsg2)
     x = data[["age", "pnodes"]].to_numpy(dtype=float)
