@@ -212,6 +212,38 @@ def test_logistic_gbsg2_matches_r_glm(gbsg2_binary, logistic_reference):
     close([fit.aic, fit.lr_statistic, fit.lr_p_value], summary[["aic", "lr", "lr_p"]])
 
 
+@pytest.mark.r
+def test_large_ungrouped_fit_from_a_subsample_start_matches_r_glm(gbsg2_binary, logistic_reference):
+    """Above 200k ungrouped rows Newton starts from a fit on every 20th row; replicating GBSG2
+    300 times must give R's glm coefficients (same MLE) and R's SEs / sqrt(300).
+
+    R: glm(cens ~ horTh + age + tgrade, binomial, gbsg2).
+    """
+    terms = ["horTh", "age", "tgrade"]
+    X, _, _ = response._build_design(gbsg2_binary, terms, {})
+    y = gbsg2_binary["cens"].to_numpy(float)
+    copies = 300
+    assert len(y) * copies > response._SUBSAMPLE_START_ROWS
+    fit = response._fit_logit(np.tile(X, (copies, 1)), np.tile(y, copies))
+    coefs = logistic_reference["gbsg2_coef"]
+    assert fit.converged
+    close(fit.beta, coefs["coef"])
+    close(np.sqrt(np.diag(fit.cov)) * np.sqrt(copies), coefs["se"])
+    single = response._fit_logit(X, y)
+    close(fit.loglik, copies * single.loglik, rtol=1e-10)
+
+
+def test_text_groups_give_the_rates_of_categorical_groups(her2_pcr):
+    """Text columns are hashed once into categoricals; rows, counts and text labels unchanged."""
+    text = her2_pcr.assign(study=her2_pcr["study"].astype(object))
+    categorical = her2_pcr.assign(study=pd.Categorical(her2_pcr["study"]))
+    ours = response.pcr_rates(text, ["study", "er_status"])
+    theirs = response.pcr_rates(categorical, ["study", "er_status"])
+    assert ours["study"].dtype == object
+    pd.testing.assert_frame_equal(ours, theirs.assign(study=theirs["study"].astype(object)))
+    assert ours.attrs["exclusions"] == theirs.attrs["exclusions"]
+
+
 def test_logistic_reference_level_and_row_order(gbsg2_binary):
     fit = response.logistic(gbsg2_binary, ["tgrade"], outcome="cens", reference={"tgrade": "II"})
     assert fit.table["term"].tolist() == ["tgrade: I vs II", "tgrade: III vs II"]
