@@ -74,6 +74,17 @@ class _Binary:
             raise AnalysisError("the interaction model did not converge (separation)")
         return 2 * (fits[1].loglik - fits[0].loglik), full.shape[1] - main.shape[1]
 
+    def _designs(self, x: np.ndarray, level: np.ndarray, design: np.ndarray | None):
+        """Interaction designs, built once per distinct (level, exposure) and copied to rows."""
+        if design is None:
+            return _interaction_designs(x, level)
+        present = np.flatnonzero(np.bincount(design))
+        n_values = len(self._x_values)
+        lookup = np.zeros(present[-1] + 1, dtype=np.int64)
+        lookup[present] = np.arange(len(present))
+        cell_designs = _interaction_designs(self._x_values[present % n_values], present // n_values)
+        return tuple(d[lookup[design]] for d in cell_designs)
+
     def _cells(self, rows: np.ndarray, level: np.ndarray):
         """(x, level, successes, trials) per non-empty (level, exposure value) cell."""
         if self._x_code is None:
@@ -130,10 +141,21 @@ class _Survival:
 
     def interaction_lr(self, rows: np.ndarray, level: np.ndarray) -> tuple[float, int]:
         x, cell_level, cells = self._cells(rows, level)
-        main, full = _interaction_designs(x, cell_level)
+        main, full = self._designs(x, cell_level, cells[3])
         loglik_main = self._fit(cells, main, None)[2]
         loglik_full = self._fit(cells, full, None)[2]
         return 2 * (loglik_full - loglik_main), full.shape[1] - main.shape[1]
+
+    def _designs(self, x: np.ndarray, level: np.ndarray, design: np.ndarray | None):
+        """Interaction designs, built once per distinct (level, exposure) and copied to rows."""
+        if design is None:
+            return _interaction_designs(x, level)
+        present = np.flatnonzero(np.bincount(design))
+        n_values = len(self._x_values)
+        lookup = np.zeros(present[-1] + 1, dtype=np.int64)
+        lookup[present] = np.arange(len(present))
+        cell_designs = _interaction_designs(self._x_values[present % n_values], present // n_values)
+        return tuple(d[lookup[design]] for d in cell_designs)
 
     def _cells(self, rows: np.ndarray, level: np.ndarray):
         """(exposure, level, (time, event, count)) per distinct row, in descending time."""
