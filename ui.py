@@ -547,7 +547,7 @@ def sidebar() -> Context:
         record("cohort")
         cohort = active_cohort()
         if cohort.synthetic:
-            st.warning(cohort.label or "SYNTHETIC data — not real patients.", icon="⚠️")
+            st.caption(":orange[**SYNTHETIC data** — not real patients]")
         flt = _filter_widgets(cohort.data)
         filtered = _filtered(cohort.token, flt, cohort.data)
         st.info(filtered.describe())
@@ -646,7 +646,8 @@ def page_header(ctx: Context, title: str, intro: str) -> None:
             icon="⚠️",
         )
     if ctx.cohort.cannot_show:
-        st.info("**What this cohort cannot show**\n\n" + "\n".join(f"- {s}" for s in ctx.cohort.cannot_show))
+        with st.expander(f"What this cohort cannot show ({len(ctx.cohort.cannot_show)})"):
+            st.markdown("\n".join(f"- {s}" for s in ctx.cohort.cannot_show))
 
 
 def finish() -> None:

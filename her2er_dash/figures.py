@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .schema import ER_MEASURES
+from .schema import ER_MEASURES, column_label
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import plotly.graph_objects as go
@@ -599,9 +599,9 @@ def rates_figure(
     fig.update_layout(
         barmode="group",
         scattermode="group",
-        xaxis={"title": {"text": x_label or x}, "type": "category"},
+        xaxis={"title": {"text": x_label or column_label(x)}, "type": "category"},
         yaxis={"title": {"text": "pCR rate"}, "range": [0, 1], "tickformat": ".0%"},
-        legend={"title": {"text": color}} if color else {},
+        legend={"title": {"text": column_label(color)}} if color else {},
     )
     return _finish(fig, title=title, presenter=presenter, watermark=watermark)
 
@@ -1274,6 +1274,10 @@ def flow_figure(
 # ---------------------------------------------------------------------------------------------
 
 
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
 def published_figure(
     trials: pd.DataFrame, *, title: str | None = None, presenter: bool = False
 ) -> go.Figure:
@@ -1286,7 +1290,8 @@ def published_figure(
     _require(trials, ["trial", "arm", "chemo", "pcr_rate_hr_pos", "pcr_rate_hr_neg"], "published trials")
     rows = trials.reset_index(drop=True)
     labels = [
-        _escape(f"{str(t).split(' (')[0]} · {str(a)[:38]}") for t, a in zip(rows["trial"], rows["arm"], strict=True)
+        _escape(f"{str(t).split(' (')[0]} · {_shorten(str(a), 40)}")
+        for t, a in zip(rows["trial"], rows["arm"], strict=True)
     ]
     no_chemo = rows["chemo"].astype(str).str.startswith("no").to_numpy()
     fig = _new_figure()

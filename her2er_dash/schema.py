@@ -105,3 +105,37 @@ def available_er_measures(columns) -> list[str]:
     """ER level measures present among ``columns``, in the order of :data:`ER_MEASURES`."""
     cols = set(columns)
     return [m for m in ER_MEASURES if m in cols]
+
+
+#: Human labels for canonical (and derived) columns, for axes, legends and selectors.
+COLUMN_LABELS: dict[str, str] = {
+    "patient_id": "Patient ID",
+    "study": "Study",
+    "arm": "Arm / regimen",
+    "age": "Age (years)",
+    "er_status": "ER status",
+    "er_category": "ER category",
+    **ER_MEASURES,
+    "pr_status": "PR status",
+    "pr_percent": "PR (% positive nuclei)",
+    "hr_status": "HR status (ER or PR)",
+    "her2_status": "HER2 status",
+    "her2_ihc": "HER2 IHC score",
+    "her2_ish_ratio": "HER2/CEP17 ratio",
+    "her2_copy_number": "HER2 copies per cell",
+    "her2_category": "HER2 category",
+    "pcr": "pCR",
+    "rcb_class": "RCB class",
+    "grade": "Grade",
+    "t_stage": "T stage",
+    "n_stage": "N stage",
+    **{time_column(e): f"{ENDPOINT_LABELS[e]} (months)" for e in ENDPOINTS},
+    **{event_column(e): f"{ENDPOINT_LABELS[e]} event" for e in ENDPOINTS},
+}
+
+
+def column_label(column: str | None) -> str:
+    """The human label of a column (its own name when it has none)."""
+    if column is None:
+        return ""
+    return COLUMN_LABELS.get(column, str(column))

@@ -22,7 +22,7 @@ candidates = [
     c
     for c in ("er_category", "her2_status", "her2_category", "hr_status", "pr_status", "arm", "study",
               "grade", "t_stage", "n_stage", "er_status")
-    if c in data.columns and data[c].notna().any()
+    if c in data.columns and data[c].nunique() >= 2
 ]
 analyses = []
 
@@ -30,7 +30,8 @@ with ui.panel("pCR rate by group"):
     left, right = st.columns([3, 1])
     with right:
         default_by = [c for c in ("er_category", "her2_status") if c in candidates]
-        by = ui.multiselect("Group by", candidates, key="resp_by", default=default_by, max_selections=2)
+        by = ui.multiselect("Group by", candidates, key="resp_by", default=default_by, max_selections=2,
+                            format_func=schema.column_label)
         method = ui.selectbox(
             "Interval", ["wilson", "clopper-pearson", "jeffreys", "agresti-coull"], key="resp_ci"
         )
@@ -50,7 +51,8 @@ with ui.panel("Compare two groups"):
     cols = st.columns(3)
     with cols[0]:
         group = ui.selectbox("Compare by", candidates, key="resp_cmp_by",
-                             default="er_status" if "er_status" in candidates else None)
+                             default="er_status" if "er_status" in candidates else None,
+                             format_func=schema.column_label)
     levels = ui._levels(data, group)
     with cols[1]:
         reference = ui.selectbox("Reference level", levels, key="resp_cmp_ref") if levels else None
@@ -86,7 +88,8 @@ with ui.panel("Adjusted odds ratios (logistic regression)"):
     term_options = [c for c in candidates + ["age", *measures] if c in data.columns]
     term_options = list(dict.fromkeys(term_options))
     default_terms = [t for t in ("er_category", "arm", "age") if t in term_options]
-    terms = ui.multiselect("Terms", term_options, key="resp_terms", default=default_terms)
+    terms = ui.multiselect("Terms", term_options, key="resp_terms", default=default_terms,
+                           format_func=schema.column_label)
     if terms:
         model = ctx.run("response.logistic", terms=terms)
         ui.table(model.table, "logistic",

@@ -25,10 +25,11 @@ with top[0]:
     endpoint = ui.selectbox("Endpoint", endpoints, key="surv_ep", format_func=schema.ENDPOINT_LABELS.get)
 groupings = [c for c in ("er_category", "er_status", "her2_status", "her2_category", "hr_status", "arm",
                          "pcr", "study", "grade", "t_stage", "n_stage") if c in data.columns
-             and data[c].notna().any()]
+             and data[c].nunique() >= 2]
 with top[1]:
     by = ui.selectbox("Compare", ["(none)", *groupings], key="surv_by",
-                      default="er_category" if "er_category" in groupings else "(none)")
+                      default="er_category" if "er_category" in groupings else "(none)",
+                      format_func=lambda c: c if c == "(none)" else schema.column_label(c))
 with top[2]:
     conf_type = ui.selectbox("CI type", ["log-log", "log", "plain"], key="surv_ci",
                              help="R survfit's default is 'log'; 'log-log' keeps bands inside [0, 1].")
@@ -66,7 +67,8 @@ if group is not None:
 with ui.panel("Cox proportional hazards"):
     options = list(dict.fromkeys([*groupings, *[c for c in ("age", "er_percent") if c in data.columns]]))
     default_terms = [t for t in ("er_category", "arm", "age") if t in options] or options[:1]
-    terms = ui.multiselect("Terms", options, key="surv_terms", default=default_terms)
+    terms = ui.multiselect("Terms", options, key="surv_terms", default=default_terms,
+                           format_func=schema.column_label)
     if terms:
         model = ctx.run("survival.cox", time=time, event=event, terms=terms)
         st.markdown(f"n = {model.n:,}, events = {model.events:,}; likelihood-ratio test "

@@ -28,7 +28,8 @@ if not categorical or not outcomes:
 c1, c2, c3, c4 = st.columns(4)
 with c1:
     exposure = ui.selectbox("Exposure", categorical, key="sub_exposure",
-                            default="er_status" if "er_status" in categorical else None)
+                            default="er_status" if "er_status" in categorical else None,
+                            format_func=schema.column_label)
 levels = ui._levels(data, exposure)
 with c2:
     level = ui.selectbox("Level", levels, key="sub_level", default=levels[-1])
@@ -45,7 +46,8 @@ er_family = {"er_status", "er_category", "hr_status"}
 related = er_family if exposure in er_family else set()
 default_subgroups = [c for c in ("er_category", "hr_status", "arm", "grade", "t_stage", "n_stage")
                      if c in choices and c not in related][:6]
-chosen = ui.multiselect("Subgroups", choices, key="sub_vars", default=default_subgroups)
+chosen = ui.multiselect("Subgroups", choices, key="sub_vars", default=default_subgroups,
+                        format_func=schema.column_label)
 outcome = "pcr" if outcome_key == "pcr" else (f"{outcome_key}_months", f"{outcome_key}_event")
 measure = "OR" if outcome_key == "pcr" else "HR"
 

@@ -71,7 +71,7 @@ with ui.panel("Two-stage meta-analysis across studies of this cohort"):
             analysis = ui.selectbox("Quantity", list(kinds), key="ev_kind", format_func=kinds.get)
         with c2:
             exposure = ui.selectbox("Exposure", [c for c in binary if c != "pcr"] or ["er_status"],
-                                    key="ev_exposure")
+                                    key="ev_exposure", format_func=schema.column_label)
         with c3:
             method = ui.selectbox("τ² estimator", ["REML", "DL", "PM", "FE"], key="ev_method")
         with c4:
