@@ -178,10 +178,19 @@ class Task:
     in_r: bool = True
 
 
-def _filter_her2(ctx: dict):
+def _classify(ctx: dict):
+    # The app classifies once per cohort and cut-point setting (ui._classified) ...
     from her2er_dash.filters import CohortFilter
 
-    result = CohortFilter(her2_status=("positive",)).apply(ctx["cohort"])
+    ctx["classified"] = CohortFilter().classify(ctx["cohort"])
+    return ctx["classified"]
+
+
+def _filter_her2(ctx: dict):
+    # ... and on a filter change only re-selects rows (ui._filtered).
+    from her2er_dash.filters import CohortFilter
+
+    result = CohortFilter(her2_status=("positive",)).select(ctx["classified"])
     ctx["data"] = result.data
     return result
 
@@ -343,6 +352,7 @@ def _meta_values(result) -> dict[str, float]:
 
 
 TASKS: tuple[Task, ...] = (
+    Task("classify_er", "Cohort", _classify, lambda r: {}, in_r=False),
     Task("filter_her2", "Response", _filter_her2, lambda r: {"n": float(r.n)}),
     Task("pcr_rates", "Response", _pcr_rates, _pcr_rates_values),
     Task("logistic", "Response", _logistic, _logistic_values),
