@@ -329,7 +329,7 @@ def test_rate_bars_carry_rates_intervals_and_counts():
     assert fig.layout.yaxis.title.text == "pCR rate"
     assert tuple(fig.layout.yaxis.range) == (0, 1)
     assert fig.layout.yaxis.tickformat == ".0%"
-    assert fig.layout.xaxis.title.text == "er_category"
+    assert fig.layout.xaxis.title.text == "ER category"  # human label from schema
 
 
 def test_rate_traces_by_colour_keep_their_colour_when_levels_are_reordered():
