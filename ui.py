@@ -13,11 +13,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import import_module
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -29,6 +31,8 @@ from her2er_dash.filters import CohortFilter, FilterResult
 log = logging.getLogger("her2er_explorer")
 
 DEFAULT_COHORT = "synthetic"
+#: Public cBioPortal responses only (never uploads) are cached here between sessions.
+CBIOPORTAL_CACHE = Path.home() / ".cache" / "her2er_explorer" / "cbioportal"
 PATIENT_LEVEL_BUNDLES = ("synthetic", "gbsg2")
 LIST_SEP = "|"
 
@@ -246,7 +250,7 @@ def load_uploads(files, mapping_file=None) -> None:
             loaded = cohort_io.load(list(named) if len(named) > 1 else named[0], mapping=mapping, name=name)
     except ValueError as exc:
         st.session_state["_last_upload"] = None
-        st.error(str(exc))
+        st.error(plain(exc))
         return
     add_upload(loaded, name, named)
     st.rerun()
@@ -269,9 +273,9 @@ def load_cbioportal(study_id: str) -> None:
     from her2er_dash import cbioportal
 
     try:
-        loaded = cbioportal.load_study(study_id.strip())
+        loaded = cbioportal.load_study(study_id.strip(), cache_dir=CBIOPORTAL_CACHE)
     except ValueError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
         return
     add_upload(loaded, f"cBioPortal {study_id}", kind="cbio")
     st.rerun()
@@ -380,7 +384,7 @@ def _filtered(token: str, flt: CohortFilter, _data: pd.DataFrame) -> FilterResul
     return flt.select(_classified(token, flt.cutpoints(_data), _data))
 
 
-@st.cache_data(max_entries=256, ttl=3600, show_spinner=False)
+@st.cache_data(max_entries=256, ttl=3600, show_spinner="Computing…")
 def _analysis(token: str, flt: CohortFilter, fn: str, kwargs: dict, _data: pd.DataFrame):
     module, name = fn.rsplit(".", 1)
     return getattr(import_module(f"her2er_dash.{module}"), name)(_data, **_thaw(kwargs))
@@ -439,7 +443,7 @@ def panel(title: str | None = None) -> Iterator[None]:
     try:
         yield
     except ValueError as exc:  # AnalysisError and CohortError are ValueErrors with a user message
-        st.error(str(exc))
+        st.error(plain(exc))
     except Exception as exc:  # a bug in one panel must not take the whole page down
         # Log the type only: messages of unexpected errors may quote cell values.
         log.error("panel %r failed with %s", title, type(exc).__name__)
@@ -472,6 +476,15 @@ def table(df: pd.DataFrame, name: str, *, caption: str | None = None, **kwargs) 
     )
 
 
+_MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:])")
+
+
+def plain(text: object) -> str:
+    """Text from data or files, escaped so that Markdown shows it literally (no links, images,
+    emphasis or HTML from a cell value or a file name)."""
+    return _MARKDOWN_SPECIALS.sub(r"\\\1", str(text))
+
+
 def _is_p_column(name: str) -> bool:
     return name in ("p", "p_value") or name.startswith("p_") or name.endswith("_p")
 
@@ -488,7 +501,10 @@ def figure(fig, name: str) -> None:
     from her2er_dash.export import PLOTLY_CONFIG, figure_html
 
     config = dict(PLOTLY_CONFIG)
-    config["toImageButtonOptions"] = {**config.get("toImageButtonOptions", {}), "filename": name}
+    image_format = st.session_state.get("image_format", "png")
+    config["toImageButtonOptions"] = {
+        **config.get("toImageButtonOptions", {}), "filename": name, "format": image_format
+    }
     st.plotly_chart(fig, config=config, key=f"fig_{name}", width="stretch")
     st.download_button(
         "Download figure (HTML)",
@@ -550,8 +566,10 @@ def sidebar() -> Context:
             st.caption(":orange[**SYNTHETIC data** — not real patients]")
         flt = _filter_widgets(cohort.data)
         filtered = _filtered(cohort.token, flt, cohort.data)
-        st.info(filtered.describe())
+        st.info(plain(filtered.describe()))
         presenter = toggle("Presenter mode (large fonts)", key="presenter")
+        st.radio("Figure image format (camera button on each figure)", ["png", "svg"],
+                 key="image_format", horizontal=True)
     if presenter:
         st.html("<style>html, body, [class*='st-'] {font-size: 1.25rem;}</style>")
     return Context(cohort=cohort, flt=flt, filtered=filtered, presenter=presenter)

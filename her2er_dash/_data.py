@@ -99,9 +99,10 @@ def survival_frame(
             f"{time} has {int((times < 0).sum())} negative value(s) (first rows {rows}). "
             "Survival times must be >= 0: check the time origin and units of this column."
         )
-    known = events.dropna()
-    if not known.isin([0, 1]).all():
-        odd = sorted(set(known[~known.isin([0, 1])].tolist()))[:5]
+    codes = events.to_numpy()
+    odd_mask = ~np.isnan(codes) & (codes != 0) & (codes != 1)
+    if odd_mask.any():
+        odd = sorted(set(codes[odd_mask].tolist()))[:5]
         raise AnalysisError(
             f"{event} must be 0 (censored) or 1 (event); found {odd}. "
             "Recode the event column on the Cohort page (and confirm which value means an event)."

@@ -396,6 +396,12 @@ def logrank(
     t, e, codes, labels, excl = _prepare_groups(df, time, event, by, "a log-rank test")
     _needs_two_groups(labels, by)
     stat, dof, observed, expected = logrank_arrays(t, e, codes, len(labels))
+    if dof == 0:
+        raise AnalysisError(
+            f"The groups of {by!r} cannot be compared: when events occur, only one group still "
+            "has patients at risk, so the log-rank test has no information. Check follow-up "
+            "times per group, or compare other groups."
+        )
     table = pd.DataFrame(
         {
             "group": labels,

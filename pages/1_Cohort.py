@@ -56,7 +56,7 @@ with ui.panel("Flow of patients through the filters"):
 with ui.panel("What is in this cohort"):
     present = [c for c in schema.CANONICAL_COLUMNS if c in ctx.cohort.data.columns]
     filled = ctx.cohort.data[present].notna().sum()
-    st.caption(f"{len(ctx.cohort.data):,} patients · source: {ctx.cohort.source}")
+    st.caption(f"{len(ctx.cohort.data):,} patients · source: {ui.plain(ctx.cohort.source)}")
     ui.table(filled.rename("patients with a value").rename_axis("column").reset_index(), "cohort_columns")
 
 ui.finish()

@@ -57,6 +57,12 @@ with ui.panel("Compare two groups"):
     with cols[1]:
         reference = ui.selectbox("Reference level", levels, key="resp_cmp_ref") if levels else None
     comparison = ctx.run("response.compare", group=group, reference=reference)
+    small = (comparison[["n", "n_ref"]].min(axis=1) < 10) | (comparison[["pcr", "pcr_ref"]].min(axis=1) < 5)
+    if small.any():
+        comparison = comparison.copy()
+        comparison.loc[small, ["chi2", "chi2_p", "fisher_p"]] = float("nan")
+        st.warning(f"{int(small.sum())} comparison(s) involve a group with fewer than 10 patients or "
+                   "5 responders: shown descriptively, without p-values.")
     ui.table(comparison, "pcr_compare",
              caption="Risk difference (Newcombe), risk and odds ratios (Wald, log scale), "
                      "Pearson chi-square without continuity correction, Fisher's exact test.")

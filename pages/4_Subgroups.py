@@ -76,7 +76,7 @@ with ui.panel():
         notes = [table.attrs["contrast"], table.attrs["contrast_exclusions"].describe()]
         if "exclusions" in table.attrs:
             notes.append(table.attrs["exclusions"].describe())
-        ui.table(table, "subgroup_forest", caption=" · ".join(notes))
+        ui.table(table, "subgroup_forest", caption=ui.plain(" · ".join(notes)))
         ui.register_analysis("subgroups", [{"kind": "two_level_forest", "exposure": exposure,
                                             "level": level, "reference": reference,
                                             "subgroups_": chosen, "outcome": outcome,

@@ -91,7 +91,7 @@ with ui.panel("Two-stage meta-analysis across studies of this cohort"):
             f"Q = {result.q:.2f} (df {result.q_df}), p = {result.p_heterogeneity:.3g}"
         )
         for note in result.notes:
-            st.caption(note)
+            st.caption(ui.plain(note))
         ui.table(frame, "meta_by_study")
         analyses.append({"kind": "meta", **kwargs})
 

@@ -679,3 +679,11 @@ def test_tiny_messy_data_only_ever_raises_analysis_error(data):
             tab = result.table
             assert tab["survival"].between(0, 1).all()
             assert (tab["ci_low"] <= tab["survival"] + 1e-12).all()
+
+
+def test_logrank_without_information_is_refused():
+    """Found by tests/test_properties.py: group B is never at risk when the one event happens."""
+    df = pd.DataFrame({"t": [0.0, 0.0, 1.0, 0.0, 0.0], "e": [0, 0, 1, 0, 0],
+                       "g": ["A", "A", "A", "A", "B"]})
+    with pytest.raises(AnalysisError, match="no information"):
+        sv.logrank(df, "t", "e", "g")
