@@ -146,7 +146,7 @@ def test_a_bad_file_shows_an_error_and_the_app_keeps_working():
     at.file_uploader(key="upload_files").set_value(("junk.csv", b"\x00\x01\x02\xff" * 200, "text/csv")).run()
     assert not at.exception
     assert at.error
-    assert "junk.csv" in at.error[0].value
+    assert "junk.csv" in at.error[0].value.replace("\\", "")  # Markdown escapes removed
     assert at.sidebar.selectbox(key="cohort").value == "synthetic"
     at = goto(at, "2_Response.py")
     assert_clean(at)
