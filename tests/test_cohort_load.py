@@ -227,3 +227,20 @@ def test_million_rows_load_completely():
         result = cohort.load(data, name="big")
         assert result.n == n
         assert result.data.os_event.sum() == frame.os_event.sum()
+
+
+def test_legacy_xls_workbook_is_read_with_xlrd():
+    """tests/data/good/legacy_workbook.xls was written once with xlwt (BIFF8, as old Excel)."""
+    from pathlib import Path
+
+    from her2er_dash import cohort as cohort_io
+
+    path = Path(__file__).parent / "data" / "good" / "legacy_workbook.xls"
+    loaded = cohort_io.load(path)
+    assert loaded.source.format == "Excel (.xls)"
+    assert loaded.source.sheets == ("Clinical",)
+    data = loaded.data.set_index("patient_id")
+    assert data.loc["P2", "er_percent"] == 80
+    assert data["her2_status"].tolist() == ["positive", "positive", "negative"]
+    assert data["os_event"].tolist() == [0, 1, 0]
+    assert data.loc["P3", "os_months"] == 36.25
