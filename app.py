@@ -33,4 +33,5 @@ def run() -> None:
     st.navigation(pages).run()
 
 
-run()
+if __name__ == "__main__":  # Streamlit runs the entry point as __main__; ui imports it otherwise
+    run()

@@ -225,7 +225,10 @@ class NamedBytes:
 
 def add_upload(cohort, name: str, files: tuple[NamedBytes, ...] = (), kind: str = "upload") -> str:
     """Keep a loaded Cohort (and its raw bytes, to re-map) in session memory; make it active."""
-    token = f"{kind}:{cohort.source.sha256[:16]}"
+    # The token keys shared caches: content hash AND mapping, so a re-mapped file never reuses
+    # results computed under its previous mapping.
+    digest = hashlib.sha256((cohort.source.sha256 + cohort.mapping.to_json()).encode()).hexdigest()
+    token = f"{kind}:{digest[:16]}"
     uploads()[token] = {"cohort": cohort, "name": name, "files": files}
     # The picker is already drawn in this run: switch to the new cohort on the next run.
     st.session_state["_pending_cohort"] = token
@@ -539,13 +542,16 @@ def ensure_router() -> None:
 
     A fresh server that finds a ``pages/`` folder routes its very first request the legacy way,
     running a page file directly (no page config, a different menu). ``st.navigation`` turns
-    that off for the process; until it has run once, rerun so that ``app.py`` handles the page.
+    that off for the process. Until it has, the router runs here, inside this same script run
+    (a rerun would drop a button click of this run), and this legacy run then stops.
     """
     from streamlit.runtime.pages_manager import PagesManager
 
     if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
+        import app
+
+        app.run()
+        st.stop()
 
 
 def sidebar() -> Context:

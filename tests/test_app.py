@@ -195,3 +195,25 @@ def test_reproducibility_script_recomputes_the_view(tmp_path):
                          timeout=600, env=env)
     assert run.returncode == 0, run.stderr[-2000:]
     assert "pcr_rates" in run.stdout
+
+
+def test_mapping_edits_and_event_direction_reload_the_upload():
+    frame = _upload_frame()
+    at = run_app()
+    at.file_uploader(key="upload_files").set_value(("trial.csv", frame.to_csv(index=False).encode(),
+                                                    "text/csv")).run()
+    assert_clean(at)
+    token = at.sidebar.selectbox(key="cohort").value
+    before = at.session_state["_uploads"][token]["cohort"].data["efs_event"].sum()
+    radio = next(r for r in at.radio if r.key and r.key.startswith("map_ev_") and r.key.endswith("_efs"))
+    assert radio.value == "1=event"
+    radio.set_value("1=no event")
+    editor_apply = next(b for b in at.button if b.key and b.key.startswith("map_apply_"))
+    editor_apply.click().run()
+    assert_clean(at)
+    new_token = at.sidebar.selectbox(key="cohort").value
+    assert new_token != token  # a re-mapped cohort never reuses cached results of the old mapping
+    after = at.session_state["_uploads"][new_token]["cohort"].data["efs_event"].sum()
+    assert after == frame["EFS_status"].notna().sum() - before
+    mapping = at.session_state["_uploads"][new_token]["cohort"].mapping
+    assert dict(mapping.event_coding)["efs"] == "1=no event"
