@@ -756,7 +756,7 @@ def _forest_rows(table: pd.DataFrame) -> list[dict]:
         rows.append(
             {
                 "kind": "header",
-                "label": str(subgroup),
+                "label": column_label(str(subgroup)),
                 "p_interaction": float(p_int.iloc[0]) if len(p_int) else np.nan,
             }
         )

@@ -403,11 +403,11 @@ def test_forest_row_order_text_columns_and_caption():
     fig = figures.forest_figure(FOREST)
     assert _column(fig, "Subgroup") == [
         "<b>All patients</b>",
-        "<b>grade</b>",
+        "<b>Grade</b>",  # human labels from schema
         "\u20031",
         "\u20032",
         "\u20033",
-        "<b>pr_status</b>",
+        "<b>PR status</b>",
         "\u2003negative",
         "\u2003positive",
     ]
