@@ -116,7 +116,9 @@ def sync_url() -> None:
     defaults = st.session_state["_view_defaults"]
     wanted = {k: _encode(v) for k, v in view.items() if k in defaults and v != defaults[k]}
     if view.get("cohort", DEFAULT_COHORT) not in PATIENT_LEVEL_BUNDLES:
-        wanted.pop("cohort", None)  # an upload's token is meaningless (and private) elsewhere
+        # With an upload, filter values are the user's data (arm, study names...): the URL stays
+        # empty, and the view is shared through the Methods page's bundle instead.
+        wanted = {}
     if dict(st.query_params) != wanted:
         st.query_params.from_dict(wanted)
 

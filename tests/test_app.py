@@ -217,3 +217,16 @@ def test_mapping_edits_and_event_direction_reload_the_upload():
     assert after == frame["EFS_status"].notna().sum() - before
     mapping = at.session_state["_uploads"][new_token]["cohort"].mapping
     assert dict(mapping.event_coding)["efs"] == "1=no event"
+
+
+def test_uploaded_data_never_reaches_the_url():
+    frame = _upload_frame()
+    frame["Treatment arm"] = "Secret arm " + frame["Treatment arm"].astype(str)
+    at = run_app()
+    at.file_uploader(key="upload_files").set_value(("trial.csv", frame.to_csv(index=False).encode(),
+                                                    "text/csv")).run()
+    arms = at.sidebar.multiselect(key="f_arm").options
+    at.sidebar.multiselect(key="f_arm").set_value([arms[0]]).run()
+    assert_clean(at)
+    assert "Secret" not in json.dumps(dict(at.query_params))
+    assert "upload" not in json.dumps(dict(at.query_params))
