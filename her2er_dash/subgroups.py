@@ -37,7 +37,24 @@ COLUMNS = (
 # ---------------------------------------------------------------------------------------------
 
 
-class _Binary:
+class _Engine:
+    """What the logistic and Cox engines share: designs for the interaction test."""
+
+    _x_values: np.ndarray
+
+    def _designs(self, x: np.ndarray, level: np.ndarray, design: np.ndarray | None):
+        """Interaction designs, built once per distinct (level, exposure) and copied to rows."""
+        if design is None:
+            return _interaction_designs(x, level)
+        present = np.flatnonzero(np.bincount(design))
+        n_values = len(self._x_values)
+        lookup = np.zeros(present[-1] + 1, dtype=np.int64)
+        lookup[present] = np.arange(len(present))
+        cell_designs = _interaction_designs(self._x_values[present % n_values], present // n_values)
+        return tuple(d[lookup[design]] for d in cell_designs)
+
+
+class _Binary(_Engine):
     """Logistic models on binomial cells: patients with the same exposure value and level are
     merged into one row of counts (exact, and what keeps 1M patients fast)."""
 
@@ -74,17 +91,6 @@ class _Binary:
             raise AnalysisError("the interaction model did not converge (separation)")
         return 2 * (fits[1].loglik - fits[0].loglik), full.shape[1] - main.shape[1]
 
-    def _designs(self, x: np.ndarray, level: np.ndarray, design: np.ndarray | None):
-        """Interaction designs, built once per distinct (level, exposure) and copied to rows."""
-        if design is None:
-            return _interaction_designs(x, level)
-        present = np.flatnonzero(np.bincount(design))
-        n_values = len(self._x_values)
-        lookup = np.zeros(present[-1] + 1, dtype=np.int64)
-        lookup[present] = np.arange(len(present))
-        cell_designs = _interaction_designs(self._x_values[present % n_values], present // n_values)
-        return tuple(d[lookup[design]] for d in cell_designs)
-
     def _cells(self, rows: np.ndarray, level: np.ndarray):
         """(x, level, successes, trials) per non-empty (level, exposure value) cell."""
         if self._x_code is None:
@@ -103,7 +109,7 @@ class _Binary:
         )
 
 
-class _Survival:
+class _Survival(_Engine):
     """Cox models (Efron ties) through :func:`her2er_dash.survival.cox_fit_arrays`.
 
     Every model of a forest shares one time axis, so the rows are sorted by descending time
@@ -145,17 +151,6 @@ class _Survival:
         loglik_main = self._fit(cells, main, None)[2]
         loglik_full = self._fit(cells, full, None)[2]
         return 2 * (loglik_full - loglik_main), full.shape[1] - main.shape[1]
-
-    def _designs(self, x: np.ndarray, level: np.ndarray, design: np.ndarray | None):
-        """Interaction designs, built once per distinct (level, exposure) and copied to rows."""
-        if design is None:
-            return _interaction_designs(x, level)
-        present = np.flatnonzero(np.bincount(design))
-        n_values = len(self._x_values)
-        lookup = np.zeros(present[-1] + 1, dtype=np.int64)
-        lookup[present] = np.arange(len(present))
-        cell_designs = _interaction_designs(self._x_values[present % n_values], present // n_values)
-        return tuple(d[lookup[design]] for d in cell_designs)
 
     def _cells(self, rows: np.ndarray, level: np.ndarray):
         """(exposure, level, (time, event, count)) per distinct row, in descending time."""
