@@ -400,6 +400,12 @@ def _thaw(kwargs: dict) -> dict:
     return {k: tuple(v) if k == "outcome" and isinstance(v, list) else v for k, v in kwargs.items()}
 
 
+def _unfiltered(data: pd.DataFrame) -> FilterResult:
+    flow = pd.DataFrame([("All patients", "", len(data), 0)],
+                        columns=["criterion", "note", "n_remaining", "n_excluded"])
+    return FilterResult(data=data, flow=flow, n_total=len(data))
+
+
 @dataclass(frozen=True)
 class Context:
     """What every page needs: the cohort, the filter, the filtered data, presenter mode."""
@@ -573,7 +579,14 @@ def sidebar() -> Context:
         if cohort.synthetic:
             st.caption(":orange[**SYNTHETIC data** — not real patients]")
         flt = _filter_widgets(cohort.data)
-        filtered = _filtered(cohort.token, flt, cohort.data)
+        try:
+            filtered = _filtered(cohort.token, flt, cohort.data)
+        except ValueError as exc:
+            # e.g. a HER2 IHC score of 5: the pages still work on the data as loaded, and the
+            # Cohort page (mapping, validation report) stays usable to fix it.
+            st.error(f"Filters and ER/HER2 classification are off for this cohort: {plain(exc)}")
+            flt = CohortFilter()
+            filtered = _unfiltered(cohort.data)
         st.info(plain(filtered.describe()))
         presenter = toggle("Presenter mode (large fonts)", key="presenter")
         st.radio("Figure image format (camera button on each figure)", ["png", "svg"],

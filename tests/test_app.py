@@ -230,3 +230,20 @@ def test_uploaded_data_never_reaches_the_url():
     assert_clean(at)
     assert "Secret" not in json.dumps(dict(at.query_params))
     assert "upload" not in json.dumps(dict(at.query_params))
+
+
+BAD_DIR = ROOT / "tests" / "data" / "bad"
+
+
+@pytest.mark.parametrize("path", sorted(BAD_DIR.iterdir()), ids=lambda p: p.name)
+def test_every_bad_file_is_explained_in_the_app_and_the_app_keeps_working(path):
+    at = run_app()
+    at.file_uploader(key="upload_files").set_value((path.name, path.read_bytes(), "text/plain")).run()
+    assert not at.exception, [e.value for e in at.exception]
+    explained = [e.value for e in at.error] + [
+        str(d.value.to_dict()) for d in at.dataframe if "severity" in d.value.columns
+    ]
+    loaded = at.sidebar.selectbox(key="cohort").value.startswith("upload:")
+    assert explained or loaded, "the file was neither refused with a message nor loaded"
+    at = goto(at, "2_Response.py")
+    assert not at.exception, [e.value for e in at.exception]
