@@ -206,9 +206,16 @@ def _stop(process: subprocess.Popen, grace: float = 10.0) -> None:
 
 @contextmanager
 def streamlit_server(
-    *, port: int | None = None, startup_timeout: float = 90.0, extra_args: Iterable[str] = ()
+    *,
+    port: int | None = None,
+    startup_timeout: float = 90.0,
+    extra_args: Iterable[str] = (),
+    env_overrides: dict[str, str] | None = None,
 ) -> Iterator[StreamlitServer]:
-    """Run the app on loopback from the repository root; always stop it (and its children) at exit."""
+    """Run the app on loopback from the repository root; always stop it (and its children) at exit.
+
+    ``env_overrides`` lets a test give the server its own HOME and TMPDIR to watch.
+    """
     port = port or free_port()
     command = [
         sys.executable, "-m", "streamlit", "run", "app.py",
@@ -218,7 +225,7 @@ def streamlit_server(
         "--browser.gatherUsageStats", "false",
         *extra_args,
     ]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env_overrides or {})}
     process = subprocess.Popen(
         command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True, errors="replace", start_new_session=True,

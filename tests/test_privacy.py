@@ -20,6 +20,8 @@ import logging
 import os
 import re
 import sys
+import tempfile
+import time
 import tomllib
 import uuid
 from pathlib import Path
@@ -249,20 +251,28 @@ def _browser_ignores() -> list[str]:
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_a_browser_upload_leaves_no_file_and_no_server_output():
+def test_a_browser_upload_leaves_no_file_and_no_server_output(tmp_path):
+    """The server gets its own empty HOME and TMPDIR, so "no new file" is exact there even on a
+    busy machine; the repository must stay unchanged; and no file anywhere under the real home or
+    temp directory may contain the uploaded marker."""
     bu.require_browser()
     from playwright.sync_api import sync_playwright
 
     marker = _new_marker()
     pages = bu.app_pages()
-    ignore = _browser_ignores()
-    with bu.streamlit_server() as server, sync_playwright() as playwright:
+    server_home, server_tmp = tmp_path / "home", tmp_path / "tmp"
+    server_home.mkdir()
+    server_tmp.mkdir()
+    overrides = {"HOME": str(server_home), "TMPDIR": str(server_tmp)}
+    with bu.streamlit_server(env_overrides=overrides) as server, sync_playwright() as playwright:
         browser = playwright.chromium.launch(**bu.launch_kwargs())
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(server.url, wait_until="domcontentloaded")
             bu.wait_for_page(page, pages[0].heading, 90_000)
-            before = bu.snapshot(bu.privacy_roots(), ignore)
+            started = time.time()
+            before_home = sorted(p.relative_to(server_home) for p in server_home.rglob("*"))
+            before_repo = bu.snapshot([bu.ROOT], _browser_ignores())
             payload = {"name": _upload_name(marker), "mimeType": "text/csv", "buffer": _marked_csv(marker)}
             page.locator(".st-key-upload_files input[type=file]").set_input_files(payload)
             page.wait_for_function(
@@ -273,13 +283,32 @@ def test_a_browser_upload_leaves_no_file_and_no_server_output():
             for path in ("Response", "Survival"):
                 bu.open_page_by_link(page, bu.find_page(pages, path), 90_000)
                 assert re.match(rf"n = {N_UPLOADED} of {N_UPLOADED}", bu.sidebar_count(page))
-            changed = _changed_files(before, ignore)
+            repo_changed = bu.new_or_changed(before_repo, bu.snapshot([bu.ROOT], _browser_ignores()))
         finally:
             browser.close()
-    assert changed == [], f"files created or changed during the upload: {changed}"
+    assert list(server_tmp.rglob("*")) == [], "the server wrote into its temp directory"
+    after_home = sorted(p.relative_to(server_home) for p in server_home.rglob("*"))
+    assert after_home == before_home, "the server wrote into its home directory during the upload"
+    assert repo_changed == [], f"files created or changed in the repository: {repo_changed}"
+    leaked = _files_containing(marker, [Path.home(), Path(tempfile.gettempdir())], since=started)
+    assert leaked == [], f"files holding the uploaded values: {leaked}"
     output = server.output()
     assert "You can now view your Streamlit app" in output  # the output really was captured
     assert marker not in output, "a cell value reached the server's stdout/stderr"
+
+
+def _files_containing(marker: str, roots: list[Path], *, since: float) -> list[str]:
+    """Files modified since ``since`` under ``roots`` whose bytes contain ``marker``."""
+    needle = marker.encode()
+    found = []
+    for root in roots:
+        for path in root.rglob("*"):
+            try:
+                if path.is_file() and path.stat().st_mtime >= since and needle in path.read_bytes():
+                    found.append(str(path))
+            except OSError:
+                continue
+    return found
 
 
 # --------------------------------------------------------------------------------------------
