@@ -27,7 +27,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
 
 bench-smoke: $(STAMP)
-	$(BIN)/python -m benchmarks.run --sizes 2000 --repeats 1 --skip-app
+	$(BIN)/python -m benchmarks.run --sizes 2000 --repeats 1 --skip-app --out benchmarks/results/smoke.json
 
 loadtest: $(STAMP)
 	$(BIN)/python -m benchmarks.loadtest
