@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -12,11 +11,9 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from her2er_dash import simulate
+from tests.apptest_helpers import ROOT, goto, run_app, sidebar_count
 
-ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app.py")
 PAGES = ["1_Cohort.py", "2_Response.py", "3_Survival.py", "4_Subgroups.py", "5_Evidence.py", "6_Methods.py"]
-TIMEOUT = 120
 
 
 @pytest.fixture(autouse=True)
@@ -26,21 +23,6 @@ def fresh_cache():
     yield
     st.cache_data.clear()
     st.cache_resource.clear()
-
-
-def run_app(**query) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for key, value in query.items():
-        at.query_params[key] = value
-    return at.run()
-
-
-def goto(at: AppTest, page: str) -> AppTest:
-    return at.switch_page(f"pages/{page}").run()
-
-
-def sidebar_count(at: AppTest) -> str:
-    return next(i.value for i in at.sidebar.info if i.value.startswith("n = "))
 
 
 def all_text(at: AppTest) -> str:

@@ -33,10 +33,9 @@ from streamlit.testing.v1 import AppTest
 
 from her2er_dash import simulate
 from tests import browser_utils as bu
+from tests.apptest_helpers import goto, run_app, sidebar_count
 
 ROOT = bu.ROOT
-APP = str(ROOT / "app.py")
-TIMEOUT = 120
 N_UPLOADED = 300
 
 # --------------------------------------------------------------------------------------------
@@ -164,21 +163,6 @@ def all_logs(caplog, monkeypatch):
                 handler.stream = sys.stderr  # setStream() would flush the closed stream
 
 
-def _run_app(**query) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for key, value in query.items():
-        at.query_params[key] = value
-    return at.run()
-
-
-def _goto(at: AppTest, page: str) -> AppTest:
-    return at.switch_page(f"pages/{page}").run()
-
-
-def _sidebar_count(at: AppTest) -> str:
-    return next(i.value for i in at.sidebar.info if i.value.startswith("n = "))
-
-
 def _screen_text(at: AppTest) -> str:
     parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [e.value for e in at.error]
     parts += [w.value for w in at.warning] + [i.value for i in at.info]
@@ -199,16 +183,16 @@ def _upload(at: AppTest, marker: str) -> AppTest:
 
 def test_an_upload_leaves_no_file_and_no_log_line(all_logs, capfd, write_recorder):
     marker = _new_marker()
-    at = _run_app()  # warm up first: imports and bundled-cohort caches are not the upload's doing
+    at = run_app()  # warm up first: imports and bundled-cohort caches are not the upload's doing
     ignore = bu.privacy_ignores()
     before = bu.snapshot(bu.privacy_roots(), ignore)
 
     write_recorder.active = True
     at = _upload(at, marker)
     assert not at.exception, [e.value for e in at.exception]
-    assert _sidebar_count(at).startswith(f"n = {N_UPLOADED} of {N_UPLOADED}"), _sidebar_count(at)
+    assert sidebar_count(at).startswith(f"n = {N_UPLOADED} of {N_UPLOADED}"), sidebar_count(at)
     for page in ("2_Response.py", "3_Survival.py", "4_Subgroups.py", "6_Methods.py"):
-        at = _goto(at, page)
+        at = goto(at, page)
         assert not at.exception, (page, [e.value for e in at.exception])
     assert marker in _screen_text(at) or marker[-8:] in _screen_text(at)  # the upload was in use
     write_recorder.active = False
@@ -318,32 +302,32 @@ def _files_containing(marker: str, roots: list[Path], *, since: float) -> list[s
 
 def test_a_second_session_sees_nothing_of_the_first():
     marker = _new_marker()
-    first, second = _run_app(), _run_app()
-    default_count = _sidebar_count(second)
-    second = _goto(second, "2_Response.py")
+    first, second = run_app(), run_app()
+    default_count = sidebar_count(second)
+    second = goto(second, "2_Response.py")
     second_rates = second.dataframe[0].value.copy()
 
     first = _upload(first, marker)
     token = first.sidebar.selectbox(key="cohort").value
     assert token.startswith("upload:"), token
-    first = _goto(first, "2_Response.py")
+    first = goto(first, "2_Response.py")
     first.sidebar.multiselect(key="f_her2").set_value(["positive"]).run()
-    assert _sidebar_count(first).startswith("n = ")
-    assert _sidebar_count(first) != default_count
+    assert sidebar_count(first).startswith("n = ")
+    assert sidebar_count(first) != default_count
 
     second = second.run()  # the other user keeps working while the first one uploads
     assert "_uploads" not in second.session_state or not second.session_state["_uploads"]
     assert all(not str(o).startswith("Uploaded") for o in second.sidebar.selectbox(key="cohort").options)
     assert second.sidebar.multiselect(key="f_her2").value == []
-    assert _sidebar_count(second) == default_count
+    assert sidebar_count(second) == default_count
     pd.testing.assert_frame_equal(second.dataframe[0].value, second_rates)
     assert marker not in _screen_text(second)
 
     # Even knowing the first session's cache token, a third session cannot reach its data.
-    third = _goto(_run_app(cohort=token), "2_Response.py")
+    third = goto(run_app(cohort=token), "2_Response.py")
     assert not third.exception
     assert third.sidebar.selectbox(key="cohort").value == "synthetic"
-    assert _sidebar_count(third) == default_count
+    assert sidebar_count(third) == default_count
     pd.testing.assert_frame_equal(third.dataframe[0].value, second_rates)
     assert marker not in _screen_text(third)
 
