@@ -24,6 +24,7 @@ needs (h = 1, g(t), g(t)^2) from the same code.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -33,6 +34,33 @@ from .errors import AnalysisError
 EPS = 1e-9
 MAX_ITER = 20
 TOLER_INF = EPS**0.5
+
+
+@dataclass(frozen=True)
+class EfronTerms:
+    """One term per death: Efron's r-th of the d tied deaths of an event block (r = 0..d-1)."""
+
+    block_start: np.ndarray  # index of each event block's first term
+    block: np.ndarray  # per term: its event block
+    frac: np.ndarray  # per term: r / d (0 for Breslow)
+    tied: np.ndarray  # terms of blocks with several deaths (Efron only; Breslow has none)
+
+    @property
+    def n(self) -> int:
+        """Number of deaths, frequency weights included."""
+        return len(self.block)
+
+
+def efron_terms(deaths: np.ndarray, ties: str) -> EfronTerms:
+    """Terms of event blocks holding ``deaths`` (whole numbers >= 1) deaths each."""
+    if ties not in ("efron", "breslow"):
+        raise AnalysisError(f"ties must be 'efron' or 'breslow', not {ties!r}.")
+    block = np.repeat(np.arange(len(deaths)), deaths)
+    start = np.cumsum(deaths) - deaths
+    if ties == "breslow":
+        return EfronTerms(start, block, np.zeros(len(block)), np.zeros(0, dtype=np.int64))
+    rank = np.arange(len(block)) - start[block]
+    return EfronTerms(start, block, rank / deaths[block], np.flatnonzero((deaths > 1)[block]))
 
 
 @dataclass(frozen=True)
@@ -51,19 +79,11 @@ class RiskLayout:
     event_row_block: np.ndarray  # per event row: index into event_blocks
     event_row_start: np.ndarray  # position in event_rows of each event block's first row
     event_blocks: np.ndarray  # blocks holding at least one event
-    event_block_start: np.ndarray  # index of each event block's first Efron term
-    term_block: np.ndarray  # per term (one per death, counts included): index into event_blocks
-    term_frac: np.ndarray  # per term: Efron r / d (0 for Breslow)
-    tied_terms: np.ndarray  # terms of blocks with several deaths (Efron only)
+    terms: EfronTerms  # one per death (counts included), by event block
 
     @property
     def n_blocks(self) -> int:
         return len(self.block_start)
-
-    @property
-    def n_terms(self) -> int:
-        """Number of deaths (Efron terms), frequency weights included."""
-        return len(self.term_block)
 
 
 @dataclass(frozen=True)
@@ -136,8 +156,6 @@ def build_layout(
     presorted: bool = False,
 ) -> RiskLayout:
     """Sort once and describe blocks, strata and Efron terms."""
-    if ties not in ("efron", "breslow"):
-        raise AnalysisError(f"ties must be 'efron' or 'breslow', not {ties!r}.")
     n = len(time)
     order = _sort_order(time, strata, presorted)
     t, e = time[order], np.asarray(event, dtype=bool)[order]
@@ -154,18 +172,11 @@ def build_layout(
     block_of_row = np.repeat(np.arange(len(block_start)), block_size)
     deaths = _death_counts(block_of_row, e, c, len(block_start))
     event_blocks = np.flatnonzero(deaths)
-    per_block = deaths[event_blocks]
-    term_block = np.repeat(np.arange(len(event_blocks)), per_block)
-    first_term = np.cumsum(per_block) - per_block
-    rank = np.arange(len(term_block)) - first_term[term_block]
-    efron = ties == "efron"
-    frac = rank / per_block[term_block] if efron else np.zeros(len(term_block))
-    tied_block = per_block > 1 if efron else np.zeros(len(per_block), dtype=bool)
-    tied_terms = np.flatnonzero(tied_block[term_block])
+    terms = efron_terms(deaths[event_blocks], ties)
     block_edges = np.flatnonzero(new_block[new_block] & new_stratum[new_block])
     event_rows = np.flatnonzero(e)
     if c is None:
-        event_row_block, event_row_start = term_block, first_term
+        event_row_block, event_row_start = terms.block, terms.block_start
     else:
         event_block_index = np.cumsum(deaths > 0) - 1
         event_row_block = event_block_index[block_of_row[event_rows]]
@@ -189,10 +200,7 @@ def build_layout(
         event_row_block=event_row_block,
         event_row_start=event_row_start,
         event_blocks=event_blocks,
-        event_block_start=first_term,
-        term_block=term_block,
-        term_frac=frac,
-        tied_terms=tied_terms,
+        terms=terms,
     )
 
 
@@ -230,48 +238,51 @@ def weighted_information(
         reach = np.repeat(reach, layout.block_size)
     row_weight = state.weights * reach
     r1 = state.risk1
-    if len(layout.tied_terms):
+    if len(layout.terms.tied):
         # Efron removes the fraction r/d of the tied deaths' own x x' from each term
         # (sf is 0 for blocks with a single death, so every event row can take part).
         row_weight[layout.event_rows] -= state.w_events * (h * state.sf)[layout.event_row_block]
     np.multiply(xt, row_weight, out=buffer)
     info = buffer @ xt.T
     info -= (r1 * (h * state.q0)) @ r1.T
-    if len(layout.tied_terms):
+    if len(layout.terms.tied):
         t1 = state.tied1
         cross = (r1 * (h * state.q1)) @ t1.T
         info += cross + cross.T - (t1 * (h * state.q2)) @ t1.T
     return info
 
 
-def _term_sums(layout: RiskLayout, risk0: np.ndarray, tied0: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-block sums over Efron terms of the powers of 1/den that the score and information use."""
-    k = len(layout.event_blocks)
-    if not len(layout.tied_terms):
+def term_sums(terms: EfronTerms, risk0: np.ndarray, tied0: np.ndarray) -> dict:
+    """Sums over Efron terms that the log-likelihood, score and information use: ``log`` (the
+    total of log den) and, per event block, the powers of 1/den."""
+    if not len(terms.tied):
         # Breslow, or no tied deaths: every term of a block has den = risk0.
-        deaths = np.diff(np.append(layout.event_block_start, layout.n_terms))
+        deaths = np.diff(np.append(terms.block_start, terms.n))
         inv = 1 / risk0
-        zero = np.zeros(k)
+        zero = np.zeros(len(terms.block_start))
         return {
-            "log": deaths * np.log(risk0),
+            "log": float(deaths @ np.log(risk0)),
             "s1": deaths * inv,
             "sf": zero,
             "q0": deaths * inv * inv,
             "q1": zero,
             "q2": zero,
         }
-    tb, frac, starts = layout.term_block, layout.term_frac, layout.event_block_start
-    den = risk0[tb] - frac * tied0[tb]
+    frac = terms.frac
+    den = risk0[terms.block] - frac * tied0[terms.block]
     inv = 1 / den
     inv2 = inv * inv
     f_inv2 = frac * inv2
+    # A weighted bincount is the per-block sum (terms of a block are contiguous), several
+    # times faster than np.add.reduceat over many short blocks.
+    per_block = lambda values: np.bincount(terms.block, values, len(terms.block_start))  # noqa: E731
     return {
-        "log": np.add.reduceat(np.log(den), starts),
-        "s1": np.add.reduceat(inv, starts),
-        "sf": np.add.reduceat(frac * inv, starts),
-        "q0": np.add.reduceat(inv2, starts),
-        "q1": np.add.reduceat(f_inv2, starts),
-        "q2": np.add.reduceat(frac * f_inv2, starts),
+        "log": float(np.log(den).sum()),
+        "s1": per_block(inv),
+        "sf": per_block(frac * inv),
+        "q0": per_block(inv2),
+        "q1": per_block(f_inv2),
+        "q2": per_block(frac * f_inv2),
     }
 
 
@@ -300,14 +311,14 @@ def evaluate(
     risk1 = _cumsum_rows(buffer, layout, buffer)[:, ends]
     starts = layout.event_row_start
     w_ev = w[layout.event_rows]
-    if len(layout.tied_terms):
+    if len(layout.terms.tied):
         tied0 = np.add.reduceat(w_ev, starts)
         tied1 = np.add.reduceat(xev * w_ev, starts, axis=1)
     else:  # the Efron correction is absent, so the deaths' own sums are never used
         tied0 = tied1 = np.zeros((0,))
     with np.errstate(divide="ignore"):
-        sums = _term_sums(layout, risk0, tied0)
-    loglik = float(beta @ ev_sum - layout.n_terms * shift - sums.pop("log").sum())
+        sums = term_sums(layout.terms, risk0, tied0)
+    loglik = float(beta @ ev_sum - layout.terms.n * shift - sums.pop("log"))
     ones = np.ones(len(starts))
     state = CoxState(beta, loglik, ev_sum, np.empty(0), w, w_ev, risk1, tied1, **sums)
     score = ev_sum - state.term_mean_sum(ones)
@@ -315,17 +326,50 @@ def evaluate(
     return CoxState(beta, loglik, score, info, w, w_ev, risk1, tied1, **sums)
 
 
+def collinear_message(names: list[str]) -> str:
+    return (
+        "The Cox model cannot separate the effects of "
+        + ", ".join(repr(n) for n in names)
+        + ": some terms are collinear (one is a combination of others) or carry no "
+        "information. Remove one of them or merge sparse categories."
+    )
+
+
+def not_converged_message(name: str) -> str:
+    return (
+        f"The Cox model did not converge in {MAX_ITER} iterations; the largest change was in "
+        f"{name!r}. This usually means a group with no events (or only events): merge sparse "
+        "categories or drop that term."
+    )
+
+
+def no_variation_message(names: list[str]) -> str:
+    return (
+        "No variation in "
+        + ", ".join(repr(n) for n in names)
+        + " among the patients analysed (within strata), so its hazard ratio cannot be "
+        "estimated. Remove that term or widen the selection."
+    )
+
+
+def infinite_message(names: list[str]) -> str:
+    return (
+        f"The hazard ratio for {', '.join(repr(n) for n in names)} is infinite or zero "
+        "(separation: one group has no events, or all events happen before anyone in the other "
+        "group is at risk). Merge sparse categories, drop the term, or report event counts "
+        "instead."
+    )
+
+
+NO_EVENTS = "There are no events, so a Cox model cannot be fitted."
+
+
 def _solve(info: np.ndarray, rhs: np.ndarray, names: list[str]) -> np.ndarray:
     """``info^-1 rhs`` through a Cholesky factor; a singular information is a data problem."""
     try:
         chol = np.linalg.cholesky(info)
     except np.linalg.LinAlgError:
-        raise AnalysisError(
-            "The Cox model cannot separate the effects of "
-            + ", ".join(repr(n) for n in names)
-            + ": some terms are collinear (one is a combination of others) or carry no "
-            "information. Remove one of them or merge sparse categories."
-        ) from None
+        raise AnalysisError(collinear_message(names)) from None
     return np.linalg.solve(chol.T, np.linalg.solve(chol, rhs))
 
 
@@ -340,6 +384,14 @@ class Design:
     buffer: np.ndarray  # scratch space, reused by every evaluation
     ev_sum: np.ndarray  # covariate sums over events (constant across iterations)
 
+    @property
+    def terms(self) -> EfronTerms:
+        return self.layout.terms
+
+    def stratum_columns(self) -> list[np.ndarray]:
+        """The covariate columns of the rows of each stratum."""
+        return [self.xt[:, a:b] for a, b in self.layout.stratum_rows]
+
     def evaluate(self, beta: np.ndarray) -> CoxState:
         return evaluate(self.layout, self.xt, self.xev, beta, self.buffer, self.ev_sum)
 
@@ -347,8 +399,23 @@ class Design:
         return weighted_information(self.layout, self.xt, self.xev, state, h, self.buffer)
 
 
-def newton(design: Design | GroupedDesign) -> tuple[CoxState, float]:
-    """Newton-Raphson with step halving, stopped like R's coxfit6; returns (state, loglik0)."""
+class CoxDesign(Protocol):
+    """What :func:`fit` needs of a design: row-level (:class:`Design`) or on counts."""
+
+    xt: np.ndarray
+    names: tuple[str, ...]
+
+    @property
+    def terms(self) -> EfronTerms: ...
+
+    def stratum_columns(self) -> list[np.ndarray]: ...
+
+    def evaluate(self, beta: np.ndarray) -> CoxState: ...
+
+
+def newton(design: CoxDesign) -> tuple[CoxState, float]:
+    """Newton-Raphson from beta = 0 with step halving, stopped like R's coxfit6; returns the
+    final state and the log-likelihood at beta = 0."""
     names = list(design.names)
     beta = np.zeros(design.xt.shape[0])
     state = design.evaluate(beta)
@@ -366,47 +433,32 @@ def newton(design: Design | GroupedDesign) -> tuple[CoxState, float]:
         halving = False
         beta, state = new_beta, trial
         new_beta = beta + _solve(state.info, state.score, names)
-    raise AnalysisError(
-        "The Cox model did not converge in 20 iterations; the largest change was in "
-        f"{names[int(np.argmax(np.abs(new_beta - beta)))]!r}. This usually means a group with no "
-        "events (or only events): merge sparse categories or drop that term."
-    )
+    raise AnalysisError(not_converged_message(names[int(np.argmax(np.abs(new_beta - beta)))]))
 
 
-def check_variation(design: Design | GroupedDesign) -> None:
+def check_variation(design: CoxDesign) -> None:
     """Raise naming every column that is constant within every stratum."""
-    layout = design.layout
-    cells = getattr(design, "cell_of_row", None)
-    # Columns of the rows (or of the distinct covariate rows) present in each stratum.
-    blocks = [
-        design.xt[:, a:b] if cells is None else design.xt[:, np.unique(cells[a:b])]
-        for a, b in layout.stratum_rows
-    ]
+    blocks = design.stratum_columns()
     flat = [
         name
         for j, name in enumerate(design.names)
         if all(np.ptp(block[j]) == 0 for block in blocks)
     ]
     if flat:
-        raise AnalysisError(
-            "No variation in "
-            + ", ".join(repr(n) for n in flat)
-            + " among the patients analysed (within strata), so its hazard ratio cannot be "
-            "estimated. Remove that term or widen the selection."
-        )
+        raise AnalysisError(no_variation_message(flat))
+
+
+def drifting(beta: np.ndarray, step: np.ndarray) -> np.ndarray:
+    """R's coxph test for coefficients drifting to infinity (monotone likelihood, separation):
+    the last Newton ``step`` is still large, absolutely and relative to ``beta``."""
+    step = np.abs(step)
+    return (step > EPS) & (step > TOLER_INF * np.abs(beta))
 
 
 def check_infinite(beta: np.ndarray, var: np.ndarray, score: np.ndarray, names: list[str]) -> None:
-    """R's coxph test for coefficients drifting to infinity (monotone likelihood, separation)."""
-    step = np.abs(score @ var)
-    drifting = (step > EPS) & (step > TOLER_INF * np.abs(beta))
-    if drifting.any():
-        bad = ", ".join(repr(names[j]) for j in np.flatnonzero(drifting))
-        raise AnalysisError(
-            f"The hazard ratio for {bad} is infinite or zero (separation: one group has no "
-            "events, or all events happen before anyone in the other group is at risk). "
-            "Merge sparse categories, drop the term, or report event counts instead."
-        )
+    bad = np.flatnonzero(drifting(beta, score @ var))
+    if len(bad):
+        raise AnalysisError(infinite_message([names[j] for j in bad]))
 
 
 def prepare(
@@ -451,118 +503,15 @@ def _is_identity(order: np.ndarray) -> bool:
     return bool(len(order) == 0 or (order[0] == 0 and np.all(np.diff(order) == 1)))
 
 
-def fit(design: Design | GroupedDesign) -> tuple[CoxState, np.ndarray, float]:
+def fit(design: CoxDesign) -> tuple[CoxState, np.ndarray, float]:
     """Fit and check; returns (final state, variance matrix, loglik at beta = 0)."""
-    if len(design.layout.event_rows) == 0:
-        raise AnalysisError("There are no events, so a Cox model cannot be fitted.")
+    if design.terms.n == 0:
+        raise AnalysisError(NO_EVENTS)
     check_variation(design)
     state, loglik0 = newton(design)
     var = _solve(state.info, np.eye(len(state.beta)), list(design.names))
     check_infinite(state.beta, var, state.score, list(design.names))
     return state, var, loglik0
-
-
-# ---------------------------------------------------------------------------------------------
-# Designs with few distinct covariate rows (categorical models, as in subgroup forests)
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class GroupedDesign:
-    """A layout whose rows share a few distinct covariate rows ("cells").
-
-    Every row of cell g has the weight exp(x_g' beta), so the risk-set sums of an event block
-    are the numbers at risk per cell (``at_risk``, K x G, counted once) times the cell weights,
-    and the row-level sums of the information collapse to per-cell sums. One evaluation then
-    costs O(K G p) instead of O(n p^2): the same numbers, summed in a different order.
-    """
-
-    layout: RiskLayout
-    xt: np.ndarray  # (p, G) centred covariates of the cells
-    names: tuple[str, ...]
-    cell_of_row: np.ndarray  # cell of each sorted row
-    at_risk: np.ndarray  # (K, G) rows (counts included) at risk at each event block
-    deaths: np.ndarray  # (K, G) deaths (counts included) in each event block
-    ev_sum: np.ndarray
-
-    def evaluate(self, beta: np.ndarray) -> CoxState:
-        layout = self.layout
-        eta = beta @ self.xt
-        shift = eta.max()
-        w = np.exp(eta - shift)
-        wx = self.xt * w
-        risk0, risk1 = self.at_risk @ w, wx @ self.at_risk.T
-        tied = len(layout.tied_terms) > 0
-        tied0 = self.deaths @ w if tied else np.zeros((0,))
-        tied1 = wx @ self.deaths.T if tied else np.zeros((0,))
-        with np.errstate(divide="ignore"):
-            sums = _term_sums(layout, risk0, tied0)
-        loglik = float(beta @ self.ev_sum - layout.n_terms * shift - sums.pop("log").sum())
-        state = CoxState(beta, loglik, self.ev_sum, np.empty(0), w, w, risk1, tied1, **sums)
-        ones = np.ones(len(risk0))
-        score = self.ev_sum - state.term_mean_sum(ones)
-        cell_weight = w * (self.at_risk.T @ state.s1)
-        if tied:
-            cell_weight -= w * (self.deaths.T @ state.sf)
-        info = (self.xt * cell_weight) @ self.xt.T - (risk1 * state.q0) @ risk1.T
-        if tied:
-            cross = (risk1 * state.q1) @ tied1.T
-            info += cross + cross.T - (tied1 * state.q2) @ tied1.T
-        return CoxState(beta, loglik, score, info, w, w, risk1, tied1, **sums)
-
-
-def _per_block_cell(
-    layout: RiskLayout, cells: np.ndarray, values: np.ndarray, n_cells: int
-) -> np.ndarray:
-    """(blocks x cells) sums of ``values`` over the sorted rows."""
-    block_of_row = np.repeat(np.arange(layout.n_blocks), layout.block_size)
-    flat = np.bincount(
-        block_of_row * n_cells + cells, weights=values, minlength=layout.n_blocks * n_cells
-    )
-    return flat.reshape(layout.n_blocks, n_cells)
-
-
-def prepare_grouped(
-    time: np.ndarray,
-    event: np.ndarray,
-    x: np.ndarray,
-    groups: np.ndarray,
-    *,
-    strata: np.ndarray | None,
-    ties: str,
-    names: list[str] | None = None,
-    counts: np.ndarray | None = None,
-    presorted: bool = False,
-) -> GroupedDesign:
-    """Like :func:`prepare` for rows whose covariates are those of their group (checked)."""
-    x = np.asarray(x, dtype=float)
-    if x.ndim == 1:
-        x = x[:, None]
-    cells = np.unique(np.asarray(groups), return_inverse=True)[1].reshape(-1)
-    n_cells = int(cells.max()) + 1 if len(cells) else 0
-    first = np.zeros(n_cells, dtype=np.int64)
-    first[cells[::-1]] = np.arange(len(cells) - 1, -1, -1)
-    x_cells = x[first]
-    if not np.array_equal(x_cells[cells], x):
-        raise AnalysisError("Rows of one group must have identical covariates (groups=).")
-    layout = build_layout(
-        np.asarray(time, dtype=float), np.asarray(event), strata, ties,
-        counts=counts, presorted=presorted,
-    )  # fmt: skip
-    sorted_cells = cells[layout.order]
-    row_counts = np.ones(len(cells)) if layout.counts is None else layout.counts
-    per_block = _per_block_cell(layout, sorted_cells, row_counts, n_cells)
-    for start, stop in layout.stratum_blocks:
-        np.cumsum(per_block[start:stop], axis=0, out=per_block[start:stop])
-    ends = layout.event_blocks
-    deaths = _per_block_cell(layout, sorted_cells, row_counts * layout.event, n_cells)[ends]
-    total = np.bincount(sorted_cells, weights=row_counts, minlength=n_cells)
-    xt = x_cells.T - (x_cells.T @ total / total.sum())[:, None]
-    names = tuple(names or (f"x{j + 1}" for j in range(xt.shape[0])))
-    return GroupedDesign(
-        layout, np.ascontiguousarray(xt), names, sorted_cells, per_block[ends], deaths,
-        xt @ deaths.sum(axis=0),
-    )  # fmt: skip
 
 
 def _km_left_limit(layout: RiskLayout, at: np.ndarray) -> np.ndarray:
@@ -589,7 +538,7 @@ def zph_test(
         raise AnalysisError("The proportional-hazards test is not available for weighted fits.")
     ttimes = 1 - _km_left_limit(layout, layout.time[layout.event_rows])
     g_event = ttimes - ttimes.mean()
-    g = g_event[layout.event_block_start]  # constant within a block of tied deaths
+    g = g_event[layout.terms.block_start]  # constant within a block of tied deaths
     u = design.xev @ g_event - state.term_mean_sum(g)
     i12 = design.information(state, g)
     i22 = design.information(state, g * g)

@@ -59,21 +59,31 @@ def require_columns(df: pd.DataFrame, columns: Iterable[str]) -> None:
         )
 
 
+def _complete_mask(
+    df: pd.DataFrame, columns: list[str], converted: dict[str, np.ndarray]
+) -> tuple[np.ndarray, tuple[tuple[str, int], ...]]:
+    """Rows with a value in every column, and the others counted per first missing column
+    (``converted``: columns already turned into float arrays, missing = NaN)."""
+    keep = np.ones(len(df), dtype=bool)
+    reasons: list[tuple[str, int]] = []
+    for col in columns:
+        isna = np.isnan(converted[col]) if col in converted else df[col].isna().to_numpy()
+        missing = keep & isna
+        if missing.any():
+            reasons.append((f"missing {col}", int(missing.sum())))
+            keep &= ~missing
+    return keep, tuple(reasons)
+
+
 def complete_cases(
     df: pd.DataFrame, columns: Iterable[str], *, what: str = "this analysis"
 ) -> tuple[pd.DataFrame, Exclusions]:
     """Rows with a value in every one of ``columns``; the others are counted per first missing column."""
     columns = list(dict.fromkeys(columns))
     require_columns(df, columns)
-    keep = np.ones(len(df), dtype=bool)
-    reasons: list[tuple[str, int]] = []
-    for col in columns:
-        missing = keep & df[col].isna().to_numpy()
-        if missing.any():
-            reasons.append((f"missing {col}", int(missing.sum())))
-            keep &= ~missing
+    keep, reasons = _complete_mask(df, columns, {})
     out = df.loc[keep]
-    excl = Exclusions(len(df), int(keep.sum()), tuple(reasons))
+    excl = Exclusions(len(df), int(keep.sum()), reasons)
     if out.empty:
         raise AnalysisError(f"No patient has every value needed for {what}: {excl.describe()}.")
     return out, excl
@@ -88,28 +98,33 @@ def survival_frame(
     are data errors and raise :class:`AnalysisError`, because excluding them would hide a coding
     problem (e.g. an inverted or mis-scaled column).
     """
-    require_columns(df, [time, event, *other])
-    times = pd.to_numeric(df[time], errors="coerce").astype(float)
-    events = pd.to_numeric(df[event], errors="coerce").astype(float)
-    bad_time = ~np.isfinite(times.to_numpy())
-    work = df.assign(**{time: times, event: events})
-    if (times < 0).any():
-        rows = list(np.flatnonzero((times < 0).to_numpy())[:5])
+    columns = list(dict.fromkeys([time, event, *other]))
+    require_columns(df, columns)
+    times = pd.to_numeric(df[time], errors="coerce").to_numpy(dtype=float, copy=True)
+    events = pd.to_numeric(df[event], errors="coerce").to_numpy(dtype=float)
+    negative = times < 0
+    if negative.any():
+        rows = list(np.flatnonzero(negative)[:5])
         raise AnalysisError(
-            f"{time} has {int((times < 0).sum())} negative value(s) (first rows {rows}). "
+            f"{time} has {int(negative.sum())} negative value(s) (first rows {rows}). "
             "Survival times must be >= 0: check the time origin and units of this column."
         )
-    codes = events.to_numpy()
-    odd_mask = ~np.isnan(codes) & (codes != 0) & (codes != 1)
+    odd_mask = ~np.isnan(events) & (events != 0) & (events != 1)
     if odd_mask.any():
-        odd = sorted(set(codes[odd_mask].tolist()))[:5]
+        odd = sorted(set(events[odd_mask].tolist()))[:5]
         raise AnalysisError(
             f"{event} must be 0 (censored) or 1 (event); found {odd}. "
             "Recode the event column on the Cohort page (and confirm which value means an event)."
         )
-    work.loc[bad_time, time] = np.nan
-    out, excl = complete_cases(work, [time, event, *other], what=what)
-    out = out.astype({event: "int8"})
+    times[~np.isfinite(times)] = np.nan  # infinite times are unusable, counted as missing
+    keep, reasons = _complete_mask(df, columns, {time: times, event: events})
+    excl = Exclusions(len(df), int(keep.sum()), reasons)
+    if not keep.any():
+        raise AnalysisError(f"No patient has every value needed for {what}: {excl.describe()}.")
+    # One row copy (take), then the two converted columns replace the originals.
+    out = df.take(np.flatnonzero(keep))
+    out[time] = times[keep]
+    out[event] = events[keep].astype("int8")
     if int(out[event].sum()) == 0:
         raise AnalysisError(
             f"There are no events in {event} among the {len(out):,} patients analysed, so survival "

@@ -33,156 +33,265 @@ COLUMNS = (
 
 
 # ---------------------------------------------------------------------------------------------
-# Model engines: the same three questions asked of a logistic or a Cox model
+# Splits: one subgroup variable, summarised once for every model of its levels
+#
+# A split answers three questions: counts per level, the exposure effect within each level, and
+# the likelihood-ratio statistic of exposure x level. An exposure with few distinct values (the
+# usual two-level one) is summarised as counts per (level, exposure value) cell, which is exact
+# and does not grow with the number of patients; a continuous exposure is fitted on rows.
 # ---------------------------------------------------------------------------------------------
 
 
-class _Engine:
-    """What the logistic and Cox engines share: designs for the interaction test."""
-
-    _x_values: np.ndarray
-
-    def _designs(self, x: np.ndarray, level: np.ndarray, design: np.ndarray | None):
-        """Interaction designs, built once per distinct (level, exposure) and copied to rows."""
-        if design is None:
-            return _interaction_designs(x, level)
-        present = np.flatnonzero(np.bincount(design))
-        n_values = len(self._x_values)
-        lookup = np.zeros(present[-1] + 1, dtype=np.int64)
-        lookup[present] = np.arange(len(present))
-        cell_designs = _interaction_designs(self._x_values[present % n_values], present // n_values)
-        return tuple(d[lookup[design]] for d in cell_designs)
+def _exposure_cells(x: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+    """Code of each patient's exposure value and the sorted values (codes None when the
+    exposure is continuous: too many distinct values for cells to save anything)."""
+    codes, values = pd.factorize(x, sort=True)
+    mergeable = len(values) <= max(len(x) // 4, 1)
+    return (codes if mergeable else None), np.asarray(values, dtype=float)
 
 
-class _Binary(_Engine):
-    """Logistic models on binomial cells: patients with the same exposure value and level are
-    merged into one row of counts (exact, and what keeps 1M patients fast)."""
+class _RowSplit:
+    """A subgroup variable analysed on the patients' rows, one model per level."""
+
+    def __init__(self, engine, codes: np.ndarray, n_levels: int):
+        self.engine, self.codes, self.n_levels = engine, codes, n_levels
+
+    def level_counts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per level: patients, events, and whether the exposure varies."""
+        valid = self.codes >= 0
+        level = self.codes[valid]
+        n = np.bincount(level, minlength=self.n_levels)
+        events = np.bincount(level, self.engine.outcome[valid], minlength=self.n_levels)
+        span = pd.Series(self.engine.x[valid]).groupby(level).agg(["min", "max"])
+        span = span.reindex(range(self.n_levels))
+        return n, events, (span["max"] > span["min"]).to_numpy()
+
+    def effects(self, levels: list[int]) -> dict[int, tuple[float, float] | str]:
+        """(log effect, variance) per level, or why the model failed."""
+        out: dict[int, tuple[float, float] | str] = {}
+        for k in levels:
+            try:
+                out[k] = self.engine.effect(np.flatnonzero(self.codes == k))
+            except AnalysisError as err:
+                out[k] = str(err)
+        return out
+
+    def interaction_lr(self, levels: list[int]) -> tuple[float, int]:
+        rows = np.flatnonzero(np.isin(self.codes, levels))
+        return self.engine.interaction_lr(rows, self.codes[rows])
+
+
+def _cell_keys(engine, codes: np.ndarray) -> tuple[np.ndarray, slice | np.ndarray]:
+    """Cell (level x exposure value) of every patient with a level, and which patients."""
+    valid = slice(None) if codes.min(initial=0) >= 0 else codes >= 0
+    key = codes[valid] * len(engine.x_values) + engine.x_code[valid]
+    return key, valid
+
+
+# ---------------------------------------------------------------------------------------------
+# Logistic models (pCR): odds ratios
+# ---------------------------------------------------------------------------------------------
+
+
+def _logit_effect(x, successes, trials) -> tuple[float, float]:
+    """Log odds ratio per unit of x and its variance (``trials`` None: one row per patient)."""
+    X = np.column_stack([np.ones(len(x)), x])
+    fit = _fit_logit(X, successes, trials)
+    if _separated_column(fit, X, ["(Intercept)", "exposure"]) is not None:
+        raise AnalysisError("separation: the odds ratio would be infinite")
+    return float(fit.beta[1]), float(fit.cov[1, 1])
+
+
+def _logit_interaction(x, level, successes, trials) -> tuple[float, int]:
+    main, full = _interaction_designs(x, level)
+    ones = np.ones((len(x), 1))
+    fits = [
+        _fit_logit(np.hstack([ones, main]), successes, trials),
+        _fit_logit(np.hstack([ones, full]), successes, trials),
+    ]
+    if any(not f.converged for f in fits):
+        raise AnalysisError("the interaction model did not converge (separation)")
+    return 2 * (fits[1].loglik - fits[0].loglik), full.shape[1] - main.shape[1]
+
+
+class _Binary:
+    """Logistic models of a 0/1 outcome."""
 
     measure = "odds ratio"
 
     def __init__(self, x: np.ndarray, y: np.ndarray):
-        self.x, self.y = x, y
-        codes, values = pd.factorize(x, sort=True)
-        mergeable = len(values) <= max(len(x) // 4, 1)  # a continuous exposure does not merge
-        self._x_code = codes if mergeable else None
-        self._x_values = np.asarray(values, dtype=float) if mergeable else None
+        self.x, self.outcome = x, y
+        self.x_code, self.x_values = _exposure_cells(x)
 
-    def counts(self, rows: np.ndarray) -> tuple[int, int, int]:
-        events = int(self.y[rows].sum())
-        return len(rows), events, len(rows) - events
+    @staticmethod
+    def non_events(n: np.ndarray, events: np.ndarray) -> np.ndarray:
+        return n - events
+
+    def split(self, codes: np.ndarray, n_levels: int) -> _RowSplit | _BinomialSplit:
+        if self.x_code is None:
+            return _RowSplit(self, codes, n_levels)
+        return _BinomialSplit(self, codes, n_levels)
 
     def effect(self, rows: np.ndarray) -> tuple[float, float]:
-        x, _, successes, trials = self._cells(rows, np.zeros(len(rows), dtype=np.int64))
-        X = np.column_stack([np.ones(len(x)), x])
-        fit = _fit_logit(X, successes, trials)
-        if _separated_column(fit, X, ["(Intercept)", "exposure"]) is not None:
-            raise AnalysisError("separation: the odds ratio would be infinite")
-        return float(fit.beta[1]), float(fit.cov[1, 1])
+        return _logit_effect(self.x[rows], self.outcome[rows], None)
 
     def interaction_lr(self, rows: np.ndarray, level: np.ndarray) -> tuple[float, int]:
-        x, cell_level, successes, trials = self._cells(rows, level)
-        main, full = _interaction_designs(x, cell_level)
-        ones = np.ones((len(x), 1))
-        fits = [
-            _fit_logit(np.hstack([ones, main]), successes, trials),
-            _fit_logit(np.hstack([ones, full]), successes, trials),
-        ]
-        if any(not f.converged for f in fits):
-            raise AnalysisError("the interaction model did not converge (separation)")
-        return 2 * (fits[1].loglik - fits[0].loglik), full.shape[1] - main.shape[1]
+        return _logit_interaction(self.x[rows], level, self.outcome[rows], None)
 
-    def _cells(self, rows: np.ndarray, level: np.ndarray):
-        """(x, level, successes, trials) per non-empty (level, exposure value) cell."""
-        if self._x_code is None:
-            return self.x[rows], level, self.y[rows], None
-        n_values = len(self._x_values)
-        key = level * n_values + self._x_code[rows]
-        size = (int(level.max()) + 1) * n_values if len(level) else 0
-        trials = np.bincount(key, minlength=size)
-        successes = np.bincount(key, weights=self.y[rows], minlength=size)
-        cells = np.flatnonzero(trials)
-        return (
-            self._x_values[cells % n_values],
-            cells // n_values,
-            successes[cells],
-            trials[cells].astype(float),
+
+class _BinomialSplit:
+    """Successes and trials per (level, exposure value): every logistic model of the subgroup
+    is fitted on these binomial cells (exact, and what keeps 1M patients fast)."""
+
+    def __init__(self, engine: _Binary, codes: np.ndarray, n_levels: int):
+        key, valid = _cell_keys(engine, codes)
+        size, shape = n_levels * len(engine.x_values), (n_levels, len(engine.x_values))
+        self.trials = np.bincount(key, minlength=size).reshape(shape).astype(float)
+        self.successes = np.bincount(key, engine.outcome[valid], minlength=size).reshape(shape)
+        self.x_values = engine.x_values
+
+    def level_counts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self.trials.sum(axis=1), self.successes.sum(axis=1), (self.trials > 0).sum(1) > 1
+
+    def effects(self, levels: list[int]) -> dict[int, tuple[float, float] | str]:
+        out: dict[int, tuple[float, float] | str] = {}
+        for k in levels:
+            cells = self.trials[k] > 0
+            try:
+                out[k] = _logit_effect(
+                    self.x_values[cells], self.successes[k, cells], self.trials[k, cells]
+                )
+            except AnalysisError as err:
+                out[k] = str(err)
+        return out
+
+    def interaction_lr(self, levels: list[int]) -> tuple[float, int]:
+        trials = self.trials[levels].ravel()
+        cells = trials > 0
+        n_values = len(self.x_values)
+        return _logit_interaction(
+            np.tile(self.x_values, len(levels))[cells],
+            np.repeat(np.arange(len(levels)), n_values)[cells],
+            self.successes[levels].ravel()[cells],
+            trials[cells],
         )
 
 
-class _Survival(_Engine):
-    """Cox models (Efron ties) through :func:`her2er_dash.survival.cox_fit_arrays`.
+# ---------------------------------------------------------------------------------------------
+# Cox models (survival): hazard ratios, Efron ties
+# ---------------------------------------------------------------------------------------------
 
-    Every model of a forest shares one time axis, so the rows are sorted by descending time
-    once. Each fit then merges patients with the same (time, event, level, exposure value) into
-    one frequency-weighted row (exact: a row with count c is c tied patients), which shrinks
-    1M patients to ~10^5 rows that are already in time order, and tells the engine which rows
-    share a covariate row (``groups``) so that it works on numbers at risk per (level, exposure).
-    """
+
+class _Survival:
+    """Cox models of a (time, event) outcome."""
 
     measure = "hazard ratio"
 
     def __init__(self, x: np.ndarray, time: np.ndarray, event: np.ndarray):
-        self.x, self.time, self.event = x, time, event
-        self._order = np.argsort(-time, kind="stable")
-        self._position = np.empty_like(self._order)
-        self._position[self._order] = np.arange(len(time))
-        sorted_time = time[self._order]
-        new_time = np.concatenate(([True], sorted_time[1:] != sorted_time[:-1]))
-        self._time_code = np.cumsum(new_time) - 1  # 0 = latest time, increasing down the rows
-        self._time_of_code = sorted_time[new_time]
-        self._sorted = (sorted_time, event[self._order].astype(np.int64), x[self._order])
-        codes, values = pd.factorize(x, sort=True)
-        mergeable = len(values) <= max(len(x) // 4, 1)  # a continuous exposure does not merge
-        self._x_code = codes[self._order] if mergeable else None
-        self._x_values = np.asarray(values, dtype=float)
+        self.x, self.time, self.outcome = x, time, event
+        # Each patient is at risk at the event times up to their own time: with the event
+        # times in descending order, those before position ``bucket`` (the count of event times
+        # later than the patient's time); an event at the k-th event time has bucket k.
+        event_times = np.unique(time[event > 0])
+        self.n_event_times = len(event_times)
+        self.bucket = len(event_times) - np.searchsorted(event_times, time, side="right")
+        self.x_code, self.x_values = _exposure_cells(x)
 
-    def counts(self, rows: np.ndarray) -> tuple[int, int, int]:
-        events = int(self.event[rows].sum())
-        return len(rows), events, events  # censored count does not limit a Cox model
+    @staticmethod
+    def non_events(n: np.ndarray, events: np.ndarray) -> np.ndarray:
+        return events  # censored patients do not limit a Cox model
+
+    def split(self, codes: np.ndarray, n_levels: int) -> _RowSplit | _CountSplit:
+        if self.x_code is None:
+            return _RowSplit(self, codes, n_levels)
+        return _CountSplit(self, codes, n_levels)
 
     def effect(self, rows: np.ndarray) -> tuple[float, float]:
-        x, _, cells = self._cells(rows, np.zeros(len(rows), dtype=np.int64))
-        beta, var, _, _ = self._fit(cells, x[:, None], ["exposure"])
+        time, event, x, _ = self._sorted(rows, np.zeros(len(rows), dtype=np.int64))
+        beta, var, _, _ = _cox_fit(time, event, x[:, None])
         return float(beta[0]), float(var[0, 0])
 
     def interaction_lr(self, rows: np.ndarray, level: np.ndarray) -> tuple[float, int]:
-        x, cell_level, cells = self._cells(rows, level)
-        main, full = self._designs(x, cell_level, cells[3])
-        loglik_main = self._fit(cells, main, None)[2]
-        loglik_full = self._fit(cells, full, None)[2]
+        time, event, x, level = self._sorted(rows, level)
+        main, full = _interaction_designs(x, level)
+        loglik_main = _cox_fit(time, event, main)[2]
+        loglik_full = _cox_fit(time, event, full)[2]
         return 2 * (loglik_full - loglik_main), full.shape[1] - main.shape[1]
 
-    def _cells(self, rows: np.ndarray, level: np.ndarray):
-        """(exposure, level, (time, event, count)) per distinct row, in descending time."""
-        selected = np.full(len(self.time), -1, dtype=np.int64)
-        selected[self._position[rows]] = level
-        keep = np.flatnonzero(selected >= 0)
-        if self._x_code is None:
-            time, event, x = (a[keep] for a in self._sorted)
-            return x, selected[keep], (time, event, None, None)
-        event = self._sorted[1][keep]
-        n_designs = len(self._x_values) * (int(level.max()) + 1 if len(level) else 1)
-        design = selected[keep] * len(self._x_values) + self._x_code[keep]
-        key = (self._time_code[keep] * 2 + event) * n_designs + design
-        # Keys grow with the time code, so distinct keys in increasing order keep descending time.
-        count = np.bincount(key)  # keys are dense: at most (distinct times) x 2 x designs
-        distinct = np.flatnonzero(count)
-        design, time_event = distinct % n_designs, distinct // n_designs
-        return (
-            self._x_values[design % len(self._x_values)],
-            design // len(self._x_values),
-            (self._time_of_code[time_event // 2], time_event % 2, count[distinct], design),
+    def _sorted(self, rows: np.ndarray, level: np.ndarray):
+        """(time, event, exposure, level) of ``rows``, in descending time."""
+        order = np.argsort(-self.time[rows], kind="stable")
+        rows, level = rows[order], level[order]
+        return self.time[rows], self.outcome[rows], self.x[rows], level
+
+
+def _cox_fit(time, event, X):
+    from .survival import cox_fit_arrays
+
+    return cox_fit_arrays(time, event, X, ties="efron", presorted=True)
+
+
+class _CountSplit:
+    """Patients at risk and deaths per (event time, level, exposure value), computed once and
+    shared by every Cox model of the subgroup.
+
+    The per-level hazard ratios are one-slope fits per level (:func:`fit_per_stratum`, all
+    levels at once); the interaction test fits the models without and with exposure x level on
+    the same counts.
+    """
+
+    def __init__(self, engine: _Survival, codes: np.ndarray, n_levels: int):
+        key, valid = _cell_keys(engine, codes)
+        n_times, shape = engine.n_event_times, (n_levels, len(engine.x_values))
+        n_cells = shape[0] * shape[1]
+        # Patients per (bucket, cell); bucket n_times holds those never at risk at an event.
+        key = engine.bucket[valid] * n_cells + key
+        size = (n_times + 1) * n_cells
+        total = np.bincount(key, minlength=size).reshape(-1, n_cells)
+        dead = np.bincount(key[engine.outcome[valid] > 0], minlength=size).reshape(-1, n_cells)
+        self.patients = total.sum(axis=0).reshape(shape)
+        self.events = dead.sum(axis=0).reshape(shape)
+        at_risk = np.cumsum(total[:n_times], axis=0, dtype=float)
+        self.at_risk = at_risk.reshape(n_times, *shape)
+        self.deaths = dead[:n_times].astype(float).reshape(n_times, *shape)
+        self.x_values = engine.x_values
+
+    def level_counts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self.patients.sum(axis=1), self.events.sum(axis=1), (self.patients > 0).sum(1) > 1
+
+    def effects(self, levels: list[int]) -> dict[int, tuple[float, float] | str]:
+        from ._cox_cells import fit_per_stratum
+
+        at_risk, deaths = self._levels(levels)
+        fits = fit_per_stratum(at_risk, deaths, self.x_values, ties="efron", name="exposure")
+        return {
+            k: fits.problem[j] or (float(fits.beta[j]), float(fits.var[j]))
+            for j, k in enumerate(levels)
+        }
+
+    def interaction_lr(self, levels: list[int]) -> tuple[float, int]:
+        from ._cox import fit
+        from ._cox_cells import cell_counts
+
+        n_values = len(self.x_values)
+        at_risk, deaths = self._levels(levels)
+        n_times = len(at_risk)
+        counts = cell_counts(
+            at_risk.reshape(n_times, -1), deaths.reshape(n_times, -1), ties="efron"
         )
+        x = np.tile(self.x_values, len(levels))
+        main, full = _interaction_designs(x, np.repeat(np.arange(len(levels)), n_values))
+        # Both start from zero, as R does: a warm start would stop R's relative rule earlier,
+        # leaving a final step large enough to trip the infinite-coefficient check.
+        main_fit = fit(counts.design(main))[0]
+        full_fit = fit(counts.design(full))[0]
+        return 2 * (full_fit.loglik - main_fit.loglik), full.shape[1] - main.shape[1]
 
-    @staticmethod
-    def _fit(cells, X, names):
-        from .survival import cox_fit_arrays
-
-        time, event, count, design = cells
-        return cox_fit_arrays(
-            time, event, X, ties="efron", names=names, weights=count, presorted=True,
-            groups=design,
-        )  # fmt: skip
+    def _levels(self, levels: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Counts of these levels (views, not copies, when every level takes part)."""
+        if levels == list(range(self.at_risk.shape[1])):
+            return self.at_risk, self.deaths
+        return self.at_risk[:, levels], self.deaths[:, levels]
 
 
 def _interaction_designs(x: np.ndarray, level: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -257,33 +366,26 @@ def _label(level) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def _too_small(engine, rows: np.ndarray, counts: tuple[int, int, int]) -> str:
-    n, events, non_events = counts
+def _too_small(n: int, events: int, non_events: int, varied: bool) -> str:
     if n < MIN_PATIENTS:
         return f"fewer than {MIN_PATIENTS} patients: no estimate"
     if events < MIN_EVENTS:
         return f"fewer than {MIN_EVENTS} events: no estimate"
     if non_events < MIN_EVENTS:
         return f"fewer than {MIN_EVENTS} patients without the outcome: no estimate"
-    if np.ptp(engine.x[rows]) == 0:
+    if not varied:
         return "only one exposure group in this level: no estimate"
     return ""
 
 
-def _effect_row(engine, rows: np.ndarray, z: float) -> dict:
-    """n, events, and the Wald estimate with CI and p (or NaN with the reason)."""
+def _add_estimate(row: dict, fit: tuple[float, float] | str, z: float) -> None:
+    """The Wald estimate with CI and p, or the reason the model failed."""
     from scipy.stats import norm
 
-    counts = engine.counts(rows)
-    row = {"n": counts[0], "events": counts[1], "estimate": np.nan, "ci_low": np.nan,
-           "ci_high": np.nan, "p": np.nan, "warning": _too_small(engine, rows, counts)}  # fmt: skip
-    if row["warning"]:
-        return row
-    try:
-        beta, var = engine.effect(rows)
-    except AnalysisError as err:
-        row["warning"] = f"model failed ({str(err).split('.')[0]}): no estimate"
-        return row
+    if isinstance(fit, str):
+        row["warning"] = f"model failed ({fit.split('.')[0]}): no estimate"
+        return
+    beta, var = fit
     se = np.sqrt(var)
     row.update(
         estimate=np.exp(beta),
@@ -291,32 +393,44 @@ def _effect_row(engine, rows: np.ndarray, z: float) -> dict:
         ci_high=np.exp(beta + z * se),
         p=2 * norm.sf(abs(beta / se)),
     )
-    return row
 
 
-def _interaction_p(engine, rows: np.ndarray, level: np.ndarray) -> tuple[float, str]:
+def _interaction_p(split, levels: list[int]) -> tuple[float, str]:
     from scipy.stats import chi2
 
-    if len(np.unique(level)) < 2:
+    if len(levels) < 2:
         return np.nan, "interaction test needs two levels with an estimate"
     try:
-        statistic, dof = engine.interaction_lr(rows, level)
+        statistic, dof = split.interaction_lr(levels)
     except AnalysisError as err:
         return np.nan, f"interaction test failed ({str(err).split('.')[0]})"
     return float(chi2.sf(max(statistic, 0.0), dof)), ""
 
 
+def _level_rows(engine, codes: np.ndarray, n_levels: int, z: float) -> tuple[list[dict], object]:
+    """One row per level (estimates where the level is large enough), and the split used."""
+    split = engine.split(codes, n_levels)
+    n, events, varied = split.level_counts()
+    non_events = engine.non_events(n, events)
+    out = [
+        {"n": int(n[k]), "events": int(events[k]), "estimate": np.nan, "ci_low": np.nan,
+         "ci_high": np.nan, "p": np.nan,
+         "warning": _too_small(n[k], events[k], non_events[k], varied[k])}
+        for k in range(n_levels)
+    ]  # fmt: skip
+    candidates = [k for k, row in enumerate(out) if not row["warning"]]
+    for k, fit in (split.effects(candidates) if candidates else {}).items():
+        _add_estimate(out[k], fit, z)
+    return out, split
+
+
 def _subgroup_rows(engine, name: str, values: pd.Series, z: float) -> list[dict]:
     codes, levels = _level_codes(values, name)
-    rows_of = {k: np.flatnonzero(codes == k) for k in range(len(levels))}
-    out = []
-    for k, level in enumerate(levels):
-        out.append({"subgroup": name, "level": _label(level), **_effect_row(engine, rows_of[k], z)})
+    out, split = _level_rows(engine, codes, len(levels), z)
     estimable = [k for k, row in enumerate(out) if np.isfinite(row["estimate"])]
-    rows = np.concatenate([rows_of[k] for k in estimable]) if estimable else np.array([], int)
-    p_value, problem = _interaction_p(engine, rows, codes[rows])
-    for row in out:
-        row["p_interaction"] = p_value
+    p_value, problem = _interaction_p(split, estimable)
+    for row, level in zip(out, levels, strict=True):
+        row.update(subgroup=name, level=_label(level), p_interaction=p_value)
         if problem and not row["warning"]:
             row["warning"] = problem
     return out
@@ -361,14 +475,14 @@ def forest(
     if not subgroups:
         raise AnalysisError("Choose at least one subgroup variable for the forest plot.")
     frame, excl, engine, contrast = _prepare(df, exposure, subgroups, outcome, reference)
-    if isinstance(engine, _Binary) and engine.y.min() == engine.y.max():
+    if isinstance(engine, _Binary) and engine.outcome.min() == engine.outcome.max():
         raise AnalysisError(
-            f"All {len(engine.y):,} patients have the same {outcome} value, so no effect can be "
+            f"All {len(engine.outcome):,} patients have the same {outcome} value, so no effect can be "
             "estimated. Check the outcome coding or widen the cohort filter."
         )
     z = _z(alpha)
     report = progress or (lambda fraction, message: None)
-    overall = _effect_row(engine, np.arange(len(frame)), z)
+    overall = _level_rows(engine, np.zeros(len(frame), dtype=np.int64), 1, z)[0][0]
     if overall["warning"]:
         raise AnalysisError(
             f"The overall effect of {exposure} cannot be estimated: {overall['warning']}. "

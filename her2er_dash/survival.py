@@ -18,7 +18,7 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from . import _cox
+from . import _cox, _cox_cells
 from ._data import Exclusions, as_list, require_columns, survival_frame
 from .errors import AnalysisError
 
@@ -466,7 +466,7 @@ def cox_fit_arrays(
     if groups is None:
         design = _cox.prepare(time, event, X, **options)
     else:
-        design = _cox.prepare_grouped(time, event, X, groups, **options)
+        design = _cox_cells.prepare_grouped(time, event, X, groups, **options)
     state, var, loglik0 = _cox.fit(design)
     return state.beta.copy(), var, state.loglik, loglik0
 

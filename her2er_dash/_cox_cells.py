@@ -1,0 +1,332 @@
+"""Cox models on counts: numbers at risk and deaths per (event time, covariate cell).
+
+A model whose covariates take few distinct values ("cells": the levels of categorical terms,
+as in a subgroup forest) depends on the data only through how many patients of each cell are
+at risk, and how many die, at each event time. Working on those counts gives exactly the
+row-level numbers (the same sums, added in a different order) at a cost that no longer grows
+with the number of patients:
+
+- :class:`GroupedDesign` is one Cox model on such counts (score and information are per-cell
+  sums), built from rows by :func:`prepare_grouped` or directly by :func:`design_from_counts`;
+- :func:`fit_per_stratum` fits one slope per stratum for a single covariate, every stratum at
+  once, which is what a forest's per-level hazard ratios are (the stratified partial likelihood
+  is a product over strata, so the per-stratum fits are independent).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._cox import (
+    EPS,
+    MAX_ITER,
+    NO_EVENTS,
+    CoxState,
+    EfronTerms,
+    RiskLayout,
+    build_layout,
+    collinear_message,
+    drifting,
+    efron_terms,
+    infinite_message,
+    no_variation_message,
+    not_converged_message,
+    term_sums,
+)
+from .errors import AnalysisError
+
+
+@dataclass(frozen=True)
+class GroupedDesign:
+    """A Cox model whose rows share a few distinct covariate rows ("cells").
+
+    Every row of cell g has the weight exp(x_g' beta), so the risk-set sums of an event block
+    are the numbers at risk per cell (``at_risk``, K x G) times the cell weights, and the
+    row-level sums of the information collapse to per-cell sums. One evaluation costs
+    O(K G p) instead of O(n p^2).
+    """
+
+    terms: EfronTerms
+    xt: np.ndarray  # (p, G) centred covariates of the cells
+    names: tuple[str, ...]
+    stratum_cells: tuple[np.ndarray, ...]  # cells with patients, per stratum
+    at_risk: np.ndarray  # (K, G) patients at risk at each event block
+    deaths: np.ndarray  # (K, G) deaths in each event block
+    ev_sum: np.ndarray  # covariate sums over deaths
+
+    def stratum_columns(self) -> list[np.ndarray]:
+        return [self.xt[:, cells] for cells in self.stratum_cells]
+
+    def evaluate(self, beta: np.ndarray) -> CoxState:
+        eta = beta @ self.xt
+        shift = eta.max()
+        w = np.exp(eta - shift)
+        wx = self.xt * w
+        risk0, risk1 = self.at_risk @ w, wx @ self.at_risk.T
+        tied = len(self.terms.tied) > 0
+        tied0 = self.deaths @ w if tied else np.zeros((0,))
+        tied1 = wx @ self.deaths.T if tied else np.zeros((0,))
+        with np.errstate(divide="ignore"):
+            sums = term_sums(self.terms, risk0, tied0)
+        loglik = float(beta @ self.ev_sum - self.terms.n * shift - sums.pop("log"))
+        state = CoxState(beta, loglik, self.ev_sum, np.empty(0), w, w, risk1, tied1, **sums)
+        score = self.ev_sum - state.term_mean_sum(np.ones(len(risk0)))
+        cell_weight = w * (self.at_risk.T @ state.s1)
+        if tied:
+            cell_weight -= w * (self.deaths.T @ state.sf)
+        info = (self.xt * cell_weight) @ self.xt.T - (risk1 * state.q0) @ risk1.T
+        if tied:
+            cross = (risk1 * state.q1) @ tied1.T
+            info += cross + cross.T - (tied1 * state.q2) @ tied1.T
+        return CoxState(beta, loglik, score, info, w, w, risk1, tied1, **sums)
+
+
+def _names(names: list[str] | None, p: int) -> tuple[str, ...]:
+    return tuple(names or (f"x{j + 1}" for j in range(p)))
+
+
+def _centred(x_cells: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Cell covariates transposed to (p, G), centred on the patients' mean (for stability)."""
+    xt = np.asarray(x_cells, dtype=float).T
+    return np.ascontiguousarray(xt - (xt @ weight / weight.sum())[:, None])
+
+
+@dataclass(frozen=True)
+class CellCounts:
+    """Patients at risk and deaths per (event time, cell), one stratum, ready for models.
+
+    Build with :func:`cell_counts`; :meth:`design` then gives the model of any cell covariates
+    on these counts (the Efron terms are shared, so several models cost one preparation).
+    """
+
+    terms: EfronTerms
+    at_risk: np.ndarray  # (K, G) cells present; times with at least one death
+    deaths: np.ndarray
+    present: np.ndarray  # the input cells kept
+
+    def design(self, x_cells: np.ndarray, *, names: list[str] | None = None) -> GroupedDesign:
+        """``x_cells`` (G, p): covariates of every input cell (rows of absent cells unused)."""
+        ever = self.at_risk[-1] if len(self.at_risk) else np.ones(len(self.present))
+        xt = _centred(np.asarray(x_cells, dtype=float)[self.present], ever)
+        return GroupedDesign(
+            self.terms, xt, _names(names, xt.shape[0]), (np.arange(len(self.present)),),
+            self.at_risk, self.deaths, xt @ self.deaths.sum(axis=0),
+        )  # fmt: skip
+
+
+def _ever_at_risk(at_risk: np.ndarray) -> np.ndarray:
+    """Patients at risk at the earliest event time: everyone ever at risk at a death (the
+    numbers at risk only grow as time goes back)."""
+    return at_risk[-1] if len(at_risk) else np.zeros(at_risk.shape[1:])
+
+
+def cell_counts(at_risk: np.ndarray, deaths: np.ndarray, *, ties: str) -> CellCounts:
+    """Counts for unstratified models on a shared time axis.
+
+    ``at_risk`` and ``deaths`` are (K, G): patients of cell g with time >= t_k, and deaths of
+    cell g at t_k, for times t_k in descending order (times without a death are skipped).
+    Cells never at risk at a death are dropped: they add nothing to the partial likelihood.
+    """
+    per_time = np.rint(deaths.sum(axis=1)).astype(np.int64)
+    kept = np.flatnonzero(per_time > 0)
+    present = np.flatnonzero(_ever_at_risk(at_risk[kept[-1:]]) > 0)
+    if len(kept) < len(at_risk) or len(present) < at_risk.shape[1]:
+        at_risk, deaths = at_risk[np.ix_(kept, present)], deaths[np.ix_(kept, present)]
+    return CellCounts(
+        efron_terms(per_time[kept], ties),
+        np.ascontiguousarray(at_risk),
+        np.ascontiguousarray(deaths),
+        present,
+    )
+
+
+def _per_block_cell(
+    layout: RiskLayout, cells: np.ndarray, values: np.ndarray, n_cells: int
+) -> np.ndarray:
+    """(blocks x cells) sums of ``values`` over the sorted rows."""
+    block_of_row = np.repeat(np.arange(layout.n_blocks), layout.block_size)
+    flat = np.bincount(
+        block_of_row * n_cells + cells, weights=values, minlength=layout.n_blocks * n_cells
+    )
+    return flat.reshape(layout.n_blocks, n_cells)
+
+
+def prepare_grouped(
+    time: np.ndarray,
+    event: np.ndarray,
+    x: np.ndarray,
+    groups: np.ndarray,
+    *,
+    strata: np.ndarray | None,
+    ties: str,
+    names: list[str] | None = None,
+    counts: np.ndarray | None = None,
+    presorted: bool = False,
+) -> GroupedDesign:
+    """A grouped design from patient rows whose covariates are those of their group (checked)."""
+    x = np.asarray(x, dtype=float)
+    if x.ndim == 1:
+        x = x[:, None]
+    cells = np.unique(np.asarray(groups), return_inverse=True)[1].reshape(-1)
+    n_cells = int(cells.max()) + 1 if len(cells) else 0
+    first = np.zeros(n_cells, dtype=np.int64)
+    first[cells[::-1]] = np.arange(len(cells) - 1, -1, -1)
+    x_cells = x[first]
+    if not np.array_equal(x_cells[cells], x):
+        raise AnalysisError("Rows of one group must have identical covariates (groups=).")
+    layout = build_layout(
+        np.asarray(time, dtype=float), np.asarray(event), strata, ties,
+        counts=counts, presorted=presorted,
+    )  # fmt: skip
+    sorted_cells = cells[layout.order]
+    row_counts = np.ones(len(cells)) if layout.counts is None else layout.counts
+    per_block = _per_block_cell(layout, sorted_cells, row_counts, n_cells)
+    for start, stop in layout.stratum_blocks:
+        np.cumsum(per_block[start:stop], axis=0, out=per_block[start:stop])
+    ends = layout.event_blocks
+    deaths = _per_block_cell(layout, sorted_cells, row_counts * layout.event, n_cells)[ends]
+    total = np.bincount(sorted_cells, weights=row_counts, minlength=n_cells)
+    xt = _centred(x_cells, total)
+    return GroupedDesign(
+        layout.terms, xt, _names(names, xt.shape[0]),
+        tuple(np.unique(sorted_cells[a:b]) for a, b in layout.stratum_rows),
+        per_block[ends], deaths, xt @ deaths.sum(axis=0),
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# One slope per stratum, all strata at once
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StratumFits:
+    """Per stratum: coefficient, its variance, and why it failed ("" when it did not)."""
+
+    beta: np.ndarray
+    var: np.ndarray
+    problem: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _SlopeTerms:
+    """Efron terms of every stratum, with the cell sums that do not depend on beta."""
+
+    stratum: np.ndarray  # per term: its stratum
+    risk: np.ndarray  # (V, terms): at risk minus the Efron fraction of the tied deaths
+    x: np.ndarray  # (V,) centred covariate values
+    death_x: np.ndarray  # per stratum: sum of x over deaths
+    n_terms: np.ndarray  # per stratum: number of terms (deaths)
+
+    def evaluate(self, beta: np.ndarray) -> np.ndarray:
+        """Per stratum: log-likelihood, score and information at ``beta``, shape (3, S)."""
+        eta = beta[:, None] * self.x[None, :]
+        shift = eta.max(axis=1)
+        w = np.exp(eta - shift[:, None])
+        # One pass per covariate value (there are few) over contiguous per-term arrays.
+        den, first, second = (np.zeros(self.risk.shape[1]) for _ in range(3))
+        for v, x in enumerate(self.x):
+            weighted = self.risk[v] * w[self.stratum, v]
+            den += weighted
+            first += x * weighted
+            second += x * x * weighted
+        mean = first / den
+        sums = [
+            np.bincount(self.stratum, values, minlength=len(beta))
+            for values in (np.log(den), mean, second / den - mean * mean)
+        ]
+        loglik = beta * self.death_x - self.n_terms * shift - sums[0]
+        return np.stack([loglik, self.death_x - sums[1], sums[2]])
+
+
+def _slope_terms(at_risk, deaths, x_values, ties: str) -> _SlopeTerms:
+    # Sums over the (few) covariate values run as a loop: numpy reduces a short last axis slowly.
+    per_pair = sum(deaths[:, :, v] for v in range(deaths.shape[2]))  # (K, S)
+    time_index, stratum = np.nonzero(per_pair)
+    terms = efron_terms(np.rint(per_pair[time_index, stratum]).astype(np.int64), ties)
+    pair_at_risk = at_risk[time_index, stratum].T[:, terms.block]
+    pair_deaths = deaths[time_index, stratum].T[:, terms.block]
+    ever = _ever_at_risk(at_risk).sum(axis=0)  # patients per value
+    x = x_values - x_values @ ever / max(ever.sum(), 1)
+    death_x = sum(x[v] * deaths[:, :, v].sum(axis=0) for v in range(len(x)))
+    term_stratum = stratum[terms.block]
+    return _SlopeTerms(
+        term_stratum, pair_at_risk - terms.frac * pair_deaths, x, death_x,
+        np.bincount(term_stratum, minlength=at_risk.shape[1]),
+    )  # fmt: skip
+
+
+def _step(beta: np.ndarray, state: np.ndarray) -> np.ndarray:
+    """Newton step from ``state`` = (loglik, score, info); NaN where the information is not
+    positive (the 1 x 1 Cholesky factor of the row-level fit would fail)."""
+    info = state[2]
+    return np.where(info > 0, beta + state[1] / np.where(info > 0, info, 1), np.nan)
+
+
+def _newton_per_stratum(terms: _SlopeTerms, problem: np.ndarray, name: str) -> np.ndarray:
+    """:func:`her2er_dash._cox.newton` run in every stratum at once: the same steps, halvings
+    and stopping rule. Returns (beta, score, info) at convergence, shape (3, S); strata that fail
+    get their message in ``problem`` (strata with a problem already are skipped)."""
+    n_strata = len(problem)
+    beta = np.zeros(n_strata)
+    current = terms.evaluate(beta)  # (loglik, score, info) at the accepted beta
+    new = _step(beta, current)
+    done = problem != ""
+    problem[~done & np.isnan(new)] = collinear_message([name])
+    done = problem != ""
+    halving = np.zeros(n_strata, dtype=bool)
+    result = np.full((3, n_strata), np.nan)
+    for _ in range(MAX_ITER):
+        active = ~done
+        if not active.any():
+            break
+        trial = terms.evaluate(np.where(active, new, 0.0))
+        converged = active & ~halving & (np.abs(1 - current[0] / trial[0]) <= EPS)
+        result[:, converged] = np.stack([new, trial[1], trial[2]])[:, converged]
+        done |= converged
+        worse = active & ~converged & (~np.isfinite(trial[0]) | (trial[0] < current[0]))
+        halving[worse] = True
+        new[worse] = (new[worse] + beta[worse]) / 2
+        step = active & ~converged & ~worse
+        halving[step] = False
+        beta[step] = new[step]
+        current[:, step] = trial[:, step]
+        new[step] = _step(beta, current)[step]
+        singular = step & np.isnan(new)
+        problem[singular] = collinear_message([name])
+        done |= singular
+    problem[~done] = not_converged_message(name)
+    return result
+
+
+def fit_per_stratum(
+    at_risk: np.ndarray,
+    deaths: np.ndarray,
+    x_values: np.ndarray,
+    *,
+    ties: str,
+    name: str = "x",
+) -> StratumFits:
+    """One Cox slope of a single covariate per stratum, from counts.
+
+    ``at_risk`` and ``deaths`` are (K, S, V): patients with time >= t_k, and deaths at t_k, in
+    stratum s with covariate value ``x_values[v]``, for times t_k in descending order. Each
+    stratum gets the fit of its own patients (Newton-Raphson with R's stopping rule and step
+    halving, run for all strata together); a stratum that cannot be fitted gets NaN and the
+    message the row-level fit would raise (no events; no variation among the patients at risk
+    at its event times; collinear; not converged; infinite coefficient).
+    """
+    x_values = np.asarray(x_values, dtype=float)
+    terms = _slope_terms(at_risk, deaths, x_values, ties)
+    problem = np.full(at_risk.shape[1], "", dtype=object)
+    problem[(_ever_at_risk(at_risk) > 0).sum(axis=1) < 2] = no_variation_message([name])
+    problem[terms.n_terms == 0] = NO_EVENTS
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        beta, score, info = _newton_per_stratum(terms, problem, name)
+        var = 1 / info
+        problem[(problem == "") & drifting(beta, score * var)] = infinite_message([name])
+    failed = problem != ""
+    beta[failed] = var[failed] = np.nan
+    return StratumFits(beta, var, tuple(problem))

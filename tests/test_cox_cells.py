@@ -1,0 +1,112 @@
+"""Cox models on counts (her2er_dash._cox_cells) give the row-level fits' numbers and messages.
+
+The oracle is :func:`her2er_dash.survival.cox_fit_arrays` on the patients' rows, itself checked
+against R's coxph in tests/test_survival.py; the counts here are built by a plain loop over the
+event times, independently of the production code that builds them for the forest.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from her2er_dash import _cox, _cox_cells
+from her2er_dash.errors import AnalysisError
+from her2er_dash.survival import cox_fit_arrays
+
+
+def counts_by_loop(time, event, stratum, value_code, n_strata, n_values):
+    """(K, S, V) patients at risk and deaths at each distinct event time, descending."""
+    event_times = np.unique(time[event == 1])[::-1]
+    at_risk = np.zeros((len(event_times), n_strata, n_values))
+    deaths = np.zeros_like(at_risk)
+    for k, t in enumerate(event_times):
+        np.add.at(at_risk[k], (stratum[time >= t], value_code[time >= t]), 1)
+        dying = (time == t) & (event == 1)
+        np.add.at(deaths[k], (stratum[dying], value_code[dying]), 1)
+    return at_risk, deaths
+
+
+def simulated(n=600, n_strata=4, values=(0.0, 1.0), seed=3):
+    """Months with many ties, an effect that differs by stratum, censoring."""
+    rng = np.random.default_rng(seed)
+    stratum = rng.integers(0, n_strata, n)
+    code = rng.integers(0, len(values), n)
+    x = np.asarray(values)[code]
+    hazard = 0.02 * np.exp((0.3 + 0.2 * stratum) * x)
+    time = np.ceil(rng.exponential(1 / hazard))
+    censor = np.ceil(rng.uniform(5, 120, n))
+    event = (time <= censor).astype(int)
+    return np.minimum(time, censor), event, stratum, code, x
+
+
+@pytest.mark.parametrize("ties", ["efron", "breslow"])
+@pytest.mark.parametrize("values", [(0.0, 1.0), (0.0, 1.0, 2.0, 5.0)])
+def test_per_stratum_slopes_equal_row_fits(ties, values):
+    time, event, stratum, code, x = simulated(values=values)
+    at_risk, deaths = counts_by_loop(time, event, stratum, code, 4, len(values))
+    fits = _cox_cells.fit_per_stratum(at_risk, deaths, np.asarray(values), ties=ties)
+    assert fits.problem == ("",) * 4
+    for s in range(4):
+        rows = stratum == s
+        beta, var, _, _ = cox_fit_arrays(time[rows], event[rows], x[rows, None], ties=ties)
+        np.testing.assert_allclose(fits.beta[s], beta[0], rtol=1e-10)
+        np.testing.assert_allclose(fits.var[s], var[0, 0], rtol=1e-10)
+
+
+def row_message(time, event, x) -> str:
+    with pytest.raises(AnalysisError) as err:
+        cox_fit_arrays(time, event, x[:, None], names=["exposure"])
+    return str(err.value)
+
+
+def test_failed_strata_get_the_row_fit_message_and_others_are_unaffected():
+    time, event, stratum, code, x = simulated(n=800, n_strata=4)
+    event[stratum == 1] = 0  # stratum 1: no events
+    code[stratum == 2] = 0  # stratum 2: one exposure value only
+    x = code.astype(float)
+    event[(stratum == 3) & (code == 1)] = 0  # stratum 3: the exposed never have an event
+    at_risk, deaths = counts_by_loop(time, event, stratum, code, 4, 2)
+    fits = _cox_cells.fit_per_stratum(
+        at_risk, deaths, np.array([0.0, 1.0]), ties="efron", name="exposure"
+    )
+    assert fits.problem[0] == ""
+    assert "no events" in fits.problem[1]
+    assert fits.problem[2].startswith("No variation in 'exposure'")
+    assert fits.problem[3].startswith("The hazard ratio for 'exposure' is infinite")
+    for s in (2, 3):
+        rows = stratum == s
+        assert fits.problem[s] == row_message(time[rows], event[rows], x[rows])
+    assert np.isnan(fits.beta[1:]).all()
+    assert np.isnan(fits.var[1:]).all()
+    rows = stratum == 0
+    beta = cox_fit_arrays(time[rows], event[rows], x[rows, None])[0]
+    np.testing.assert_allclose(fits.beta[0], beta[0], rtol=1e-10)
+
+
+def test_models_on_cell_counts_equal_row_fits():
+    """One unstratified model of categorical terms from (event time x cell) counts."""
+    time, event, stratum, code, x = simulated(n=900)
+    at_risk, deaths = counts_by_loop(time, event, stratum, code, 4, 2)
+    counts = _cox_cells.cell_counts(at_risk.reshape(len(at_risk), -1),
+                                    deaths.reshape(len(deaths), -1), ties="efron")  # fmt: skip
+    cell_level = np.repeat(np.arange(4), 2).astype(float)
+    cell_x = np.tile([0.0, 1.0], 4)
+    dummies = (cell_level[:, None] == np.arange(1, 4)).astype(float)
+    x_cells = np.column_stack([cell_x, dummies, dummies * cell_x[:, None]])
+    state, var, loglik0 = _cox.fit(counts.design(x_cells))
+    row_dummies = (stratum[:, None] == np.arange(1, 4)).astype(float)
+    rows = np.column_stack([x, row_dummies, row_dummies * x[:, None]])
+    beta, row_var, loglik, row_loglik0 = cox_fit_arrays(time, event, rows)
+    np.testing.assert_allclose(state.beta, beta, rtol=1e-9)
+    np.testing.assert_allclose(var, row_var, rtol=1e-9)
+    np.testing.assert_allclose([loglik0, state.loglik], [row_loglik0, loglik], rtol=1e-12)
+
+
+def test_cells_never_at_risk_and_times_without_deaths_are_dropped():
+    at_risk = np.array([[3.0, 0.0, 2.0], [5.0, 0.0, 4.0], [6.0, 0.0, 6.0]])
+    deaths = np.array([[1.0, 0.0, 1.0], [0.0, 0.0, 0.0], [2.0, 0.0, 1.0]])
+    counts = _cox_cells.cell_counts(at_risk, deaths, ties="efron")
+    assert counts.present.tolist() == [0, 2]
+    assert counts.at_risk.tolist() == [[3.0, 2.0], [6.0, 6.0]]
+    assert counts.terms.n == 5
