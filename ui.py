@@ -27,6 +27,10 @@ import streamlit as st
 
 from her2er_dash import schema
 from her2er_dash.filters import CohortFilter, FilterResult
+from her2er_dash.runtime import avoid_hugepage_stalls
+
+# Every filter change allocates fresh arrays; see her2er_dash/runtime.py for why this matters.
+avoid_hugepage_stalls()
 
 log = logging.getLogger("her2er_explorer")
 

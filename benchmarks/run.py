@@ -136,13 +136,16 @@ def _as_labels(values: pd.Series) -> pd.Series:
 
 
 def prepare(cohort: pd.DataFrame) -> pd.DataFrame:
-    """Add the two derived subgroup variables used by the forest plots (age group, HER2 IHC)."""
+    """Add the two derived subgroup variables used by the forest plots (age group, HER2 IHC),
+    categorical like the app's grouping columns."""
     out = cohort.copy()
     out["age_group"] = pd.cut(
         out["age"], [-np.inf, 49.999999, 64.999999, np.inf], labels=["<50", "50-64", ">=65"]
-    ).astype(object)
+    )
     ihc = pd.to_numeric(out["her2_ihc"], errors="coerce").round()
-    out["her2_ihc_group"] = ihc.map({0.0: "IHC 0", 1.0: "IHC 1+", 2.0: "IHC 2+", 3.0: "IHC 3+"})
+    labels = ["IHC 0", "IHC 1+", "IHC 2+", "IHC 3+"]
+    codes = np.where(ihc.isin([0, 1, 2, 3]), ihc.fillna(-1), -1).astype(int)
+    out["her2_ihc_group"] = pd.Categorical.from_codes(codes, labels)
     for column in ("grade", "t_stage", "n_stage"):
         out[column] = _as_labels(out[column])
     return out
@@ -762,6 +765,9 @@ def _report_agreement(sizes: list[dict], log: Log) -> pd.DataFrame:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from her2er_dash.runtime import avoid_hugepage_stalls
+
+    avoid_hugepage_stalls()  # as the app does at start-up (ui.py)
     args = _parse(argv)
     if args.rss_probe is not None:
         print(json.dumps(rss_probe(args.rss_probe)))

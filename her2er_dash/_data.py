@@ -49,6 +49,20 @@ def as_list(columns: str | Sequence[str] | None) -> list[str]:
     return list(columns)
 
 
+def matches_text(values: pd.Series, chosen: Sequence[str]) -> np.ndarray:
+    """Rows whose value, read as text, is one of ``chosen`` (missing never matches).
+
+    Widgets and URLs deliver text, while columns may be categorical, text or numeric; comparing
+    through category codes or the object array avoids converting a million values to strings.
+    """
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        wanted = [i for i, c in enumerate(values.cat.categories) if str(c) in chosen]
+        return np.isin(values.cat.codes.to_numpy(), wanted)
+    if values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) == "string":
+        return values.isin(chosen).to_numpy(bool)
+    return (values.astype("string").isin(chosen).fillna(False)).to_numpy(bool)
+
+
 def require_columns(df: pd.DataFrame, columns: Iterable[str]) -> None:
     """Raise :class:`AnalysisError` naming every requested column that the data lacks."""
     missing = [c for c in columns if c not in df.columns]

@@ -384,22 +384,33 @@ def hr_status(er_status, pr_status) -> pd.Series:
 def _fill_status(
     out: pd.DataFrame, column: str, derived: np.ndarray, given_codes: np.ndarray | None = None
 ) -> np.ndarray:
-    """Fill ``column`` from ``derived`` codes only where the file gave no value; return its codes."""
+    """Fill ``column`` from ``derived`` codes only where the file gave no value; return its codes.
+
+    A column holding only "negative", "positive" and missing values becomes categorical (cheap
+    to filter and copy at registry scale); one with other text keeps that text, untouched.
+    """
     if column not in out.columns:
-        out[column] = _STATUS_BY_CODE[derived]
+        out[column] = _status_categorical(derived, out.index)
         return derived
     given = out[column]
     codes = _status_codes(given) if given_codes is None else given_codes
     # Only rows without a recognised status can be missing: test those alone (isna is slow).
-    missing = codes < 0
+    unknown = codes < 0
     values = given.to_numpy(dtype=object)
-    missing[missing] = pd.isna(values[missing])
-    if not missing.any():
-        return codes
-    values = values.copy()
-    values[missing] = _STATUS_BY_CODE[derived[missing]]
-    out[column] = values
-    return np.where(missing, derived, codes).astype("int8")
+    missing = unknown.copy()
+    missing[unknown] = pd.isna(values[unknown])
+    filled = np.where(missing, derived, codes).astype("int8")
+    if np.array_equal(missing, unknown):  # every value given is a recognised status
+        out[column] = _status_categorical(filled, out.index)
+    elif missing.any():
+        values = values.copy()
+        values[missing] = _STATUS_BY_CODE[derived[missing]]
+        out[column] = values
+    return filled
+
+
+def _status_categorical(codes: np.ndarray, index) -> pd.Categorical:
+    return pd.Series(pd.Categorical.from_codes(codes, [NEGATIVE, POSITIVE]), index=index)
 
 
 def classify_cohort(df: pd.DataFrame, *, er_cutpoints: ERCutpoints | None = None) -> pd.DataFrame:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import pandas as pd
 
 from . import subgroups
-from ._data import Exclusions
+from ._data import Exclusions, matches_text, require_columns
 from .errors import AnalysisError
 
 
@@ -29,10 +30,14 @@ def two_level_forest(
     """
     if level == reference:
         raise AnalysisError("Choose two different levels to compare.")
-    values = df[exposure].astype("string")
-    keep = values.isin([str(level), str(reference)]).fillna(False).to_numpy(bool)
-    subset = df.loc[keep].copy()
-    subset[exposure] = (values[keep] == str(level)).astype(int).to_numpy()
+    outcomes = [outcome] if isinstance(outcome, str) else list(outcome)
+    needed = list(dict.fromkeys([exposure, *subgroups_, *outcomes]))
+    require_columns(df, needed)
+    is_level = matches_text(df[exposure], [str(level)])
+    keep = is_level | matches_text(df[exposure], [str(reference)])
+    # Only the columns the forest reads are copied (a registry cohort has dozens).
+    subset = df[needed].take(np.flatnonzero(keep))
+    subset[exposure] = is_level[keep].astype(int)
     table = subgroups.forest(
         subset,
         exposure=exposure,

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 import pandas as pd
 
+from ._data import matches_text
 from .errors import AnalysisError
 
 #: Categorical criteria: (field name, cohort column, label used in sentences).
@@ -137,7 +138,7 @@ class CohortFilter:
                 raise AnalysisError(
                     f"The filter on {label} cannot be applied: this cohort has no {column} column."
                 )
-            yield f"{label}: {', '.join(chosen)}", _matches(data[column], chosen)
+            yield f"{label}: {', '.join(chosen)}", matches_text(data[column], chosen)
 
     @staticmethod
     def _missing_note(data: pd.DataFrame, label: str) -> str:
@@ -162,20 +163,6 @@ class CohortFilter:
             if chosen:
                 parts.append(f"{label}: {', '.join(chosen)}")
         return "; ".join(parts) if parts else "no filters (all patients)"
-
-
-def _matches(values: pd.Series, chosen: tuple[str, ...]) -> np.ndarray:
-    """Rows whose value, read as text, is one of ``chosen`` (missing never matches).
-
-    Widgets and URLs deliver text, while columns may be categorical, text or numeric; comparing
-    through category codes or the object array avoids converting a million values to strings.
-    """
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        wanted = [i for i, c in enumerate(values.cat.categories) if str(c) in chosen]
-        return np.isin(values.cat.codes.to_numpy(), wanted)
-    if values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) == "string":
-        return values.isin(chosen).to_numpy(bool)
-    return (values.astype("string").isin(chosen).fillna(False)).to_numpy(bool)
 
 
 @dataclass(frozen=True)
