@@ -273,9 +273,10 @@ def term_sums(terms: EfronTerms, risk0: np.ndarray, tied0: np.ndarray) -> dict:
     inv = 1 / den
     inv2 = inv * inv
     f_inv2 = frac * inv2
-    # A weighted bincount is the per-block sum (terms of a block are contiguous), several
-    # times faster than np.add.reduceat over many short blocks.
-    per_block = lambda values: np.bincount(terms.block, values, len(terms.block_start))  # noqa: E731
+    def per_block(values: np.ndarray) -> np.ndarray:
+        # A weighted bincount, several times faster than np.add.reduceat over short blocks.
+        return np.bincount(terms.block, values, len(terms.block_start))
+
     return {
         "log": float(np.log(den).sum()),
         "s1": per_block(inv),
