@@ -30,6 +30,7 @@ _SUBMODULES = (
     "meta",
     "prognosis",
     "response",
+    "runtime",
     "schema",
     "simulate",
     "subgroups",

@@ -327,11 +327,14 @@ def evaluate(
     return CoxState(beta, loglik, score, info, w, w_ev, risk1, tied1, **sums)
 
 
+def _quoted(names: list[str]) -> str:
+    return ", ".join(repr(n) for n in names)
+
+
 def collinear_message(names: list[str]) -> str:
     return (
-        "The Cox model cannot separate the effects of "
-        + ", ".join(repr(n) for n in names)
-        + ": some terms are collinear (one is a combination of others) or carry no "
+        f"The Cox model cannot separate the effects of {_quoted(names)}"
+        ": some terms are collinear (one is a combination of others) or carry no "
         "information. Remove one of them or merge sparse categories."
     )
 
@@ -346,16 +349,15 @@ def not_converged_message(name: str) -> str:
 
 def no_variation_message(names: list[str]) -> str:
     return (
-        "No variation in "
-        + ", ".join(repr(n) for n in names)
-        + " among the patients analysed (within strata), so its hazard ratio cannot be "
+        f"No variation in {_quoted(names)}"
+        " among the patients analysed (within strata), so its hazard ratio cannot be "
         "estimated. Remove that term or widen the selection."
     )
 
 
 def infinite_message(names: list[str]) -> str:
     return (
-        f"The hazard ratio for {', '.join(repr(n) for n in names)} is infinite or zero "
+        f"The hazard ratio for {_quoted(names)} is infinite or zero "
         "(separation: one group has no events, or all events happen before anyone in the other "
         "group is at risk). Merge sparse categories, drop the term, or report event counts "
         "instead."
