@@ -8,7 +8,10 @@ event times, independently of the production code that builds them for the fores
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from her2er_dash import _cox, _cox_cells
 from her2er_dash.errors import AnalysisError
@@ -110,3 +113,71 @@ def test_cells_never_at_risk_and_times_without_deaths_are_dropped():
     assert counts.present.tolist() == [0, 2]
     assert counts.at_risk.tolist() == [[3.0, 2.0], [6.0, 6.0]]
     assert counts.terms.n == 5
+
+
+@st.composite
+def tied_cohorts(draw):
+    """100-300 patients, times on a coarse grid (heavy ties), a 0/1 exposure and a 2-4 level
+    subgroup, sometimes with an exposure group that has no events in some level."""
+    n = draw(st.integers(100, 300))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    levels = draw(st.integers(2, 4))
+    group = rng.integers(0, levels, n)
+    x = rng.integers(0, 2, n).astype(float)
+    time = np.ceil(rng.exponential(20, n) / draw(st.sampled_from([1, 3, 12])))
+    event = (rng.uniform(size=n) < draw(st.floats(0.1, 0.9))).astype(int)
+    if draw(st.booleans()):
+        event[(group == 0) & (x == 1)] = 0  # separation in level 0
+    return pd.DataFrame({"time": time, "event": event, "x": x, "g": group})
+
+
+def row_level_effects(df: pd.DataFrame) -> dict:
+    """Per-level log HR, or the error message, from row-level fits."""
+    per_level = {}
+    for level, part in df.groupby("g"):
+        try:
+            fit = cox_fit_arrays(part["time"], part["event"], part[["x"]], names=["exposure"])
+            per_level[level] = fit[0][0]
+        except AnalysisError as err:
+            per_level[level] = str(err)
+    return per_level
+
+
+def row_level_interaction_p(df: pd.DataFrame, levels: list) -> float:
+    """LR test of x by level on the rows of ``levels`` (NaN when a model cannot be fitted)."""
+    from scipy.stats import chi2
+
+    part = df[df["g"].isin(levels)]
+    dummies = (part["g"].to_numpy()[:, None] == np.asarray(levels[1:])).astype(float)
+    main = np.column_stack([part["x"], dummies])
+    full = np.column_stack([main, dummies * part["x"].to_numpy()[:, None]])
+    try:
+        loglik = [cox_fit_arrays(part["time"], part["event"], d)[2] for d in (main, full)]
+    except AnalysisError:
+        return np.nan
+    return float(chi2.sf(max(2 * (loglik[1] - loglik[0]), 0.0), len(levels) - 1))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(df=tied_cohorts())
+def test_forest_on_counts_equals_row_level_fits(df):
+    from her2er_dash import subgroups
+
+    table = subgroups.forest(df, exposure="x", subgroups="g", outcome=("time", "event"))
+    rows = table[table["subgroup"] == "g"].set_index("level")
+    for level, expected in row_level_effects(df).items():
+        row = rows.loc[str(level)]
+        if row["warning"].startswith(("fewer than", "only one")):
+            continue  # too small: the forest does not try
+        if isinstance(expected, str):
+            assert np.isnan(row["estimate"])
+            assert expected.split(".")[0] in row["warning"]
+        else:
+            np.testing.assert_allclose(np.log(row["estimate"]), expected, rtol=1e-7, atol=1e-9)
+    estimable = sorted(int(level) for level in rows.index[rows["estimate"].notna()])
+    p_value = rows["p_interaction"].iloc[0]
+    if len(estimable) >= 2:
+        np.testing.assert_allclose(p_value, row_level_interaction_p(df, estimable), rtol=1e-6)
+    else:
+        assert np.isnan(p_value)
