@@ -376,13 +376,33 @@ class OursRun:
     seconds: dict[str, float]
     values: dict[str, dict[str, float]]
     km_payload_bytes: int
+    figure_payload_bytes: dict[str, int]
+
+
+#: The figure each page draws from a task's result, built as the pages build them.
+FIGURES: dict[str, Callable[[dict, dict], object]] = {
+    "pcr_rates": lambda r, ctx: _figures().rates_figure(r["pcr_rates"], x="er_category",
+                                                         color="arm"),
+    "er_dose_response": lambda r, ctx: _figures().dose_response_figure(r["er_dose_response"]),
+    "kaplan_meier": lambda r, ctx: _figures().km_figure(ctx["km"],
+                                                         at_risk_times=list(AT_RISK_TIMES)),
+    "forest_pcr": lambda r, ctx: _figures().forest_figure(r["forest_pcr"], measure="OR"),
+    "forest_efs": lambda r, ctx: _figures().forest_figure(r["forest_efs"], measure="HR"),
+    "meta_by_study": lambda r, ctx: _figures().meta_forest_figure(r["meta_by_study"]),
+}  # fmt: skip
+
+
+def _figures():
+    from her2er_dash import figures
+
+    return figures
 
 
 def run_ours(cohort: pd.DataFrame, *, repeats: int, log: Log = _log) -> OursRun:
-    """Run every task ``repeats`` times in page order; median seconds and the compared numbers."""
+    """Run every task ``repeats`` times in page order; median seconds, the compared numbers and
+    the JSON size of every page figure."""
     ctx: dict = {"cohort": cohort}
-    seconds, values = {}, {}
-    payload = -1
+    seconds, values, results = {}, {}, {}
     for task in TASKS:
         times = []
         for _ in range(max(int(repeats), 1)):
@@ -392,10 +412,10 @@ def run_ours(cohort: pd.DataFrame, *, repeats: int, log: Log = _log) -> OursRun:
             times.append(time.perf_counter() - start)
         seconds[task.name] = median(times)
         values[task.name] = task.values(result)
-        if task.name == "km_figure":
-            payload = int(result)
+        results[task.name] = result
         log(f"  ours {task.name:<18} {seconds[task.name]:9.4f} s")
-    return OursRun(seconds, values, payload)
+    payloads = {name: len(build(results, ctx).to_json()) for name, build in FIGURES.items()}
+    return OursRun(seconds, values, int(results["km_figure"]), payloads)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -558,6 +578,7 @@ def run_size(
         "rows": rows,
         "pages": page_totals(rows),
         "km_payload_bytes": ours.km_payload_bytes,
+        "figure_payload_bytes": ours.figure_payload_bytes,
         "agreement": agreement,
         "r_version": r_run.version if r_run else None,
         "ours_values": ours.values,
@@ -787,7 +808,8 @@ def main(argv: list[str] | None = None) -> int:
     rss = measure_peak_rss(max(args.sizes))
     _log(f"peak RSS holding n = {rss['n']:,} through all pages: {rss['peak_rss_mb']:.0f} MB")
     for size in sizes:
-        _log(f"KM figure JSON payload at n = {size['n']:,}: {size['km_payload_bytes'] / 1000:.1f} KB")
+        sizes_kb = ", ".join(f"{k} {v / 1000:.1f}" for k, v in size["figure_payload_bytes"].items())
+        _log(f"figure JSON payloads at n = {size['n']:,} (KB): {sizes_kb}")
     cold = None
     if not args.skip_app:
         from benchmarks.coldstart import measure
@@ -807,6 +829,7 @@ def main(argv: list[str] | None = None) -> int:
         "rows": [r for s in sizes for r in s["rows"]],
         "pages": [p for s in sizes for p in s["pages"]],
         "km_payload_bytes": {str(s["n"]): s["km_payload_bytes"] for s in sizes},
+        "figure_payload_bytes": {str(s["n"]): s["figure_payload_bytes"] for s in sizes},
         "peak_rss": rss,
         "cold_start": cold,
         "agreement": {

@@ -51,8 +51,12 @@ def test_page_totals_are_sums_of_their_tasks(size_result):
     assert [p["page"] for p in size_result["pages"]] == list(run.PAGES)
 
 
-def test_km_payload_is_measured(size_result):
+def test_every_page_figure_payload_is_measured(size_result):
     assert size_result["km_payload_bytes"] > 1000
+    payloads = size_result["figure_payload_bytes"]
+    assert set(payloads) == set(run.FIGURES)
+    assert payloads["kaplan_meier"] == size_result["km_payload_bytes"]
+    assert all(size > 1000 for size in payloads.values())
 
 
 def test_table_and_targets_are_built(size_result):
