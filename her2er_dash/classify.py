@@ -420,7 +420,9 @@ def classify_cohort(df: pd.DataFrame, *, er_cutpoints: ERCutpoints | None = None
     it as "ER low positive"), ``pr_status`` (from ``pr_percent`` >= 1 %), ``her2_status``
     (ASCO/CAP 2018 from IHC/ISH), ``her2_category`` and ``hr_status`` (without PR: ER-positive
     → HR-positive, else unknown) — only where the file left them empty; values the file
-    provided are never overwritten. ``result.attrs["er_category_source"]`` says how ER was
+    provided are never overwritten. A status column that holds only "negative", "positive" and
+    missing values comes back categorical (same values, cheaper to filter and copy); one with
+    other text is returned as given. ``result.attrs["er_category_source"]`` says how ER was
     classified (an all-missing ``er_category`` when the data has no ER information).
     """
     out = df.copy(deep=False)

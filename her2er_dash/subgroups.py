@@ -6,7 +6,12 @@ from a Cox model (Efron ties). Heterogeneity is judged by a likelihood-ratio tes
 exposure x subgroup, not by comparing per-level p-values. Levels too small for a trustworthy
 estimate keep their counts but get no estimate and a ``warning`` saying why.
 
-Checked against R ``glm`` / ``coxph`` and ``anova(..., test = "LRT")`` in ``tests/test_subgroups.py``.
+Each subgroup variable is summarised once (binomial cells for pCR; patients at risk and deaths per
+event time, level and exposure value for survival) and every model of it is fitted from that
+summary, which gives the row-level numbers at a cost that hardly grows with the number of patients.
+
+Checked against R ``glm`` / ``coxph`` and ``anova(..., test = "LRT")`` in ``tests/test_subgroups.py``,
+and against row-level fits in ``tests/test_cox_cells.py``.
 """
 
 from __future__ import annotations
