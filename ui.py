@@ -387,7 +387,9 @@ def _classified(token: str, cutpoints, _data: pd.DataFrame) -> pd.DataFrame:
                         er_high=cutpoints.high).classify(_data)
 
 
-@st.cache_resource(max_entries=12, ttl=3600, show_spinner=False)
+# Each entry is a copy of the selected rows (about 90 MB for 850k of 1M patients), so few are kept:
+# re-selecting an evicted filter costs ~0.08 s at 1M, holding twelve would cost ~1 GB.
+@st.cache_resource(max_entries=4, ttl=3600, show_spinner=False)
 def _filtered(token: str, flt: CohortFilter, _data: pd.DataFrame) -> FilterResult:
     # Shared read-only object: analyses never mutate their input.
     return flt.select(_classified(token, flt.cutpoints(_data), _data))
@@ -404,6 +406,37 @@ def _thaw(kwargs: dict) -> dict:
     return {k: tuple(v) if k == "outcome" and isinstance(v, list) else v for k, v in kwargs.items()}
 
 
+# Widget options come from scans of every row (distinct levels, ranges): at 1M patients they cost
+# ~0.5 s per rerun, so they are computed once per cohort (and filter) like the analyses.
+@st.cache_data(max_entries=512, ttl=3600, show_spinner=False)
+def _cached_levels(token: str, flt: CohortFilter | None, column: str, _data: pd.DataFrame) -> list[str]:
+    return _levels(_data, column)
+
+
+@st.cache_data(max_entries=64, ttl=3600, show_spinner=False)
+def _cached_range(token: str, column: str, _data: pd.DataFrame) -> tuple[float, float] | None:
+    values = pd.to_numeric(_data[column], errors="coerce").dropna()
+    return None if values.empty else (float(values.min()), float(values.max()))
+
+
+@st.cache_data(max_entries=64, ttl=3600, show_spinner=False)
+def _cached_cutpoints(token: str, measure: str, _data: pd.DataFrame):
+    from her2er_dash.classify import default_cutpoints
+
+    return default_cutpoints(measure, values=pd.to_numeric(_data[measure], errors="coerce").dropna())
+
+
+def values_per_column(cohort: ActiveCohort) -> pd.Series:
+    """Patients with a value in each canonical column of the cohort as loaded."""
+    return _values_per_column(cohort.token, cohort.data)
+
+
+@st.cache_data(max_entries=16, ttl=3600, show_spinner=False)
+def _values_per_column(token: str, _data: pd.DataFrame) -> pd.Series:
+    present = [c for c in schema.CANONICAL_COLUMNS if c in _data.columns]
+    return pd.Series({c: int(_data[c].notna().sum()) for c in present}, dtype="int64")
+
+
 def _unfiltered(data: pd.DataFrame) -> FilterResult:
     flow = pd.DataFrame([("All patients", "", len(data), 0)],
                         columns=["criterion", "note", "n_remaining", "n_excluded"])
@@ -418,10 +451,16 @@ class Context:
     flt: CohortFilter
     filtered: FilterResult
     presenter: bool
+    classified: bool = True  # False when classification failed and pages see the data as loaded
 
     @property
     def data(self) -> pd.DataFrame:
         return self.filtered.data
+
+    def levels(self, column: str) -> list[str]:
+        """The values of ``column`` present in the filtered data, as text, in natural order."""
+        key = self.flt if self.classified else None
+        return _cached_levels(self.cohort.token, key, column, self.data)
 
     def run(self, fn: str, **kwargs):
         """Run ``her2er_dash.<fn>`` on the filtered data, cached on cohort + filter + options."""
@@ -582,14 +621,15 @@ def sidebar() -> Context:
         cohort = active_cohort()
         if cohort.synthetic:
             st.caption(":orange[**SYNTHETIC data** — not real patients]")
-        flt = _filter_widgets(cohort.data)
+        flt = _filter_widgets(cohort)
+        classified = True
         try:
             filtered = _filtered(cohort.token, flt, cohort.data)
         except ValueError as exc:
             # e.g. a HER2 IHC score of 5: the pages still work on the data as loaded, and the
             # Cohort page (mapping, validation report) stays usable to fix it.
             st.error(f"Filters and ER/HER2 classification are off for this cohort: {plain(exc)}")
-            flt = CohortFilter()
+            flt, classified = CohortFilter(), False
             filtered = _unfiltered(cohort.data)
         st.info(plain(filtered.describe()))
         presenter = toggle("Presenter mode (large fonts)", key="presenter")
@@ -597,7 +637,8 @@ def sidebar() -> Context:
                  key="image_format", horizontal=True)
     if presenter:
         st.html("<style>html, body, [class*='st-'] {font-size: 1.25rem;}</style>")
-    return Context(cohort=cohort, flt=flt, filtered=filtered, presenter=presenter)
+    return Context(cohort=cohort, flt=flt, filtered=filtered, presenter=presenter,
+                   classified=classified)
 
 
 def _levels(data: pd.DataFrame, column: str) -> list[str]:
@@ -609,9 +650,8 @@ def _levels(data: pd.DataFrame, column: str) -> list[str]:
     return sorted(values.astype(str).unique())
 
 
-def _filter_widgets(data: pd.DataFrame) -> CohortFilter:
-    from her2er_dash.classify import default_cutpoints
-
+def _filter_widgets(cohort: ActiveCohort) -> CohortFilter:
+    data, token = cohort.data, cohort.token
     st.markdown("### ER")
     measures = schema.available_er_measures(data.columns)
     kwargs: dict[str, Any] = {}
@@ -623,11 +663,11 @@ def _filter_widgets(data: pd.DataFrame) -> CohortFilter:
             format_func=schema.ER_MEASURES.get,
             help="Which ER level the range and the ER categories use.",
         )
-        values = pd.to_numeric(data[measure], errors="coerce").dropna()
-        base = default_cutpoints(measure, values=values)
+        span = _cached_range(token, measure, data)
+        base = _cached_cutpoints(token, measure, data)
         kwargs["er_measure"] = measure
-        if not values.empty and values.min() < values.max():
-            low, high = float(values.min()), float(values.max())
+        if span is not None and span[0] < span[1]:
+            low, high = span
             chosen = slider_range(f"{schema.ER_MEASURES[measure]} range", low, high, key="f_er_range")
             if chosen != (low, high):
                 kwargs["er_range"] = chosen
@@ -642,28 +682,26 @@ def _filter_widgets(data: pd.DataFrame) -> CohortFilter:
         multiselect("ER category", list(schema.ER_CATEGORIES), key="f_er_cat")
     )
     st.markdown("### HER2 and hormone receptors")
-    kwargs.update(_categorical_filters(data))
+    kwargs.update(_categorical_filters(cohort))
     st.markdown("### Patients and treatment")
-    if "age" in data.columns:
-        ages = pd.to_numeric(data["age"], errors="coerce").dropna()
-        if not ages.empty and ages.min() < ages.max():
-            low, high = float(ages.min()), float(ages.max())
-            chosen = slider_range("Age (years)", low, high, key="f_age", step=1.0)
-            if chosen != (low, high):
-                kwargs["age_range"] = chosen
+    span = _cached_range(token, "age", data) if "age" in data.columns else None
+    if span is not None and span[0] < span[1]:
+        chosen = slider_range("Age (years)", *span, key="f_age", step=1.0)
+        if chosen != span:
+            kwargs["age_range"] = chosen
     for field_name, column, label, key in (
         ("arms", "arm", "Arm / regimen", "f_arm"),
         ("studies", "study", "Study", "f_study"),
         ("t_stage", "t_stage", "T stage", "f_t"),
         ("n_stage", "n_stage", "N stage", "f_n"),
     ):
-        levels = _levels(data, column)
+        levels = _cached_levels(token, None, column, data)
         if len(levels) > 1:
             kwargs[field_name] = tuple(multiselect(label, levels, key=key))
     return CohortFilter(**kwargs)
 
 
-def _categorical_filters(data: pd.DataFrame) -> dict[str, tuple[str, ...]]:
+def _categorical_filters(cohort: ActiveCohort) -> dict[str, tuple[str, ...]]:
     out = {}
     for field_name, column, label, key in (
         ("her2_status", "her2_status", "HER2 status (ASCO/CAP 2018)", "f_her2"),
@@ -671,7 +709,7 @@ def _categorical_filters(data: pd.DataFrame) -> dict[str, tuple[str, ...]]:
         ("hr_status", "hr_status", "HR status (ER or PR)", "f_hr"),
         ("pr_status", "pr_status", "PR status", "f_pr"),
     ):
-        levels = _levels(data, column)
+        levels = _cached_levels(cohort.token, None, column, cohort.data)
         if levels:
             out[field_name] = tuple(multiselect(label, levels, key=key))
         else:

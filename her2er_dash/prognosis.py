@@ -10,6 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from . import subgroups, survival
+from ._data import require_columns
 
 
 def pcr_by_er(
@@ -28,7 +29,9 @@ def pcr_by_er(
     likelihood-ratio p for pCR × ER). ``attrs["landmark"]`` holds the landmark counts and
     ``attrs["landmark_note"]`` says them in a sentence.
     """
-    rebased = survival.landmark(df, time, event, at=at)
+    needed = list(dict.fromkeys([time, event, exposure, er]))
+    require_columns(df, needed)
+    rebased = survival.landmark(df[needed], time, event, at=at)  # only what the forest reads
     info = rebased.attrs["landmark"]
     table = subgroups.forest(
         rebased, exposure=exposure, subgroups=[er], outcome=(time, event), reference=0, alpha=alpha

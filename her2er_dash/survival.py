@@ -822,8 +822,8 @@ def landmark(df: pd.DataFrame, time: str, event: str, *, at: float) -> pd.DataFr
     had_event = (clean[event].to_numpy() == 1) & (t <= at)
     censored_before = (clean[event].to_numpy() == 0) & (t < at)
     keep = ~(had_event | censored_before)
-    out = clean.loc[keep].copy()
-    out[time] = out[time] - at
+    out = clean.take(np.flatnonzero(keep))
+    out[time] = t[keep] - at
     n_event, n_cens = int(had_event.sum()), int(censored_before.sum())
     reasons = [*excl.reasons]
     if n_event:

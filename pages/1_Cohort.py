@@ -3,7 +3,7 @@
 import streamlit as st
 
 import ui
-from her2er_dash import figures, schema
+from her2er_dash import figures
 
 ctx = ui.sidebar()
 ui.page_header(
@@ -45,7 +45,7 @@ if ctx.cohort.cohort is not None:
             ui.table(issues, "validation_report")
 
 with ui.panel("Cohort summary (Table 1) by ER category × HER2 status"):
-    by = [c for c in ("er_category", "her2_status") if c in ctx.data.columns and ctx.data[c].notna().any()]
+    by = [c for c in ("er_category", "her2_status") if ctx.levels(c)]
     summary = ctx.run("summary.table_one", by=tuple(by))
     ui.table(summary, "table_one")
 
@@ -54,8 +54,7 @@ with ui.panel("Flow of patients through the filters"):
     ui.table(ctx.filtered.flow, "filter_flow")
 
 with ui.panel("What is in this cohort"):
-    present = [c for c in schema.CANONICAL_COLUMNS if c in ctx.cohort.data.columns]
-    filled = ctx.cohort.data[present].notna().sum()
+    filled = ui.values_per_column(ctx.cohort)
     st.caption(f"{len(ctx.cohort.data):,} patients · source: {ui.plain(ctx.cohort.source)}")
     ui.table(filled.rename("patients with a value").rename_axis("column").reset_index(), "cohort_columns")
 

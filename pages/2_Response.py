@@ -22,7 +22,7 @@ candidates = [
     c
     for c in ("er_category", "her2_status", "her2_category", "hr_status", "pr_status", "arm", "study",
               "grade", "t_stage", "n_stage", "er_status")
-    if c in data.columns and data[c].nunique() >= 2
+    if c in data.columns and len(ctx.levels(c)) >= 2
 ]
 analyses = []
 
@@ -53,7 +53,7 @@ with ui.panel("Compare two groups"):
         group = ui.selectbox("Compare by", candidates, key="resp_cmp_by",
                              default="er_status" if "er_status" in candidates else None,
                              format_func=schema.column_label)
-    levels = ui._levels(data, group)
+    levels = ctx.levels(group)
     with cols[1]:
         reference = ui.selectbox("Reference level", levels, key="resp_cmp_ref") if levels else None
     comparison = ctx.run("response.compare", group=group, reference=reference)

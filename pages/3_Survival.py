@@ -25,7 +25,7 @@ with top[0]:
     endpoint = ui.selectbox("Endpoint", endpoints, key="surv_ep", format_func=schema.ENDPOINT_LABELS.get)
 groupings = [c for c in ("er_category", "er_status", "her2_status", "her2_category", "hr_status", "arm",
                          "pcr", "study", "grade", "t_stage", "n_stage") if c in data.columns
-             and data[c].nunique() >= 2]
+             and len(ctx.levels(c)) >= 2]
 with top[1]:
     by = ui.selectbox("Compare", ["(none)", *groupings], key="surv_by",
                       default="er_category" if "er_category" in groupings else "(none)",

@@ -16,7 +16,7 @@ ui.page_header(
 data = ctx.data
 categorical = [c for c in ("arm", "er_category", "er_status", "her2_status", "her2_category", "hr_status",
                            "pr_status", "pcr", "grade", "t_stage", "n_stage", "study")
-               if c in data.columns and data[c].nunique() >= 2]
+               if c in data.columns and len(ctx.levels(c)) >= 2]
 outcomes = (["pcr"] if "pcr" in data.columns and data["pcr"].notna().any() else []) + [
     e for e in schema.available_endpoints(data.columns) if data[f"{e}_event"].notna().any()
 ]
@@ -30,7 +30,7 @@ with c1:
     exposure = ui.selectbox("Exposure", categorical, key="sub_exposure",
                             default="er_status" if "er_status" in categorical else None,
                             format_func=schema.column_label)
-levels = ui._levels(data, exposure)
+levels = ctx.levels(exposure)
 with c2:
     level = ui.selectbox("Level", levels, key="sub_level", default=levels[-1])
 with c3:

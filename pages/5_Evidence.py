@@ -55,7 +55,7 @@ with ui.panel("Published trials: pCR in HR+ vs HR− HER2+ disease"):
             "Pool patient-level studies below instead."
         )
 
-studies = ui._levels(ctx.data, "study")
+studies = ctx.levels("study")
 with ui.panel("Two-stage meta-analysis across studies of this cohort"):
     if len(studies) < 2:
         st.info("The current selection holds fewer than two studies, so there is nothing to pool. "
@@ -63,7 +63,7 @@ with ui.panel("Two-stage meta-analysis across studies of this cohort"):
     else:
         c1, c2, c3, c4 = st.columns(4)
         binary = [c for c in ("er_status", "hr_status", "pr_status", "her2_status", "pcr")
-                  if c in ctx.data.columns and ctx.data[c].nunique() == 2]
+                  if c in ctx.data.columns and len(ctx.levels(c)) == 2]
         endpoints = schema.available_endpoints(ctx.data.columns)
         kinds = {"pcr_or": "pCR odds ratio by exposure", "pcr_rate": "pCR rate",
                  **({"hr": "Hazard ratio by exposure"} if endpoints else {})}
