@@ -22,6 +22,7 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -642,12 +643,18 @@ def sidebar() -> Context:
 
 
 def _levels(data: pd.DataFrame, column: str) -> list[str]:
+    """Values present in ``column`` as text: category order for categoricals, sorted otherwise.
+
+    Distinct values are found first and only they are turned into text (converting a million
+    values to strings first took ~0.2 s per column)."""
     if column not in data.columns:
         return []
-    values = data[column].dropna()
+    values = data[column]
     if isinstance(values.dtype, pd.CategoricalDtype):
-        return [str(v) for v in values.cat.categories if (values == v).any()]
-    return sorted(values.astype(str).unique())
+        codes = values.cat.codes.to_numpy()
+        present = np.bincount(codes[codes >= 0], minlength=len(values.cat.categories)) > 0
+        return [str(c) for c, here in zip(values.cat.categories, present, strict=True) if here]
+    return sorted({str(v) for v in values.unique() if not pd.isna(v)})
 
 
 def _filter_widgets(cohort: ActiveCohort) -> CohortFilter:
