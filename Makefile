@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-full loadtest clean
+.PHONY: run test lint bench bench-smoke bench-app loadtest clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ bench: $(STAMP)
 
 bench-smoke: $(STAMP)
 	$(BIN)/python -m benchmarks.run --sizes 2000 --repeats 1 --skip-app --out benchmarks/results/smoke.json
+
+bench-app: $(STAMP)
+	$(BIN)/python -m benchmarks.app_pages --n 1000000
 
 loadtest: $(STAMP)
 	$(BIN)/python -m benchmarks.loadtest
