@@ -317,7 +317,9 @@ def evaluate(
         tied1 = np.add.reduceat(xev * w_ev, starts, axis=1)
     else:  # the Efron correction is absent, so the deaths' own sums are never used
         tied0 = tied1 = np.zeros((0,))
-    with np.errstate(divide="ignore"):
+    # A trial point far out may underflow a risk sum to 0 (or overflow its inverse powers);
+    # newton() halves the step on any non-finite result, so these are not errors here.
+    with np.errstate(divide="ignore", over="ignore"):
         sums = term_sums(layout.terms, risk0, tied0)
     loglik = float(beta @ ev_sum - layout.terms.n * shift - sums.pop("log"))
     ones = np.ones(len(starts))

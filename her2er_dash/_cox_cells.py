@@ -68,7 +68,9 @@ class GroupedDesign:
         tied = len(self.terms.tied) > 0
         tied0 = self.deaths @ w if tied else np.zeros((0,))
         tied1 = wx @ self.deaths.T if tied else np.zeros((0,))
-        with np.errstate(divide="ignore"):
+        # A trial point far out may underflow a risk sum to 0 (or overflow its inverse powers);
+        # newton() halves the step on any non-finite result, so these are not errors here.
+        with np.errstate(divide="ignore", over="ignore"):
             sums = term_sums(self.terms, risk0, tied0)
         loglik = float(beta @ self.ev_sum - self.terms.n * shift - sums.pop("log"))
         state = CoxState(beta, loglik, self.ev_sum, np.empty(0), w, w, risk1, tied1, **sums)
