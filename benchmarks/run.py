@@ -72,18 +72,11 @@ R_COLUMNS = (
     "er_status",
     "er_category",
     "er_percent",
-    "arm",
     "age",
     "pcr",
     TIME,
     EVENT,
-    "study",
-    "grade",
-    "t_stage",
-    "n_stage",
-    "pr_status",
-    "age_group",
-    "her2_ihc_group",
+    *SUBGROUPS,
 )
 #: Agreement rule: relative difference below REL_TOL, or an absolute difference below ABS_FLOOR
 #: for quantities that are essentially zero (p-values < 1e-12, where both programs lose relative

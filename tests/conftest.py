@@ -64,3 +64,16 @@ def curated_her2(curated_raw: pd.DataFrame) -> pd.DataFrame:
         }
     )
     return out.reset_index(drop=True)
+
+
+@pytest.fixture
+def fresh_streamlit_caches():
+    """Empty Streamlit's process-wide caches before and after a test (app tests must not see
+    results, or uploads, cached by an earlier test)."""
+    import streamlit as st
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()

@@ -7,22 +7,15 @@ import json
 
 import pandas as pd
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from her2er_dash import simulate
 from tests.apptest_helpers import ROOT, goto, run_app, sidebar_count
 
+# Streamlit caches are process-wide: every test starts from empty ones.
+pytestmark = pytest.mark.usefixtures("fresh_streamlit_caches")
+
 PAGES = ["1_Cohort.py", "2_Response.py", "3_Survival.py", "4_Subgroups.py", "5_Evidence.py", "6_Methods.py"]
-
-
-@pytest.fixture(autouse=True)
-def fresh_cache():
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
 
 
 def all_text(at: AppTest) -> str:

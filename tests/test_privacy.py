@@ -28,12 +28,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from her2er_dash import simulate
 from tests import browser_utils as bu
 from tests.apptest_helpers import goto, run_app, sidebar_count
+
+# Streamlit caches are process-wide: every test starts from empty ones.
+pytestmark = pytest.mark.usefixtures("fresh_streamlit_caches")
 
 ROOT = bu.ROOT
 N_UPLOADED = 300
@@ -117,15 +119,6 @@ def write_recorder():
     _RECORDER.writes.clear()
     yield _RECORDER
     _RECORDER.active = False
-
-
-@pytest.fixture(autouse=True)
-def fresh_cache():
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
 
 
 @pytest.fixture
