@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import CohortError
-from .schema import CANONICAL_COLUMNS, event_column, time_column
+from .schema import CANONICAL_COLUMNS, PCR_DEFINITIONS, TIME_ORIGINS, event_column, time_column
 
 # --------------------------------------------------------------------------------------------
 # The Mapping record
@@ -71,6 +71,14 @@ class Mapping:
         ``{canonical time column: "months" | "days" | "weeks" | "years"}``.
     event_coding
         ``{endpoint: "1=event" | "1=no event"}``; ``"1=no event"`` inverts 0/1.
+    time_origin
+        Where the clock of every time column starts (a key of
+        :data:`her2er_dash.schema.TIME_ORIGINS`); ``None`` means not stated (the app then says
+        it assumes diagnosis).
+    pcr_definition
+        The pCR definition of the ``pcr`` column (a key of
+        :data:`her2er_dash.schema.PCR_DEFINITIONS`) when the file has no ``pcr_definition``
+        column; ``None`` means not stated.
 
     Dicts are accepted and stored as sorted tuples so that the mapping is hashable (a cache key).
     """
@@ -79,6 +87,8 @@ class Mapping:
     values: tuple = ()
     time_units: tuple = ()
     event_coding: tuple = ()
+    time_origin: str | None = None
+    pcr_definition: str | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "columns", _pairs(self.columns, "columns"))
@@ -102,6 +112,12 @@ class Mapping:
         bad = [c for _, c in self.event_coding if c not in EVENT_CODINGS]
         if bad:
             raise CohortError(f"Unknown event coding(s) {bad}; use '1=event' or '1=no event'.")
+        if self.time_origin is not None and self.time_origin not in TIME_ORIGINS:
+            raise CohortError(f"Unknown time origin {self.time_origin!r}; use one of "
+                              f"{', '.join(map(repr, TIME_ORIGINS))}.")
+        if self.pcr_definition is not None and self.pcr_definition not in PCR_DEFINITIONS:
+            raise CohortError(f"Unknown pCR definition {self.pcr_definition!r}; use one of "
+                              f"{', '.join(map(repr, PCR_DEFINITIONS))}.")
 
     @property
     def column_map(self) -> dict[str, str | None]:
@@ -119,6 +135,8 @@ class Mapping:
                 "values": self.value_maps,
                 "time_units": dict(self.time_units),
                 "event_coding": dict(self.event_coding),
+                "time_origin": self.time_origin,
+                "pcr_definition": self.pcr_definition,
             },
             indent=2,
             ensure_ascii=False,
@@ -136,11 +154,12 @@ class Mapping:
             ) from exc
         if not isinstance(raw, dict):
             raise CohortError("The mapping JSON must be an object with 'columns', 'values', ...")
-        known = {"columns", "values", "time_units", "event_coding"}
-        unknown = set(raw) - known
+        tables = {"columns", "values", "time_units", "event_coding"}
+        scalars = {"time_origin", "pcr_definition"}
+        unknown = set(raw) - tables - scalars
         if unknown:
             raise CohortError(f"The mapping JSON has unknown key(s) {sorted(unknown)}.")
-        return cls(**{k: raw.get(k) or () for k in known})
+        return cls(**{k: raw.get(k) or () for k in tables}, **{k: raw.get(k) for k in scalars})
 
 
 # --------------------------------------------------------------------------------------------

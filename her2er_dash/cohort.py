@@ -228,7 +228,7 @@ def _join_sources(raws: list[RawTable]) -> RawTable:
 
 
 def _kind(canonical: str) -> str:
-    if canonical in IDENTIFIER_COLUMNS:
+    if canonical in IDENTIFIER_COLUMNS or canonical == "pcr_definition":
         return "text"
     if canonical in STATUS_COLUMNS:
         return "status"
@@ -333,6 +333,7 @@ def build_cohort(raw: RawTable, mapping: Mapping | None) -> Cohort:
     final = Mapping(
         columns={str(s): chosen.get(s) for s in frame.columns},
         values=value_maps, time_units=units, event_coding=codings,
+        time_origin=mapping.time_origin, pcr_definition=mapping.pcr_definition,
     )
     source = SourceInfo(raw.name, raw.format, raw.sha256, len(frame), frame.shape[1],
                         tuple(raw.sheets), raw.joined_on)

@@ -15,8 +15,17 @@ import pandas as pd
 
 from .errors import CohortError
 
-#: Trial-level table transcribed from shared/reference/published_trials.csv (see data/README.md).
-PUBLISHED_CSV = Path(__file__).resolve().parents[1] / "data" / "published_trials.csv"
+
+
+def data_dir() -> Path:
+    """Where the bundled data files are: inside the installed package (a wheel copies the
+    repository's ``data/`` folder to ``her2er_dash/data``), else the repository's ``data/``."""
+    installed = Path(__file__).resolve().parent / "data"
+    return installed if installed.is_dir() else Path(__file__).resolve().parents[1] / "data"
+
+
+#: Trial-level table of published pCR by HR status (see data/README.md).
+PUBLISHED_CSV = data_dir() / "published_trials.csv"
 
 #: GBSG2 time is in days; months are days / (365.25 / 12).
 DAYS_PER_MONTH = 30.4375

@@ -1,7 +1,14 @@
 """The canonical cohort model shared by every module.
 
-One row per patient. All times are in months. Statuses are the strings ``"positive"`` /
-``"negative"`` (missing = NA); events and pCR are 0/1 (missing = NA).
+One row per patient. All times are in months from the cohort's time origin (one of
+:data:`TIME_ORIGINS`, a property of the cohort, not of a row). Statuses are the strings
+``"positive"`` / ``"negative"`` (missing = NA); events and pCR are 0/1 (missing = NA).
+
+The time model: ``surgery_months`` is each patient's time from the origin to surgery (missing when
+unknown or when the patient had no surgery). pCR is known only at surgery, so an analysis that uses
+pCR as an exposure for a time-to-event endpoint starts at each patient's surgery (the landmark).
+``pcr_definition`` records, per row (usually constant within a study), which definition of pCR the
+``pcr`` column follows (one of :data:`PCR_DEFINITIONS`).
 """
 
 from __future__ import annotations
@@ -29,6 +36,24 @@ ER_MEASURES: dict[str, str] = {
     "esr1_mrna": "ESR1 mRNA (platform units)",
 }
 
+#: Where the clock of every time column starts; chosen once per cohort (mapping or bundle).
+TIME_ORIGINS: dict[str, str] = {
+    "diagnosis": "months since diagnosis",
+    "randomisation": "months since randomisation",
+    "start of therapy": "months since the start of neoadjuvant therapy",
+    "surgery": "months since surgery",
+}
+DEFAULT_TIME_ORIGIN = "diagnosis"
+
+#: pCR definitions met in neoadjuvant trials (field guide), with what each one requires.
+PCR_DEFINITIONS: dict[str, str] = {
+    "ypT0/is ypN0": "no invasive cancer in breast and axillary nodes; DCIS allowed (FDA-preferred)",
+    "ypT0 ypN0": "no invasive or in-situ cancer in breast and axillary nodes",
+    "ypT0/is": "no invasive cancer in the breast; nodes not considered (breast pCR)",
+    "RCB-0": "residual cancer burden class 0 (equivalent to ypT0/is ypN0)",
+    "not recorded": "the source does not say which definition was used",
+}
+
 IDENTIFIER_COLUMNS = ("patient_id", "study", "arm")
 STATUS_COLUMNS = ("er_status", "pr_status", "hr_status", "her2_status")
 NUMERIC_COLUMNS = (
@@ -42,6 +67,7 @@ NUMERIC_COLUMNS = (
     "her2_ihc",
     "her2_ish_ratio",
     "her2_copy_number",
+    "surgery_months",
 )
 BINARY_COLUMNS = ("pcr",)
 CATEGORY_COLUMNS = ("her2_category", "rcb_class", "grade", "t_stage", "n_stage")
@@ -87,10 +113,12 @@ CANONICAL_COLUMNS: tuple[str, ...] = (
     "her2_copy_number",
     "her2_category",
     "pcr",
+    "pcr_definition",
     "rcb_class",
     "grade",
     "t_stage",
     "n_stage",
+    "surgery_months",
     *ENDPOINT_COLUMNS,
 )
 
@@ -125,6 +153,8 @@ COLUMN_LABELS: dict[str, str] = {
     "her2_copy_number": "HER2 copies per cell",
     "her2_category": "HER2 category",
     "pcr": "pCR",
+    "pcr_definition": "pCR definition",
+    "surgery_months": "Time to surgery (months)",
     "rcb_class": "RCB class",
     "grade": "Grade",
     "t_stage": "T stage",
@@ -139,3 +169,10 @@ def column_label(column: str | None) -> str:
     if column is None:
         return ""
     return COLUMN_LABELS.get(column, str(column))
+
+
+def time_axis_label(origin: str | None, endpoint: str | None = None) -> str:
+    """Axis title for a time axis, e.g. "Months since randomisation — Overall survival"."""
+    text = TIME_ORIGINS.get(origin or DEFAULT_TIME_ORIGIN, f"months since {origin}")
+    text = text[0].upper() + text[1:]
+    return f"{text} — {ENDPOINT_LABELS[endpoint]}" if endpoint in ENDPOINT_LABELS else text
