@@ -16,7 +16,6 @@ import pandas as pd
 from .errors import CohortError
 
 
-
 def data_dir() -> Path:
     """Where the bundled data files are: inside the installed package (a wheel copies the
     repository's ``data/`` folder to ``her2er_dash/data``), else the repository's ``data/``."""

@@ -62,6 +62,8 @@ def safe_csv_bytes(df: pd.DataFrame, *, excel_bom: bool = False) -> bytes:
     Parameters
     ----------
     excel_bom : start with a UTF-8 byte-order mark so that Excel detects the encoding.
+
+    Text that cannot be UTF-8 (lone surrogates) is written as "?" so the download never fails.
     """
     frame = df if isinstance(df.index, pd.RangeIndex) else df.reset_index()
     out = pd.DataFrame({i: _defuse(frame.iloc[:, i]) for i in range(frame.shape[1])})
@@ -69,7 +71,9 @@ def safe_csv_bytes(df: pd.DataFrame, *, excel_bom: bool = False) -> bytes:
     # RFC 4180 line ends: with "\r\n" as terminator the csv writer quotes any cell holding a
     # bare "\r" or "\n", which would otherwise split the row in a spreadsheet.
     text = out.to_csv(index=False, lineterminator="\r\n")
-    return ("\ufeff" if excel_bom else "").encode("utf-8") + text.encode("utf-8")
+    # A lone surrogate (e.g. "\ud800" decoded from JSON) has no UTF-8 form: write "?" for it
+    # rather than fail the whole download.
+    return ("\ufeff" if excel_bom else "").encode("utf-8") + text.encode("utf-8", "replace")
 
 
 # ---------------------------------------------------------------------------------------------
