@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from functools import cache
 from pathlib import Path
 
 import pandas as pd
@@ -27,24 +28,34 @@ R_DIR = TESTS / "r"
 GOLDEN_DIR = TESTS / "golden"
 
 
-def rscript() -> str | None:
-    """Path of Rscript when R and the needed packages are installed, else None."""
+DEFAULT_R_PACKAGES = ("survival", "metafor")
+
+
+@cache
+def rscript(packages: tuple[str, ...] = DEFAULT_R_PACKAGES) -> str | None:
+    """Path of Rscript when R and ``packages`` are installed, else None."""
     exe = shutil.which("Rscript")
     if exe is None:
         return None
-    probe = subprocess.run(
-        [exe, "-e", "library(survival); library(metafor)"], capture_output=True, text=True
-    )
+    loads = "; ".join(f"library({p})" for p in packages)
+    probe = subprocess.run([exe, "-e", loads], capture_output=True, text=True)
     return exe if probe.returncode == 0 else None
 
 
-def r_reference(name: str, inputs: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
-    """Result tables of ``tests/r/<name>.R`` on ``inputs`` (live R, or the stored golden copy)."""
+def r_reference(
+    name: str, inputs: dict[str, pd.DataFrame], *, packages: tuple[str, ...] = DEFAULT_R_PACKAGES
+) -> dict[str, pd.DataFrame]:
+    """Result tables of ``tests/r/<name>.R`` on ``inputs`` (live R, or the stored golden copy).
+
+    ``packages`` are the R packages the script loads (e.g. ``("cmprsk",)``); without them the
+    stored golden copy is used, as without R.
+    """
     golden = GOLDEN_DIR / name
-    exe = rscript()
+    exe = rscript(tuple(packages))
     if exe is None:
         if not golden.is_dir():
-            pytest.skip(f"Rscript with survival+metafor not installed and no golden copy for {name}")
+            pytest.skip(f"Rscript with {', '.join(packages)} not installed and no golden copy "
+                        f"for {name}")
         return _read_dir(golden)
     with tempfile.TemporaryDirectory() as tmp:
         in_dir, out_dir = Path(tmp, "in"), Path(tmp, "out")

@@ -1,0 +1,38 @@
+"""Plotly figures built from result tables.
+
+Every builder reads the tables of an analysis result (never the patient data) and draws exactly
+their numbers, so a figure and the table shown beside it cannot disagree. Builders share the
+keywords ``title``, ``presenter`` (larger fonts and lines for projectors) and ``watermark`` (a
+faint label such as "SYNTHETIC" across the plot).
+
+Colours come from the Okabe–Ito palette, which stays distinguishable with the common forms of
+colour-vision deficiency; :func:`group_colors` gives each level name the same colour on every page.
+
+``plotly.graph_objects`` is imported inside the builders so that importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+from ._style import GREY, OKABE_ITO, group_colors
+from .flow import flow_figure
+from .forest import forest_figure, heterogeneity_text, interaction_test_count, meta_forest_figure
+from .km import STEP_TOLERANCE, km_figure, thin_steps
+from .published import published_figure
+from .response import dose_response_figure, rates_figure
+
+__all__ = [
+    "GREY",
+    "OKABE_ITO",
+    "STEP_TOLERANCE",
+    "dose_response_figure",
+    "flow_figure",
+    "forest_figure",
+    "group_colors",
+    "heterogeneity_text",
+    "interaction_test_count",
+    "km_figure",
+    "meta_forest_figure",
+    "published_figure",
+    "rates_figure",
+    "thin_steps",
+]

@@ -1,0 +1,64 @@
+"""Published trials: pCR by hormone-receptor status per arm (descriptive)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import plotly.graph_objects as go
+from ._style import _LINE, _MARKER, _finish, _new_figure, _require, group_colors
+from .forest import _escape
+
+# Published trials (trial-level, descriptive)
+# ---------------------------------------------------------------------------------------------
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def published_figure(
+    trials: pd.DataFrame, *, title: str | None = None, presenter: bool = False
+) -> go.Figure:
+    """Dumbbell plot of published pCR in HR+ vs HR− tumours, one row per trial arm.
+
+    Reads ``trial, arm, chemo, pcr_rate_hr_pos, pcr_rate_hr_neg`` (fractions) and draws them as
+    given: the rates are descriptive (most sources print percentages without counts), so no
+    interval is drawn. Arms without chemotherapy are drawn with open markers.
+    """
+    _require(trials, ["trial", "arm", "chemo", "pcr_rate_hr_pos", "pcr_rate_hr_neg"], "published trials")
+    rows = trials.reset_index(drop=True)
+    labels = [
+        _escape(f"{str(t).split(' (')[0]} · {_shorten(str(a), 40)}")
+        for t, a in zip(rows["trial"], rows["arm"], strict=True)
+    ]
+    no_chemo = rows["chemo"].astype(str).str.startswith("no").to_numpy()
+    fig = _new_figure()
+    pos = pd.to_numeric(rows["pcr_rate_hr_pos"], errors="coerce").to_numpy(float)
+    neg = pd.to_numeric(rows["pcr_rate_hr_neg"], errors="coerce").to_numpy(float)
+    both = np.isfinite(pos) & np.isfinite(neg)
+    xs, ys = [], []
+    for i in np.flatnonzero(both):
+        xs += [pos[i], neg[i], None]
+        ys += [labels[i], labels[i], None]
+    fig.add_scatter(x=xs, y=ys, mode="lines", line={"color": "#BBBBBB", "width": _LINE[presenter]},
+                    hoverinfo="skip", showlegend=False, name="gap")
+    palette = group_colors(["HR-positive", "HR-negative"])
+    for name, values in (("HR-positive", pos), ("HR-negative", neg)):
+        color = palette[name]
+        symbols = np.where(no_chemo, "circle-open", "circle")
+        fig.add_scatter(
+            x=values, y=labels, mode="markers", name=name,
+            marker={"color": color, "size": _MARKER[presenter] + 2, "symbol": symbols.tolist(),
+                    "line": {"width": 2, "color": color}},
+            hovertemplate="%{y}<br>" + name + " pCR %{x:.1%}<extra></extra>",
+        )
+    fig.update_xaxes(title_text="pCR rate as published (open markers: no chemotherapy)",
+                     tickformat=".0%", range=[0, 1])
+    fig.update_yaxes(title_text="Trial · arm", autorange="reversed", automargin=True)
+    fig.update_layout(legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"})
+    return _finish(fig, title=title, presenter=presenter, watermark=None,
+                   height=max(360, 26 * len(rows) + 140))
