@@ -15,11 +15,11 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
-	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
+# The same launcher as the installed `her2er-explorer` command, run from the clone.
 run: $(STAMP)
-	$(BIN)/her2er-explorer
+	$(BIN)/python -m her2er_dash.cli
 
 test: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" bash scripts/test.sh

@@ -17,7 +17,6 @@ venv=".venv-$mode"
 uv=".venv/bin/uv"
 python3 -m venv --clear "$venv"
 "$uv" pip install --quiet --python "$venv/bin/python" "${resolution[@]}" -r requirements-dev.txt
-"$venv/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e .
 mkdir -p test-artifacts
 "$uv" pip freeze --python "$venv/bin/python" > "test-artifacts/versions-$mode.txt"
 echo "== $mode dependency set: $(grep -icE '^(streamlit|pandas|numpy|scipy|plotly|statsmodels|lifelines|pyarrow)==' "test-artifacts/versions-$mode.txt") core packages; see test-artifacts/versions-$mode.txt"
