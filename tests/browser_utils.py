@@ -385,14 +385,6 @@ def new_or_changed(before: dict[str, tuple[int, int]], after: dict[str, tuple[in
     return sorted(path for path, stamp in after.items() if before.get(path) != stamp)
 
 
-def privacy_roots() -> list[Path]:
-    """Where an upload must never land: the working tree, the home directory and the temp dir."""
-    import tempfile
-
-    roots = [ROOT, Path.home(), Path(tempfile.gettempdir())]
-    return [r for i, r in enumerate(roots) if r not in roots[:i]]
-
-
 def privacy_ignores() -> list[str]:
     """Paths outside the app's reach that change on their own (set HER2ER_PRIVACY_IGNORE).
 
