@@ -1,4 +1,4 @@
-"""Bundled cohorts: a synthetic HER2+ trial, GBSG2 (real, lifelines) and published trial-level rates.
+"""Bundled cohorts: a synthetic HER2+ trial, GBSG2 (real, lifelines) and published trial-level evidence.
 
 Every bundled cohort comes as a :class:`BundledCohort` that says where it is from, under which
 licence, whether it is SYNTHETIC, and — in plain sentences — what it cannot show. See
@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import CohortError
+from .schema import PCR_DEFINITIONS
 
 
 def data_dir() -> Path:
@@ -25,6 +26,28 @@ def data_dir() -> Path:
 
 #: Trial-level table of published pCR by HR status (see data/README.md).
 PUBLISHED_CSV = data_dir() / "published_trials.csv"
+
+#: Published hazard ratios of pCR vs no pCR for EFS/OS/... by HR status (see data/README.md).
+PUBLISHED_PROGNOSIS_CSV = data_dir() / "published_prognosis.csv"
+
+#: What a published arm gives: conventional chemotherapy with HER2-directed drugs, HER2-directed drugs
+#: alone, an antibody-drug conjugate (a cytotoxic payload delivered by the antibody, e.g. T-DM1), endocrine
+#: therapy with HER2-directed drugs, chemotherapy alone, or a row pooled over different regimens.
+REGIMEN_CLASSES: tuple[str, ...] = (
+    "chemotherapy + anti-HER2",
+    "anti-HER2 only",
+    "ADC",
+    "endocrine + anti-HER2",
+    "chemotherapy alone",
+    "mixed (pooled across arms)",
+)
+
+#: Where the numbers of a published row were read: the study's own paper or abstract ("primary"), a review
+#: or report quoting it ("secondary"), or notes quoting such a source ("tertiary").
+VERIFICATION_LEVELS: tuple[str, ...] = ("primary", "secondary", "tertiary")
+
+#: Hormone-receptor group of a published prognosis row ("all" = not split by HR status).
+PROGNOSIS_HR_STATUSES: tuple[str, ...] = ("positive", "negative", "all")
 
 #: GBSG2 time is in days; months are days / (365.25 / 12).
 DAYS_PER_MONTH = 30.4375
@@ -108,19 +131,21 @@ _REGISTRY: dict[str, _Entry] = {
         title="Published HER2+ neoadjuvant trials: pCR by hormone-receptor status",
         kind="trial-level",
         synthetic=False,
-        source="data/published_trials.csv (transcribed from shared/reference/published_trials.csv)",
+        source="data/published_trials.csv (each number with the table, figure or abstract it is printed in)",
         citation=(
-            "Per-row citations; most HR splits from Guiu S et al., J Oncol 2013;2013:854121, "
-            "Table 3 (secondary source)."
+            "Per-row citations and source locations; several HR splits are quoted from Guiu S et al., "
+            "J Oncol 2013;2013:854121, Table 3 (a secondary source, marked so per row)."
         ),
         licence="Facts cited from the papers and reviews named in each row",
         cannot_show=(
             "Trial-level summaries only: no patient-level filters, survival curves or Cox "
             "models.",
             "Most rows print percentages without the number of patients per HR group, so they "
-            "cannot be pooled in a forest plot without reconstructed counts.",
+            "cannot be pooled in a forest plot without reconstructed counts (which are never made).",
             "pCR definitions differ between rows (ypT0/is, ypT0/is ypN0, ypT0 ypN0): pooling "
             "needs a warning and a sensitivity analysis.",
+            "Many HR splits are quoted from a review (verification 'secondary'), not read in the "
+            "trial's own paper.",
         ),
     ),
 }
@@ -236,13 +261,96 @@ def _ordered(codes: np.ndarray, prefix: str, n_levels: int, first: int) -> pd.Ca
 
 
 def published_trials() -> pd.DataFrame:
-    """Trial-level pCR by HR status from ``data/published_trials.csv`` (rates are fractions 0-1).
+    """Trial-level pCR by HR status from ``data/published_trials.csv``, one row per arm (see data/README.md).
 
-    Counts are nullable integers: empty where the source prints no number (never reconstructed).
+    Rates are fractions 0-1 as printed by the source (or ``events / n`` where the counts are given);
+    ``rate_printed_*`` keeps the printed text and ``source_hr_pos`` / ``source_hr_neg`` say where it is
+    printed. Counts are nullable integers, empty where the source prints no number: they are never
+    reconstructed from percentages. ``regimen_class``, ``pcr_definition`` (one of
+    :data:`her2er_dash.schema.PCR_DEFINITIONS`), ``dual_blockade`` and ``verification`` are categoricals.
+    ``chemo`` is "yes" for antibody-drug conjugates (their payload is cytotoxic); ``regimen_class`` tells
+    them apart from conventional chemotherapy.
     """
-    if not PUBLISHED_CSV.exists():
-        raise CohortError(f"The published-trials table is missing: expected {PUBLISHED_CSV}.")
-    counts = ["n_hr_pos", "pcr_events_hr_pos", "n_hr_neg", "pcr_events_hr_neg"]
-    table = pd.read_csv(PUBLISHED_CSV, dtype={c: "Int64" for c in counts})
-    table.attrs["source"] = str(PUBLISHED_CSV.name)
+    table = _read_published(PUBLISHED_CSV, "published-trials", _TRIAL_COUNTS, _TRIAL_RATES)
+    _require_categories(table, PUBLISHED_CSV, {
+        "regimen_class": REGIMEN_CLASSES,
+        "dual_blockade": ("yes", "no", "mixed"),
+        "chemo": ("yes", "no"),
+        "pcr_definition": tuple(PCR_DEFINITIONS),
+        "verification": VERIFICATION_LEVELS,
+    })
+    for group in ("hr_pos", "hr_neg"):
+        _require_counts_within(table, PUBLISHED_CSV, f"pcr_events_{group}", f"n_{group}")
+        _require_between(table, PUBLISHED_CSV, f"pcr_rate_{group}", 0.0, 1.0)
     return table
+
+
+def published_prognosis() -> pd.DataFrame:
+    """Published hazard ratios of pCR vs no pCR by HR status, from ``data/published_prognosis.csv``.
+
+    One row per study, population, HR group (``hr_status`` "positive", "negative", or "all" for rows
+    not split by HR) and endpoint (EFS, DRFS, iDFS, RFS, OS): ``hr`` with ``ci_low``/``ci_high`` (95 %),
+    ``printed`` as the source prints it, and ``source_location``. ``n`` and ``events`` are nullable
+    integers, empty where not printed. Summary input for contrasting HR+ with HR- (see data/README.md).
+    """
+    table = _read_published(PUBLISHED_PROGNOSIS_CSV, "published-prognosis", ("n", "events"),
+                            ("hr", "ci_low", "ci_high"))
+    _require_categories(table, PUBLISHED_PROGNOSIS_CSV, {
+        "hr_status": PROGNOSIS_HR_STATUSES,
+        "pcr_definition": tuple(PCR_DEFINITIONS),
+        "verification": VERIFICATION_LEVELS,
+    })
+    _require_counts_within(table, PUBLISHED_PROGNOSIS_CSV, "events", "n")
+    bad = ~((table["ci_low"] > 0) & (table["ci_low"] <= table["hr"]) & (table["hr"] <= table["ci_high"]))
+    if bad.any():
+        raise CohortError(
+            f"{PUBLISHED_PROGNOSIS_CSV.name}: rows {_rows(bad)} need 0 < ci_low <= hr <= ci_high; "
+            "correct the hazard ratio or its interval."
+        )
+    return table
+
+
+_TRIAL_COUNTS = ("n_hr_pos", "pcr_events_hr_pos", "n_hr_neg", "pcr_events_hr_neg")
+_TRIAL_RATES = ("pcr_rate_hr_pos", "pcr_rate_hr_neg")
+
+
+def _read_published(path: Path, what: str, counts, numbers) -> pd.DataFrame:
+    if not path.exists():
+        raise CohortError(f"The {what} table is missing: expected {path}.")
+    dtypes = {c: "Int64" for c in counts} | {c: "float64" for c in numbers}
+    try:
+        table = pd.read_csv(path, dtype=dtypes, keep_default_na=False, na_values=[""])
+    except ValueError as exc:  # a non-number in a count or rate column
+        raise CohortError(f"{path.name}: a count or rate column holds text ({exc}); fix the cell.") from exc
+    text = [c for c in table.columns if c not in dtypes]
+    table[text] = table[text].astype("string")
+    table.attrs["source"] = path.name
+    return table
+
+
+def _rows(mask: pd.Series) -> str:
+    return ", ".join(str(i + 2) for i in np.flatnonzero(mask.to_numpy()))  # 1-based, after the header
+
+
+def _require_categories(table: pd.DataFrame, path: Path, allowed: dict[str, tuple[str, ...]]) -> None:
+    for column, values in allowed.items():
+        if column not in table.columns:
+            raise CohortError(f"{path.name}: column {column!r} is missing.")
+        bad = ~table[column].isin(values)
+        if bad.any():
+            raise CohortError(
+                f"{path.name}: column {column!r}, file lines {_rows(bad)}: use one of {', '.join(values)}."
+            )
+        table[column] = pd.Categorical(table[column].astype(object), categories=list(values))
+
+
+def _require_counts_within(table: pd.DataFrame, path: Path, events: str, n: str) -> None:
+    bad = (table[events] > table[n]).fillna(False) | (table[events] < 0).fillna(False)
+    if bad.any():
+        raise CohortError(f"{path.name}: file lines {_rows(bad)} have {events} outside 0..{n}.")
+
+
+def _require_between(table: pd.DataFrame, path: Path, column: str, low: float, high: float) -> None:
+    bad = ~table[column].between(low, high) & table[column].notna()
+    if bad.any():
+        raise CohortError(f"{path.name}: file lines {_rows(bad)} have {column} outside {low}..{high}.")

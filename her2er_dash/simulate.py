@@ -11,7 +11,7 @@ endocrine therapy). The frame is SYNTHETIC and labelled so (``df.attrs["syntheti
 Calibration targets
 -------------------
 pCR rates by hormone-receptor (HR) status per arm were set from the published figures collected
-in ``shared/reference/published_trials.md`` (pCR definitions differ between trials):
+in ``data/published_trials.csv`` (pCR definitions differ between trials):
 
 =====================================  =====================  ========================================
 Synthetic arm                          target pCR HR+ / HR-   published anchors (HR+ / HR-)
@@ -22,14 +22,14 @@ Chemo + trastuzumab                    25 % / 48 %            NeoSphere TH 20 / 
 Chemo + trastuzumab + pertuzumab       36 % / 65 %            NeoSphere THP 26 / 63.2 %; I-SPY2
                                                               pooled 40 % (n=173) / 68 % (n=90)
                                                               (Yee, JAMA Oncol 2020); WSG-ADAPT
-                                                              HR- paclitaxel+HP 90 % (n=42)
+                                                              HR- paclitaxel+HP 90.5 % (n=42)
 both chemo + anti-HER2 arms pooled     30 % / 56 %            median of 17 chemo + anti-HER2 arms
-                                                              26 % / 56 % (published_trials.md)
+                                                              26 % / 56 % (published_trials.csv)
 Trastuzumab + pertuzumab (no chemo)    8 % / 30 %             NeoSphere HP 5.9 / 27.3 %; WSG-ADAPT
-                                                              HR- HP 34 % (n=92)
+                                                              HR- HP 36.3 % (92 randomised)
 Trastuzumab + pertuzumab + endocrine   20 % / 30 %            TBCRC 006 (lapatinib+trastuzumab,
 (no chemo; endocrine if HR+ only)                             letrozole if ER+) 21 / 36 %; WSG-ADAPT
-                                                              HR+ trastuzumab+ET 15 % (n=129);
+                                                              HR+ trastuzumab+ET 15.1 %;
                                                               NA-PHER2 HP+palbociclib+fulvestrant
                                                               27 % (8/30)
 Chemotherapy alone (HER2-negative)     12 % / 32 %            generator assumption (HER2-low/zero

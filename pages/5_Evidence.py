@@ -16,19 +16,27 @@ analyses = []
 
 with ui.panel("Published trials: pCR in HR+ vs HR− HER2+ disease"):
     trials = datasets.published_trials()
-    chemo = ui.selectbox("Arms", ["all arms", "with chemotherapy", "without chemotherapy"], key="ev_chemo")
-    shown = trials
-    if chemo != "all arms":
-        shown = trials[trials["chemo"].astype(str).str.startswith("yes" if chemo == "with chemotherapy" else "no")]
-    definitions = sorted(shown["pcr_definition"].dropna().astype(str).str.split(" \\(").str[0].unique())
+    classes = [c for c in datasets.REGIMEN_CLASSES if (trials["regimen_class"] == c).any()]
+    chosen = ui.multiselect("Regimen class", classes, key="ev_regimen", default=classes,
+                            help="ADC arms (T-DM1) carry a cytotoxic payload: they are not 'anti-HER2 only'.")
+    shown = trials[trials["regimen_class"].isin(chosen)]
+    definitions = sorted(shown["pcr_definition"].astype(str).unique())
     if len(definitions) > 1:
         st.warning(
-            f"These rows use {len(definitions)} different pCR definitions (breast-only ypT0/is, ypT0/is ypN0, "
-            "ypT0 ypN0, …). Rates are not directly comparable and are shown descriptively, not pooled."
+            f"These rows use {len(definitions)} pCR definitions ({', '.join(definitions)}). Rates are not "
+            "directly comparable and are shown descriptively, not pooled."
         )
-    ui.figure(figures.published_figure(shown, presenter=ctx.presenter), "published_trials")
+    secondary = int((shown["verification"] != "primary").sum())
+    if secondary:
+        st.caption(f"{secondary} of {len(shown)} rows were read in a review or report quoting the trial, not in "
+                   "the trial's own paper (column 'verification'; where each number is printed: 'source_hr_pos', "
+                   "'source_hr_neg').")
+    if shown.empty:
+        st.info("No published arm in the chosen regimen classes. Pick at least one class.")
+    else:
+        ui.figure(figures.published_figure(shown, presenter=ctx.presenter), "published_trials")
     ui.table(shown, "published_trials", caption="Source: data/published_trials.csv (see data/README.md). "
-             "Counts are given only where the source printed them.")
+             "Counts are given only where a source printed them; they are never reconstructed from percentages.")
     paired = shown.dropna(subset=["pcr_rate_hr_pos", "pcr_rate_hr_neg"])
     if len(paired):
         gap = (paired["pcr_rate_hr_neg"] - paired["pcr_rate_hr_pos"]) * 100
@@ -40,20 +48,28 @@ with ui.panel("Published trials: pCR in HR+ vs HR− HER2+ disease"):
         )
     counted = shown.dropna(subset=["pcr_events_hr_neg", "n_hr_neg", "pcr_events_hr_pos", "n_hr_pos"])
     if len(counted) >= 2:
+        arms = counted.assign(study=counted["trial"].str.split(" (", regex=False).str[0] + " · " + counted["arm"])
         pooled = meta.pool(
-            counted.rename(columns={"trial": "study", "pcr_events_hr_neg": "events_exp", "n_hr_neg": "n_exp",
-                                    "pcr_events_hr_pos": "events_ref", "n_hr_pos": "n_ref"}),
+            arms.rename(columns={"pcr_events_hr_neg": "events_exp", "n_hr_neg": "n_exp",
+                                 "pcr_events_hr_pos": "events_ref", "n_hr_pos": "n_ref"}),
             method="REML",
         )
         ui.figure(figures.meta_forest_figure(pooled, presenter=ctx.presenter), "published_pooled_or")
         ui.table(pooled.summary_frame(exponentiate=True), "published_pooled_or",
-                 caption="Pooled odds ratio of pCR, HR− vs HR+ (REML), from arms that print both counts.")
+                 caption=f"Pooled odds ratio of pCR, HR− vs HR+ (REML), from the {len(counted)} arms that print "
+                 "both counts. Few small arms: read as a sketch, not an estimate.")
     else:
         st.info(
             f"Only {len(counted)} arm(s) in this selection print pCR counts for both HR groups, so a pooled "
             "HR− vs HR+ odds ratio cannot be computed from published figures without inventing counts. "
             "Pool patient-level studies below instead."
         )
+    with st.expander("Published pCR → survival hazard ratios by HR status"):
+        prognosis = datasets.published_prognosis()
+        ui.table(prognosis, "published_prognosis",
+                 caption="Hazard ratio of pCR vs no pCR (below 1: pCR patients fare better), as printed. Source: "
+                 "data/published_prognosis.csv (see data/README.md); rows with hr_status 'all' are not split "
+                 "by HR status.")
 
 studies = ctx.levels("study")
 with ui.panel("Two-stage meta-analysis across studies of this cohort"):

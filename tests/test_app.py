@@ -222,3 +222,21 @@ def test_every_bad_file_is_explained_in_the_app_and_the_app_keeps_working(path):
     assert explained or loaded, "the file was neither refused with a message nor loaded"
     at = goto(at, "2_Response.py")
     assert not at.exception, [e.value for e in at.exception]
+
+
+def test_evidence_page_filters_published_arms_by_regimen_class():
+    at = goto(run_app(), "5_Evidence.py")
+    assert_clean(at)
+    chosen = at.multiselect(key="ev_regimen")
+    assert "ADC" in chosen.value
+    assert "anti-HER2 only" in chosen.value
+    published = next(d.value for d in at.dataframe if "regimen_class" in d.value.columns)
+    assert set(published["regimen_class"]) == set(chosen.value)
+    chosen.set_value(["anti-HER2 only"]).run()
+    assert_clean(at)
+    published = next(d.value for d in at.dataframe if "regimen_class" in d.value.columns)
+    assert set(published["regimen_class"]) == {"anti-HER2 only"}
+    assert (published["chemo"] == "no").all()
+    definitions = set(published["pcr_definition"].astype(str))
+    assert len(definitions) == 2  # NeoSphere HP (breast only) and ADAPT HR- HP (breast and nodes)
+    assert any("2 pCR definitions" in w.value for w in at.warning)
