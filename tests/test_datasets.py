@@ -9,23 +9,36 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from her2er_dash import datasets, simulate
+from her2er_dash import datasets, schema, simulate
 from her2er_dash.errors import CohortError
 
-SHARED_TRIALS = Path(__file__).resolve().parents[2] / "shared" / "reference" / "published_trials.csv"
+#: The project's verification table the published rows were transcribed from (a copy of the
+#: team's shared reference table, shipped so that this check runs on a bare clone).
+REFERENCE_TRIALS = Path(__file__).resolve().parent / "data" / "real" / "published_trials_reference.csv"
 
 
-def test_list_bundled_describes_every_cohort():
+def test_list_bundled_describes_every_cohort_real_ones_first():
     table = datasets.list_bundled()
-    assert table["key"].tolist() == ["synthetic", "gbsg2", "published"]
-    assert list(table.columns) == ["key", "title", "kind", "synthetic", "source", "licence", "cannot_show"]
+    assert table["key"].tolist() == [
+        "ispy1", "ispy2", "curated_neoadjuvant", "gbsg2", "synthetic", "published"]
+    assert list(table.columns) == ["key", "title", "kind", "synthetic", "source", "licence",
+                                   "time_origin", "can_show", "cannot_show"]
     assert table.set_index("key").loc["published", "kind"] == "trial-level"
-    assert table["synthetic"].tolist() == [True, False, False]
+    assert table["synthetic"].tolist() == [False, False, False, False, True, False]
     assert table["cannot_show"].str.len().gt(0).all()
+    assert table["time_origin"].isin(list(schema.TIME_ORIGINS)).all()
+    assert "SYNTHETIC" in table.set_index("key").loc["synthetic", "title"]
+
+
+def test_default_bundle_is_a_real_cohort_with_survival():
+    cohort = datasets.bundled()
+    assert cohort.key == datasets.DEFAULT_BUNDLE == "ispy1"
+    assert not cohort.synthetic
+    assert schema.available_endpoints(cohort.data.columns) == ["rfs", "os"]
 
 
 def test_synthetic_is_labelled_and_classified():
-    cohort = datasets.bundled()
+    cohort = datasets.bundled("synthetic")
     assert cohort.key == "synthetic"
     assert cohort.synthetic
     assert cohort.label == simulate.SYNTHETIC_LABEL
@@ -135,9 +148,7 @@ def _printed_count(cell):
 
 @pytest.fixture(scope="module")
 def shared_trials() -> pd.DataFrame:
-    if not SHARED_TRIALS.exists():
-        pytest.skip(f"shared reference table not available at {SHARED_TRIALS}")
-    return pd.read_csv(SHARED_TRIALS)
+    return pd.read_csv(REFERENCE_TRIALS)
 
 
 def test_every_published_number_matches_the_shared_source(shared_trials):
