@@ -1,5 +1,5 @@
 # The two set-up commands of the README:
-#   make run   - install (into .venv) and start the app on the bundled synthetic cohort
+#   make run   - install (into .venv) and start the app (it opens on the bundled I-SPY 1 cohort)
 #   make test  - install (into .venv) and run the whole test suite (what CI runs)
 PYTHON ?= python3
 VENV   ?= .venv

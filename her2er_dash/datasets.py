@@ -191,7 +191,7 @@ _REGISTRY: dict[str, _Entry] = {
             "series with a pathological response, converted by scripts/build_bundled.py"
         ),
         citation=_CURATED_CITATION,
-        licence="Public GEO data; curatedBreastData is Bioconductor (GPL-2): cite the package "
+        licence="Public GEO data; curatedBreastData is Bioconductor, GPL (>= 2): cite the package "
         "paper and each study's paper",
         time_origin="not recorded",
         file="curated_neoadjuvant.csv.gz",

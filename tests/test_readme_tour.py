@@ -4,6 +4,8 @@ If the data, a default or a method changes, this test fails until the README is 
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 
@@ -12,7 +14,8 @@ from her2er_dash.filters import CohortFilter
 from tests.conftest import ROOT
 
 README = (ROOT / "README.md").read_text()
-TOUR = README[README.index("## A two-minute tour"):README.index("## Your data")]
+# Line breaks in the Markdown source are spaces to a reader.
+TOUR = re.sub(r"\s+", " ", README[README.index("## A two-minute tour"):README.index("## Your data")])
 
 
 def _view(key: str, **filters) -> tuple[pd.DataFrame, str]:
@@ -46,8 +49,8 @@ def ispy1_facts() -> list[str]:
     landmark = prognosis.pcr_by_er(data, time="rfs_months", event="rfs_event", at=6.0)
     by_er = landmark.set_index("level")
     her2, _ = _view("ispy1", her2_status=("positive",))
-    her2_landmark = prognosis.pcr_by_er(her2, time="rfs_months", event="rfs_event", at=6.0,
-                                        er="hr_status").set_index("level")
+    her2_landmark = prognosis.pcr_by_er(her2, time="rfs_months", event="rfs_event",
+                                        at=6.0).set_index("level")
     info = landmark.attrs["landmark"]
     return [
         line,
@@ -59,8 +62,9 @@ def ispy1_facts() -> list[str]:
         f"{int(by_er.loc['positive', 'n'])} ER+ patients ({int(by_er.loc['positive', 'events'])} events)",
         f"interaction p = {by_er['p_interaction'].dropna().iloc[0]:.3f}",
         f"{info['excluded_event_before']} patients with an RFS event before the landmark",
-        f"HR {her2_landmark.loc['negative', 'estimate']:.2f} vs "
-        f"{her2_landmark.loc['positive', 'estimate']:.2f}",
+        f"HR {_ratio(*her2_landmark.loc['negative', ['estimate', 'ci_low', 'ci_high']])} in ER−",
+        f"against {_ratio(*her2_landmark.loc['positive', ['estimate', 'ci_low', 'ci_high']])} in ER+",
+        f"the {int(her2_landmark.loc['All patients', 'n'])} HER2+ patients",
         f"{int(her2_landmark.loc['negative', 'events'])} and "
         f"{int(her2_landmark.loc['positive', 'events'])} events",
         f"interaction p = {her2_landmark['p_interaction'].dropna().iloc[0]:.3f}",
