@@ -169,6 +169,16 @@ def test_methods_page_describes_what_was_seen():
     assert "SYNTHETIC" in text
 
 
+def test_methods_page_cites_the_real_bundled_cohort():
+    at = goto(run_app(), "6_Methods.py")
+    assert_clean(at)
+    text = all_text(at).replace("\\", "")  # Markdown escapes removed
+    assert "doi:10.7937/K9/TCIA.2016.HdHpgJLK" in text  # the TCIA collection the licence names
+    assert "Esserman LJ" in text
+    assert "CC BY 3.0" in text
+    assert "SYNTHETIC" not in text
+
+
 def test_gbsg2_says_what_it_cannot_show():
     at = run_app()
     at.sidebar.selectbox(key="cohort").set_value("gbsg2").run()
