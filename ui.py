@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import re
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,10 +30,6 @@ import streamlit as st
 from her2er_dash import schema
 from her2er_dash.datasets import DEFAULT_BUNDLE, REAL_PATIENT_LEVEL
 from her2er_dash.filters import CohortFilter, FilterResult
-from her2er_dash.runtime import avoid_hugepage_stalls
-
-# Every filter change allocates fresh arrays; see her2er_dash/runtime.py for why this matters.
-avoid_hugepage_stalls()
 
 log = logging.getLogger("her2er_explorer")
 
@@ -616,17 +613,30 @@ def small_group_note(n: int, events: int | None = None) -> str | None:
 # --------------------------------------------------------------------------------------------
 
 
+# Set while app.py's router runs the current page (one script run = one thread).
+_ROUTER = threading.local()
+
+
+@contextmanager
+def routed() -> Iterator[None]:
+    """Mark the pages run inside ``app.py``'s ``st.navigation`` (see :func:`ensure_router`)."""
+    _ROUTER.active = True
+    try:
+        yield
+    finally:
+        _ROUTER.active = False
+
+
 def ensure_router() -> None:
     """Send a page that was started without the router back through ``app.py``.
 
-    A fresh server that finds a ``pages/`` folder routes its very first request the legacy way,
-    running a page file directly (no page config, a different menu). ``st.navigation`` turns
-    that off for the process. Until it has, the router runs here, inside this same script run
-    (a rerun would drop a button click of this run), and this legacy run then stops.
+    A fresh server that finds a ``pages/`` folder beside the entry point routes its very first
+    request the legacy way, running a page file directly (no page config, a different menu) until
+    some run has called ``st.navigation``. A page knows it was reached through the router because
+    ``app.run`` marks the run (:func:`routed`); otherwise the router runs here, inside this same
+    script run (a rerun would drop a button click of this run), and this legacy run then stops.
     """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    if PagesManager.uses_pages_directory:
+    if not getattr(_ROUTER, "active", False):
         import app
 
         app.run()
