@@ -1,5 +1,5 @@
 # The two set-up commands of the README:
-#   make run   - install (into .venv) and start the app on the bundled default cohort
+#   make run   - install (into .venv) and start the app (it opens on the bundled I-SPY 1 cohort)
 #   make test  - install (into .venv) and run ruff and the whole test suite (what CI runs)
 # Installs come from requirements.lock (every package pinned, with hashes), so that they are
 # reproducible; `make lock` refreshes it from requirements-dev.txt.

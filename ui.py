@@ -28,14 +28,17 @@ import pandas as pd
 import streamlit as st
 
 from her2er_dash import schema
+from her2er_dash.datasets import DEFAULT_BUNDLE, REAL_PATIENT_LEVEL
 from her2er_dash.filters import CohortFilter, FilterResult
 
 log = logging.getLogger("her2er_explorer")
 
-DEFAULT_COHORT = "synthetic"
+#: The cohort a fresh session opens on (I-SPY 1; why: data/README.md).
+DEFAULT_COHORT = DEFAULT_BUNDLE
 #: Public cBioPortal responses only (never uploads) are cached here between sessions.
 CBIOPORTAL_CACHE = Path.home() / ".cache" / "her2er_explorer" / "cbioportal"
-PATIENT_LEVEL_BUNDLES = ("synthetic", "gbsg2")
+#: Bundled patient-level cohorts in picker order: the real ones first, the synthetic trial last.
+PATIENT_LEVEL_BUNDLES = (*REAL_PATIENT_LEVEL, "gbsg2", "synthetic")
 LIST_SEP = "|"
 
 # --------------------------------------------------------------------------------------------
@@ -86,7 +89,9 @@ def remember(key: str, default: Any, valid: Callable[[Any], Any] | None = None) 
     stale URL or a cohort switch never makes a widget raise.
     """
     view = _view()
-    st.session_state["_view_defaults"][key] = default
+    defaults = st.session_state["_view_defaults"]
+    previous_default = defaults.get(key, default)
+    defaults[key] = default
     raw = st.session_state["_url_raw"].pop(key, None)
     if key in st.session_state:
         value = st.session_state[key]
@@ -97,12 +102,25 @@ def remember(key: str, default: Any, valid: Callable[[Any], Any] | None = None) 
             value = default
     else:
         value = view.get(key, default)
+    if raw is None and _same(value, previous_default) and not _same(default, previous_default):
+        # Left at the old default (e.g. the previous cohort's full age range): follow the new one,
+        # so a cohort switch never turns an untouched widget into a filter.
+        value = default
     if valid is not None:
         try:
             value = valid(value)
         except (TypeError, ValueError):
             value = valid(default)
     st.session_state[key] = value
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return False
 
 
 def record(key: str) -> Any:
@@ -195,6 +213,10 @@ class ActiveCohort:
     source: str = ""
     cannot_show: tuple[str, ...] = ()
     cohort: Any = None  # her2er_dash.cohort.Cohort for uploads (mapping, issues)
+    time_origin: str | None = None  # a schema.TIME_ORIGINS key; None when nobody said
+    can_show: tuple[str, ...] = ()
+    citation: str = ""
+    licence: str = ""
 
 
 @st.cache_resource(max_entries=4, ttl=6 * 3600, show_spinner="Loading the bundled cohort…")
@@ -360,6 +382,7 @@ def active_cohort() -> ActiveCohort:
             data=cohort.data,
             source=f"{item['name']} ({cohort.source.format}, sha256 {cohort.source.sha256[:12]}…)",
             cohort=cohort,
+            time_origin=cohort.mapping.time_origin,
         )
     bundle = _bundled(token if token in PATIENT_LEVEL_BUNDLES else DEFAULT_COHORT)
     return ActiveCohort(
@@ -370,6 +393,10 @@ def active_cohort() -> ActiveCohort:
         label=bundle.label,
         source=bundle.source,
         cannot_show=tuple(bundle.cannot_show),
+        time_origin=bundle.time_origin,
+        can_show=tuple(bundle.can_show),
+        citation=bundle.citation,
+        licence=bundle.licence,
     )
 
 
@@ -744,8 +771,13 @@ def page_header(ctx: Context, title: str, intro: str) -> None:
             icon="⚠️",
         )
     if ctx.cohort.cannot_show:
-        with st.expander(f"What this cohort cannot show ({len(ctx.cohort.cannot_show)})"):
-            st.markdown("\n".join(f"- {s}" for s in ctx.cohort.cannot_show))
+        with st.expander(f"What this cohort can and cannot show ({len(ctx.cohort.cannot_show)} "
+                         "limits)"):
+            if ctx.cohort.can_show:
+                st.markdown("**Can show**\n\n" + "\n".join(f"- {s}" for s in ctx.cohort.can_show))
+            st.markdown("**Cannot show**\n\n" + "\n".join(f"- {s}" for s in ctx.cohort.cannot_show))
+            if ctx.cohort.citation:
+                st.caption(f"Cite: {ctx.cohort.citation} Licence: {ctx.cohort.licence}.")
 
 
 def finish() -> None:
@@ -767,6 +799,9 @@ def view_spec(ctx: Context) -> dict:
             "title": ctx.cohort.title,
             "synthetic": ctx.cohort.synthetic,
             "source": ctx.cohort.source,
+            "citation": ctx.cohort.citation,
+            "licence": ctx.cohort.licence,
+            "time_origin": ctx.cohort.time_origin,
             "n_total": ctx.filtered.n_total,
             "mapping": ctx.cohort.cohort.mapping.to_json() if ctx.cohort.cohort is not None else None,
         },

@@ -530,6 +530,8 @@ def _cohort_paragraph(view: dict) -> list[str]:
     n_total = cohort.get("n_total")
     total = f" of {int(n_total):,} patients" if n_total is not None else ""
     lines.append(f"**Cohort.** {_md(cohort.get('title', 'Uploaded cohort'))}{source}{total}.")
+    if cohort.get("citation"):  # a bundled public cohort: its licence asks for the citation
+        lines.append(f"**Data.** Cite: {_md(cohort['citation'])} Licence: {_md(cohort.get('licence', ''))}.")
     return lines
 
 

@@ -20,8 +20,9 @@ if "pcr" not in data.columns or data["pcr"].notna().sum() == 0:
 
 candidates = [
     c
-    for c in ("er_category", "her2_status", "her2_category", "hr_status", "pr_status", "arm", "study",
-              "grade", "t_stage", "n_stage", "er_status")
+    for c in ("er_category", "her2_status", "her2_category", "hr_status", "pr_status", "arm",
+              "regimen_class", "blueprint_subtype", "pam50_subtype", "study", "grade", "t_stage",
+              "n_stage", "er_status")
     if c in data.columns and len(ctx.levels(c)) >= 2
 ]
 analyses = []
@@ -29,7 +30,9 @@ analyses = []
 with ui.panel("pCR rate by group"):
     left, right = st.columns([3, 1])
     with right:
-        default_by = [c for c in ("er_category", "her2_status") if c in candidates]
+        # ER category where the cohort has ER, else HR status (e.g. I-SPY 2 reports HR only)
+        receptor = next((c for c in ("er_category", "hr_status") if c in candidates), None)
+        default_by = [c for c in (receptor, "her2_status") if c in candidates]
         by = ui.multiselect("Group by", candidates, key="resp_by", default=default_by, max_selections=2,
                             format_func=schema.column_label)
         method = ui.selectbox(
@@ -93,7 +96,9 @@ with ui.panel("pCR probability across ER level"):
 with ui.panel("Adjusted odds ratios (logistic regression)"):
     term_options = [c for c in candidates + ["age", *measures] if c in data.columns]
     term_options = list(dict.fromkeys(term_options))
-    default_terms = [t for t in ("er_category", "arm", "age") if t in term_options]
+    # Several studies: adjust for study (arms are then many small, study-specific levels).
+    adjust = "study" if "study" in candidates else "arm"
+    default_terms = [t for t in (receptor, adjust, "age") if t in term_options]
     terms = ui.multiselect("Terms", term_options, key="resp_terms", default=default_terms,
                            format_func=schema.column_label)
     if terms:

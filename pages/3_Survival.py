@@ -24,7 +24,7 @@ top = st.columns(4)
 with top[0]:
     endpoint = ui.selectbox("Endpoint", endpoints, key="surv_ep", format_func=schema.ENDPOINT_LABELS.get)
 groupings = [c for c in ("er_category", "er_status", "her2_status", "her2_category", "hr_status", "arm",
-                         "pcr", "study", "grade", "t_stage", "n_stage") if c in data.columns
+                         "regimen_class", "pcr", "study", "grade", "t_stage", "n_stage") if c in data.columns
              and len(ctx.levels(c)) >= 2]
 with top[1]:
     by = ui.selectbox("Compare", ["(none)", *groupings], key="surv_by",
@@ -37,7 +37,7 @@ with top[3]:
     horizon = ui.number("Milestone (months)", key="surv_at", default=60.0, min_value=1.0)
 time, event = f"{endpoint}_months", f"{endpoint}_event"
 group = None if by == "(none)" else by
-label = f"Months since diagnosis — {schema.ENDPOINT_LABELS[endpoint]}"
+label = schema.time_axis_label(ctx.cohort.time_origin, endpoint)
 analyses = []
 
 with ui.panel("Kaplan–Meier"):
@@ -96,8 +96,8 @@ with ui.panel("Is pCR equally prognostic in ER+ and ER− disease? (landmark at 
     if "pcr" not in data.columns or "er_status" not in data.columns or data["pcr"].notna().sum() == 0:
         st.info("Needs pCR and ER status; this selection lacks one of them.")
     else:
-        at = ui.number("Landmark (months from diagnosis to surgery)", key="surv_landmark", default=6.0,
-                       min_value=0.0)
+        at = ui.number(f"Landmark at surgery ({schema.time_axis_label(ctx.cohort.time_origin).lower()})",
+                       key="surv_landmark", default=6.0, min_value=0.0)
         st.caption("Patients with an event or censored before the landmark are excluded, so that pCR "
                    "(known only at surgery) is not credited with time before it was known.")
         result = ctx.run("prognosis.pcr_by_er", time=time, event=event, at=at)

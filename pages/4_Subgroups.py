@@ -14,8 +14,9 @@ ui.page_header(
     "p-values, not the per-level p-values, and remember how many tests are on screen.",
 )
 data = ctx.data
-categorical = [c for c in ("arm", "er_category", "er_status", "her2_status", "her2_category", "hr_status",
-                           "pr_status", "pcr", "grade", "t_stage", "n_stage", "study")
+categorical = [c for c in ("arm", "regimen_class", "er_category", "er_status", "her2_status", "her2_category",
+                           "hr_status", "pr_status", "blueprint_subtype", "pam50_subtype", "pcr", "grade",
+                           "t_stage", "n_stage", "study")
                if c in data.columns and len(ctx.levels(c)) >= 2]
 outcomes = (["pcr"] if "pcr" in data.columns and data["pcr"].notna().any() else []) + [
     e for e in schema.available_endpoints(data.columns) if data[f"{e}_event"].notna().any()
@@ -28,7 +29,7 @@ if not categorical or not outcomes:
 c1, c2, c3, c4 = st.columns(4)
 with c1:
     exposure = ui.selectbox("Exposure", categorical, key="sub_exposure",
-                            default="er_status" if "er_status" in categorical else None,
+                            default=next((c for c in ("er_status", "hr_status") if c in categorical), None),
                             format_func=schema.column_label)
 levels = ctx.levels(exposure)
 with c2:
@@ -44,7 +45,8 @@ choices = [c for c in categorical if c != exposure and c != outcome_key]
 # Variables derived from the same receptor as the exposure have one exposure level per subgroup.
 er_family = {"er_status", "er_category", "hr_status"}
 related = er_family if exposure in er_family else set()
-default_subgroups = [c for c in ("er_category", "hr_status", "arm", "grade", "t_stage", "n_stage")
+default_subgroups = [c for c in ("er_category", "hr_status", "her2_status", "arm", "grade", "t_stage",
+                                  "n_stage")
                      if c in choices and c not in related][:6]
 chosen = ui.multiselect("Subgroups", choices, key="sub_vars", default=default_subgroups,
                         format_func=schema.column_label)

@@ -16,7 +16,7 @@ analyses = []
 
 with ui.panel("Published trials: pCR in HR+ vs HR− HER2+ disease"):
     trials = datasets.published_trials()
-    classes = [c for c in datasets.REGIMEN_CLASSES if (trials["regimen_class"] == c).any()]
+    classes = [c for c in datasets.REGIMEN_CLASS_NAMES if (trials["regimen_class"] == c).any()]
     chosen = ui.multiselect("Regimen class", classes, key="ev_regimen", default=classes,
                             help="ADC arms (T-DM1) carry a cytotoxic payload: they are not 'anti-HER2 only'.")
     shown = trials[trials["regimen_class"].isin(chosen)]

@@ -12,7 +12,7 @@ import pytest
 from her2er_dash import cohort
 from her2er_dash.cohort import Mapping
 from her2er_dash.errors import CohortError
-from tests.conftest import CURATED_CSV, ROOT
+from tests.conftest import ROOT, real_file_bytes
 
 GOOD = ROOT / "tests" / "data" / "good"
 PCR_STUDIES = ("GSE20194", "GSE22226", "GSE22358", "GSE32646", "GSE21997", "GSE16446")
@@ -20,9 +20,8 @@ PCR_STUDIES = ("GSE20194", "GSE22226", "GSE22358", "GSE32646", "GSE21997", "GSE1
 
 @pytest.fixture(scope="module")
 def curated() -> cohort.Cohort:
-    if not CURATED_CSV.exists():
-        pytest.skip(f"shared data not available at {CURATED_CSV}")
-    return cohort.load(CURATED_CSV)
+    """The curated table loaded as a researcher's upload would be (the file's own bytes)."""
+    return cohort.load(real_file_bytes("curated_breast/bcClinicalTable.csv"), name="bcClinicalTable.csv")
 
 
 def _in_pcr_studies(study: pd.Series) -> pd.Series:

@@ -12,17 +12,28 @@ from her2er_dash import datasets, schema, simulate
 from her2er_dash.errors import CohortError
 
 
-def test_list_bundled_describes_every_cohort():
+def test_list_bundled_describes_every_cohort_real_ones_first():
     table = datasets.list_bundled()
-    assert table["key"].tolist() == ["synthetic", "gbsg2", "published"]
-    assert list(table.columns) == ["key", "title", "kind", "synthetic", "source", "licence", "cannot_show"]
+    assert table["key"].tolist() == [
+        "ispy1", "ispy2", "curated_neoadjuvant", "gbsg2", "synthetic", "published"]
+    assert list(table.columns) == ["key", "title", "kind", "synthetic", "source", "licence",
+                                   "time_origin", "can_show", "cannot_show"]
     assert table.set_index("key").loc["published", "kind"] == "trial-level"
-    assert table["synthetic"].tolist() == [True, False, False]
+    assert table["synthetic"].tolist() == [False, False, False, False, True, False]
     assert table["cannot_show"].str.len().gt(0).all()
+    assert table["time_origin"].isin(list(schema.TIME_ORIGINS)).all()
+    assert "SYNTHETIC" in table.set_index("key").loc["synthetic", "title"]
+
+
+def test_default_bundle_is_a_real_cohort_with_survival():
+    cohort = datasets.bundled()
+    assert cohort.key == datasets.DEFAULT_BUNDLE == "ispy1"
+    assert not cohort.synthetic
+    assert schema.available_endpoints(cohort.data.columns) == ["rfs", "os"]
 
 
 def test_synthetic_is_labelled_and_classified():
-    cohort = datasets.bundled()
+    cohort = datasets.bundled("synthetic")
     assert cohort.key == "synthetic"
     assert cohort.synthetic
     assert cohort.label == simulate.SYNTHETIC_LABEL
@@ -125,7 +136,7 @@ def test_published_trials_columns_and_dtypes(trials):
         assert trials[f"n_{group}"].dtype == "Int64"
         assert trials[f"pcr_events_{group}"].dtype == "Int64"
         assert trials[f"pcr_rate_{group}"].dtype == "float64"
-    assert list(trials["regimen_class"].cat.categories) == list(datasets.REGIMEN_CLASSES)
+    assert list(trials["regimen_class"].cat.categories) == list(datasets.REGIMEN_CLASS_NAMES)
     assert set(trials["pcr_definition"].cat.categories) == set(schema.PCR_DEFINITIONS)
     assert set(trials["verification"]) <= set(datasets.VERIFICATION_LEVELS)
     assert set(trials["chemo"]) == {"yes", "no"}
@@ -196,7 +207,7 @@ def test_rates_without_counts_are_reachable_with_the_printed_n(trials):
 def test_regimen_class_and_chemotherapy_coding(trials):
     adc = trials["anti_her2"].str.contains("T-DM1")
     assert adc.any()
-    assert (trials.loc[adc, "regimen_class"] == "ADC").all()
+    assert (trials.loc[adc, "regimen_class"] == "anti-HER2 ADC").all()
     assert (trials.loc[adc, "chemo"] == "yes").all(), "an ADC carries a cytotoxic payload"
     chemo_free = trials["chemo"] == "no"
     assert trials.loc[chemo_free, "regimen_class"].isin(["anti-HER2 only", "endocrine + anti-HER2"]).all()
@@ -303,7 +314,7 @@ def test_published_trials_reject_a_bad_regimen_class(tmp_path, monkeypatch):
     path = tmp_path / "published_trials.csv"
     bad.to_csv(path, index=False)
     monkeypatch.setattr(datasets, "PUBLISHED_CSV", path)
-    with pytest.raises(CohortError, match=r"regimen_class.*line.* 5\b.*ADC"):
+    with pytest.raises(CohortError, match=r"regimen_class.*line.* 5\b.*anti-HER2 ADC"):
         datasets.published_trials()
 
 

@@ -128,6 +128,8 @@ def test_wheel_carries_the_data_and_the_app(wheel: Path):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "her2er_dash/data/published_trials.csv" in names
     assert "her2er_dash/data/README.md" in names
+    assert {"her2er_dash/data/ispy1.csv.gz", "her2er_dash/data/ispy2.csv.gz",
+            "her2er_dash/data/curated_neoadjuvant.csv.gz"} <= names  # the real bundled cohorts
     assert {"her2er_explorer_app/app.py", "her2er_explorer_app/ui.py",
             "her2er_explorer_app/.streamlit/config.toml"} <= names
     assert any(n.startswith("her2er_explorer_app/pages/") for n in names)
@@ -152,6 +154,8 @@ def test_installed_package_loads_bundled_data_outside_the_repo(installed: Path, 
     package_dir, loaded = run.stdout.strip().splitlines()
     assert not Path(package_dir).is_relative_to(ROOT)  # the installed copy, not the repo
     assert "'published'" in loaded
+    for real in ("'ispy1': 221", "'ispy2': 987", "'curated_neoadjuvant': 1280"):
+        assert real in loaded
 
 
 def test_console_command_serves_the_app(installed: Path, tmp_path: Path):

@@ -30,7 +30,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from her2er_dash import simulate
+from her2er_dash import datasets, simulate
 from tests import browser_utils as bu
 from tests.apptest_helpers import goto, run_app, sidebar_count
 
@@ -330,7 +330,7 @@ def test_a_second_session_sees_nothing_of_the_first():
     # Even knowing the first session's cache token, a third session cannot reach its data.
     third = goto(run_app(cohort=token), "2_Response.py")
     assert not third.exception
-    assert third.sidebar.selectbox(key="cohort").value == "synthetic"
+    assert third.sidebar.selectbox(key="cohort").value == datasets.DEFAULT_BUNDLE
     assert sidebar_count(third) == default_count
     pd.testing.assert_frame_equal(third.dataframe[0].value, second_rates)
     assert marker not in _screen_text(third)

@@ -39,7 +39,7 @@ def published_figure(
     no_chemo = rows["chemo"].astype(str).str.startswith("no").to_numpy()
     adc = np.zeros(len(rows), dtype=bool)
     if "regimen_class" in rows:
-        adc = (rows["regimen_class"].astype(str) == "ADC").to_numpy()
+        adc = (rows["regimen_class"].astype(str) == "anti-HER2 ADC").to_numpy()
     fig = _new_figure()
     pos = pd.to_numeric(rows["pcr_rate_hr_pos"], errors="coerce").to_numpy(float)
     neg = pd.to_numeric(rows["pcr_rate_hr_neg"], errors="coerce").to_numpy(float)
