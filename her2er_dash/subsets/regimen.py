@@ -57,10 +57,13 @@ class InteractionResult:
     """Whether the association of each marker with pCR differs between regimen groups.
 
     ``groups``: ``group, regimens`` (the regimen levels pooled into it), ``n, pcr, rate, ci_low,
-    ci_high, small``; the first group is the reference.
-    ``tests``: ``marker, test, statistic, df, p_value, note``: per marker the LR test of the
-    marker adjusted for regimen group (``"association"``; 1 df) and of marker x regimen group
-    (``"interaction"``; groups - 1 df). ``p_value`` is NaN when a regimen group is too small.
+    ci_high, small, modelled``; the first modelled group is the reference. Groups too small for a
+    test (``small``) are shown but left out of the models, and their patients are counted in
+    ``exclusions``.
+    ``tests``: ``marker, test, statistic, df, p_value``: per marker the LR test of the marker
+    adjusted for regimen group (``"association"``; 1 df) and of marker x regimen group
+    (``"interaction"``; modelled groups - 1 df); NaN (with a ``note``) when fewer than two groups
+    are large enough.
     ``slopes``: ``marker, group, n, pcr, odds_ratio, ci_low, ci_high`` per ``scale`` of the marker
     within each group, from the interaction model.
     ``coefficients``: ``model, term, coef, se, odds_ratio, ci_low, ci_high, p`` (Wald) of every
@@ -161,7 +164,7 @@ def regimen_interaction(
         dropping one term (the markers adjust each other; correlated markers share information).
     scale : ``"sd"``: odds ratios per standard deviation of the marker among the analysed
         patients (R: ``x / sd(x)``); ``"unit"``: per unit as recorded.
-    min_n, min_events : a regimen group below these gets its counts but no test (p-values NaN).
+    min_n, min_events : a regimen group below these is shown but left out of the models.
     """
     for value, allowed, name in ((grouping, GROUPINGS, "grouping"), (model, MODELS, "model"),
                                  (scale, SCALES, "scale")):
@@ -184,29 +187,48 @@ def regimen_interaction(
             f"Every analysed patient is in one regimen group ({groups['group'].iloc[0]}), so an "
             f"interaction by regimen cannot be estimated. {_contrast_text(groups)}"
         )
+    # Groups too small for a test are shown but left out of the models (and counted).
+    small = groups["small"].to_numpy(bool)
+    groups["modelled"] = ~small
+    modelled = groups[~small]
+    in_model = frame["_regimen_group"].astype(str).isin(modelled["group"]).to_numpy()
+    warnings = []
+    if small.any():
+        names = ", ".join(groups.loc[small, "group"])
+        excl = Exclusions(excl.n_input, int(in_model.sum()), excl.reasons
+                          + ((f"regimen group too small for the model ({names})", int((~in_model).sum())),))
+        warnings.append(f"Regimen group(s) {names} have {_small_note(min_n, min_events)}; they are "
+                        "left out of the models.")
+    common = {"groups": groups, "markers": markers, "regimen": regimen, "grouping": grouping,
+              "model": model, "scale": scale, "contrast": _contrast_text(groups),
+              "n": int(in_model.sum()), "events": int(y[in_model].sum()), "exclusions": excl}
+    if len(modelled) < 2:
+        warnings.append("Fewer than two regimen groups are large enough for a model: no test.")
+        tests = pd.DataFrame([{"marker": m, "test": t, "statistic": np.nan, "df": 0,
+                               "p_value": np.nan, "note": "fewer than two regimen groups large "
+                               "enough for a model"} for m in markers
+                              for t in ("association", "interaction")])
+        empty = pd.DataFrame()
+        return InteractionResult(tests=tests, slopes=empty, coefficients=empty,
+                                 warnings=tuple(warnings), **common)
+    frame, y = frame[in_model], y[in_model]
     values = {m: frame[m].to_numpy(float) for m in markers}
     if scale == "sd":
         values = {m: x / x.std(ddof=1) for m, x in values.items()}
-    g_cols, others = _dummies(frame["_regimen_group"], list(groups["group"]), groups["group"].iloc[0])
+    g_cols, others = _dummies(frame["_regimen_group"], list(modelled["group"]),
+                              modelled["group"].iloc[0])
     fits = _interaction_fits(values, g_cols, others, y, model, what)
-    small = groups["small"].to_numpy(bool)
-    tests = _interaction_tests(fits, markers, len(others), small, groups, min_n, min_events)
-    slopes = _slopes(fits, markers, groups, response._z(alpha), model)
+    tests = _interaction_tests(fits, len(others))
+    slopes = _slopes(fits, modelled, response._z(alpha))
     n_coef = max(len(f["names"]) - 1 for f in fits.values())
-    warnings = [w for w in (_epv_warning(_epv(y, n_coef), "Interaction model", min_epv),) if w]
-    if small.any():
-        warnings.append("Regimen group(s) " + ", ".join(groups.loc[small, "group"]) + " have "
-                        + _small_note(min_n, min_events) + " for the tests.")
+    warnings += [w for w in (_epv_warning(_epv(y, n_coef), "Interaction model", min_epv),) if w]
     coefficients = pd.concat(
         [response._wald_table(f["fit"], f["names"], response._z(alpha)).assign(model=key)
          for key, f in fits.items()], ignore_index=True)
     return InteractionResult(
-        groups=groups, tests=tests, slopes=slopes,
-        coefficients=coefficients[["model", *coefficients.columns[:-1]]],
-        markers=markers, regimen=regimen, grouping=grouping, model=model, scale=scale,
-        contrast=_contrast_text(groups), n=len(y), events=int(y.sum()), exclusions=excl,
-        warnings=tuple(warnings),
-    )  # fmt: skip
+        tests=tests, slopes=slopes, coefficients=coefficients[["model", *coefficients.columns[:-1]]],
+        warnings=tuple(warnings), **common,
+    )
 
 
 def _group_table(frame, regimen, grouping, y, alpha, min_n, min_events) -> pd.DataFrame:
@@ -289,21 +311,19 @@ def _interaction_fits(values, g_cols, others, y, model, what) -> dict:
     return fits
 
 
-def _interaction_tests(fits, markers, n_others, small, groups, min_n, min_events) -> pd.DataFrame:
+def _interaction_tests(fits, n_others) -> pd.DataFrame:
     rows = []
-    note = ("not tested: regimen group(s) " + ", ".join(groups.loc[small, "group"]) + " have "
-            + _small_note(min_n, min_events).split(":")[0]) if small.any() else ""
     for f in fits.values():
         for m in f["markers"]:
             for test, full, df in (("association", f["additive"], 1),
                                    ("interaction", f["fit"].loglik, n_others)):
                 statistic, p = _lr(full, f["reduced"][(test, m)], df)
                 rows.append({"marker": m, "test": test, "statistic": statistic, "df": df,
-                             "p_value": np.nan if small.any() else p, "note": note})
+                             "p_value": p})
     return pd.DataFrame(rows)
 
 
-def _slopes(fits, markers, groups, z, model) -> pd.DataFrame:
+def _slopes(fits, groups, z) -> pd.DataFrame:
     rows = []
     for f in fits.values():
         names, beta, cov = f["names"], f["fit"].beta, f["fit"].cov
