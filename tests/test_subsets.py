@@ -390,3 +390,96 @@ def test_named_failures(ispy2):
     assert every_row.exclusions.n_input == len(ispy2) == every_row.n + 6  # 6 without pCR
     with pytest.raises(AnalysisError, match="of the .* patients had pcr = 1"):
         subsets.subtype_response(ispy2.assign(pcr=1.0))
+
+
+# ------------------------------------------------------------------------------------- figures
+
+
+def _trace(fig, name):
+    return next(t for t in fig.data if t.name == name)
+
+
+def test_subtype_figure_draws_the_table_and_fades_small_groups(ispy2):
+    from her2er_dash import figures
+
+    result = subsets.subtype_response(ispy2)
+    fig = figures.subtype_rates_figure(result)
+    table = result.table[result.table["blueprint_subtype"] != "all"]
+    for status in ("all", "negative", "positive"):
+        part = table[table["hr_status"] == status]
+        trace = _trace(fig, status)
+        close(trace.y, part["rate"])
+        assert list(trace.text) == [f"{k}/{n}" for k, n in zip(part["pcr"], part["n"], strict=True)]
+        assert list(trace.marker.opacity) == [0.35 if s else 1.0 for s in part["small"]]
+    assert any("Faded" in a.text for a in fig.layout.annotations)
+
+
+def test_signature_figure_reads_the_generic_value_column(ispy2):
+    from her2er_dash import figures
+
+    result = subsets.signature_response(ispy2, signature="her2_index")
+    fig = figures.dose_response_figure(result)
+    close(_trace(fig, "Spline fit (95% CI band)").x, result.curve["value"])
+    close(_trace(fig, "Observed rate by bin (area ∝ n)").x, result.observed["value_mid"])
+    assert fig.layout.xaxis.title.text == "BluePrint HER2 index"
+
+
+def test_surface_figure_is_the_surface_and_bin_tables(ispy2):
+    from her2er_dash import figures
+
+    result = subsets.signature_surface(ispy2, bins=4, grid_size=15)
+    fig = figures.surface_figure(result)
+    heat = _trace(fig, "Fitted P(pCR)")
+    shown = result.surface.assign(probability=result.surface["probability"].where(result.surface["supported"]))
+    expected = shown.pivot(index="y", columns="x", values="probability").to_numpy()
+    np.testing.assert_array_equal(np.asarray(heat.z, float), expected)  # NaN where unsupported
+    labels = list(_trace(fig, "Observed rate by bin").text)
+    for label, row in zip(labels, result.observed.itertuples(), strict=True):
+        assert label == (f"n = {row.n}" if row.small else f"{row.rate:.0%} ({row.pcr}/{row.n})")
+    assert len(fig.layout.shapes) == len(result.observed)
+
+
+def test_slopes_figure_draws_each_group_and_the_interaction_p(ispy2):
+    from her2er_dash import figures
+
+    result = subsets.regimen_interaction(ispy2, markers=MARKERS)
+    fig = figures.slopes_figure(result)
+    for group, part in result.slopes.groupby("group", sort=False):
+        close(_trace(fig, group).x, part["odds_ratio"])
+    p = result.tests.set_index(["marker", "test"]).loc[("her2_index", "interaction"), "p_value"]
+    assert any(f"interaction p = {p:.3g}" in t for t in fig.layout.yaxis.ticktext)
+    assert fig.layout.xaxis.type == "log"
+
+
+# ------------------------------------------------------------------------ methods and script
+
+
+SUBSET_ANALYSES = [
+    {"kind": "subtype_response", "subtype": "pam50_subtype", "receptor": "hr_status", "her2": "positive"},
+    {"kind": "signature_response", "signature": "luminal_index", "df_spline": 3, "her2": "positive"},
+    {"kind": "signature_scan", "signatures": MARKERS, "df_spline": 3, "her2": "positive"},
+    {"kind": "signature_surface", "x": "luminal_index", "y": "her2_index", "bins": 3, "her2": None},
+    {"kind": "regimen_interaction", "markers": MARKERS, "regimen": "regimen_class",
+     "grouping": "payload", "model": "joint", "her2": "positive"},
+    {"kind": "subtype_survival", "endpoint": "rfs", "subtype": "pam50_subtype", "her2": "positive"},
+]
+
+
+def test_every_subset_analysis_has_a_methods_sentence_and_a_script_block():
+    from her2er_dash import export
+
+    view = {"cohort": {"key": "ispy2", "title": "I-SPY 2", "synthetic": False, "n_total": 987},
+            "filters": {}, "analyses": SUBSET_ANALYSES}
+    text = export.methods_text(view)
+    for phrase in ("pam50\\_subtype (Parker et al. 2009)", "natural cubic spline with 3 degrees",
+                   "Holm-adjusted (Holm 1979)", "3 x 3 quantile bins", "in all patients",
+                   "all markers in one model", "(Peduzzi et al. 1996)",
+                   "Recurrence-free survival by pam50\\_subtype within HER2-positive disease"):
+        assert phrase in text, phrase
+    for key in ("Parker et al. 2009", "Peduzzi et al. 1996", "Holm 1979", "Kaplan & Meier 1958"):
+        assert export.REFERENCES[key] in text
+    script = export.repro_script(view)
+    compile(script, "reproduce_her2er.py", "exec")
+    assert "subsets.subtype_survival(data, time='rfs_months', event='rfs_event'" in script
+    assert "show('06_subtype_survival_km_table', result.km.table)" in script
+    assert "subsets.signature_surface(data, x='luminal_index', y='her2_index', bins=3, her2=None)" in script

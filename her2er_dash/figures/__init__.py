@@ -19,6 +19,7 @@ from .forest import forest_figure, heterogeneity_text, interaction_test_count, m
 from .km import STEP_TOLERANCE, km_figure, thin_steps
 from .published import published_figure
 from .response import dose_response_figure, rates_figure
+from .subsets import slopes_figure, subtype_rates_figure, surface_figure
 
 __all__ = [
     "GREY",
@@ -34,5 +35,8 @@ __all__ = [
     "meta_forest_figure",
     "published_figure",
     "rates_figure",
+    "slopes_figure",
+    "subtype_rates_figure",
+    "surface_figure",
     "thin_steps",
 ]

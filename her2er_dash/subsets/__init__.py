@@ -147,9 +147,10 @@ def availability(df: pd.DataFrame) -> pd.DataFrame:
 
 def default_markers(columns) -> dict[str, str | None]:
     """The page's default markers among ``columns``: ``{"er": ..., "luminal": ..., "her2": ...}``
-    (None where the cohort has none; ``luminal`` differs from ``er`` when it can)."""
+    (None where the cohort has none; ``luminal`` is the ER measure when there is no luminal
+    signature)."""
     present = [c for c in MARKER_COLUMNS if c in set(columns)]
     er = next((c for c in ER_MARKERS if c in present), None)
-    luminal = next((c for c in LUMINAL_MARKERS if c in present and c != er), er)
+    luminal = next((c for c in LUMINAL_MARKERS if c in present and c not in ER_MARKERS), er)
     her2 = next((c for c in HER2_MARKERS if c in present), None)
     return {"er": er, "luminal": luminal, "her2": her2}
