@@ -68,8 +68,8 @@ if not available["available"].any():
 
 has_her2 = "her2_status" in data.columns and data["her2_status"].notna().any()
 her2 = "positive" if has_her2 else None
+n_her2 = int((data["her2_status"] == "positive").sum()) if has_her2 else len(data)
 if has_her2:
-    n_her2 = int((data["her2_status"] == "positive").sum())
     st.markdown(f"**{n_her2:,} HER2-positive patients** in the current selection are analysed below "
                 "(HER2-negative patients and those without a HER2 status are counted as excluded).")
 else:
@@ -142,7 +142,9 @@ with ui.panel("pCR along a continuous signature"):
                  caption="Observed pCR in quintiles of the signature (Wilson 95% CI).")
         analyses.append({"kind": "signature_response", "signature": signature,
                          "df_spline": df_spline, "her2": her2})
-        with st.expander("Every signature at once (screen, Holm-adjusted)"):
+        # one spline per signature: quick for trial-sized cohorts, seconds per signature at 1M
+        if ui.toggle(f"Screen every signature ({len(markers)} spline models, Holm-adjusted)",
+                     key="ers_scan", default=n_her2 <= 100_000):
             scan = ctx.run("subsets.signature_scan", signatures=markers, df_spline=df_spline,
                            her2=her2)
             ui.table(scan, "subset_signature_scan",

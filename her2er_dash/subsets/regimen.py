@@ -99,14 +99,17 @@ def regimen_groups(values: pd.Series, *, grouping: str = "payload") -> pd.Series
     return text.map(lookup)
 
 
-def _grouped(df: pd.DataFrame, regimen: str, grouping: str) -> pd.DataFrame:
+def _grouped(df: pd.DataFrame, columns: list[str], regimen: str, grouping: str) -> pd.DataFrame:
+    """The needed ``columns`` (only: copying every column of a large cohort is slow) and the
+    regimen group of each row as ``_regimen_group``."""
     groups = regimen_groups(df[regimen], grouping=grouping)
     if grouping == "payload" and df[regimen].notna().any() and groups.isna().all():
         raise AnalysisError(
             f"grouping='payload' pools regimen classes (schema.REGIMEN_CLASSES), and {regimen} "
             "holds none of them: use grouping='levels' to compare its own levels."
         )
-    return df.assign(_regimen_group=groups)
+    needed = list(dict.fromkeys([*columns, *(["her2_status"] if "her2_status" in df.columns else [])]))
+    return df[needed].assign(_regimen_group=groups)
 
 
 def regimen_group_table(
@@ -125,7 +128,7 @@ def regimen_group_table(
     they can and cannot contrast and ``attrs["exclusions"]`` counts the rows left out."""
     what = "the regimen groups"
     require_columns(df, [regimen, outcome])
-    grouped = _grouped(df, regimen, grouping)
+    grouped = _grouped(df, [outcome, regimen], regimen, grouping)
     frame, excl = _select(grouped, [outcome, regimen, "_regimen_group"], her2, what,
                           {"_regimen_group": f"{regimen} not recorded or in no regimen group"})
     y = response._binary(frame[outcome], outcome)
@@ -174,7 +177,7 @@ def regimen_interaction(
         raise AnalysisError("Choose at least one marker for the regimen interaction model.")
     what = "the regimen interaction model"
     require_columns(df, [regimen, *markers, outcome])
-    grouped = _grouped(df, regimen, grouping)
+    grouped = _grouped(df, [outcome, *markers, regimen], regimen, grouping)
     frame, excl = _select(grouped, [outcome, *markers, regimen, "_regimen_group"], her2, what,
                           {"_regimen_group": f"{regimen} not recorded or in no regimen group"})
     for name in markers:

@@ -50,13 +50,19 @@ def signature_response(
     says otherwise) on the HER2-selected patients; the exclusions count the HER2 selection too
     and ``note`` warns when there are fewer than ``min_epv`` of the rarer outcome per spline df.
     """
+    return _signature_fit(df, signature, her2, df_spline, outcome, alpha, bins, grid_size,
+                          min_epv)[0]
+
+
+def _signature_fit(df, signature, her2, df_spline, outcome, alpha, bins, grid_size, min_epv):
+    """The spline result and the HER2-selected complete rows it was fitted on."""
     frame, excl = _select(df, [outcome, signature], her2, f"the response curve along {signature}")
     result = response.dose_response(frame, signature, df_spline=df_spline, outcome=outcome,
                                      alpha=alpha, bins=bins, grid_size=grid_size)
     y = frame[outcome].to_numpy(float)
     notes = [result.note, _epv_warning(_epv(y, result.df_spline), "Spline model", min_epv)]
     return dataclasses.replace(result, exclusions=_chain(excl, result.exclusions),
-                               note=" ".join(n for n in notes if n))
+                               note=" ".join(n for n in notes if n)), frame
 
 
 def signature_scan(
@@ -85,9 +91,8 @@ def signature_scan(
     for name in present:
         row = {"signature": name, "label": column_label(name)}
         try:
-            curve = signature_response(df, signature=name, her2=her2, df_spline=df_spline,
-                                       outcome=outcome, alpha=alpha, grid_size=2)
-            frame, _ = _select(df, [outcome, name], her2, name)
+            curve, frame = _signature_fit(df, name, her2, df_spline, outcome, alpha, None, 2,
+                                          MIN_EPV)
             x = frame[name].to_numpy(float)
             x = x / x.std(ddof=1)
             X = np.column_stack([np.ones(len(x)), x])
