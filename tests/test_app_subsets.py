@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -54,6 +55,9 @@ def test_the_page_reproduces_the_ispy2_counts_and_tests():
     assert tests.loc[("her2_index", "interaction"), "p_value"] == "0.013"
     assert tests.loc[("luminal_index", "interaction"), "p_value"] == "0.717"
     assert "I-SPY 2 has no survival data" in text
+    scan = table_with(at, "signature", "p_overall_holm").set_index("signature")
+    assert len(scan) == 10
+    assert scan.loc["erbb2_y1248", "n"] == 224
 
     at.selectbox(key="ers_subtype").set_value("pam50_subtype").run()
     assert_clean(at)
@@ -117,3 +121,44 @@ def test_methods_and_script_describe_the_subset_analyses(tmp_path):
     table = pd.read_csv(tmp_path / "out" / "01_subtype_response_table.csv")
     assert counts(table, "blueprint_subtype")["Luminal-type"] == (9, 60)
     assert (tmp_path / "out" / "05_regimen_interaction_tests.csv").exists()
+
+
+def test_an_upload_of_the_public_gse194040_table_reaches_the_same_counts():
+    """The raw GEO table as a user would upload it: its columns are mapped (PAM50.Subtype,
+    Luminal_Index, HER2_Index...), the page gives the same PAM50 counts, and the regimen panel
+    says what the file lacks (no regimen class or arm column is mapped)."""
+    from tests.conftest import real_file_bytes
+
+    content = real_file_bytes("ispy2/ispy2_clinical_GSE194040.csv")
+    at = run_app()
+    at.file_uploader(key="upload_files").set_value(("GSE194040.csv", content, "text/csv")).run()
+    assert not at.exception
+    assert at.sidebar.selectbox(key="cohort").value.startswith("upload:")
+    at = goto(at, PAGE)
+    assert_clean(at)
+    pam50 = table_with(at, "pam50_subtype", "hr_status", "n", "pcr")
+    assert counts(pam50, "pam50_subtype") == {
+        "Basal": (8, 20), "Her2": (67, 103), "LumA": (16, 59), "LumB": (19, 58), "Normal": (2, 3),
+        "all": (112, 243)}
+    assert "it needs regimen_class or arm" in text_of(at)
+    assert at.button(key="ers_open_ispy2_regimen")  # one click to the bundled copy, with regimens
+
+
+def test_an_upload_with_subtypes_and_survival_gets_kaplan_meier_by_subtype():
+    from her2er_dash import datasets
+
+    curated = datasets.bundled("curated_neoadjuvant").data
+    part = curated[curated["study"] == "GSE22226"]
+    upload = pd.DataFrame({
+        "patient": part["patient_id"], "her2": part["her2_status"], "er": part["er_status"],
+        "pCR": part["pcr"], "PAM50 subtype": part["pam50_subtype"].astype(object),
+        "RFS_months": part["rfs_months"], "RFS_event": part["rfs_event"],
+    })  # fmt: skip
+    at = run_app()
+    at.file_uploader(key="upload_files").set_value(
+        ("ispy1_expression.csv", upload.to_csv(index=False).encode(), "text/csv")).run()
+    at = goto(at, PAGE)
+    assert_clean(at)
+    groups = table_with(at, "group", "n", "events", "median")
+    assert groups["n"].sum() == 43
+    assert groups["events"].sum() == 13
