@@ -21,19 +21,43 @@ Modules by concept (every public name is importable from ``her2er_dash.meta``):
 from __future__ import annotations
 
 from ._tau2 import _reml_loglik as _reml_loglik  # used by tests: the REML likelihood
+from .bias import EGGER_MODELS, EGGER_PREDICTORS, EggerResult, FunnelResult, egger, funnel
 from .effects import ESTIMATE_COLUMNS, PROPORTION_COLUMNS, TWO_BY_TWO_COLUMNS
+from .influence import LeaveOneOutResult, leave_one_out
 from .ipd import ANALYSES, by_study
 from .pool import METHOD_LABELS, METHODS, RANDOM_EFFECTS_METHODS, MetaResult, pool
+from .regression import (
+    REGRESSION_METHODS,
+    SUBGROUP_TAU2,
+    RegressionResult,
+    SubgroupResult,
+    regress,
+    subgroup,
+)
 
 __all__ = [
     "ANALYSES",
+    "EGGER_MODELS",
+    "EGGER_PREDICTORS",
     "ESTIMATE_COLUMNS",
     "METHODS",
     "METHOD_LABELS",
     "PROPORTION_COLUMNS",
     "RANDOM_EFFECTS_METHODS",
+    "REGRESSION_METHODS",
+    "SUBGROUP_TAU2",
     "TWO_BY_TWO_COLUMNS",
+    "EggerResult",
+    "FunnelResult",
+    "LeaveOneOutResult",
     "MetaResult",
+    "RegressionResult",
+    "SubgroupResult",
     "by_study",
+    "egger",
+    "funnel",
+    "leave_one_out",
     "pool",
+    "regress",
+    "subgroup",
 ]

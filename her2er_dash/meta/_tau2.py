@@ -1,4 +1,8 @@
-"""Between-study variance (tau²) and heterogeneity statistics of an intercept-only model.
+"""Between-study variance (tau²) and heterogeneity statistics, as metafor ``rma``.
+
+The first half serves intercept-only models (:func:`~.pool.pool`); the second half
+(``*_x`` functions) any design matrix X (meta-regression, ``rma(mods = ~ ...)``): with
+X = a column of ones the two give the same numbers.
 
 tau² is never negative; REML uses metafor's Fisher scoring (start at the Hedges estimate, step
 halving at the boundary, the same check of tau² = 0), iterated to a change below 1e-10; PM solves
@@ -34,7 +38,6 @@ def _heterogeneity(q, k, tau2, fixed_weights, *, fixed: bool) -> tuple[float, fl
     total = fixed_weights.sum()
     typical_variance = (k - 1) / (total - np.sum(fixed_weights**2) / total)
     return 100.0 * tau2 / (typical_variance + tau2), tau2 / typical_variance + 1.0
-
 
 
 def _estimate_tau2(yi, vi, method: str) -> float:
@@ -157,3 +160,129 @@ def _polish_reml_root(guess: float, yi, vi, upper: float) -> float:
         return guess
     return float(brentq(_reml_score, low, high, args=(yi, vi), xtol=1e-16, rtol=4 * np.finfo(float).eps))
 
+
+
+# ------------------------------------------------------------------------------------------
+# Any design matrix X (k x p, full column rank): metafor rma.uni with mods
+# ------------------------------------------------------------------------------------------
+def _weighted_fit(yi, X, weights):
+    """(beta, (X'WX)^-1) of the weighted least-squares fit of ``yi`` on ``X``."""
+    xw = X * weights[:, None]
+    inverse = np.linalg.inv(X.T @ xw)
+    return inverse @ (xw.T @ yi), inverse
+
+
+def _projection(X, weights) -> np.ndarray:
+    """P = W - W X (X'WX)^-1 X'W (k x k): y'Py is the weighted residual sum of squares."""
+    xw = X * weights[:, None]
+    return np.diag(weights) - xw @ np.linalg.inv(X.T @ xw) @ xw.T
+
+
+def _residual_q(tau2: float, yi, vi, X) -> float:
+    """Weighted residual sum of squares at tau² (Cochran's Q_E when tau² = 0)."""
+    weights = 1.0 / (vi + tau2)
+    beta, _ = _weighted_fit(yi, X, weights)
+    return max(0.0, float(np.sum(weights * (yi - X @ beta) ** 2)))
+
+
+def _estimate_tau2_x(yi, vi, X, method: str) -> float:
+    if method == "FE":
+        return 0.0
+    if method == "DL":
+        projection = _projection(X, 1.0 / vi)
+        k, p = X.shape
+        rss = float(yi @ projection @ yi)
+        return max(0.0, (rss - (k - p)) / float(np.trace(projection)))
+    if method == "PM":
+        return _tau2_paule_mandel_x(yi, vi, X)
+    return _tau2_reml_x(yi, vi, X)
+
+
+def _tau2_paule_mandel_x(yi, vi, X) -> float:
+    """tau² at which the residual Q equals k - p (0 if it is below k - p at tau² = 0)."""
+    from scipy.optimize import brentq
+
+    target = X.shape[0] - X.shape[1]
+    if _residual_q(0.0, yi, vi, X) < target:
+        return 0.0
+    upper = 100.0
+    while _residual_q(upper, yi, vi, X) > target:
+        upper *= 10.0
+        if upper > 1e12:
+            raise AnalysisError(
+                "The Paule-Mandel estimate of tau² did not converge (extreme heterogeneity). "
+                "Check the study estimates and standard errors, or use DL or REML."
+            )
+    return float(
+        brentq(
+            lambda t: _residual_q(t, yi, vi, X) - target, 0.0, upper, xtol=1e-15, rtol=1e-15
+        )
+    )
+
+
+def _reml_loglik_x(tau2: float, yi, vi, X) -> float:
+    """Restricted log-likelihood (without metafor's constant ``REMLf`` term)."""
+    weights = 1.0 / (vi + tau2)
+    beta, inverse = _weighted_fit(yi, X, weights)
+    k, p = X.shape
+    _, logdet_inverse = np.linalg.slogdet(inverse)
+    return float(
+        -0.5 * (k - p) * math.log(2 * math.pi)
+        - 0.5 * np.sum(np.log(vi + tau2))
+        + 0.5 * logdet_inverse
+        - 0.5 * np.sum(weights * (yi - X @ beta) ** 2)
+    )
+
+
+def _reml_step_x(tau2: float, yi, vi, X) -> float:
+    """metafor's Fisher scoring step: (y'PPy - tr P) / tr(PP)."""
+    projection = _projection(X, 1.0 / (vi + tau2))
+    py = projection @ yi
+    return float((py @ py - np.trace(projection)) / np.sum(projection * projection))
+
+
+def _tau2_reml_x(yi, vi, X) -> float:
+    k, p = X.shape
+    ols = np.eye(k) - X @ np.linalg.inv(X.T @ X) @ X.T
+    # metafor's start: the Hedges (HE) estimate
+    tau2 = max(0.0, float((yi @ ols @ yi - np.sum(np.diag(ols) * vi)) / (k - p)))
+    for _ in range(_MAX_ITER):
+        step = _reml_step_x(tau2, yi, vi, X)
+        if tau2 == 0.0 and step < 0:
+            step = 0.0
+        while tau2 + step < 0:
+            step /= 2.0
+        new = tau2 + step
+        converged = abs(new - tau2) <= _REML_THRESHOLD
+        tau2 = new
+        if converged:
+            break
+    else:
+        return _tau2_reml_bounded_x(yi, vi, X)
+    stuck = _reml_loglik_x(0.0, yi, vi, X) - _reml_loglik_x(tau2, yi, vi, X) > _LL0_TOL
+    return 0.0 if stuck and tau2 > _REML_THRESHOLD else max(0.0, tau2)
+
+
+def _tau2_reml_bounded_x(yi, vi, X) -> float:
+    """REML tau² by bounded maximisation when Fisher scoring oscillates (see _tau2_reml)."""
+    from scipy.optimize import minimize_scalar
+
+    upper = 10.0 * (float(np.var(yi)) + float(np.max(vi))) + 1.0
+    best = minimize_scalar(
+        lambda t: -_reml_loglik_x(t, yi, vi, X),
+        bounds=(0.0, upper),
+        method="bounded",
+        options={"xatol": 1e-13, "maxiter": 2000},
+    )
+    tau2 = float(best.x)
+    return 0.0 if _reml_loglik_x(0.0, yi, vi, X) >= _reml_loglik_x(tau2, yi, vi, X) else tau2
+
+
+def _heterogeneity_x(qe: float, tau2: float, vi, X, *, fixed: bool) -> tuple[float, float]:
+    """I² (percent) and H² of a model with design X, as metafor (typical variance from tr P)."""
+    k, p = X.shape
+    if fixed:
+        i2 = max(0.0, 100.0 * (qe - (k - p)) / qe) if qe > 0 else 0.0
+        return i2, qe / (k - p)
+    typical_variance = (k - p) / float(np.trace(_projection(X, 1.0 / vi)))
+    return 100.0 * tau2 / (typical_variance + tau2), tau2 / typical_variance + 1.0

@@ -30,7 +30,6 @@ from .effects import (
 
 METHODS: tuple[str, ...] = ("FE", "DL", "REML", "PM", "MH")
 RANDOM_EFFECTS_METHODS: tuple[str, ...] = ("DL", "REML", "PM")
-ANALYSES: tuple[str, ...] = ("pcr_rate", "pcr_or", "hr")
 
 METHOD_LABELS: dict[str, str] = {
     "FE": "fixed effect (inverse variance)",
