@@ -23,6 +23,7 @@ from __future__ import annotations
 from ._tau2 import _reml_loglik as _reml_loglik  # used by tests: the REML likelihood
 from .bias import EGGER_MODELS, EGGER_PREDICTORS, EggerResult, FunnelResult, egger, funnel
 from .effects import ESTIMATE_COLUMNS, PROPORTION_COLUMNS, TWO_BY_TWO_COLUMNS
+from .glmm import GLMM_MEASURES, GLMM_METHODS, GLMM_TESTS, GlmmResult, glmm
 from .influence import LeaveOneOutResult, leave_one_out
 from .ipd import ANALYSES, by_study
 from .pool import METHOD_LABELS, METHODS, RANDOM_EFFECTS_METHODS, MetaResult, pool
@@ -40,6 +41,9 @@ __all__ = [
     "EGGER_MODELS",
     "EGGER_PREDICTORS",
     "ESTIMATE_COLUMNS",
+    "GLMM_MEASURES",
+    "GLMM_METHODS",
+    "GLMM_TESTS",
     "METHODS",
     "METHOD_LABELS",
     "PROPORTION_COLUMNS",
@@ -49,6 +53,7 @@ __all__ = [
     "TWO_BY_TWO_COLUMNS",
     "EggerResult",
     "FunnelResult",
+    "GlmmResult",
     "LeaveOneOutResult",
     "MetaResult",
     "RegressionResult",
@@ -56,6 +61,7 @@ __all__ = [
     "by_study",
     "egger",
     "funnel",
+    "glmm",
     "leave_one_out",
     "pool",
     "regress",
