@@ -27,6 +27,7 @@ from .glmm import GLMM_MEASURES, GLMM_METHODS, GLMM_TESTS, GlmmResult, glmm
 from .influence import LeaveOneOutResult, leave_one_out
 from .ipd import ANALYSES, by_study
 from .pool import METHOD_LABELS, METHODS, RANDOM_EFFECTS_METHODS, MetaResult, pool
+from .prognostic import DEFAULT_LANDMARK, CTNeoBCResult, ctneobc, ctneobc_from_summary
 from .regression import (
     REGRESSION_METHODS,
     SUBGROUP_TAU2,
@@ -38,6 +39,7 @@ from .regression import (
 
 __all__ = [
     "ANALYSES",
+    "DEFAULT_LANDMARK",
     "EGGER_MODELS",
     "EGGER_PREDICTORS",
     "ESTIMATE_COLUMNS",
@@ -51,6 +53,7 @@ __all__ = [
     "REGRESSION_METHODS",
     "SUBGROUP_TAU2",
     "TWO_BY_TWO_COLUMNS",
+    "CTNeoBCResult",
     "EggerResult",
     "FunnelResult",
     "GlmmResult",
@@ -59,6 +62,8 @@ __all__ = [
     "RegressionResult",
     "SubgroupResult",
     "by_study",
+    "ctneobc",
+    "ctneobc_from_summary",
     "egger",
     "funnel",
     "glmm",

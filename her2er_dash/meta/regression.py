@@ -216,8 +216,12 @@ def _fit_regression(yi, vi, X, *, method: str, hksj: bool, alpha: float) -> _Reg
     else:
         qm = qm / m
         qm_df2, qm_p = df, _f_sf(qm, m, df)
-    qe = _residual_q(0.0, yi, vi, X)
-    i2, h2 = _heterogeneity_x(qe, tau2, vi, X, fixed=method == "FE")
+    if k > p:
+        qe = _residual_q(0.0, yi, vi, X)
+        qe_p = _chi2_sf(qe, k - p)
+        i2, h2 = _heterogeneity_x(qe, tau2, vi, X, fixed=method == "FE")
+    else:  # as many coefficients as studies (fixed effect only): a perfect fit, as metafor
+        qe, qe_p, i2, h2 = 0.0, 1.0, 0.0, 1.0
     return _RegressionFit(
         beta=beta,
         vb=vb,
@@ -234,7 +238,7 @@ def _fit_regression(yi, vi, X, *, method: str, hksj: bool, alpha: float) -> _Reg
         qm_df2=qm_df2,
         qm_p=qm_p,
         qe=qe,
-        qe_p=_chi2_sf(qe, k - p),
+        qe_p=qe_p,
         i2=i2,
         h2=h2,
     )
@@ -248,6 +252,8 @@ def _pseudo_r2(yi, vi, X, fit: _RegressionFit, method: str) -> float:
     if method == "FE":
         if np.var(yi) == 0:
             return 0.0
+        if k == p:  # no residual df: R's adjusted R² is undefined
+            return math.nan
         weights = 1.0 / vi
         fitted = X @ fit.beta
         centre = np.sum(weights * fitted) / np.sum(weights)
@@ -408,10 +414,13 @@ def regress(
     used = effects.table["excluded"].eq("").to_numpy()
     design = _design(frame.loc[used], moderators, reference or {})
     k, p = design.X.shape
-    if k < p + 1:
+    # a fixed-effect model may use every study for a coefficient (metafor: p <= k); estimating
+    # tau² or a Hartung-Knapp variance needs one more
+    needed = p if method == "FE" and not hksj else p + 1
+    if k < needed:
         raise AnalysisError(
             f"Meta-regression with {p} coefficients (intercept and moderators) needs at least "
-            f"{p + 1} usable studies; {k} are left. Use fewer moderators or add studies."
+            f"{needed} usable studies; {k} are left. Use fewer moderators or add studies."
         )
     yi = effects.table.loc[used, "estimate"].to_numpy(float)
     vi = effects.table.loc[used, "se"].to_numpy(float) ** 2
