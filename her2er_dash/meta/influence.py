@@ -35,8 +35,8 @@ class LeaveOneOutResult:
     def summary_frame(self, *, exponentiate: bool = True) -> pd.DataFrame:
         """Rows "Omitting <study>" plus the all-studies pooled row, for the influence figure.
 
-        Columns ``label, kind, estimate, ci_low, ci_high, change``; ``kind`` is "omitted" or
-        "pooled"; ``attrs["scale"]`` names the scale (back-transformed unless told otherwise).
+        Columns ``label, kind, estimate, ci_low, ci_high, change, tau2, i2``; ``kind`` is
+        "omitted" or "pooled"; ``attrs["scale"]`` names the scale (back-transformed unless told otherwise).
         """
         transform = _back_transform(self.scale) if exponentiate else None
         rows = pd.DataFrame(
@@ -47,6 +47,8 @@ class LeaveOneOutResult:
                 "ci_low": self.table["ci_low"].to_numpy(float),
                 "ci_high": self.table["ci_high"].to_numpy(float),
                 "change": self.table["change"].to_numpy(float),
+                "tau2": self.table["tau2"].to_numpy(float),
+                "i2": self.table["i2"].to_numpy(float),
             }
         )
         full = pd.DataFrame(
@@ -58,6 +60,8 @@ class LeaveOneOutResult:
                     "ci_low": self.full.ci_low,
                     "ci_high": self.full.ci_high,
                     "change": 0.0,
+                    "tau2": self.full.tau2,
+                    "i2": self.full.i2,
                 }
             ]
         )
