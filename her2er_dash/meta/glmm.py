@@ -210,13 +210,13 @@ def glmm(
         )
     cells = _cells(effects.table.loc[used], measure)
     fixed = _glm_fixed(cells, measure)
-    saturated = _glm_irls(np.eye(len(cells.events)), cells.events, cells.trials)
+    saturated = _glm_irls("saturated", cells)
     qe_wald = _saturated_wald(saturated, cells, measure)
     qe_lrt = max(0.0, -2.0 * (fixed.loglik - saturated.loglik))
     if method == "ML":
         fit = _fit_ml(cells, measure, fixed, n_agq)
     else:
-        fit = _MLFit(fixed.beta[0], math.sqrt(fixed.cov[0, 0]), 0.0, math.nan)
+        fit = _MLFit(fixed.beta[0], math.sqrt(fixed.variance[0]), 0.0, math.nan)
     loglik = (
         fixed.loglik if method == "FE" else _saturated_loglik(cells) - 0.5 * fit.deviance
     )
@@ -386,55 +386,73 @@ def _binomial_loglik(events, trials, mu) -> float:
 @dataclass(frozen=True)
 class _GlmFit:
     beta: np.ndarray
-    cov: np.ndarray
+    variance: np.ndarray  # diagonal of the covariance matrix of beta
     mu: np.ndarray
     loglik: float
 
 
-def _glm_irls(X: np.ndarray, events: np.ndarray, trials: np.ndarray) -> _GlmFit:
-    """``glm(cbind(events, trials - events) ~ X - 1, family = binomial)``, step for step.
+def _glm_irls(model: str, cells: _Cells) -> _GlmFit:
+    """R's ``glm(cbind(events, trials - events) ~ ..., family = binomial)``, step for step.
 
     Same start (mustart = (n y + 1/2) / (n + 1)), same working weights, same convergence rule
     (relative deviance change below 1e-8, at most 25 iterations) and the same covariance: the
     inverse of X'WX with the weights of the last iteration's start, as ``summary.glm`` reports.
+    The three designs used here have closed-form weighted least-squares steps (see
+    :func:`_weighted_step`), so no matrix is decomposed however many studies there are.
     """
-    y = np.divide(events, trials, out=np.zeros_like(events), where=trials > 0)
+    events, trials = cells.events, cells.trials
+    y = events / trials
     mu = (trials * y + 0.5) / (trials + 1.0)
     eta = np.log(mu / (1.0 - mu))
     deviance_old = float(np.sum(_deviance_residuals(events, trials, mu)))
-    good = trials > 0
     for _ in range(_GLM_MAXIT):
         derivative = _mu_eta(eta)
         working = eta + (y - mu) / derivative
-        weights = np.sqrt(trials * derivative**2 / (mu * (1.0 - mu)))
-        use = good & (derivative != 0)
-        design = X[use] * weights[use, None]
-        beta = np.linalg.lstsq(design, working[use] * weights[use], rcond=None)[0]
-        eta = X @ beta
+        weights = trials * derivative**2 / (mu * (1.0 - mu))
+        beta, eta, variance = _weighted_step(model, cells, weights, working)
         mu = _inverse_logit(eta)
         deviance = float(np.sum(_deviance_residuals(events, trials, mu)))
         if abs(deviance - deviance_old) / (abs(deviance) + 0.1) < _GLM_EPSILON:
             break
         deviance_old = deviance
-    cov = np.linalg.inv(design.T @ design)
-    return _GlmFit(beta, cov, mu, _binomial_loglik(events, trials, mu))
+    return _GlmFit(beta, variance, mu, _binomial_loglik(events, trials, mu))
+
+
+def _weighted_step(model: str, cells: _Cells, weights, working):
+    """Weighted least squares of ``working`` on the design: (beta, fitted eta, var(beta)).
+
+    "saturated": one parameter per cell (the fit is exact); "common": one intercept (PLO's
+    fixed-effect model); "study": an exposed-group effect plus one intercept per study (the
+    fixed-effect odds-ratio model ``~ -1 + group1 + study``), solved through the Schur
+    complement of the study intercepts (the normal equations form an arrowhead matrix).
+    """
+    if model == "saturated":
+        return working, working, 1.0 / weights
+    if model == "common":
+        total = weights.sum()
+        centre = float(np.sum(weights * working) / total)
+        return np.array([centre]), np.full(len(working), centre), np.array([1.0 / total])
+    k, study, exposed = cells.k, cells.study, cells.exposed
+    own = np.bincount(study, weights, k)  # D_i
+    cross = np.bincount(study, weights * exposed, k)  # B_i
+    rhs_study = np.bincount(study, weights * working, k)
+    rhs_group = float(np.sum(weights * exposed * working))
+    schur = float(np.sum(weights * exposed) - np.sum(cross**2 / own))
+    beta = (rhs_group - float(np.sum(cross * rhs_study / own))) / schur
+    alpha = (rhs_study - cross * beta) / own
+    variance = np.r_[1.0 / schur, 1.0 / own + cross**2 / (own**2 * schur)]
+    return np.r_[beta, alpha], alpha[study] + beta * exposed, variance
 
 
 def _glm_fixed(cells: _Cells, measure: str) -> _GlmFit:
     """The fixed-effect model: common logit (PLO), or exposed-group log OR + study intercepts."""
-    if measure == "PLO":
-        X = np.ones((len(cells.events), 1))
-    else:
-        X = np.column_stack(
-            [cells.exposed, (cells.study[:, None] == np.arange(cells.k)[None, :]).astype(float)]
-        )
-    return _glm_irls(X, cells.events, cells.trials)
+    return _glm_irls("common" if measure == "PLO" else "study", cells)
 
 
 def _saturated_wald(saturated: _GlmFit, cells: _Cells, measure: str) -> float:
     """Wald test that every study has the same logit (PLO) or log OR (OR), as ``QE.Wld``."""
     eta = saturated.beta
-    variance = np.diag(saturated.cov)
+    variance = saturated.variance
     if measure == "OR":
         eta = eta[0::2] - eta[1::2]
         variance = variance[0::2] + variance[1::2]

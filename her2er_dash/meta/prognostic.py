@@ -88,6 +88,11 @@ class CTNeoBCResult:
     notes: tuple[str, ...]
     exclusions: Exclusions
 
+    @property
+    def table(self) -> pd.DataFrame:
+        """The headline result: the group contrast estimated three ways (``contrast``)."""
+        return self.contrast
+
     def forest_frame(self) -> pd.DataFrame:
         """Studies by group with each group's pooled hazard ratio, for ``meta_forest_figure``."""
         frame = self.subgroups.summary_frame(exponentiate=True)
