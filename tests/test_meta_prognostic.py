@@ -201,7 +201,8 @@ def test_result_invariants_and_forest_frame(cohorts):
     assert result.exclusions.n_used == sum(result.per_study["n"])
     dropped = dict(result.exclusions.reasons)
     assert dropped["event at or before the landmark (180)"] == result.landmark["excluded_event_before"]
-    assert any("Landmark at 180" in note for note in result.notes)
+    landmark_note = next(note for note in result.notes if note.startswith("Landmark at 180: "))
+    assert f"{result.landmark['excluded_event_before']:,} patients with an event" in landmark_note
 
 
 def test_single_study_groups_still_give_all_three_contrasts(cohorts):

@@ -6,10 +6,10 @@ of each study's estimate):
 - ``measure="PLO"`` (events/n per study): logit(p_i) = mu + u_i, u_i ~ N(0, tau²) —
   ``rma.glmm(measure = "PLO", xi, ni)``;
 - ``measure="OR"`` (2x2 counts): metafor's default unconditional model with fixed study effects
-  (``model = "UM.FS"``, ``coding = 1/2``): logit(p_ij) = alpha_i + beta g_j + u_i (g_j - 1/2 for
-  the reference group, + 1/2 for the exposed group... precisely: ``beta`` on the exposed-group
-  indicator and the random effect on +1/2 / -1/2), u_i ~ N(0, tau²). Studies with no events or
-  only events in both groups are dropped (``drop00 = TRUE``).
+  (``model = "UM.FS"``, ``coding = 1/2``): logit(p_ij) = alpha_i + beta x_ij + u_i z_ij, with
+  x = 1 in the exposed and 0 in the reference group, z = +1/2 and -1/2, u_i ~ N(0, tau²); beta
+  is the pooled log odds ratio. Studies with no events or only events in both groups are dropped
+  (``drop00 = TRUE``).
 
 ``method="ML"`` maximises the marginal likelihood approximated, as ``glmer(nAGQ = 7)``, by
 adaptive Gauss-Hermite quadrature with ``n_agq`` nodes centred on each study's conditional mode

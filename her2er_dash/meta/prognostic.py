@@ -46,6 +46,8 @@ from .pool import _check_options, pool
 from .regression import RegressionResult, SubgroupResult, regress, subgroup
 
 DEFAULT_LANDMARK = 6.0
+#: Canonical column of each patient's time to surgery (schema), kept for a landmark at surgery.
+_SURGERY = "surgery_months"
 
 
 @dataclass(frozen=True, eq=False)
@@ -152,7 +154,9 @@ def ctneobc(
     _require_frame(df, needed)
     frame, landmark_info, reasons = df[needed], None, []
     if landmark is not None:
-        frame = survival.landmark(frame, time, event, at=landmark)
+        # a per-patient landmark at surgery reads each patient's time to surgery
+        timing = [c for c in (_SURGERY,) if c in df.columns and c not in needed]
+        frame = survival.landmark(df[needed + timing], time, event, at=landmark)
         landmark_info = dict(frame.attrs["landmark"])
         reasons = list(frame.attrs["exclusions"].reasons)
     clean, excl = survival_frame(
@@ -181,10 +185,12 @@ def ctneobc(
         one_stage = one_stage_groups = None
         notes.append(f"The one-stage Cox model could not be fitted: {error}")
     if landmark_info is not None:
+        at = landmark_info.get("at", landmark)
+        where = f"{at:g}" if isinstance(at, int | float) else str(at)
         notes.insert(
             0,
-            f"Landmark at {landmark_info['at']:g}: {landmark_info['excluded_event_before']:,} "
-            f"patients with an event and {landmark_info['excluded_censored_before']:,} censored "
+            f"Landmark at {where}: {landmark_info.get('excluded_event_before', 0):,} patients "
+            f"with an event and {landmark_info.get('excluded_censored_before', 0):,} censored "
             "before it were excluded; survival is counted from the landmark.",
         )
     notes.append(

@@ -209,7 +209,10 @@ def _fit_regression(yi, vi, X, *, method: str, hksj: bool, alpha: float) -> _Reg
     # the omnibus test covers every coefficient but the intercept (the intercept alone if p = 1)
     tested = np.arange(1, p) if p > 1 else np.array([0])
     sub = vb[np.ix_(tested, tested)]
-    qm = float(beta[tested] @ np.linalg.solve(sub, beta[tested])) if np.all(np.diag(sub) > 0) else np.inf
+    if np.all(np.diag(sub) > 0):
+        qm = float(beta[tested] @ np.linalg.solve(sub, beta[tested]))
+    else:  # a perfect fit under Hartung-Knapp (zero variance): metafor's QM is infinite too
+        qm = np.inf
     m = len(tested)
     if df is None:
         qm_df2, qm_p = None, _chi2_sf(qm, m)
@@ -264,7 +267,7 @@ def _pseudo_r2(yi, vi, X, fit: _RegressionFit, method: str) -> float:
     tau2_null = _estimate_tau2_x(yi, vi, np.ones((k, 1)), method)
     if tau2_null == 0:
         return 0.0
-    return max(0.0, 100.0 * (tau2_null - fit.tau2) / tau2_null)
+    return max(0.0, 100.0 * ((tau2_null - fit.tau2) / tau2_null))  # metafor: 100 * R2
 
 
 # ------------------------------------------------------------------------------------------
@@ -694,12 +697,10 @@ def _common_subgroups(effects, labels, levels, used, method, hksj, alpha):
         if row["q_df"] > 0:
             row["q_p"] = _chi2_sf(row["q"], row["q_df"])
     weights = np.full(len(labels), np.nan)
-    model_weights = model.weights
+    positions = np.flatnonzero(used)
     for g in range(n_groups):
         members = codes == g
-        share = np.full(len(labels), False)
-        share[np.flatnonzero(used)[members]] = True
-        weights[share] = 100.0 * model_weights[members] / model_weights[members].sum()
+        weights[positions[members]] = 100.0 * model.weights[members] / model.weights[members].sum()
     test = (model.qm, model.qm_df, model.qm_df2, model.qm_p)
     return rows, weights, test
 
