@@ -209,6 +209,45 @@ REFERENCES: dict[str, str] = {
         "Pathologists clinical practice guideline focused update. J Clin Oncol. "
         "2018;36(20):2105-2122."
     ),
+    "Thompson & Higgins 2002": (
+        "Thompson SG, Higgins JPT. How should meta-regression analyses be undertaken and "
+        "interpreted? Stat Med. 2002;21(11):1559-1573."
+    ),
+    "Knapp & Hartung 2003": (
+        "Knapp G, Hartung J. Improved tests for a random effects meta-regression with a single "
+        "covariate. Stat Med. 2003;22(17):2693-2710."
+    ),
+    "Borenstein & Higgins 2013": (
+        "Borenstein M, Higgins JPT. Meta-analysis and subgroups. Prev Sci. 2013;14(2):134-143."
+    ),
+    "Viechtbauer & Cheung 2010": (
+        "Viechtbauer W, Cheung MWL. Outlier and influence diagnostics for meta-analysis. Res "
+        "Synth Methods. 2010;1(2):112-125."
+    ),
+    "Stijnen, Hamza & Özdemir 2010": (
+        "Stijnen T, Hamza TH, Özdemir P. Random effects meta-analysis of event outcome in the "
+        "framework of the generalized linear mixed model with applications in sparse data. Stat "
+        "Med. 2010;29(29):3046-3067."
+    ),
+    "Egger et al. 1997": (
+        "Egger M, Davey Smith G, Schneider M, Minder C. Bias in meta-analysis detected by a "
+        "simple, graphical test. BMJ. 1997;315(7109):629-634."
+    ),
+    "Sterne et al. 2011": (
+        "Sterne JAC, Sutton AJ, Ioannidis JPA, et al. Recommendations for examining and "
+        "interpreting funnel plot asymmetry in meta-analyses of randomised controlled trials. "
+        "BMJ. 2011;343:d4002."
+    ),
+    "Cortazar et al. 2014": (
+        "Cortazar P, Zhang L, Untch M, et al. Pathological complete response and long-term "
+        "clinical benefit in breast cancer: the CTNeoBC pooled analysis. Lancet. "
+        "2014;384(9938):164-172."
+    ),
+    "Fisher et al. 2017": (
+        "Fisher DJ, Carpenter JR, Morris TP, Freeman SC, Tierney JF. Meta-analytical methods to "
+        "identify who benefits most from treatments: daft, deluded, or deft approach? BMJ. "
+        "2017;356:j573."
+    ),
     "Okabe & Ito 2008": (
         "Okabe M, Ito K. Color universal design (CUD): how to make figures and presentations that "
         "are friendly to colorblind people. J*Fly; 2008. https://jfly.uni-koeln.de/color/"
@@ -441,6 +480,9 @@ def _pcr_by_er_sentence(a: dict, cite: _Citer) -> str:
 
 
 def _meta_sentence(a: dict, cite: _Citer) -> str:
+    function = a.get("function")
+    if function in _META_MODEL_SENTENCES:
+        return _META_MODEL_SENTENCES[function](a, cite)
     method = str(a.get("method", "REML")).upper()
     name, ref = _META_METHODS.get(method, (_md(method), None))
     analysis = {
@@ -471,6 +513,98 @@ def _meta_sentence(a: dict, cite: _Citer) -> str:
         f"{source}{name} meta-analysis{cite(ref)}.{hksj} Heterogeneity is reported as τ², I²"
         f"{cite('Higgins & Thompson 2002')} and Cochran's Q{prediction}."
     )
+
+
+def _method_name(a: dict, cite: _Citer, default: str = "REML") -> str:
+    name, ref = _META_METHODS.get(str(a.get("method", default)).upper(), (_md(a.get("method")), None))
+    return f"{name}{cite(ref)}"
+
+
+def _regress_sentence(a: dict, cite: _Citer) -> str:
+    moderators = a.get("moderators") or []
+    moderators = [moderators] if isinstance(moderators, str) else moderators
+    test = (
+        f"an F-test with the Knapp–Hartung adjustment{cite('Knapp & Hartung 2003')}"
+        if a.get("hksj")
+        else "a Wald chi-square test"
+    )
+    return (
+        f"Study effects were related to {_names(moderators) or 'no moderator'} by "
+        f"{_method_name(a, cite)} meta-regression{cite('Thompson & Higgins 2002')}; the moderators "
+        f"were tested jointly by {test}, residual heterogeneity by Cochran's Q_E, and the share "
+        "of between-study variance explained as the proportional reduction in τ² (pseudo-R²)."
+    )
+
+
+def _subgroup_sentence(a: dict, cite: _Citer) -> str:
+    common = a.get("tau2") == "common"
+    return (
+        f"Studies were pooled within each level of {_md(a.get('by', 'subgroup'))} by "
+        f"{_method_name(a, cite)} meta-analysis "
+        f"({'one τ² shared by all subgroups' if common else 'each subgroup with its own τ²'}), "
+        "and subgroups were compared with the test for subgroup differences"
+        f"{cite('Borenstein & Higgins 2013')}."
+    )
+
+
+def _leave_one_out_sentence(a: dict, cite: _Citer) -> str:
+    return (
+        "The influence of single studies was assessed by repeating the meta-analysis with each "
+        f"study left out in turn{cite('Viechtbauer & Cheung 2010')}."
+    )
+
+
+def _glmm_sentence(a: dict, cite: _Citer) -> str:
+    nodes = a.get("n_agq", 7)
+    rule = "the Laplace approximation" if nodes == 1 else f"adaptive Gauss–Hermite quadrature ({nodes} points)"
+    return (
+        "Counts were pooled with a binomial-normal generalised linear mixed model fitted by "
+        f"maximum likelihood ({rule}), which uses the exact binomial likelihood and needs no "
+        f"continuity correction for zero cells{cite('Stijnen, Hamza & Özdemir 2010')}; "
+        "heterogeneity was tested by Wald and likelihood-ratio tests."
+    )
+
+
+def _bias_sentence(a: dict, cite: _Citer) -> str:
+    return (
+        "Small-study effects were examined with a funnel plot and Egger's regression test"
+        f"{cite('Egger et al. 1997')}, shown only when at least 10 studies were available"
+        f"{cite('Sterne et al. 2011')}."
+    )
+
+
+def _ctneobc_sentence(a: dict, cite: _Citer) -> str:
+    if a.get("function") == "ctneobc_from_summary":
+        return (
+            "The contrast between published hazard ratios of pCR by group"
+            f"{cite('Cortazar et al. 2014')} was estimated by fixed-effect meta-regression on the "
+            "group, with standard errors derived from the reported 95% confidence intervals."
+        )
+    landmark = a.get("landmark", 6)
+    start = f"from a landmark at {landmark} months" if landmark is not None else "as recorded"
+    return (
+        f"As in the CTNeoBC pooled analysis{cite('Cortazar et al. 2014')}, hazard ratios of pCR "
+        f"versus residual disease for {_endpoint_text(a).lower()} were estimated by Cox "
+        f"regression{cite('Cox 1972', 'Efron 1977')} within each study and "
+        f"{_md(a.get('group', 'er_status'))} group, with time counted {start}"
+        f"{cite('Anderson, Cain & Gelber 1983')}; they were pooled within each group by "
+        f"{_method_name(a, cite)} meta-analysis and compared between groups by a z-test of the "
+        "pooled log hazard ratios and by pooling the within-study differences"
+        f"{cite('Fisher et al. 2017')}. A one-stage Cox model stratified by study with a "
+        "pCR-by-group interaction was also fitted."
+    )
+
+
+_META_MODEL_SENTENCES = {
+    "regress": _regress_sentence,
+    "subgroup": _subgroup_sentence,
+    "leave_one_out": _leave_one_out_sentence,
+    "glmm": _glmm_sentence,
+    "egger": _bias_sentence,
+    "funnel": _bias_sentence,
+    "ctneobc": _ctneobc_sentence,
+    "ctneobc_from_summary": _ctneobc_sentence,
+}
 
 
 _RESPONSE_KINDS = ("pcr_rates", "compare", "logistic", "dose_response", "cutpoint")
@@ -614,6 +748,18 @@ _CALLS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "pcr_by_er": ("prognosis", "pcr_by_er", ("",)),
     "meta": ("meta", "by_study", ("table", "summary_frame()")),
 }
+#: meta functions other than by_study (analysis["function"]) and the result tables they save.
+_META_FUNCTIONS: dict[str, tuple[str, ...]] = {
+    "pool": ("table", "summary_frame()"),
+    "regress": ("table", "studies"),
+    "subgroup": ("table", "studies"),
+    "leave_one_out": ("table",),
+    "glmm": ("table",),
+    "egger": ("table",),
+    "funnel": ("table", "region"),
+    "ctneobc": ("per_study", "pooled", "contrast", "one_stage"),
+    "ctneobc_from_summary": ("table",),
+}
 #: Keys of an analysis dict that describe it rather than being keyword arguments.
 _NOT_ARGUMENTS = frozenset(
     {"kind", "label", "title", "endpoint", "landmark", "function", "measure"}
@@ -649,6 +795,8 @@ def _arguments(analysis: dict) -> dict:
         from .schema import event_column, time_column
 
         args = {"time": time_column(endpoint), "event": event_column(endpoint), **args}
+    if analysis.get("function") == "ctneobc" and "landmark" in analysis:
+        args["landmark"] = analysis["landmark"]  # an argument of ctneobc, not a data step
     if analysis.get("kind") in _FOREST_KINDS and isinstance(args.get("outcome"), list):
         args["outcome"] = tuple(args["outcome"])  # (time, event) for survival forests
     return args
@@ -659,8 +807,9 @@ def _analysis_block(number: int, analysis: dict) -> list[str]:
     if kind not in _CALLS:
         raise ValueError(f"Unknown analysis kind {kind!r}; expected one of {', '.join(_CALLS)}.")
     module, function, tables = _CALLS[kind]
-    if kind == "meta" and analysis.get("function") == "pool":
-        function = "pool"
+    if kind == "meta" and analysis.get("function") in _META_FUNCTIONS:
+        function = analysis["function"]
+        tables = _META_FUNCTIONS[function]
     args = _arguments(analysis)
     call_args = ", ".join(f"{k}={_literal(v)}" for k, v in args.items())
     source = "data"
@@ -763,7 +912,9 @@ def repro_script(view: dict, *, filename: str = "reproduce_her2er.py") -> str:
 
     Every key of an analysis dict except ``kind``, ``label``, ``title``, ``endpoint`` (expanded to
     ``time``/``event``), ``landmark`` (run the analysis on ``survival.landmark(..., at=)``) and
-    ``function`` ("pool" for ``meta.pool``) is passed to the function as a keyword argument.
+    ``function`` (a meta function other than ``by_study``: "pool", "regress", "subgroup",
+    "leave_one_out", "glmm", "egger", "funnel", "ctneobc", ...) is passed to the function as a
+    keyword argument (``landmark`` is an argument of ``meta.ctneobc``).
     All user-supplied text enters the script as Python string literals, never as code.
     """
     from . import __version__
