@@ -813,7 +813,8 @@ _CALLS: dict[str, tuple[str, str, tuple[str, ...]]] = {
 }
 #: Keys of an analysis dict that describe it rather than being keyword arguments.
 _NOT_ARGUMENTS = frozenset(
-    {"kind", "label", "title", "endpoint", "landmark", "function", "measure", "software", "epv"}
+    {"kind", "label", "title", "endpoint", "landmark", "function", "measure", "software", "epv",
+     "subset"}
 )
 
 
@@ -862,6 +863,12 @@ def _analysis_block(number: int, analysis: dict) -> list[str]:
     call_args = ", ".join(f"{k}={_literal(v)}" for k, v in args.items())
     source = "data"
     lines = [f"# {number}. {_comment(analysis.get('label') or kind)}"]
+    if analysis.get("subset"):
+        column, levels = analysis["subset"]
+        source = "subset_data"
+        lines.append(
+            f"subset_data = contrasts.level_subset(data, {_literal(column)}, {_literal(list(levels))})"
+        )
     spec = analysis.get("landmark")
     if spec is not None and kind in (*_SURVIVAL_KINDS, *_FOREST_KINDS):
         source = "landmark_data"
@@ -980,6 +987,8 @@ def repro_script(view: dict, *, filename: str = "reproduce_her2er.py") -> str:
     modules = {_CALLS[a["kind"]][0] for a in analyses if a.get("kind") in _CALLS}
     if any(a.get("landmark") is not None for a in analyses):
         modules.add("survival")
+    if any(a.get("subset") for a in analyses):
+        modules.add("contrasts")
     modules = sorted(modules)
     head = _SCRIPT_HEAD.format(
         version=__version__,

@@ -435,6 +435,32 @@ def pcr_rates(
     return counts
 
 
+def pcr_definitions(
+    df: pd.DataFrame, *, default: str | None = None, study: str = "study"
+) -> pd.DataFrame:
+    """Which pCR definition each study's ``pcr`` column follows.
+
+    Read from the ``pcr_definition`` column where it has a value, else ``default`` (the
+    definition stated for the whole cohort, e.g. at mapping), else "not recorded". One row per
+    study and definition among patients with a pCR result (the whole cohort as one study when
+    there is no ``study`` column): ``study, pcr_definition, n``.
+    """
+    if "pcr" in df.columns:
+        df = df[df["pcr"].notna().to_numpy()]
+    fallback = default or "not recorded"
+    if "pcr_definition" in df.columns:
+        definition = df["pcr_definition"].astype(object).where(df["pcr_definition"].notna(),
+                                                               fallback)  # fmt: skip
+    else:
+        definition = pd.Series(fallback, index=df.index, dtype=object)
+    groups = df[study].astype(object).fillna("(no study)") if study in df.columns else None
+    frame = pd.DataFrame({"study": "" if groups is None else groups, "pcr_definition": definition})
+    table = frame.groupby(["study", "pcr_definition"], sort=True).size().rename("n").reset_index()
+    if table.empty:
+        return pd.DataFrame({"study": [""], "pcr_definition": [fallback], "n": [0]})
+    return table
+
+
 def _group_counts(frame: pd.DataFrame, group: str, y: np.ndarray, reference):
     levels = _levels(frame[group])
     if len(levels) < 2:

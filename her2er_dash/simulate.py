@@ -133,8 +133,12 @@ _PCR_T34 = -0.35
 _PRE_SURGERY_HAZARD = 0.002  # progression on neoadjuvant therapy, per month
 _WEIBULL_SHAPE = 0.85
 _WEIBULL_SCALE = 0.0070  # cumulative hazard lambda * t**k for the reference patient
-_LOG_HR_PCR_ER0 = np.log(0.28)
-_LOG_HR_PCR_ERHIGH = np.log(0.62)
+#: EFS hazard ratio of pCR vs RCB-II residual disease after surgery, at ER 0 % and at ER >= 50 %
+#: (linear in between on the log scale): the generator's assumed pCR x ER interaction.
+PCR_EFS_HR_ER0 = 0.28
+PCR_EFS_HR_ER_HIGH = 0.62
+_LOG_HR_PCR_ER0 = np.log(PCR_EFS_HR_ER0)
+_LOG_HR_PCR_ERHIGH = np.log(PCR_EFS_HR_ER_HIGH)
 _LOG_HR_RCB = {1: -0.3, 2: 0.0, 3: 0.6}
 _LOG_HR_DRIVEN = np.log(0.5)
 _LOG_HR_N = np.array([0.0, 0.3, 0.6, 0.9])

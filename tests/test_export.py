@@ -226,7 +226,8 @@ def test_methods_text_uses_human_labels_not_column_names():
     text = export.methods_text(_view(ALL_ANALYSES[:4]))
     assert "by ER category" in text
     assert "Groups of ER category" in text
-    assert "er\\_category" not in text and "er_category" not in text
+    assert "er\\_category" not in text
+    assert "er_category" not in text
 
 
 def test_custom_cutpoints_are_called_user_defined_not_the_guideline():
@@ -253,12 +254,14 @@ def test_definitions_pcr_itt_and_landmark_are_stated():
     text = export.methods_text(view)
     assert "pCR definition: SYN-01: ypT0/is ypN0; SYN-02: ypT0 ypN0." in text
     assert "define pCR differently" in text
-    assert "intention to treat" in text and "Cortazar" in text
+    assert "intention to treat" in text
+    assert "Cortazar" in text
     assert "each patient was followed from her own surgery" in text
     assert "fixed landmark of 6.0 months (a stated fallback)" in text
     assert "Times start at surgery, when pCR is known, so no landmark was needed." in text
     assert "Times are counted in months from diagnosis." in text
-    assert "HER2-low is IHC 1+" in text and "Wolff et al. 2018" in text
+    assert "HER2-low is IHC 1+" in text
+    assert "Wolff et al. 2018" in text
 
 
 def test_upload_mapping_conversions_are_described():
