@@ -203,10 +203,10 @@ def _status_from_codes(codes: np.ndarray, index=None, name: str | None = None) -
 
 
 def _codes_from_masks(positive: np.ndarray, negative: np.ndarray) -> np.ndarray:
-    codes = np.full(len(positive), -1, dtype="int8")
-    codes[negative] = 0
-    codes[positive] = 1
-    return codes
+    """1 where ``positive``, else 0 where ``negative``, else -1 (arithmetic: no fancy indexing)."""
+    positive = np.asarray(positive, dtype=bool)
+    unknown = ~(positive | np.asarray(negative, dtype=bool))
+    return positive.view(np.int8) - unknown.view(np.int8)
 
 
 def _categorical(codes: np.ndarray, levels: tuple[str, ...], index, name: str) -> pd.Series:
@@ -548,6 +548,10 @@ def _set_status(
     codes = _status_codes(given) if given_codes is None else given_codes
     # Only rows without a recognised status can be missing: test those alone (isna is slow).
     unknown = codes < 0
+    if _only_statuses(given):  # categorical of statuses: unknown means missing
+        result = np.where(unknown | override, derived, codes).astype("int8")
+        out[column] = _status_categorical(result, out.index)
+        return result
     values = given.to_numpy(dtype=object)
     missing = unknown.copy()
     missing[unknown] = pd.isna(values[unknown])
@@ -563,8 +567,24 @@ def _set_status(
     return result
 
 
+def _only_statuses(values: pd.Series) -> bool:
+    return isinstance(values.dtype, pd.CategoricalDtype) and set(values.cat.categories) <= {
+        NEGATIVE, POSITIVE}
+
+
 def _status_categorical(codes: np.ndarray, index) -> pd.Categorical:
     return pd.Series(pd.Categorical.from_codes(codes, [NEGATIVE, POSITIVE]), index=index)
+
+
+def _recorded(values: pd.Series, codes: np.ndarray) -> pd.Series:
+    """The recorded status column, categorical when it holds only statuses and missing values
+    (cheap to copy and to read again on every re-classification), else as given."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values
+    unknown = codes < 0
+    if unknown.any() and not pd.isna(values.to_numpy(dtype=object)[unknown]).all():
+        return values
+    return _status_categorical(codes, values.index)
 
 
 def _has_er_level(df: pd.DataFrame, cutpoints: ERCutpoints | None) -> np.ndarray:
@@ -612,8 +632,8 @@ def classify_cohort(df: pd.DataFrame, *, er_cutpoints: ERCutpoints | None = None
     cat_codes = category.cat.codes.to_numpy()
     er = _codes_from_masks(cat_codes >= 1, cat_codes == 0)
     if er_column is not None:
-        out["er_status_recorded"] = df[er_column]
-        out["er_status"] = df[er_column]
+        out["er_status_recorded"] = _recorded(df[er_column], given_er)
+        out["er_status"] = out["er_status_recorded"]
         er = _set_status(out, "er_status", er, has_level, given_er)
     elif (cat_codes >= 0).any():
         out["er_status_recorded"] = _status_categorical(np.full(len(out), -1, "int8"), out.index)
@@ -651,8 +671,8 @@ def _classify_hr(out, df, er, pr, given_er, has_level, hr_column) -> None:
     # With an ER level, HR follows the new ER status; when that alone cannot decide (ER
     # negative, PR unknown), the file's HR call stands only if its ER call was the same.
     at_level = np.where(derived >= 0, derived, np.where(er_unchanged, given_hr, -1)).astype("int8")
-    out["hr_status_recorded"] = df[hr_column]
-    out["hr_status"] = df[hr_column]
+    out["hr_status_recorded"] = _recorded(df[hr_column], given_hr)
+    out["hr_status"] = out["hr_status_recorded"]
     _set_status(out, "hr_status", np.where(has_level, at_level, derived), has_level, given_hr)
 
 

@@ -842,6 +842,8 @@ def _comment(text) -> str:
 
 def _arguments(analysis: dict) -> dict:
     args = {k: v for k, v in analysis.items() if k not in _NOT_ARGUMENTS}
+    if analysis.get("kind") == "pcr_by_er" and "landmark" in analysis:
+        args["landmark"] = analysis["landmark"]  # an argument of pcr_by_er itself
     endpoint = analysis.get("endpoint")
     if endpoint and "time" not in args:
         from .schema import event_column, time_column

@@ -43,7 +43,7 @@ whatever the app shows about it on synthetic data it shows because it was put th
 published evidence is mixed: CTNeoBC (Cortazar, Lancet 2014) HER2+/HR- with trastuzumab EFS HR
 0.15 (0.09-0.27); WSG-ADAPT HR+ iDFS HR 0.40 (0.18-0.85); a real-world cohort (Hamy-Petit, Br J
 Cancer 2015) found pCR prognostic in HR- but not HR+; while I-SPY2 (Yee et al., JAMA Oncol
-2020;6:1355-62, Table) found EFS HRs of 0.15 (0.03-0.63) in HR+/HER2+ and 0.14 (0.05-0.41) in
+2020;6(9), doi:10.1001/jamaoncol.2020.2535, Table) found EFS HRs of 0.15 (0.03-0.63) in HR+/HER2+ and 0.14 (0.05-0.41) in
 HR-/HER2+ disease, i.e. no interaction. Rates achieved are checked in ``tests/test_simulate.py``.
 
 Model

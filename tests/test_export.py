@@ -285,6 +285,22 @@ def test_upload_mapping_conversions_are_described():
     assert "Times are counted in months from randomisation." in text
 
 
+def test_script_landmarks_pcr_analyses_as_on_screen():
+    analyses = [
+        {"kind": "pcr_by_er", "endpoint": "efs", "landmark": "fixed", "at": 6.0,
+         "time_origin": "diagnosis", "er": "er_category"},
+        {"kind": "kaplan_meier", "endpoint": "efs", "by": "pcr",
+         "landmark": {"method": "surgery", "at": None, "time_origin": "diagnosis"}},
+    ]  # fmt: skip
+    script = export.repro_script(_view(analyses))
+    compile(script, "reproduce_her2er.py", "exec")
+    assert "prognosis.pcr_by_er(data, time='efs_months', event='efs_event', at=6.0" in script
+    assert "landmark='fixed')" in script
+    assert ("landmark_data = survival.pcr_landmark(data, 'efs_months', 'efs_event', "
+            "method='surgery', at=None, time_origin='diagnosis')") in script  # fmt: skip
+    assert "survival.kaplan_meier(landmark_data" in script
+
+
 def test_epv_below_ten_is_said_in_the_methods():
     text = export.methods_text(_view([{"kind": "cox", "endpoint": "efs", "terms": ["arm"],
                                        "epv": 4.2}]))  # fmt: skip
