@@ -690,7 +690,10 @@ def _definitions_paragraph(view: dict, cite: _Citer) -> str:
                 f"is ER-negative < 1 %, ER-low 1–10 %, ER-positive > 10 %{cite('Allison et al. 2020')})."
             )
         elif source and "ASCO/CAP" in source:
-            parts.append(f"ER categories: {_md(rule)}{cite('Allison et al. 2020')}.")
+            core = rule[: -len(f" ({source})")] if rule.endswith(f" ({source})") else rule
+            parts.append(
+                f"ER categories: {_md(core)}, the {_md(source)} default{cite('Allison et al. 2020')}."
+            )
         else:
             parts.append(f"ER categories: {_md(rule)}.")
         parts.append(
@@ -706,14 +709,16 @@ def _definitions_paragraph(view: dict, cite: _Citer) -> str:
         "IHC 1+, or IHC 2+ with a negative status."
     )
     pcr = view.get("pcr_definitions") or []
-    if pcr:
+    if len({d for _, d in pcr}) == 1:
+        every = " in every study" if len(pcr) > 1 else ""
+        parts.append(f"pCR definition: {_md(pcr[0][1])}{every}.")
+    elif pcr:
         listed = "; ".join(
             f"{_md(study)}: {_md(definition)}" if study else _md(definition)
             for study, definition in pcr
         )
         parts.append(f"pCR definition: {listed}.")
-        if len({d for _, d in pcr}) > 1:
-            parts.append("Studies define pCR differently: pooled pCR results mix definitions.")
+        parts.append("Studies define pCR differently: pooled pCR results mix definitions.")
     if view.get("pcr_itt"):
         parts.append(
             "pCR was analysed by intention to treat: patients without a pCR result (no surgery "
