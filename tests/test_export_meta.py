@@ -35,7 +35,7 @@ def _view(analyses: list[dict]) -> dict:
         (
             {"kind": "meta", "function": "regress", "moderators": ["regimen_class"],
              "method": "REML", "hksj": True},
-            ["regimen\\_class", "F-test with the Knapp–Hartung adjustment", "pseudo-R²"],
+            ["Regimen class", "F-test with the Knapp–Hartung adjustment", "pseudo-R²"],
             ["Thompson & Higgins 2002", "Knapp & Hartung 2003", "Viechtbauer 2005"],
         ),
         (
