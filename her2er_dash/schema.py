@@ -42,9 +42,11 @@ TIME_ORIGINS: dict[str, str] = {
     "randomisation": "months since randomisation",
     "start of therapy": "months since the start of neoadjuvant therapy",
     "surgery": "months since surgery",
-    "not recorded": "months from an origin the source does not state",
+    "not recorded": "months (origin not stated by the source)",
 }
-DEFAULT_TIME_ORIGIN = "diagnosis"
+#: What a cohort's time origin is when its source does not say (never silently "diagnosis").
+UNSTATED_TIME_ORIGIN = "not recorded"
+DEFAULT_TIME_ORIGIN = UNSTATED_TIME_ORIGIN
 
 #: pCR definitions met in neoadjuvant trials (field guide), with what each one requires.
 PCR_DEFINITIONS: dict[str, str] = {
@@ -130,10 +132,16 @@ CATEGORY_COLUMNS = (
 )
 
 #: Derived by :func:`her2er_dash.classify.classify_cohort`; not part of the input model.
-DERIVED_COLUMNS = ("er_category",)
+#: ``er_status`` and ``hr_status`` follow the ER cut-points in force wherever an ER level is known;
+#: the statuses the file recorded are kept beside them as ``*_recorded``.
+DERIVED_COLUMNS = ("er_category", "er_status_recorded", "hr_status_recorded")
 
 ER_CATEGORIES: tuple[str, ...] = ("ER-negative", "ER-low", "ER-positive")
-HER2_CATEGORIES: tuple[str, ...] = ("HER2-positive", "HER2-low", "HER2-zero")
+#: HER2-ultralow (IHC >0 <1+: faint, incomplete membrane staining in <= 10 % of tumour cells) is
+#: only known where the IHC column records it (``her2_ihc`` 0.5); elsewhere IHC 0 is HER2-zero.
+HER2_CATEGORIES: tuple[str, ...] = ("HER2-positive", "HER2-low", "HER2-ultralow", "HER2-zero")
+#: ``her2_ihc`` value of an ultralow IHC result (>0 but <1+), between IHC 0 and 1+.
+HER2_IHC_ULTRALOW = 0.5
 
 
 def time_column(endpoint: str) -> str:
@@ -213,11 +221,13 @@ COLUMN_LABELS: dict[str, str] = {
     **SIGNATURE_COLUMNS,
     "age": "Age (years)",
     "er_status": "ER status",
+    "er_status_recorded": "ER status (as recorded)",
     "er_category": "ER category",
     **ER_MEASURES,
     "pr_status": "PR status",
     "pr_percent": "PR (% positive nuclei)",
     "hr_status": "HR status (ER or PR)",
+    "hr_status_recorded": "HR status (as recorded)",
     "her2_status": "HER2 status",
     "her2_ihc": "HER2 IHC score",
     "her2_ish_ratio": "HER2/CEP17 ratio",

@@ -22,7 +22,7 @@ candidates = [
     c
     for c in ("er_category", "her2_status", "her2_category", "hr_status", "pr_status", "arm",
               "regimen_class", "blueprint_subtype", "pam50_subtype", "study", "grade", "t_stage",
-              "n_stage", "er_status")
+              "n_stage", "er_status", "er_status_recorded", "hr_status_recorded")
     if c in data.columns and len(ctx.levels(c)) >= 2
 ]
 analyses = []
@@ -47,28 +47,32 @@ with ui.panel("pCR rate by group"):
             presenter=ctx.presenter, watermark=ctx.watermark,
         )
         ui.figure(fig, "pcr_rates")
-    ui.table(rates, "pcr_rates", caption=rates.attrs["exclusions"].describe())
+    ui.table(rates, "pcr_rates", caption=f"{rates.attrs['exclusions'].describe()}. {ctx.pcr_caption()}")
     analyses.append({"kind": "pcr_rates", "by": by or None, "method": method, "alpha": alpha})
 
 with ui.panel("Compare two groups"):
     cols = st.columns(3)
     with cols[0]:
         group = ui.selectbox("Compare by", candidates, key="resp_cmp_by",
-                             default="er_status" if "er_status" in candidates else None,
+                             default="er_category" if "er_category" in candidates else None,
                              format_func=schema.column_label)
     levels = ctx.levels(group)
     with cols[1]:
         reference = ui.selectbox("Reference level", levels, key="resp_cmp_ref") if levels else None
     comparison = ctx.run("response.compare", group=group, reference=reference)
-    small = (comparison[["n", "n_ref"]].min(axis=1) < 10) | (comparison[["pcr", "pcr_ref"]].min(axis=1) < 5)
+    small = comparison["small_group"] != ""
     if small.any():
         comparison = comparison.copy()
         comparison.loc[small, ["chi2", "chi2_p", "fisher_p"]] = float("nan")
-        st.warning(f"{int(small.sum())} comparison(s) involve a group with fewer than 10 patients or "
-                   "5 responders: shown descriptively, without p-values.")
+        reasons = "; ".join(f"{r.level} vs {r.reference} ({r.small_group})"
+                            for r in comparison[small].itertuples())
+        st.warning(f"{int(small.sum())} comparison(s) involve a group with fewer than 10 patients, 5 "
+                   f"responders or 5 non-responders: shown descriptively, without p-values. "
+                   f"{ui.plain(reasons)}")
     ui.table(comparison, "pcr_compare",
              caption="Risk difference (Newcombe), risk and odds ratios (Wald, log scale), "
-                     "Pearson chi-square without continuity correction, Fisher's exact test.")
+                     "Pearson chi-square without continuity correction, Fisher's exact test. "
+                     + ctx.pcr_caption())
     analyses.append({"kind": "compare", "group": group, "reference": reference})
 
 measures = [m for m in schema.available_er_measures(data.columns) if data[m].notna().sum() >= 20]
@@ -103,10 +107,13 @@ with ui.panel("Adjusted odds ratios (logistic regression)"):
                            format_func=schema.column_label)
     if terms:
         model = ctx.run("response.logistic", terms=terms)
+        for caution in model.warnings:
+            st.warning(caution)
         ui.table(model.table, "logistic",
                  caption=f"n = {model.n:,}, pCR events = {model.events:,}; LR test p = "
-                         f"{model.lr_p_value:.3g}. {model.exclusions.describe()}. Wald 95% CIs.")
-        analyses.append({"kind": "logistic", "terms": terms})
+                         f"{model.lr_p_value:.3g}. {model.exclusions.describe()}. Wald 95% CIs. "
+                         + ctx.pcr_caption())
+        analyses.append({"kind": "logistic", "terms": terms, "epv": round(model.epv, 2)})
     else:
         st.info("Choose at least one term.")
 

@@ -78,8 +78,11 @@ with ui.panel("Two-stage meta-analysis across studies of this cohort"):
                 "Pick a multi-study cohort (e.g. upload a multi-study table) or widen the study filter.")
     else:
         c1, c2, c3, c4 = st.columns(4)
-        binary = [c for c in ("er_status", "hr_status", "pr_status", "her2_status", "pcr")
+        binary = [c for c in ("er_status", "hr_status", "pr_status", "her2_status", "er_status_recorded",
+                              "hr_status_recorded", "pcr")
                   if c in ctx.data.columns and len(ctx.levels(c)) == 2]
+        if len(ctx.levels("er_category")) >= 2:
+            binary.insert(0, "er_category")  # two of its levels at a time: ER-low stays its own level
         endpoints = schema.available_endpoints(ctx.data.columns)
         kinds = {"pcr_or": "pCR odds ratio by exposure", "pcr_rate": "pCR rate",
                  **({"hr": "Hazard ratio by exposure"} if endpoints else {})}
@@ -93,12 +96,38 @@ with ui.panel("Two-stage meta-analysis across studies of this cohort"):
         with c4:
             hksj = ui.toggle("Hartung–Knapp CI", key="ev_hksj")
         kwargs = {"study": "study", "analysis": analysis, "method": method, "hksj": hksj}
+        subset = None
         if analysis != "pcr_rate":
             kwargs["exposure"] = exposure
+            if exposure == "er_category":
+                er_levels = ctx.levels("er_category")
+                e1, e2 = st.columns(2)
+                with e1:
+                    level = ui.selectbox("ER category", er_levels, key="ev_er_level", default=er_levels[-1])
+                with e2:
+                    ref = ui.selectbox("against", er_levels, key="ev_er_ref", default=er_levels[0])
+                subset = ["er_category", [level, ref]]
+                kwargs["reference"] = ref
         if analysis == "hr":
             endpoint = ui.selectbox("Endpoint", endpoints, key="ev_endpoint", format_func=schema.ENDPOINT_LABELS.get)
             kwargs.update(time=f"{endpoint}_months", event=f"{endpoint}_event")
-        result = ctx.run("meta.by_study", **kwargs)
+        if "pcr" in analysis:
+            definitions = ctx.pcr_definitions()
+            st.caption(ui.plain(ctx.pcr_caption()))
+            if definitions["pcr_definition"].nunique() > 1:
+                st.warning("The studies define pCR differently, so the pooled estimate mixes definitions; "
+                           "read it with the per-study definitions below.")
+                ui.table(definitions, "pcr_definitions_by_study")
+        if subset is not None:
+            if subset[1][0] == subset[1][1]:
+                st.info("Choose two different ER categories to compare.")
+                ui.finish()
+                st.stop()
+            result = ctx.run_subset("meta.by_study", column=subset[0], levels=subset[1], **kwargs)
+            st.caption(f"Patients in other ER categories are left out of this comparison "
+                       f"({ui.plain(subset[1][0])} vs {ui.plain(subset[1][1])}).")
+        else:
+            result = ctx.run("meta.by_study", **kwargs)
         frame = result.summary_frame(exponentiate=True)
         ui.figure(figures.meta_forest_figure(result, presenter=ctx.presenter, watermark=ctx.watermark),
                   "meta_forest")
@@ -109,7 +138,7 @@ with ui.panel("Two-stage meta-analysis across studies of this cohort"):
         for note in result.notes:
             st.caption(ui.plain(note))
         ui.table(frame, "meta_by_study")
-        analyses.append({"kind": "meta", **kwargs})
+        analyses.append({"kind": "meta", **kwargs, **({"subset": subset} if subset else {})})
 
 ui.register_analysis("evidence", analyses)
 ui.finish()

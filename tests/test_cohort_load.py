@@ -35,10 +35,14 @@ def test_curated_her2_pcr_counts(curated):
     assert len(her2) == 212
     # the shared README says ER+ 84 / ER- 128; the file has 83 ER_preTrt = 1, 128 = 0 and one
     # patient (GSE22226) with ER_preTrt missing, which the loader keeps as missing
-    assert her2.er_status.value_counts(dropna=False).to_dict() == {
+    assert her2.er_status_recorded.value_counts(dropna=False).to_dict() == {
         "negative": 128, "positive": 83, np.nan: 1}
+    # ER status follows ER % where it is recorded (ASCO/CAP: >= 1 % positive): two GSE20194
+    # tumours at 5 % the file called negative are ER-low, hence ER-positive.
+    assert her2.er_status.value_counts(dropna=False).to_dict() == {
+        "negative": 126, "positive": 85, np.nan: 1}
     gse20194 = her2[her2.study == "GSE16716,GSE20194"]
-    by_er = gse20194.groupby("er_status", observed=True).pcr.agg(["sum", "count"])
+    by_er = gse20194.groupby("er_status_recorded", observed=True).pcr.agg(["sum", "count"])
     assert by_er.loc["positive"].tolist() == [3, 23]
     assert by_er.loc["negative"].tolist() == [19, 31]
 

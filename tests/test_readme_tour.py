@@ -46,11 +46,16 @@ def _rates(data: pd.DataFrame, by) -> dict[tuple, str]:
 def ispy1_facts() -> list[str]:
     data, line = _view("ispy1")
     rates = _rates(data, ["hr_status", "her2_status"])
-    landmark = prognosis.pcr_by_er(data, time="rfs_months", event="rfs_event", at=6.0)
-    by_er = landmark.set_index("level")
+    # As the Survival page runs it: landmark at surgery, which I-SPY 1 does not date, so the
+    # bundle's documented fallback (6 months from the start of therapy); ER category.
+    cohort = datasets.bundled("ispy1")
+    options = {"time": "rfs_months", "event": "rfs_event", "landmark": "surgery",
+               "at": cohort.landmark_months, "time_origin": cohort.time_origin, "er": "er_category"}
+    landmark = prognosis.pcr_by_er(data, **options)
+    by_er = landmark.set_index("level").rename(index={"ER-negative": "negative", "ER-positive": "positive"})
     her2, _ = _view("ispy1", her2_status=("positive",))
-    her2_landmark = prognosis.pcr_by_er(her2, time="rfs_months", event="rfs_event",
-                                        at=6.0).set_index("level")
+    her2_landmark = prognosis.pcr_by_er(her2, **options).set_index("level").rename(
+        index={"ER-negative": "negative", "ER-positive": "positive"})
     info = landmark.attrs["landmark"]
     return [
         line,
