@@ -69,6 +69,11 @@ if not available["available"].any():
 has_her2 = "her2_status" in data.columns and data["her2_status"].notna().any()
 her2 = "positive" if has_her2 else None
 n_her2 = int((data["her2_status"] == "positive").sum()) if has_her2 else len(data)
+if has_her2 and n_her2 == 0:
+    st.info("No HER2-positive patient is in the current selection, and this page analyses HER2+ "
+            "disease: clear the HER2 filters in the sidebar.")
+    ui.finish()
+    st.stop()
 if has_her2:
     st.markdown(f"**{n_her2:,} HER2-positive patients** in the current selection are analysed below "
                 "(HER2-negative patients and those without a HER2 status are counted as excluded).")

@@ -162,3 +162,10 @@ def test_an_upload_with_subtypes_and_survival_gets_kaplan_meier_by_subtype():
     groups = table_with(at, "group", "n", "events", "median")
     assert groups["n"].sum() == 43
     assert groups["events"].sum() == 13
+
+
+def test_a_selection_without_her2_positive_patients_says_so():
+    at = goto(run_app(cohort="ispy2"), PAGE)
+    at.sidebar.multiselect(key="f_her2").set_value(["negative"]).run()
+    assert_clean(at)
+    assert "No HER2-positive patient is in the current selection" in text_of(at)

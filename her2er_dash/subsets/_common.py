@@ -14,7 +14,7 @@ from ..schema import ER_MEASURES, SIGNATURE_COLUMNS
 
 MIN_GROUP = 10
 MIN_EVENTS = 5
-MIN_EPV = 10
+MIN_EPV = response.MIN_EVENTS_PER_VARIABLE  # one rule for every logistic model of the app
 
 #: Molecular subtype columns, in order of preference (BluePrint was I-SPY 2's classifier).
 SUBTYPE_COLUMNS: tuple[str, ...] = ("blueprint_subtype", "pam50_subtype")
