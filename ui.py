@@ -368,6 +368,14 @@ def mapping_editor(active: ActiveCohort) -> None:
                        mime="application/json", key=f"map_dl_{active.token}")
 
 
+def open_bundled_button(key: str, label: str, *, widget_key: str) -> None:
+    """A button that switches this session to the bundled cohort ``key`` (e.g. from a page whose
+    analyses need columns the current cohort lacks)."""
+    if st.button(label, key=widget_key, type="primary"):
+        st.session_state["_pending_cohort"] = key  # the picker is drawn: switch on the next run
+        st.rerun()
+
+
 def cohort_options() -> dict[str, str]:
     """Cohort picker options: token -> label."""
     options = {}

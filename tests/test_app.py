@@ -15,7 +15,8 @@ from tests.apptest_helpers import ROOT, goto, run_app, sidebar_count
 # Streamlit caches are process-wide: every test starts from empty ones.
 pytestmark = pytest.mark.usefixtures("fresh_streamlit_caches")
 
-PAGES = ["1_Cohort.py", "2_Response.py", "3_Survival.py", "4_Subgroups.py", "5_Evidence.py", "6_Methods.py"]
+PAGES = ["1_Cohort.py", "2_Response.py", "3_Survival.py", "4_Subgroups.py", "7_Subsets.py", "5_Evidence.py",
+         "6_Methods.py"]
 
 
 def all_text(at: AppTest) -> str:
