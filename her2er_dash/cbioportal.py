@@ -20,9 +20,10 @@ from urllib.parse import urlencode
 
 import pandas as pd
 
-from ._readers import RawTable
 from .cohort import Cohort, Mapping, build_cohort
 from .errors import CohortError
+from .ingest.evidence import ColumnEvidence
+from .ingest.readers import RawTable
 
 DEFAULT_BASE_URL = "https://www.cbioportal.org/api"
 _STUDY_ID = re.compile(r"[A-Za-z0-9_.\-]{1,100}")
@@ -139,4 +140,22 @@ def load_study(
     raw = RawTable(frame, f"cBioPortal {study_id}", "cBioPortal API", digest,
                    joined_on="PATIENT_ID")
     raw.notes = [("warning", "", text) for text in notes]
+    raw.evidence = attribute_evidence(lists["PATIENT"] + lists["SAMPLE"])
     return build_cohort(raw, mapping)
+
+
+def attribute_evidence(records: list[dict]) -> dict[str, ColumnEvidence]:
+    """Display names, descriptions and datatypes of the attributes (projection=DETAILED)."""
+    out: dict[str, ColumnEvidence] = {}
+    for record in records:
+        attribute = record.get("clinicalAttribute")
+        key = record.get("clinicalAttributeId")
+        if not isinstance(attribute, dict) or key in out:
+            continue
+        name = str(attribute.get("displayName") or "")
+        description = str(attribute.get("description") or "")
+        out[key] = ColumnEvidence(names=[name] if name and name != key else [],
+                                  description="" if description == key else description,
+                                  datatype=str(attribute.get("datatype") or ""),
+                                  source="cBioPortal attribute metadata")
+    return out
