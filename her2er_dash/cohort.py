@@ -252,7 +252,7 @@ def _join_sources(raws: list[RawTable]) -> RawTable:
     dictionary describes the others' columns."""
     dictionaries = [r for r in raws if _id_column(list(r.frame.columns)) is None
                     and layout.dictionary_from_table(r.frame, r.name)]
-    tables = [r for r in raws if r not in dictionaries]
+    tables = [r for r in raws if all(r is not d for d in dictionaries)]
     if not tables:
         raise CohortError("Only data dictionaries were given; add the file that holds the "
                           "patients.")

@@ -530,7 +530,26 @@ def _cohort_paragraph(view: dict) -> list[str]:
     n_total = cohort.get("n_total")
     total = f" of {int(n_total):,} patients" if n_total is not None else ""
     lines.append(f"**Cohort.** {_md(cohort.get('title', 'Uploaded cohort'))}{source}{total}.")
+    rules = mapping_rules_sentence(cohort.get("mapping"))
+    if rules:
+        lines.append(rules)
     return lines
+
+
+def mapping_rules_sentence(mapping_json: str | None) -> str | None:
+    """The sentence stating how an uploaded file's columns were derived (rules over several
+    columns, unit conversions, inverted events, time origin, pCR definition), or None."""
+    if not mapping_json:
+        return None
+    from .cohort import Mapping, describe_mapping
+
+    try:
+        rules = describe_mapping(Mapping.from_json(mapping_json))
+    except ValueError:
+        return None
+    if not rules:
+        return None
+    return "**Variables.** " + "; ".join(_md(rule) for rule in rules) + "."
 
 
 def _selection_paragraph(view: dict, cite: _Citer) -> str:

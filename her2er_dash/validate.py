@@ -199,6 +199,7 @@ def _text_masks(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     import pyarrow.compute as pc
 
     codes, uniques = pd.factorize(series)
+    uniques = np.asarray(uniques, dtype=object)  # object, str[python/pyarrow] or categorical
     try:
         text = pa.array(uniques, type=pa.string())
     except (pa.ArrowException, TypeError):
@@ -216,10 +217,19 @@ def _text_masks(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
             np.where(index >= 0, np.append(markup, False)[index], none[index]))
 
 
+def _holds_text(values: pd.Series) -> bool:
+    """Whether a column can hold text cells, whatever its dtype: object, pandas' string dtypes
+    ("str" by default from pandas 3, "string[python]", "string[pyarrow]") or categorical."""
+    dtype = values.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        return not pd.api.types.is_numeric_dtype(dtype.categories.dtype)
+    return pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype)
+
+
 def _check_text(df: pd.DataFrame) -> list[dict]:
     out = []
     for col in _TEXT_COLUMNS:
-        if col not in df or df[col].dtype != object:
+        if col not in df or not _holds_text(df[col]):
             continue
         formula, markup = _text_masks(df[col])
         if formula.any():

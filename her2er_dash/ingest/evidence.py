@@ -116,7 +116,7 @@ def unit_hint(text: str) -> str | None:
 
 
 _ORIGINS = (
-    ("diagnosis", r"(since|from|after) (the )?(initial |date of |first )?(diagnos|dx\b)"),
+    ("diagnosis", r"(since|from|after) (the )?(initial |date of |first )?(diag\w*nos|dx\b)"),
     ("start of therapy", r"(from|since|after) (the )?[^.;]*(chemotherapy|therapy|treatment) "
                          r"(start|initiation|begin)|(start|initiation) of [^.;]*"
                          r"(chemotherapy|therapy|treatment)"),

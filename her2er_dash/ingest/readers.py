@@ -50,7 +50,7 @@ _MULTIBYTE = ("gb18030", "gbk", "gb2312", "big5", "big5hkscs", "cp932", "shift_j
               "euc_jis_2004", "euc_kr", "cp949", "johab", "hz", "iso2022_jp", "cp950")
 
 
-@dataclass
+@dataclass(eq=False)
 class RawTable:
     """A source table before mapping, with what the reader learned and noticed."""
 

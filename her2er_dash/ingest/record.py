@@ -154,7 +154,8 @@ class DerivedRule:
             listed = "; ".join(f"{word} for {', '.join(raws)}" for word, raws in groups.items())
             return f"{target} from {q['status']}: {listed or 'dead = event'}"
         if self.kind == "her2_asco_cap":
-            parts = [f"{_ROLE_WORDS[r]} {s}" for r, s in q.items()]
+            roles = RULE_KINDS[self.kind][0]
+            parts = [f"{_ROLE_WORDS[r]} {q[r]}" for r in roles if r in q]
             return (f"{target} by ASCO/CAP 2018 (her2er_dash.classify.her2_status) from "
                     f"{', '.join(parts)}: IHC 3+ positive, 0/1+ negative, IHC 2+ decided by ISH")
         return f"{target} = {q['end']} − {q['start']} in months"
