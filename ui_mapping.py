@@ -83,8 +83,8 @@ def _row_state(loaded, edits: ed.Edits, summaries) -> pd.DataFrame:
             target_text = (target or NOT_USED) + " (edited)"
             summary = summaries.get(source, roles.Summary())
             confidence, reason = assess_choice(source, target, summary)
-        elif target is None and not isinstance(row.rule_input, str):
-            confidence = "" if row.canonical is None else confidence
+        elif target is None:
+            confidence = ""  # not used (a rule input, a losing candidate or no match)
         rows.append({"source column": source, "maps to": target_text, "confidence": confidence,
                      "why": reason, "first values": row.preview,
                      "means": schema.COLUMN_DESCRIPTIONS.get(target or "", ""),
@@ -104,8 +104,12 @@ def _overview(token: str, loaded, edits: ed.Edits, summaries) -> None:
                                                                     regex=False))
         table = table[hit.any(axis=1)]
     # Every row is shown (no scrolling window): the height follows the number of rows.
+    text = st.column_config.TextColumn
     st.dataframe(table, hide_index=True, width="stretch", height=38 + 35 * max(len(table), 1),
-                 key=f"map_table_{token}")
+                 key=f"map_table_{token}",
+                 column_config={"source column": text(width="medium"),
+                                "maps to": text(width="medium"), "confidence": text(width="small"),
+                                "why": text(width="large"), "first values": text(width="medium")})
 
 
 def _change_column(token: str, loaded, edits: ed.Edits, summaries) -> None:
@@ -153,16 +157,18 @@ def _recode(token: str, loaded, edits: ed.Edits) -> None:
     current = ed.current_recoding(loaded.mapping, canonical, levels)
     table: dict[str, object] = {}
     changed = False
+    grid = st.columns(3)
     for i, (raw, count) in enumerate(levels):
         key = f"map_rc_{token}_{canonical}_{i}"
         label = f"'{raw}' ({count:,} rows)"
+        cell = grid[i % 3]
         if kind == "category":
-            text = st.text_input(label, value=ed.label_of(kind, current[raw]), key=key)
+            text = cell.text_input(label, value=ed.label_of(kind, current[raw]), key=key)
             value = None if text.strip() in ("", ed.MISSING) else text.strip()
         else:
             choices = list(ed.RECODE_CHOICES[kind])
-            pick = st.selectbox(label, choices, key=key,
-                                index=choices.index(ed.label_of(kind, current[raw])))
+            pick = cell.selectbox(label, choices, key=key,
+                                  index=choices.index(ed.label_of(kind, current[raw])))
             value = ed.RECODE_CHOICES[kind][pick]
         table[raw] = value
         changed |= value != current[raw]

@@ -161,7 +161,7 @@ def _check_pcr(df: pd.DataFrame) -> list[dict]:
     bad = ~np.isnan(pcr) & ~np.isin(pcr, (0, 1))
     if bad.any():
         return [issue("error", "pcr", bad, "pCR must be 1 (pCR) or 0 (residual disease). "
-                      "Recode the column on the Cohort page.")]
+                      "Recode it in the mapping (Cohort page → Column mapping → Recode values).")]
     return []
 
 
@@ -277,7 +277,8 @@ def _check_events(df: pd.DataFrame, col: str, endpoint: str) -> list[dict]:
     if bad.any():
         odd = sorted(set(events[bad].tolist()))[:5]
         out.append(issue("error", col, bad, f"{col} must be 1 (event) or 0 (censored); found "
-                         f"{odd}. Recode the column on the Cohort page."))
+                         f"{odd}. Recode it in the mapping (Cohort page → Column mapping → "
+                         "Recode values)."))
     known = np.isin(events, (0, 1))
     if known.any() and not (events[known] == 1).any():
         out.append(issue("warning", col, int(known.sum()), f"No {endpoint.upper()} events: "

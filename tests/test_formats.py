@@ -124,7 +124,8 @@ def test_cbioportal_hash_lines_are_never_patients(metabric):
     assert int(data.age.isna().sum()) == int((patients.AGE_AT_DIAGNOSIS == "").sum())
     assert int(data.rfs_event.sum()) == int((patients.RFS_STATUS == "1:Recurred").sum())
     skipped = metabric.issues[metabric.issues.message.str.contains("not patients, skipped")]
-    assert skipped.message.str.contains(r"cBioPortal attribute display names").all()
+    assert skipped.message.str.contains("lines 1-4 (cBioPortal attribute lines: display names",
+                                       regex=False).all()
 
 
 def test_cbioportal_descriptions_are_evidence(metabric):

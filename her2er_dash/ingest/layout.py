@@ -189,8 +189,9 @@ def _cbioportal_meta(rows, hash_rows: list[int], header: list[str], layout: Layo
         ev.description = by_role.get("descriptions", [""] * len(header))[j]
         ev.datatype = by_role.get("datatypes", [""] * len(header))[j].upper()
         layout.evidence[column] = ev
+    kinds = ", ".join(roles.get(r, "metadata") for r in hash_rows)
     for r in hash_rows:
-        layout.skipped.append((r, f"cBioPortal attribute {roles.get(r, 'metadata')}"))
+        layout.skipped.append((r, f"cBioPortal attribute lines: {kinds}"))
     layout.kind = "cBioPortal clinical"
 
 

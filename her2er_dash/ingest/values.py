@@ -368,7 +368,7 @@ def guess_event_coding(endpoint: str, source: str, time_source: str | None, valu
     share = float(values.eq(1).sum() / max(values.isin([0, 1]).sum(), 1))
     evidence = f"{share:.0%} of patients are coded 1"
     if from_text:
-        return "1=event", "event read from text labels (e.g. DECEASED/LIVING)", False
+        return "1=event", "the values are words or codes that say which is the event", False
     if re.search(r"1(event|dead|death|relapse|recurrence)0(cens|alive|censored)", key):
         return "1=event", "the name states the coding (1 = event, 0 = censored)", False
     if re.search(r"1(cens|censored|alive)0(event|dead|death)", key):
