@@ -275,6 +275,7 @@ def load_uploads(files, mapping_file=None, encoding: str | None = None) -> None:
         st.error(plain(exc))
         return
     add_upload(loaded, name, cohort_io.compact(raw))
+    _release_uploaded_bytes(files)
     st.session_state["_upload_round"] = st.session_state.get("_upload_round", 0) + 1
     st.session_state["_upload_done"] = (
         f"Loaded {name}: {loaded.n:,} patients ({loaded.source.format}"
@@ -282,6 +283,24 @@ def load_uploads(files, mapping_file=None, encoding: str | None = None) -> None:
         "itself is not kept: its table stays in this session's memory to re-map it."
     )
     st.rerun()
+
+
+def _release_uploaded_bytes(files) -> None:
+    """Drop the uploaded bytes from Streamlit's upload store once the table is parsed.
+
+    The store keeps a file until the user removes it from the uploader or the session ends (the
+    browser deletes it only on removal), and the uploader is replaced by an empty one after a
+    load, so without this the bytes would stay in server memory for the whole session.
+    """
+    try:
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+        ctx = get_script_run_ctx()
+        for uploaded in files:
+            ctx.uploaded_file_mgr.remove_file(ctx.session_id, uploaded.file_id)
+    except Exception as exc:  # noqa: BLE001 - a Streamlit change must not break loading
+        log.warning("uploaded bytes not released early (%s); they go with the session",
+                    type(exc).__name__)
 
 
 def remap_upload(token: str, mapping) -> None:

@@ -439,3 +439,17 @@ def test_a_compacted_source_remaps_to_the_same_cohort():
     assert small.frame.memory_usage(deep=True).sum() < raw.frame.memory_usage(deep=True).sum()
     pd.testing.assert_frame_equal(cohort.build_cohort(cohort.expand(small), None).data,
                                   cohort.build_cohort(raw, None).data)
+
+
+def test_time_to_surgery_is_mapped_and_converted():
+    days = cohort.from_frame(pd.DataFrame({"id": ["a", "b"], "days_to_surgery": [120, 183],
+                                           "pcr": [1, 0]}))
+    assert _mapped(days)["days_to_surgery"] == "surgery_months"
+    np.testing.assert_allclose(days.data.surgery_months, np.array([120, 183]) * 12 / 365.25)
+    dates = cohort.from_frame(pd.DataFrame({
+        "id": ["a", "b"], "date_of_diagnosis": ["2015-01-10", "2016-03-01"],
+        "date_of_surgery": ["2015-06-10", "2016-09-15"], "pcr": [1, 0]}))
+    rule = dates.mapping.rules["surgery_months"]
+    assert rule.kind == "date_difference"
+    np.testing.assert_allclose(dates.data.surgery_months, np.array([151, 198]) * 12 / 365.25)
+    assert "date_of_surgery" in " ".join(dates.describe_rules())

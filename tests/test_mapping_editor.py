@@ -81,6 +81,22 @@ def test_ispy1_upload_needs_no_edit_and_every_column_is_listed():
     assert _uploader_key(at) == "upload_files_1"
 
 
+def test_the_uploaded_bytes_leave_streamlits_upload_store(monkeypatch):
+    from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
+
+    removed: list[str] = []
+    original = MemoryUploadedFileManager.remove_file
+
+    def spy(self, session_id, file_id):
+        removed.append(file_id)
+        return original(self, session_id, file_id)
+
+    monkeypatch.setattr(MemoryUploadedFileManager, "remove_file", spy)
+    at = _upload(run_app(), (ISPY.name, ISPY.read_bytes(), XLSX))
+    _clean(at)
+    assert len(removed) == 1  # the one uploaded file, released as soon as it was parsed
+
+
 def test_search_filters_the_table_and_an_edit_updates_confidence_and_reason():
     at = _upload(run_app(), (ISPY.name, ISPY.read_bytes(), XLSX))
     token = _token(at)

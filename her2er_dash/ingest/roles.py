@@ -221,7 +221,7 @@ def pair_endpoints(guesses: pd.DataFrame, summaries: dict[str, Summary],
         rows = guesses[guesses.canonical.fillna("").str.endswith(suffix)]
         if not generic:
             rows = rows[rows.score > 0.45]
-        return {_endpoint_of(c) for c in rows.canonical}
+        return {_endpoint_of(c) for c in rows.canonical} - {None}  # not surgery_months
 
     for suffix, other, pattern, maker in (("_months", "_event", _GENERIC_EVENT, event_column),
                                           ("_event", "_months", _GENERIC_TIME, time_column)):
