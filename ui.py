@@ -1,7 +1,8 @@
 """Streamlit glue for HER2/ER Explorer: session state, the URL, caching and the shared sidebar.
 
-This is the only module that knows about both Streamlit and ``her2er_dash``. Pages call
-:func:`sidebar` first, then the cached analysis wrappers here, then the figure builders.
+This is the module that knows about both Streamlit and ``her2er_dash`` (with ``ui_mapping``, the
+mapping editor it draws on the Cohort page). Pages call :func:`sidebar` first, then the cached
+analysis wrappers here, then the figure builders.
 
 Privacy: uploaded files are parsed from memory into ``st.session_state`` (one browser session)
 and never written to disk or logged. The uploaded bytes are not kept after loading: the session
@@ -330,13 +331,15 @@ def remap_upload(token: str, mapping) -> None:
 def load_cbioportal(study_id: str) -> None:
     """Fetch a public cBioPortal study (public data may be cached on disk by the loader)."""
     from her2er_dash import cbioportal
+    from her2er_dash import cohort as cohort_io
 
     try:
-        loaded = cbioportal.load_study(study_id.strip(), cache_dir=CBIOPORTAL_CACHE)
+        raw = cbioportal.read_study(study_id.strip(), cache_dir=CBIOPORTAL_CACHE)
+        loaded = cohort_io.build_cohort(raw, None)
     except ValueError as exc:
         st.error(plain(exc))
         return
-    add_upload(loaded, f"cBioPortal {study_id}", kind="cbio")
+    add_upload(loaded, f"cBioPortal {study_id}", cohort_io.compact(raw), kind="cbio")
     st.rerun()
 
 

@@ -119,6 +119,20 @@ def load_study(
     Raises :class:`CohortError` when the study id is malformed, the portal cannot be reached,
     the study does not exist or has no clinical data.
     """
+    raw = read_study(study_id, base_url=base_url, cache_dir=cache_dir, timeout=timeout,
+                     fetch=fetch)
+    return build_cohort(raw, mapping)
+
+
+def read_study(
+    study_id: str,
+    *,
+    base_url: str = DEFAULT_BASE_URL,
+    cache_dir: str | Path | None = None,
+    timeout: float = 20,
+    fetch: Callable[..., bytes] | None = None,
+) -> RawTable:
+    """The study's clinical data as one raw table (one row per patient), before mapping."""
     if not isinstance(study_id, str) or not _STUDY_ID.fullmatch(study_id):
         raise CohortError(f"{study_id!r} is not a cBioPortal study id (letters, digits, _ . - "
                           "only), e.g. brca_tcga_pan_can_atlas_2018.")
@@ -141,7 +155,7 @@ def load_study(
                    joined_on="PATIENT_ID")
     raw.notes = [("warning", "", text) for text in notes]
     raw.evidence = attribute_evidence(lists["PATIENT"] + lists["SAMPLE"])
-    return build_cohort(raw, mapping)
+    return raw
 
 
 def attribute_evidence(records: list[dict]) -> dict[str, ColumnEvidence]:

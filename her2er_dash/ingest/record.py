@@ -108,6 +108,11 @@ class DerivedRule:
         missing = [r for r in required if r not in dict(self.inputs)]
         if missing:
             raise CohortError(f"Rule {self.kind!r} needs the input(s) {missing}.")
+        given = dict(self.inputs)
+        if self.kind == "her2_asco_cap" and not (
+                {"ihc", "ihc_status"} & set(given) and {"ish_status", "ish_ratio"} & set(given)):
+            raise CohortError("Rule 'her2_asco_cap' needs an IHC column (score or result) and an "
+                              "ISH column (result or ratio).")
         if self.unit is not None and self.unit not in TIME_UNITS:
             raise CohortError(f"Unknown time unit {self.unit!r}; use one of {list(TIME_UNITS)}.")
 
