@@ -19,7 +19,7 @@ import pandas as pd
 from ..schema import ENDPOINTS, event_column, time_column
 from . import values as vals
 
-SAMPLE_ROWS = 20_000
+SAMPLE_ROWS = 5_000
 CONTRADICTED = 0.75  # the best score a guess can keep when the values contradict its name
 _SUBTYPE = re.compile(
     r"(hr|er|pr|her2)\s*(pos|neg|[+-])[^a-z]*(her2|hr|er)|triple\s*-?\s*neg|luminal|lum\s*[ab]\b|"

@@ -100,13 +100,10 @@ def levels_of(codes: np.ndarray, uniques) -> tuple:
 
 def numeric_levels(series: pd.Series) -> tuple:
     """Levels of a numeric column with few distinct values (e.g. 0/1 events, 7/8/9 codes)."""
-    values = series.to_numpy(dtype="float64", na_value=np.nan)
-    finite = values[np.isfinite(values)]
-    uniques, counts = np.unique(finite, return_counts=True)
+    codes, uniques = pd.factorize(series.astype("float64"), use_na_sentinel=True)
     if len(uniques) > MAX_LEVELS:
         return ()
-    pairs = [(value_key(float(u)), int(n)) for u, n in zip(uniques, counts, strict=True)]
-    return tuple(sorted(pairs, key=lambda kv: (-kv[1], kv[0])))
+    return levels_of(codes, np.asarray(uniques, dtype="float64"))
 
 
 def _vocab_lookup(key: str, vocab: dict[str, object]):
@@ -126,9 +123,10 @@ def _vocab_lookup(key: str, vocab: dict[str, object]):
     raise KeyError(key)
 
 
-def _map_values(series: pd.Series, given: dict | None, vocab: dict[str, object], name: str):
+def _map_values(series: pd.Series, given: dict | None, vocab: dict[str, object], name: str,
+                factorized=None):
     """Map distinct values through ``given`` (a saved map) or ``vocab``; vectorised expansion."""
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    codes, uniques = factorized or pd.factorize(series, use_na_sentinel=True)
     if len(uniques) > 5000:
         raise CohortError(
             f"Column {name!r} has {len(uniques):,} distinct values, too many for a yes/no or "
@@ -187,17 +185,18 @@ _PCR_VOCAB = _binary_vocab(_PCR_YES, _PCR_NO)
 def parse_status(series: pd.Series, given: dict | None = None, *, name: str = "") -> Parsed:
     """``"positive"``/``"negative"``/NaN from 1/0, pos/neg, +/-, ER+/ER-, yes/no, typos;
     2/equivocal -> NA."""
+    factorized = pd.factorize(series, use_na_sentinel=True)
     if given is None:
-        given = _signed_statuses(series)
-    mapped = _map_values(series, given, _STATUS_VOCAB, name)
+        given = _signed_statuses(series, factorized[1])
+    mapped = _map_values(series, given, _STATUS_VOCAB, name, factorized)
     return _expand(*mapped, dtype=None, index=series.index)
 
 
-def _signed_statuses(series: pd.Series) -> dict | None:
+def _signed_statuses(series: pd.Series, distinct) -> dict | None:
     """A value map for labels like ``ER+``/``HER2-`` (one marker and a sign), else None."""
-    if pd.api.types.is_numeric_dtype(series):
+    if pd.api.types.is_numeric_dtype(series) or len(distinct) > MAX_LEVELS:
         return None
-    uniques = [value_key(u) for u in pd.unique(series.dropna())][: MAX_LEVELS + 1]
+    uniques = [value_key(u) for u in distinct]
     signed = {u: ("positive" if u.endswith("+") else "negative") for u in uniques
               if re.fullmatch(r"[A-Za-z][A-Za-z0-9]{0,8}\s*[+-]", u)}
     if not signed:
