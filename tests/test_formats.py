@@ -81,7 +81,7 @@ def test_ispy1_columns_go_where_the_data_dictionary_says(ispy):
 
 
 def test_ispy1_overall_survival_from_sstat_codes(ispy):
-    raw = pd.read_excel(ISPY, sheet_name="outcomes")
+    raw = pd.read_excel(ISPY, sheet_name="outcomes", engine="calamine")
     data = ispy.data.set_index("patient_id")
     codes = raw.set_index(raw.SUBJECTID.astype(str)).sstat
     assert (data.os_event[codes == 8] == 1).all()        # 8 = dead
@@ -212,6 +212,7 @@ def test_biotab_overall_survival_is_derived_from_death_and_last_contact(biotab, 
     rules = biotab.mapping.rules
     assert rules["os_months"].kind == "death_or_last_contact"
     assert rules["os_event"].kind == "event_from_status"
+    assert biotab.mapping.time_origin == "diagnosis"  # GDC days_to_* count from diagnosis
     assert "death_days_to" in " ".join(biotab.describe_rules())
 
 
@@ -330,6 +331,7 @@ def test_seer_listing_with_title_and_footnotes():
     assert result.data.os_event.tolist() == (truth["Vital status recode (study cutoff used)"]
                                              == "Dead").astype(float).tolist()
     assert result.data.age.max() == 90  # "90+ years" is top-coded, read as 90
+    assert result.mapping.time_origin == "diagnosis"
     mapped = _mapped(result)
     assert "Breast Subtype (2010+)" not in mapped
     assert "Age recode with <1 year olds" not in mapped

@@ -202,3 +202,17 @@ def test_loading_another_cohort_resets_every_filter():
     assert str(unknown) in toggle.label
     toggle.set_value(True).run()
     assert f"known age → −{unknown:,}" in _count(at)
+
+
+def test_the_methods_paragraph_states_the_derived_rules():
+    from tests.apptest_helpers import goto
+
+    biotab = ROOT / "tests" / "data" / "formats" / "gdc_biotab" / \
+        "nationwidechildrens.org_clinical_patient_brca.txt"
+    at = _upload(run_app(), (biotab.name, biotab.read_bytes(), "text/plain"))
+    at = goto(at, "6_Methods.py")
+    _clean(at)
+    text = " ".join(m.value for m in at.markdown).replace("\\", "")
+    assert "**Variables.**" in text
+    assert "os_months = 'death_days_to' for patients whose 'vital_status' is Dead" in text
+    assert "times count from diagnosis" in text

@@ -170,7 +170,7 @@ def map_table(raw: RawTable, mapping: Mapping | None) -> Mapped:
     columns = converter.run()
     data = pd.DataFrame(columns, index=pd.RangeIndex(len(frame)))
     data = data[[c for c in CANONICAL_COLUMNS if c in data]]
-    origin = _time_origin(mapping, converter.time_sources(), raw.evidence, records)
+    origin = _time_origin(mapping, converter.time_sources(), raw.evidence, records, raw.format)
     definition = _pcr_definition(mapping, data, converter, raw.evidence, records)
     if definition is not None and "pcr_definition" not in data:
         data.insert(data.columns.get_loc("pcr") + 1, "pcr_definition",
@@ -424,9 +424,20 @@ def _coding_issue(endpoint: str, source: str, coding: str, why: str, flag: bool)
 # --------------------------------------------------------------------------------------------
 
 
-def _time_origin(mapping: Mapping, sources: dict[str, str], evidence, records) -> str | None:
+#: Formats whose times count from diagnosis by definition (SEER*Stat "Survival months"; the GDC's
+#: "days_to_*" fields are days from the initial pathologic diagnosis).
+_FORMAT_ORIGINS = {"SEER*Stat": "diagnosis", "GDC biotab": "diagnosis"}
+
+
+def _time_origin(mapping: Mapping, sources: dict[str, str], evidence, records,
+                 fmt: str = "") -> str | None:
     if mapping.time_origin is not None or not sources:
         return mapping.time_origin
+    for prefix, origin in _FORMAT_ORIGINS.items():
+        if fmt.startswith(prefix):
+            records.append(issue("info", "", 0, f"Time origin: {origin} ({prefix} times count "
+                                 f"from {origin}). Change it in the mapping if needed."))
+            return origin
     hints = {}
     for source in sources.values():
         ev = evidence.get(source)
