@@ -20,7 +20,6 @@ from her2er_dash.ingest.guess import assess_choice
 from her2er_dash.ingest.record import RULE_KINDS, TIME_UNITS, DerivedRule
 
 NOT_USED = "(not used)"
-ORIGIN_UNSTATED = "not stated (diagnosis assumed)"
 
 
 def _edits(token: str) -> ed.Edits:
@@ -234,14 +233,13 @@ def _dummy(kind: str) -> dict[str, str]:
 
 
 def _clock_and_definition(token: str, loaded, edits: ed.Edits) -> None:
-    origins = [ORIGIN_UNSTATED, *schema.TIME_ORIGINS]
-    current = loaded.mapping.time_origin or ORIGIN_UNSTATED
+    origins = list(schema.TIME_ORIGINS)
+    current = loaded.mapping.time_origin or schema.UNSTATED_TIME_ORIGIN
     origin = st.selectbox("Time origin of every time column", origins,
                           index=origins.index(current), key=f"map_origin_{token}",
-                          format_func=lambda o: o if o == ORIGIN_UNSTATED
-                          else f"{o} — {schema.TIME_ORIGINS[o]}")
+                          format_func=lambda o: f"{o} — {schema.TIME_ORIGINS[o]}")
     if origin != current:
-        edits.set_origin(None if origin == ORIGIN_UNSTATED else origin)
+        edits.set_origin(origin)
     else:
         edits.time_origin_set = False
     if "pcr" in loaded.data.columns:

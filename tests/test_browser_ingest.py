@@ -28,7 +28,7 @@ TIMEOUT_MS = 120_000
 UPLOADER = '[class*="st-key-upload_files"] input[type=file]'
 
 FIXTURES = {
-    "ispy1_workbook": [DATA / "real" / "I-SPY_1_All_Patient_Clinical_and_Outcome_Data.xlsx"],
+    "ispy1_workbook": [DATA / "real" / "ispy1" / "I-SPY_1_All_Patient_Clinical_and_Outcome_Data.xlsx"],
     "cbioportal_metabric_like": [FORMATS / "cbioportal_metabric_like" / "data_clinical_patient.txt",
                                  FORMATS / "cbioportal_metabric_like" / "data_clinical_sample.txt"],
     "gdc_biotab": [FORMATS / "gdc_biotab" / "nationwidechildrens.org_clinical_patient_brca.txt"],

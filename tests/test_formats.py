@@ -23,7 +23,7 @@ from tests.conftest import ROOT
 
 FORMATS = ROOT / "tests" / "data" / "formats"
 REAL = ROOT / "tests" / "data" / "real"
-ISPY = REAL / "I-SPY_1_All_Patient_Clinical_and_Outcome_Data.xlsx"
+ISPY = REAL / "ispy1" / "I-SPY_1_All_Patient_Clinical_and_Outcome_Data.xlsx"
 METABRIC = FORMATS / "cbioportal_metabric_like"
 BIOTAB = FORMATS / "gdc_biotab" / "nationwidechildrens.org_clinical_patient_brca.txt"
 MATRIX = FORMATS / "geo" / "GSE25066_like_series_matrix.txt"
@@ -225,12 +225,14 @@ def test_biotab_her2_status_combines_ihc_and_ish(biotab, biotab_raw):
     # or group 5 (ratio < 2, < 4 copies: negative)
     by_numbers = np.select([(ratio >= 2) & (copies >= 4), (ratio < 2) & (copies < 4)],
                            ["positive", "negative"], default=None).astype(object)
+    # ASCO/CAP 2018: ISH group 1 or 5 decides whatever the IHC; otherwise IHC 3+ positive,
+    # 0/1+ negative, and IHC 2+ or no IHC is decided by the laboratory's recorded ISH result
     expected = np.select([score == "3+", score.isin(["0", "1+"])], ["positive", "negative"],
                          default=None).astype(object)
     undecided = ~score.isin(["0", "1+", "2+", "3+"]) | (score == "2+")
-    # equivocal or missing IHC: the ISH numbers decide, else the recorded ISH result
-    ish = np.where(pd.notna(by_numbers), by_numbers, fish.to_numpy(dtype=object))
-    expected[undecided] = ish[undecided]
+    expected[undecided] = fish.to_numpy(dtype=object)[undecided]
+    grouped = pd.notna(by_numbers)
+    expected[grouped] = by_numbers[grouped]
     got = biotab.data.her2_status.astype(object).where(biotab.data.her2_status.notna(), None)
     assert got.tolist() == pd.Series(expected).where(pd.notna(expected), None).tolist()
     assert biotab.mapping.rules["her2_status"].kind == "her2_asco_cap"
@@ -366,8 +368,8 @@ def test_derived_rules_round_trip_and_can_be_switched_off(biotab):
     assert "os_months" not in off.data  # no single column holds the OS time
     assert _mapped(off)["vital_status"] == "os_event"  # the event falls back to the direct guess
     assert dict(off.mapping.derived)["os_months"] is None
-    sentence = export.mapping_rules_sentence(biotab.mapping.to_json())
-    assert sentence.startswith("**Variables.**")
+    sentence = export.derived_rules_sentence(biotab.mapping.to_json())
+    assert sentence.startswith("Derived columns: ")
     assert "last\\_contact\\_days\\_to" in sentence
 
 

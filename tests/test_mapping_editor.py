@@ -14,7 +14,7 @@ from tests.apptest_helpers import ROOT, run_app, sidebar_count
 
 pytestmark = pytest.mark.usefixtures("fresh_streamlit_caches")
 
-ISPY = ROOT / "tests" / "data" / "real" / "I-SPY_1_All_Patient_Clinical_and_Outcome_Data.xlsx"
+ISPY = ROOT / "tests" / "data" / "real" / "ispy1" / "I-SPY_1_All_Patient_Clinical_and_Outcome_Data.xlsx"
 METABRIC = ROOT / "tests" / "data" / "formats" / "cbioportal_metabric_like"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -213,6 +213,6 @@ def test_the_methods_paragraph_states_the_derived_rules():
     at = goto(at, "6_Methods.py")
     _clean(at)
     text = " ".join(m.value for m in at.markdown).replace("\\", "")
-    assert "**Variables.**" in text
+    assert "Derived columns: " in text
     assert "os_months = 'death_days_to' for patients whose 'vital_status' is Dead" in text
-    assert "times count from diagnosis" in text
+    assert "Times are counted in months from diagnosis" in text

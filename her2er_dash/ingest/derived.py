@@ -6,8 +6,8 @@
   Mapping the death time alone would give a curve of the dead only.
 * **HER2 status from IHC and ISH** when the file records them separately (no overall status):
   the ASCO/CAP 2018 rule of :func:`her2er_dash.classify.her2_status` on the IHC score with the
-  ISH ratio and copy number; where only the laboratory's ISH call is recorded, that call decides
-  the equivocal (IHC 2+) and the IHC-missing cases.
+  ISH ratio and copy number (the rule itself lives there, not here); where only the laboratory's
+  ISH call is recorded, that call decides the equivocal (IHC 2+) and the IHC-missing cases.
 * **Time between two dates** (diagnosis to surgery) for ``surgery_months``.
 
 A proposal is only made when its inputs are there and no direct column does the job; the rules in
@@ -162,7 +162,7 @@ def _her2(rule: DerivedRule, frame: pd.DataFrame):
     score = nan.copy()
     if rule.input("ihc"):
         score = vals.parse_ihc(frame[rule.input("ihc")]).values.to_numpy(dtype="float64")
-        score = np.where(np.isin(score, (0, 1, 2, 3)), score, np.nan)
+        score = np.where(np.isin(score, (0, 0.5, 1, 2, 3)), score, np.nan)  # 0.5: ultralow
     ihc_call = _calls(frame, rule.input("ihc_status"))
     ish_call = _calls(frame, rule.input("ish_status"))
     ratio = _numbers(frame, rule.input("ish_ratio"))

@@ -162,7 +162,8 @@ class DerivedRule:
             roles = RULE_KINDS[self.kind][0]
             parts = [f"{_ROLE_WORDS[r]} {q[r]}" for r in roles if r in q]
             return (f"{target} by ASCO/CAP 2018 (her2er_dash.classify.her2_status) from "
-                    f"{', '.join(parts)}: IHC 3+ positive, 0/1+ negative, IHC 2+ decided by ISH")
+                    f"{', '.join(parts)}; where only the laboratory's ISH result is recorded, "
+                    "it decides IHC 2+ and missing IHC")
         return f"{target} = {q['end']} − {q['start']} in months"
 
     def fits(self, target: str) -> bool:
@@ -206,8 +207,8 @@ class Mapping:
         ``{endpoint: "1=event" | "1=no event"}``; ``"1=no event"`` inverts 0/1.
     time_origin
         Where the clock of every time column starts (a key of
-        :data:`her2er_dash.schema.TIME_ORIGINS`); ``None`` means not stated (the app then says
-        it assumes diagnosis).
+        :data:`her2er_dash.schema.TIME_ORIGINS`); ``None`` means the loader found no statement
+        (shown as "not recorded", never silently "diagnosis").
     pcr_definition
         The pCR definition of the ``pcr`` column (a key of
         :data:`her2er_dash.schema.PCR_DEFINITIONS`) when the file has no ``pcr_definition``

@@ -15,13 +15,15 @@ from __future__ import annotations
 from ._common import ADJUST_METHODS, ALL_LABEL, CONF_TYPES
 from .cox import CoxResult, cox, cox_fit_arrays
 from .km import KaplanMeierResult, kaplan_meier
-from .landmark import landmark
+from .landmark import KNOWN_AT_SURGERY, LANDMARK_METHODS, landmark, needs_landmark, pcr_landmark
 from .logrank import LogrankResult, logrank, logrank_arrays, p_adjust
 from .rmst import MilestoneResult, RMSTResult, milestone, rmst
 
 __all__ = [
     "ADJUST_METHODS",
     "ALL_LABEL",
+    "KNOWN_AT_SURGERY",
+    "LANDMARK_METHODS",
     "CONF_TYPES",
     "CoxResult",
     "KaplanMeierResult",
@@ -35,6 +37,8 @@ __all__ = [
     "logrank",
     "logrank_arrays",
     "milestone",
+    "needs_landmark",
     "p_adjust",
+    "pcr_landmark",
     "rmst",
 ]
