@@ -870,6 +870,9 @@ def _mapping_sentences(mapping: dict) -> list[str]:
             f"Source columns were mapped as follows: {pairs}"
             + (f" ({ignored} other column(s) not used)." if ignored else ".")
         )
+    derived = derived_rules_sentence(mapping)
+    if derived:
+        out.append(derived)
     for column, values in (mapping.get("values") or {}).items():
         if values:
             shown = ", ".join(f"'{_md(k)}' → {_md(v)}" for k, v in list(values.items())[:8])
@@ -891,6 +894,29 @@ def _mapping_sentences(mapping: dict) -> list[str]:
     if mapping.get("pcr_definition"):
         out.append(f"pCR definition stated at mapping: {_md(mapping['pcr_definition'])}.")
     return out
+
+
+def derived_rules_sentence(mapping: dict | str) -> str | None:
+    """The sentence stating the mapping's derived columns (rules over several source columns,
+    e.g. OS time = death time if dead else last contact), or None when it has none."""
+    from .ingest.record import DerivedRule
+
+    if isinstance(mapping, str):
+        try:
+            mapping = json.loads(mapping)
+        except ValueError:
+            return None
+    rules = []
+    for target, rule in ((mapping or {}).get("derived") or {}).items():
+        if not rule:
+            continue
+        try:
+            rules.append(DerivedRule.from_dict(rule).describe(target))
+        except ValueError:
+            continue
+    if not rules:
+        return None
+    return "Derived columns: " + "; ".join(_md(r) for r in rules) + "."
 
 
 def _definitions_paragraph(view: dict, cite: _Citer) -> str:

@@ -70,7 +70,7 @@ def _binary(values: pd.Series, name: str) -> np.ndarray:
         odd = pd.unique(values[~ok])[:5].tolist()
         raise AnalysisError(
             f"{name} must be coded 0/1 (1 = response); found {odd}. "
-            "Recode the column on the Cohort page."
+            "Recode it in the mapping (Cohort page → Column mapping → Recode values)."
         )
     return numbers
 
