@@ -124,9 +124,9 @@ def test_methods_and_script_describe_the_subset_analyses(tmp_path):
 
 
 def test_an_upload_of_the_public_gse194040_table_reaches_the_same_counts():
-    """The raw GEO table as a user would upload it: its columns are mapped (PAM50.Subtype,
-    Luminal_Index, HER2_Index...), the page gives the same PAM50 counts, and the regimen panel
-    says what the file lacks (no regimen class or arm column is mapped)."""
+    """The raw GEO table as a user would upload it: its columns are mapped (BP.subtype,
+    PAM50.Subtype, Luminal_Index, HER2_Index...), the page gives the same BluePrint and PAM50
+    counts, and the regimen panel says what the file lacks (no regimen class or arm column)."""
     from tests.conftest import real_file_bytes
 
     content = real_file_bytes("ispy2/ispy2_clinical_GSE194040.csv")
@@ -135,6 +135,11 @@ def test_an_upload_of_the_public_gse194040_table_reaches_the_same_counts():
     assert not at.exception
     assert at.sidebar.selectbox(key="cohort").value.startswith("upload:")
     at = goto(at, PAGE)
+    assert_clean(at)
+    blueprint = table_with(at, "blueprint_subtype", "hr_status", "n", "pcr")
+    assert counts(blueprint, "blueprint_subtype")["Luminal-type"] == (9, 60)
+    assert counts(blueprint, "blueprint_subtype")["HER2-type"] == (95, 164)
+    at.selectbox(key="ers_subtype").set_value("pam50_subtype").run()
     assert_clean(at)
     pam50 = table_with(at, "pam50_subtype", "hr_status", "n", "pcr")
     assert counts(pam50, "pam50_subtype") == {
