@@ -1,4 +1,5 @@
-"""Time-to-event analyses: Kaplan-Meier, log-rank, Cox PH (+ cox.zph), RMST, milestone, landmark.
+"""Time-to-event analyses: Kaplan-Meier, log-rank, Cox PH (+ cox.zph), RMST, milestone, landmark,
+competing risks (cumulative incidence, Gray's test, Fine-Gray).
 
 Every number reproduces R's ``survival`` package (survfit, survdiff, coxph, cox.zph,
 print(survfit, rmean=), summary(survfit, times=)) to 1e-6 relative; see tests/test_survival.py.
@@ -13,6 +14,14 @@ support the analysis raises :class:`~her2er_dash.errors.AnalysisError`.
 from __future__ import annotations
 
 from ._common import ADJUST_METHODS, ALL_LABEL, CONF_TYPES
+from .competing import (
+    CumulativeIncidenceResult,
+    FineGrayResult,
+    cause_specific,
+    competing_frame,
+    cumulative_incidence,
+    fine_gray,
+)
 from .cox import CoxResult, cox, cox_fit_arrays
 from .km import KaplanMeierResult, kaplan_meier
 from .landmark import landmark
@@ -24,12 +33,18 @@ __all__ = [
     "ALL_LABEL",
     "CONF_TYPES",
     "CoxResult",
+    "CumulativeIncidenceResult",
+    "FineGrayResult",
     "KaplanMeierResult",
     "LogrankResult",
     "MilestoneResult",
     "RMSTResult",
+    "cause_specific",
+    "competing_frame",
     "cox",
     "cox_fit_arrays",
+    "cumulative_incidence",
+    "fine_gray",
     "kaplan_meier",
     "landmark",
     "logrank",
