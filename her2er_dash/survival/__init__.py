@@ -1,5 +1,5 @@
 """Time-to-event analyses: Kaplan-Meier, log-rank, Cox PH (+ cox.zph), RMST, milestone, landmark,
-competing risks (cumulative incidence, Gray's test, Fine-Gray).
+competing risks (cumulative incidence, Gray's test, Fine-Gray), IPTW-adjusted curves.
 
 Every number reproduces R's ``survival`` package (survfit, survdiff, coxph, cox.zph,
 print(survfit, rmean=), summary(survfit, times=)) to 1e-6 relative; see tests/test_survival.py.
@@ -14,6 +14,14 @@ support the analysis raises :class:`~her2er_dash.errors.AnalysisError`.
 from __future__ import annotations
 
 from ._common import ADJUST_METHODS, ALL_LABEL, CONF_TYPES
+from .adjusted import (
+    AdjustedSurvivalResult,
+    PropensityWeights,
+    WeightedKaplanMeierResult,
+    iptw_kaplan_meier,
+    propensity_weights,
+    weighted_kaplan_meier,
+)
 from .competing import (
     CumulativeIncidenceResult,
     FineGrayResult,
@@ -30,6 +38,7 @@ from .rmst import MilestoneResult, RMSTResult, milestone, rmst
 
 __all__ = [
     "ADJUST_METHODS",
+    "AdjustedSurvivalResult",
     "ALL_LABEL",
     "CONF_TYPES",
     "CoxResult",
@@ -38,18 +47,23 @@ __all__ = [
     "KaplanMeierResult",
     "LogrankResult",
     "MilestoneResult",
+    "PropensityWeights",
     "RMSTResult",
+    "WeightedKaplanMeierResult",
     "cause_specific",
     "competing_frame",
     "cox",
     "cox_fit_arrays",
     "cumulative_incidence",
     "fine_gray",
+    "iptw_kaplan_meier",
     "kaplan_meier",
     "landmark",
     "logrank",
     "logrank_arrays",
     "milestone",
     "p_adjust",
+    "propensity_weights",
     "rmst",
+    "weighted_kaplan_meier",
 ]
