@@ -31,6 +31,7 @@ from .schema import (
     BINARY_COLUMNS,
     CANONICAL_COLUMNS,
     CATEGORY_COLUMNS,
+    COMPETING_ENDPOINTS,
     ENDPOINTS,
     IDENTIFIER_COLUMNS,
     STATUS_COLUMNS,
@@ -238,6 +239,8 @@ def _kind(canonical: str) -> str:
         return "category"
     if canonical == "her2_ihc":
         return "ihc"
+    if canonical in _COMPETING_EVENTS:
+        return "competing"
     if canonical.endswith("_event"):
         return "event"
     if canonical.endswith("_months"):
@@ -253,6 +256,8 @@ def _parse(canonical: str, values: pd.Series, given: dict | None) -> mp.Parsed:
         return mp.parse_status(values, given, name=canonical)
     if kind in ("binary", "event"):
         return mp.parse_binary(values, given, name=canonical, kind=kind)
+    if kind == "competing":
+        return _parse_competing(values, given)
     if kind == "ihc":
         return mp.parse_ihc(values, given, name=canonical)
     if kind == "category":
@@ -260,7 +265,39 @@ def _parse(canonical: str, values: pd.Series, given: dict | None) -> mp.Parsed:
     return mp.parse_number(values)
 
 
+_COMPETING_EVENTS = tuple(event_column(e) for e in COMPETING_ENDPOINTS)
+
+
+def _parse_competing(values: pd.Series, given: dict | None) -> mp.Parsed:
+    """Event codes 0 / 1 / 2... of a competing-risk endpoint: numbers are kept; text goes
+    through the mapping's value map, else the usual vital-status spellings ("Living" 0, "Died
+    of Disease" 1, "Died of Other Causes" 2); other texts are set to missing and reported."""
+    from . import events
+
+    if pd.api.types.is_numeric_dtype(values) and given is None:
+        return mp.Parsed(values.astype("float64"), {}, failed=np.zeros(len(values), dtype=bool))
+    vocab = {events._key(t): float(code) for code, texts in (
+        (1, events.VITAL_STATUS_EVENT), (2, events.VITAL_STATUS_COMPETING),
+        (0, events.VITAL_STATUS_CENSORED)) for t in texts}  # fmt: skip
+    lookup = ({events._key(k): (np.nan if v is None else float(v)) for k, v in given.items()}
+              if given is not None else vocab)  # fmt: skip
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    table, value_map, bad = [], {}, []
+    for u in uniques:
+        key = events._key(u)
+        number = pd.to_numeric(pd.Series([u]), errors="coerce").iloc[0]
+        code = lookup.get(key, number if pd.notna(number) else None)
+        bad.append(code is None)
+        table.append(np.nan if code is None else code)
+        if code is not None and not (pd.notna(number) and number == code):
+            value_map[str(u)] = code
+    table = np.array([*table, np.nan], dtype=float)
+    failed = np.array([*bad, False])[codes]
+    return mp.Parsed(pd.Series(table[codes], index=values.index), value_map, failed=failed)
+
+
 _KIND_WORDS = {"status": "positive/negative", "binary": "0/1", "event": "0/1 event",
+               "competing": "an event code (0 censored, 1 event, 2 competing)",
                "ihc": "an IHC score 0-3", "time": "a number", "number": "a number",
                "category": "a category", "text": "text"}
 
@@ -292,7 +329,7 @@ def _parse_issues(canonical: str, source: str, raw: pd.Series, parsed: mp.Parsed
             out.append(issue("info", canonical, numeric, (
                 f"mixed types in '{source}': numbers and text; numbers were recoded "
                 f"({_value_map_text(parsed.value_map)}). Check the recoding.")))
-    elif parsed.value_map and kind in ("status", "binary", "event"):
+    elif parsed.value_map and kind in ("status", "binary", "event", "competing"):
         out.append(issue("info", canonical, 0, f"'{source}' recoded as "
                          f"{_value_map_text(parsed.value_map)}."))
     return out
@@ -325,6 +362,7 @@ def build_cohort(raw: RawTable, mapping: Mapping | None) -> Cohort:
     records = [issue(s, c, 0, m) for s, c, m in raw.notes]
     records += _mapping_notes(guesses, mapping, frame)
     columns, value_maps, units, codings = _convert(frame, chosen, mapping, records)
+    _derive_competing(frame, chosen, columns, records)
     data = pd.DataFrame(columns, index=pd.RangeIndex(len(frame)))
     data = data[[c for c in CANONICAL_COLUMNS if c in data]]
     data = _derive(data, records)
@@ -356,6 +394,39 @@ def _mapping_notes(guesses: pd.DataFrame, mapping: Mapping, frame: pd.DataFrame)
             out.append(issue("warning", row.canonical, 0, f"'{row.source_column}' was mapped to "
                              f"{row.canonical} with low confidence ({row.reason}); confirm it."))
     return out
+
+
+def _derive_competing(frame, chosen, columns, records) -> None:
+    """Breast-cancer-specific survival from a vital status with cause of death.
+
+    When no column is mapped to ``bcss_event`` but one source column (mapped to ``os_event`` or
+    unmapped) records the cause of death in words (e.g. METABRIC's ``VITAL_STATUS``: "Living",
+    "Died of Disease", "Died of Other Causes"), ``bcss_event`` is built from it (0 alive, 1 died
+    of breast cancer, 2 died of other causes) with the overall-survival time, and this is said.
+    """
+    from . import events
+
+    if "bcss_event" in columns or "os_months" not in columns:
+        return
+    event_keys = {events._key(t) for t in events.VITAL_STATUS_EVENT}
+    competing_keys = {events._key(t) for t in events.VITAL_STATUS_COMPETING}
+    known = event_keys | competing_keys | {events._key(t) for t in events.VITAL_STATUS_CENSORED}
+    for source in frame.columns:
+        if chosen.get(source) not in (None, "os_event") or frame[source].dtype != object:
+            continue
+        keys = {events._key(v) for v in pd.unique(frame[source].dropna())}
+        if not (keys & event_keys and keys & competing_keys and keys <= known):
+            continue
+        coded = events.vital_status_event(frame[source], pd.Series(columns["os_months"]))
+        columns["bcss_event"] = coded.to_numpy()
+        columns["bcss_months"] = np.array(columns["os_months"], dtype=float, copy=True)
+        counts = coded.attrs["counts"]
+        records.append(issue("info", "bcss_event", 0, (
+            f"Breast-cancer-specific survival built from '{source}' (cause of death): "
+            f"{counts.get(1, 0):,} died of breast cancer (event 1), {counts.get(2, 0):,} of other "
+            f"causes (competing, 2), {counts.get(0, 0):,} alive (censored); time = overall "
+            "survival time.")))
+        return
 
 
 def _convert(frame, chosen, mapping, records):
@@ -410,6 +481,13 @@ def _convert_events(columns, by_canonical, value_maps, mapping, records) -> dict
         if ecol not in columns:
             continue
         values = pd.Series(columns[ecol], dtype="float64")
+        if endpoint in COMPETING_ENDPOINTS:  # codes 0 / 1 / 2...: never inverted
+            codings[endpoint] = "1=event"
+            counts = values.value_counts().sort_index()
+            records.append(issue("info", ecol, 0, f"'{by_canonical[ecol]}' read as competing-"
+                                 "risk codes: " + ", ".join(f"{int(k)} = {int(n):,} patients"
+                                                            for k, n in counts.items()) + "."))
+            continue
         if endpoint in given:
             coding = given[endpoint]
         else:
