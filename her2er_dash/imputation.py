@@ -124,7 +124,7 @@ def _describe(variables, survival, outcome, m, n_burnin, n_skip, k_pmm) -> str:
     extra = ""
     if survival is not None:
         extra = (" The event indicator and the Nelson-Aalen cumulative hazard at each patient's "
-                 "time were included as predictors (White & Royston 2009).")  # fmt: skip
+                 "time were included as predictors.")  # fmt: skip
     elif outcome is not None:
         extra = f" The outcome ({outcome}) was included as a predictor."
     return (
