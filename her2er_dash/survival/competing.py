@@ -402,8 +402,9 @@ def cumulative_incidence(
     gray = pd.DataFrame(columns=["cause", "statistic", "dof", "p"])
     if len(present) > 1:
         kept = np.isin(codes, [labels.index(g) for g in present])
-        renumber = {labels.index(g): i for i, g in enumerate(present)}
-        group = np.array([renumber[c] for c in codes[kept]], dtype=np.int64)
+        renumber = np.full(len(labels), -1, dtype=np.int64)
+        renumber[[labels.index(g) for g in present]] = np.arange(len(present))
+        group = renumber[codes[kept]]
         gray = _gray_test(
             t[kept], e[kept], group, len(present), causes,
             None if strata_codes is None else strata_codes[kept], rho,

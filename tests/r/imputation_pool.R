@@ -2,7 +2,8 @@
 # that her2er_dash.imputation produced (written as <prefix>_<k>.csv, k = 1..m).
 # models.csv has columns id, prefix, m, kind ("cox" or "logistic"), formula. For each model the
 # m data sets are fitted in R (coxph, ties "efron"; glm(binomial)), pooled with mice::pool (its
-# default complete-data df: events - p for coxph, df.residual for glm) and written as
+# default complete-data df: events - p for coxph, df.residual for glm; each glm refitted from its
+# own estimate so that the comparison is of pooling, not of IRLS tolerance) and written as
 # <id>__pool.csv: summary(pool(fit), type = "all", conf.int = TRUE) (term, estimate, ubar, b, t,
 # dfcom, df, riv, lambda, fmi, std.error, statistic, p.value, conf.low, conf.high).
 suppressPackageStartupMessages({library(survival); library(mice)})
@@ -18,7 +19,11 @@ for (i in seq_len(nrow(models))) {
     if (models$kind[i] == "cox") {
       coxph(as.formula(models$formula[i]), data = d, ties = "efron")
     } else {
-      glm(as.formula(models$formula[i]), data = d, family = binomial)
+      f <- as.formula(models$formula[i])
+      fit <- glm(f, data = d, family = binomial)
+      # glm reports the variance at the working weights of its last-but-one iterate; one more
+      # pass from its own estimate puts it at the maximum, as ours is.
+      glm(f, data = d, family = binomial, start = coef(fit))
     }
   })
   pooled <- pool(as.mira(fits))
