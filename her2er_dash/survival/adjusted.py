@@ -224,28 +224,31 @@ def _exposure_indicator(values: pd.Series, name: str, reference) -> tuple[np.nda
     return (codes == levels.index(other)).astype(float), [ref, other]
 
 
-def _balance_columns(frame: pd.DataFrame, confounders: list[str]) -> list[tuple[str, str, np.ndarray]]:
-    """(variable, level, values) per balance row: numbers as they are, each level of a
-    categorical as a 0/1 indicator."""
+def _group_sums(frame: pd.DataFrame, confounders: list[str], weights: np.ndarray):
+    """Per balance row (a number, or one level of a categorical): its sums under each column of
+    ``weights`` (n x 4) and its sums of squares under the first two. Categoricals are summed per
+    level code with ``bincount`` (an indicator squared is itself), so no n x k matrix is built."""
     from ..response import _is_numeric
 
-    rows = []
+    names, levels, sums, squares = [], [], [], []
     for name in confounders:
         values = frame[name]
         if _is_numeric(values):
-            rows.append((name, "", values.to_numpy(dtype=float)))
+            x = values.to_numpy(dtype=float)
+            names.append(name)
+            levels.append("")
+            sums.append(x @ weights)
+            squares.append((x * x) @ weights[:, :2])
             continue
-        codes, levels = _group_codes(values)
-        for k, level in enumerate(levels):
-            rows.append((name, level, (codes == k).astype(float)))
-    return rows
-
-
-def _smd(x: np.ndarray, a: np.ndarray, w: np.ndarray, denominator: float) -> tuple[float, ...]:
-    exposed, unexposed = a == 1, a == 0
-    m1 = np.average(x[exposed], weights=w[exposed])
-    m0 = np.average(x[unexposed], weights=w[unexposed])
-    return m1, m0, (m1 - m0) / denominator if denominator > 0 else np.nan
+        codes, labels = _group_codes(values)
+        per_level = np.column_stack(
+            [np.bincount(codes, weights=weights[:, j], minlength=len(labels)) for j in range(4)]
+        )
+        names += [name] * len(labels)
+        levels += labels
+        sums += list(per_level)
+        squares += list(per_level[:, :2])
+    return names, levels, np.array(sums), np.array(squares)
 
 
 def balance_table(frame: pd.DataFrame, confounders: list[str], a: np.ndarray, w: np.ndarray,
@@ -256,19 +259,29 @@ def balance_table(frame: pd.DataFrame, confounders: list[str], a: np.ndarray, w:
     before and after weighting (as R cobalt's default), so the change shows the mean shift only.
     For levels of a categorical confounder the "mean" is the proportion.
     """
-    ones = np.ones(len(a))
-    rows = []
-    for name, level, x in _balance_columns(frame, confounders):
-        s1, s0 = np.var(x[a == 1], ddof=1), np.var(x[a == 0], ddof=1)
-        denominator = float(np.sqrt((s1 + s0) / 2)) if np.isfinite(s1 + s0) else np.nan
-        m1, m0, before = _smd(x, a, ones, denominator)
-        w1, w0, after = _smd(x, a, w, denominator)
-        rows.append((name, level, m1, m0, before, w1, w0, after))
+    group_weights = np.column_stack([a, 1 - a, a * w, (1 - a) * w])
+    names, levels, sums, squares = _group_sums(frame, confounders, group_weights)
+    totals = group_weights.sum(axis=0)
+    means = sums / totals
+    n1, n0 = totals[0], totals[1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        var1 = (squares[:, 0] - n1 * means[:, 0] ** 2) / (n1 - 1)
+        var0 = (squares[:, 1] - n0 * means[:, 1] ** 2) / (n0 - 1)
+        pooled = np.sqrt(np.maximum((var1 + var0) / 2, 0.0))
+        before = np.where(pooled > 0, (means[:, 0] - means[:, 1]) / pooled, np.nan)
+        after = np.where(pooled > 0, (means[:, 2] - means[:, 3]) / pooled, np.nan)
     return pd.DataFrame(
-        rows,
-        columns=["variable", "level", f"mean_{labels[1]}", f"mean_{labels[0]}", "smd_before",
-                 f"weighted_mean_{labels[1]}", f"weighted_mean_{labels[0]}", "smd_after"],
-    )  # fmt: skip
+        {
+            "variable": names,
+            "level": levels,
+            f"mean_{labels[1]}": means[:, 0],
+            f"mean_{labels[0]}": means[:, 1],
+            "smd_before": before,
+            f"weighted_mean_{labels[1]}": means[:, 2],
+            f"weighted_mean_{labels[0]}": means[:, 3],
+            "smd_after": after,
+        }
+    )
 
 
 @dataclass(frozen=True)
