@@ -1,24 +1,41 @@
 # The two set-up commands of the README:
-#   make run   - install (into .venv) and start the app on the bundled synthetic cohort
-#   make test  - install (into .venv) and run the whole test suite (what CI runs)
+#   make run   - install (into .venv) and start the app (it opens on the bundled I-SPY 1 cohort)
+#   make test  - install (into .venv) and run ruff and the whole test suite (what CI runs)
+# Installs come from requirements.lock (every package pinned, with hashes), so that they are
+# reproducible; `make lock` refreshes it from requirements-dev.txt.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+export NUMPY_MADVISE_HUGEPAGE := 0
 
-.PHONY: run test lint bench bench-smoke bench-app loadtest clean
+.PHONY: run test test-lowest test-latest lock lint bench bench-smoke bench-app loadtest clean
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
 	touch $(STAMP)
 
+# The same launcher as the installed `her2er-explorer` command, run from the clone.
 run: $(STAMP)
-	$(BIN)/streamlit run app.py
+	$(BIN)/python -m her2er_dash.cli
 
 test: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" bash scripts/test.sh
+
+# The suite at the lowest versions the requirement ranges allow, and at the newest released
+# today (each in its own venv; browser tests run once, in `make test`).
+test-lowest: $(STAMP)
+	bash scripts/test_versions.sh lowest
+
+test-latest: $(STAMP)
+	bash scripts/test_versions.sh latest
+
+lock:
+	test -x $(BIN)/uv || ($(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install --quiet uv)
+	$(BIN)/uv pip compile requirements-dev.txt --python-version 3.11 --generate-hashes \
+		--quiet --output-file requirements.lock
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -36,4 +53,4 @@ loadtest: $(STAMP)
 	$(BIN)/python -m benchmarks.loadtest
 
 clean:
-	rm -rf $(VENV) .pytest_cache test-artifacts benchmarks/cache
+	rm -rf $(VENV) .venv-lowest .venv-latest .pytest_cache test-artifacts benchmarks/cache

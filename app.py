@@ -9,6 +9,8 @@ from pathlib import Path
 
 import streamlit as st
 
+import ui
+
 HERE = Path(__file__).resolve().parent
 
 # (file in pages/, title in the menu, URL path, Material icon). The URL paths equal the names
@@ -30,7 +32,8 @@ def run() -> None:
         st.Page(str(HERE / "pages" / file), title=title, url_path=path, icon=icon, default=(i == 0))
         for i, (file, title, path, icon) in enumerate(PAGES)
     ]
-    st.navigation(pages).run()
+    with ui.routed():
+        st.navigation(pages).run()
 
 
 if __name__ == "__main__":  # Streamlit runs the entry point as __main__; ui imports it otherwise

@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import re
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,18 +28,17 @@ import pandas as pd
 import streamlit as st
 
 from her2er_dash import schema
+from her2er_dash.datasets import DEFAULT_BUNDLE, REAL_PATIENT_LEVEL
 from her2er_dash.filters import CohortFilter, FilterResult
-from her2er_dash.runtime import avoid_hugepage_stalls
-
-# Every filter change allocates fresh arrays; see her2er_dash/runtime.py for why this matters.
-avoid_hugepage_stalls()
 
 log = logging.getLogger("her2er_explorer")
 
-DEFAULT_COHORT = "synthetic"
+#: The cohort a fresh session opens on (I-SPY 1; why: data/README.md).
+DEFAULT_COHORT = DEFAULT_BUNDLE
 #: Public cBioPortal responses only (never uploads) are cached here between sessions.
 CBIOPORTAL_CACHE = Path.home() / ".cache" / "her2er_explorer" / "cbioportal"
-PATIENT_LEVEL_BUNDLES = ("synthetic", "gbsg2")
+#: Bundled patient-level cohorts in picker order: the real ones first, the synthetic trial last.
+PATIENT_LEVEL_BUNDLES = (*REAL_PATIENT_LEVEL, "gbsg2", "synthetic")
 LIST_SEP = "|"
 
 # --------------------------------------------------------------------------------------------
@@ -89,7 +89,9 @@ def remember(key: str, default: Any, valid: Callable[[Any], Any] | None = None) 
     stale URL or a cohort switch never makes a widget raise.
     """
     view = _view()
-    st.session_state["_view_defaults"][key] = default
+    defaults = st.session_state["_view_defaults"]
+    previous_default = defaults.get(key, default)
+    defaults[key] = default
     raw = st.session_state["_url_raw"].pop(key, None)
     if key in st.session_state:
         value = st.session_state[key]
@@ -100,12 +102,25 @@ def remember(key: str, default: Any, valid: Callable[[Any], Any] | None = None) 
             value = default
     else:
         value = view.get(key, default)
+    if raw is None and _same(value, previous_default) and not _same(default, previous_default):
+        # Left at the old default (e.g. the previous cohort's full age range): follow the new one,
+        # so a cohort switch never turns an untouched widget into a filter.
+        value = default
     if valid is not None:
         try:
             value = valid(value)
         except (TypeError, ValueError):
             value = valid(default)
     st.session_state[key] = value
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return False
 
 
 def record(key: str) -> Any:
@@ -128,9 +143,12 @@ def sync_url() -> None:
         st.query_params.from_dict(wanted)
 
 
-def one_of(options: list) -> Callable[[Any], Any]:
+def one_of(options: list, fallback: Any = None) -> Callable[[Any], Any]:
+    """Keep a value that is still an option; else the fallback (if an option), else the first."""
     def check(value):
-        return value if value in options else options[0]
+        if value in options:
+            return value
+        return fallback if fallback in options else options[0]
 
     return check
 
@@ -152,7 +170,8 @@ def within(low: float, high: float) -> Callable[[Any], tuple[float, float]]:
 
 
 def selectbox(label: str, options: list, *, key: str, default=None, **kwargs):
-    remember(key, options[0] if default is None else default, one_of(options))
+    default = options[0] if default is None else default
+    remember(key, default, one_of(options, default))
     st.selectbox(label, options, key=key, **kwargs)
     return record(key)
 
@@ -198,6 +217,20 @@ class ActiveCohort:
     source: str = ""
     cannot_show: tuple[str, ...] = ()
     cohort: Any = None  # her2er_dash.cohort.Cohort for uploads (mapping, issues)
+    time_origin: str = schema.DEFAULT_TIME_ORIGIN  # a schema.TIME_ORIGINS key
+    pcr_definition: str | None = None  # cohort-wide pCR definition (mapping or bundle)
+    assumptions: tuple[str, ...] = ()  # what a synthetic cohort assumes rather than shows
+    preparation: tuple[str, ...] = ()  # how a bundled cohort became canonical (methods text)
+    can_show: tuple[str, ...] = ()
+    citation: str = ""
+    licence: str = ""
+    landmark_months: float | None = None  # documented surgery time when there are no dates
+    landmark_reason: str = ""
+
+    @property
+    def time_origin_stated(self) -> bool:
+        """False when the source does not say where its times start."""
+        return self.time_origin != schema.UNSTATED_TIME_ORIGIN
 
 
 @st.cache_resource(max_entries=4, ttl=6 * 3600, show_spinner="Loading the bundled cohort…")
@@ -357,13 +390,18 @@ def active_cohort() -> ActiveCohort:
     if token in uploads():
         item = uploads()[token]
         cohort = item["cohort"]
+        mapping = cohort.mapping
         return ActiveCohort(
             token=token,
             title=item["name"],
             data=cohort.data,
             source=f"{item['name']} ({cohort.source.format}, sha256 {cohort.source.sha256[:12]}…)",
             cohort=cohort,
+            time_origin=mapping.time_origin or schema.DEFAULT_TIME_ORIGIN,
+            pcr_definition=mapping.pcr_definition,
         )
+    from her2er_dash import datasets
+
     bundle = _bundled(token if token in PATIENT_LEVEL_BUNDLES else DEFAULT_COHORT)
     return ActiveCohort(
         token=f"bundled:{bundle.key}",
@@ -373,7 +411,22 @@ def active_cohort() -> ActiveCohort:
         label=bundle.label,
         source=bundle.source,
         cannot_show=tuple(bundle.cannot_show),
+        time_origin=bundle.time_origin,
+        pcr_definition=bundle.data.attrs.get("pcr_definition"),
+        assumptions=_synthetic_assumptions() if bundle.synthetic else (),
+        preparation=tuple(datasets.BUNDLE_PREPARATION.get(bundle.key, ())),
+        can_show=tuple(bundle.can_show),
+        citation=bundle.citation,
+        licence=bundle.licence,
+        landmark_months=bundle.landmark_months,
+        landmark_reason=bundle.landmark_reason,
     )
+
+
+def _synthetic_assumptions() -> tuple[str, ...]:
+    from her2er_dash import simulate
+
+    return simulate.ASSUMPTIONS
 
 
 # --------------------------------------------------------------------------------------------
@@ -446,13 +499,15 @@ def _unfiltered(data: pd.DataFrame) -> FilterResult:
 
 @dataclass(frozen=True)
 class Context:
-    """What every page needs: the cohort, the filter, the filtered data, presenter mode."""
+    """What every page needs: the cohort, the filter, the filtered data, presenter mode, and how
+    pCR is landmarked when it is a time-to-event exposure."""
 
     cohort: ActiveCohort
     flt: CohortFilter
     filtered: FilterResult
     presenter: bool
     classified: bool = True  # False when classification failed and pages see the data as loaded
+    landmark_fallback: float | None = None  # fixed landmark for patients without a surgery time
 
     @property
     def data(self) -> pd.DataFrame:
@@ -470,6 +525,97 @@ class Context:
     @property
     def watermark(self) -> str | None:
         return "SYNTHETIC DATA" if self.cohort.synthetic else None
+
+    def run_subset(self, fn: str, *, column: str, levels, **kwargs):
+        """:meth:`run` on the patients whose ``column`` is one of ``levels`` (e.g. two ER
+        categories compared, the third left out)."""
+        levels = tuple(str(v) for v in levels)
+        data = _subset(self.cohort.token, self.flt, column, levels, self.data)
+        return _analysis(self.cohort.token, (self.flt, "subset", column, levels), fn, kwargs, data)
+
+    # -- the time model ------------------------------------------------------------------
+    def time_label(self, endpoint: str | None = None, *, landmarked: bool = False) -> str:
+        """Axis title in the cohort's own time origin (or from surgery, for a landmark)."""
+        if landmarked:
+            return schema.time_axis_label("surgery", endpoint) + " (landmark)"
+        return schema.time_axis_label(self.cohort.time_origin, endpoint)
+
+    @property
+    def landmark_spec(self) -> dict:
+        """How a pCR exposure is landmarked here (``survival.pcr_landmark`` options)."""
+        return {"method": "surgery", "at": self.landmark_fallback,
+                "time_origin": self.cohort.time_origin}  # fmt: skip
+
+    def survival_data(self, time: str, event: str, uses) -> tuple[pd.DataFrame, dict | None]:
+        """The data for a time-to-event view using the columns ``uses``.
+
+        When one of them is known only at surgery (pCR, RCB), the patients are followed from
+        their landmark at surgery (see ``survival.pcr_landmark``); when no landmark is possible
+        this raises AnalysisError saying why, which the page's panel shows. Returns the data and
+        the landmark information (None when no landmark was needed).
+        """
+        from her2er_dash import survival
+
+        if not survival.needs_landmark(uses):
+            return self.data, None
+        data = _landmarked(self.cohort.token, self.flt, time, event,
+                           tuple(self.landmark_spec.items()), self.data)  # fmt: skip
+        return data, data.attrs["landmark"]
+
+    def run_survival(self, fn: str, *, time: str, event: str, uses, **kwargs):
+        """:meth:`run` for a time-to-event analysis: landmarked at surgery when it uses pCR.
+
+        Returns ``(result, landmark)``; ``landmark`` is None when no landmark was needed.
+        """
+        data, info = self.survival_data(time, event, uses)
+        if info is None:
+            return self.run(fn, time=time, event=event, **kwargs), None
+        key = (self.flt, "landmark", tuple(self.landmark_spec.items()), time, event)
+        kwargs = {"time": time, "event": event, **kwargs}
+        return _analysis(self.cohort.token, key, fn, kwargs, data), info
+
+    def pcr_definitions(self) -> pd.DataFrame:
+        """pCR definition per study (``study, pcr_definition, n``) of the filtered data."""
+        return _cached_pcr_definitions(self.cohort.token, self.flt, self.cohort.pcr_definition,
+                                       self.data)  # fmt: skip
+
+    def pcr_caption(self) -> str:
+        """A sentence for pCR tables: the definition(s) and how missing results are counted."""
+        table = self.pcr_definitions()
+        definitions = table["pcr_definition"].drop_duplicates().tolist()
+        if len(definitions) == 1:
+            text = f"pCR definition: {definitions[0]}."
+        else:
+            listed = "; ".join(f"{r.study}: {r.pcr_definition}" for r in table.itertuples())
+            text = f"pCR definitions differ between studies ({listed}): pooled rates mix them."
+        if self.flt.pcr_itt:
+            text += " Intention to treat: patients without a pCR result count as non-pCR."
+        else:
+            text += " Patients without a pCR result are left out (complete cases)."
+        return text
+
+
+@st.cache_resource(max_entries=4, ttl=3600, show_spinner=False)
+def _subset(token: str, flt: CohortFilter, column: str, levels: tuple, _data: pd.DataFrame):
+    from her2er_dash.contrasts import level_subset
+
+    return level_subset(_data, column, levels)
+
+
+@st.cache_resource(max_entries=8, ttl=3600, show_spinner=False)
+def _landmarked(token: str, flt: CohortFilter, time: str, event: str, spec: tuple,
+                _data: pd.DataFrame) -> pd.DataFrame:
+    from her2er_dash import survival
+
+    return survival.pcr_landmark(_data, time, event, **dict(spec))
+
+
+@st.cache_data(max_entries=64, ttl=3600, show_spinner=False)
+def _cached_pcr_definitions(token: str, flt: CohortFilter, default: str | None,
+                            _data: pd.DataFrame) -> pd.DataFrame:
+    from her2er_dash import response
+
+    return response.pcr_definitions(_data, default=default)
 
 
 # --------------------------------------------------------------------------------------------
@@ -558,13 +704,26 @@ def table(df: pd.DataFrame, name: str, *, caption: str | None = None, **kwargs) 
         st.caption(caption)
     tables = st.session_state.setdefault("_tables", {})
     tables[name] = df
+    banner = synthetic_banner()
     st.download_button(
         "Download CSV",
-        lambda: safe_csv_bytes(df),  # built only when clicked
-        file_name=f"{name}.csv",
+        lambda: safe_csv_bytes(df, banner=banner),  # built only when clicked
+        file_name=f"{export_prefix()}{name}.csv",
         mime="text/csv",
         key=f"dl_{name}",
     )
+
+
+def synthetic_banner() -> str | None:
+    """The first line of every exported table when the cohort on screen is synthetic."""
+    from her2er_dash.export import SYNTHETIC_CSV_BANNER
+
+    return SYNTHETIC_CSV_BANNER if st.session_state.get("_synthetic_view") else None
+
+
+def export_prefix() -> str:
+    """File-name prefix of every download from a synthetic cohort."""
+    return "SYNTHETIC_" if st.session_state.get("_synthetic_view") else ""
 
 
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:])")
@@ -594,16 +753,28 @@ def figure(fig, name: str) -> None:
     config = dict(PLOTLY_CONFIG)
     image_format = st.session_state.get("image_format", "png")
     config["toImageButtonOptions"] = {
-        **config.get("toImageButtonOptions", {}), "filename": name, "format": image_format
+        **config.get("toImageButtonOptions", {}), "filename": f"{export_prefix()}{name}",
+        "format": image_format,
     }
+    if st.session_state.get("_synthetic_view"):
+        _ensure_watermark(fig)  # so that PNG/SVG and HTML files say SYNTHETIC too
     st.plotly_chart(fig, config=config, key=f"fig_{name}", width="stretch")
     st.download_button(
         "Download figure (HTML)",
         lambda: figure_html(fig),  # ~5 MB with plotly.js inlined: build only when clicked
-        file_name=f"{name}.html",
+        file_name=f"{export_prefix()}{name}.html",
         mime="text/html",
         key=f"dlfig_{name}",
     )
+
+
+def _ensure_watermark(fig) -> None:
+    """Add the SYNTHETIC watermark to a figure a page drew without one."""
+    if any(getattr(a, "name", None) == "watermark" for a in fig.layout.annotations):
+        return
+    fig.add_annotation(text="SYNTHETIC DATA", xref="paper", yref="paper", x=0.5, y=0.5,
+                       showarrow=False, textangle=-20, name="watermark",
+                       font={"size": 44, "color": "rgba(0,0,0,0.10)"})
 
 
 def register_analysis(page: str, analyses: list[dict]) -> None:
@@ -625,17 +796,30 @@ def small_group_note(n: int, events: int | None = None) -> str | None:
 # --------------------------------------------------------------------------------------------
 
 
+# Set while app.py's router runs the current page (one script run = one thread).
+_ROUTER = threading.local()
+
+
+@contextmanager
+def routed() -> Iterator[None]:
+    """Mark the pages run inside ``app.py``'s ``st.navigation`` (see :func:`ensure_router`)."""
+    _ROUTER.active = True
+    try:
+        yield
+    finally:
+        _ROUTER.active = False
+
+
 def ensure_router() -> None:
     """Send a page that was started without the router back through ``app.py``.
 
-    A fresh server that finds a ``pages/`` folder routes its very first request the legacy way,
-    running a page file directly (no page config, a different menu). ``st.navigation`` turns
-    that off for the process. Until it has, the router runs here, inside this same script run
-    (a rerun would drop a button click of this run), and this legacy run then stops.
+    A fresh server that finds a ``pages/`` folder beside the entry point routes its very first
+    request the legacy way, running a page file directly (no page config, a different menu) until
+    some run has called ``st.navigation``. A page knows it was reached through the router because
+    ``app.run`` marks the run (:func:`routed`); otherwise the router runs here, inside this same
+    script run (a rerun would drop a button click of this run), and this legacy run then stops.
     """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    if PagesManager.uses_pages_directory:
+    if not getattr(_ROUTER, "active", False):
         import app
 
         app.run()
@@ -656,9 +840,11 @@ def sidebar() -> Context:
         )
         record("cohort")
         cohort = active_cohort()
+        st.session_state["_synthetic_view"] = cohort.synthetic
         if cohort.synthetic:
             st.caption(":orange[**SYNTHETIC data** — not real patients]")
         flt = _filter_widgets(cohort)
+        fallback = _time_model_widgets(cohort)
         classified = True
         try:
             filtered = _filtered(cohort.token, flt, cohort.data)
@@ -675,7 +861,7 @@ def sidebar() -> Context:
     if presenter:
         st.html("<style>html, body, [class*='st-'] {font-size: 1.25rem;}</style>")
     return Context(cohort=cohort, flt=flt, filtered=filtered, presenter=presenter,
-                   classified=classified)
+                   classified=classified, landmark_fallback=fallback)
 
 
 def _levels(data: pd.DataFrame, column: str) -> list[str]:
@@ -715,10 +901,15 @@ def _filter_widgets(cohort: ActiveCohort) -> CohortFilter:
             if chosen != (low, high):
                 kwargs["er_range"] = chosen
         with st.expander("ER category cut-points", expanded=False):
-            st.caption(f"Default: {base.describe()}")
+            st.caption(f"Default: {base.describe()}. ER category, ER status (ER-low counts as "
+                       "positive) and HR status all follow these cut-points; the statuses as "
+                       "recorded in the file stay available as their own columns.")
             if base.low is not None:
                 kwargs["er_low"] = number("ER-low from", key="f_er_low", default=base.low, min_value=0.0)
             kwargs["er_high"] = number("ER-positive above", key="f_er_high", default=base.high, min_value=0.0)
+            if (kwargs.get("er_low", base.low), kwargs["er_high"]) != (base.low, base.high):
+                st.caption(":orange[User-defined cut-points] (not the default above): every panel "
+                           "and the methods text say so.")
     else:
         st.caption("This cohort has no quantitative ER measure; ER categories come from ER status.")
     kwargs["er_categories"] = tuple(
@@ -726,6 +917,13 @@ def _filter_widgets(cohort: ActiveCohort) -> CohortFilter:
     )
     st.markdown("### HER2 and hormone receptors")
     kwargs.update(_categorical_filters(cohort))
+    if "pcr" in data.columns:
+        st.markdown("### pCR")
+        kwargs["pcr_itt"] = toggle(
+            "Intention to treat (no pCR result = non-pCR)", key="f_pcr_itt",
+            help="Count patients without a pCR result (no surgery, or no pathology) as non-pCR, "
+                 "the CTNeoBC/FDA convention; off: they are left out (complete cases).",
+        )
     st.markdown("### Patients and treatment")
     span = _cached_range(token, "age", data) if "age" in data.columns else None
     if span is not None and span[0] < span[1]:
@@ -760,18 +958,66 @@ def _categorical_filters(cohort: ActiveCohort) -> dict[str, tuple[str, ...]]:
     return out
 
 
+def _time_model_widgets(cohort: ActiveCohort) -> float | None:
+    """Where times start, and how pCR is landmarked when it is a time-to-event exposure.
+
+    Returns the fixed landmark used as a fallback for patients without a surgery time (None:
+    no fallback, those patients are left out, and a cohort without surgery times refuses pCR
+    as a time-to-event exposure).
+    """
+    data = cohort.data
+    if not schema.available_endpoints(data.columns):
+        return None
+    st.markdown("### Time")
+    if cohort.time_origin_stated:
+        st.caption(f"Times count from **{cohort.time_origin}**.")
+    else:
+        st.caption("Times count from an origin **the source does not state**; choose it in the "
+                   "mapping for an upload.")
+    if "pcr" not in data.columns:
+        return None
+    has_surgery = "surgery_months" in data.columns and bool(data["surgery_months"].notna().any())
+    if cohort.time_origin == "surgery":
+        st.caption("pCR as a survival exposure: times already start at surgery, when pCR is "
+                   "known, so no landmark is needed.")
+        return None
+    if has_surgery:
+        st.caption("pCR as a survival exposure: each patient is followed from her own surgery "
+                   "(landmark at surgery).")
+    elif cohort.landmark_months is not None:
+        st.caption(f"pCR as a survival exposure: this cohort has no surgery dates, so patients are "
+                   f"followed from a fixed landmark at {cohort.landmark_months:g} months: "
+                   f"{cohort.landmark_reason}.")
+    else:
+        st.caption("pCR as a survival exposure needs a landmark, and this cohort has no surgery "
+                   "times: such views are refused unless you set a fixed landmark below.")
+    label = ("Fixed landmark for patients without a surgery time" if has_surgery
+             else "Use a fixed landmark (stated fallback)")
+    documented = cohort.landmark_months is not None and not has_surgery
+    if not toggle(label, key="lm_fixed", default=documented):
+        return None
+    return number("Fixed landmark (months)", key="lm_fixed_at",
+                  default=cohort.landmark_months if documented else 6.0, min_value=0.0)
+
+
 def page_header(ctx: Context, title: str, intro: str) -> None:
     st.title(title)
     st.caption(intro)
     if ctx.cohort.synthetic:
         st.warning(
-            f"**SYNTHETIC DATA** — {ctx.cohort.title}. Generated by `her2er_dash.simulate` to illustrate "
-            "the published pattern; not real patients.",
+            f"**SYNTHETIC DATA** — {ctx.cohort.title}. Generated by `her2er_dash.simulate`; not real "
+            "patients. What it shows about pCR and ER it shows because the generator assumes it: "
+            + " ".join(ctx.cohort.assumptions),
             icon="⚠️",
         )
     if ctx.cohort.cannot_show:
-        with st.expander(f"What this cohort cannot show ({len(ctx.cohort.cannot_show)})"):
-            st.markdown("\n".join(f"- {s}" for s in ctx.cohort.cannot_show))
+        with st.expander(f"What this cohort can and cannot show ({len(ctx.cohort.cannot_show)} "
+                         "limits)"):
+            if ctx.cohort.can_show:
+                st.markdown("**Can show**\n\n" + "\n".join(f"- {s}" for s in ctx.cohort.can_show))
+            st.markdown("**Cannot show**\n\n" + "\n".join(f"- {s}" for s in ctx.cohort.cannot_show))
+            if ctx.cohort.citation:
+                st.caption(f"Cite: {ctx.cohort.citation} Licence: {ctx.cohort.licence}.")
 
 
 def finish() -> None:
@@ -784,22 +1030,36 @@ def finish() -> None:
 
 def view_spec(ctx: Context) -> dict:
     """The whole view as plain data: for the methods paragraph and the reproducibility bundle."""
-    excl = ctx.filtered.flow.iloc[1:]
     analyses = [a for page in st.session_state.get("_analyses", {}).values() for a in page]
     is_bundle = ctx.cohort.token.startswith("bundled:")
+    cutpoints = ctx.flt.cutpoints(ctx.cohort.data)
+    default = _cached_cutpoints(ctx.cohort.token, cutpoints.measure, ctx.cohort.data) \
+        if cutpoints.measure in ctx.cohort.data.columns else None
+    user_defined = default is not None and (cutpoints.low, cutpoints.high) != (default.low, default.high)
+    pcr = ctx.pcr_definitions() if "pcr" in ctx.data.columns else None
     return {
         "cohort": {
             "key": ctx.cohort.token.split(":", 1)[1] if is_bundle else None,
             "title": ctx.cohort.title,
             "synthetic": ctx.cohort.synthetic,
+            "assumptions": list(ctx.cohort.assumptions),
             "source": ctx.cohort.source,
+            "citation": ctx.cohort.citation,
+            "licence": ctx.cohort.licence,
             "n_total": ctx.filtered.n_total,
+            "preparation": list(ctx.cohort.preparation),
+            "time_origin": ctx.cohort.time_origin,
+            "time_origin_stated": ctx.cohort.time_origin_stated,
             "mapping": ctx.cohort.cohort.mapping.to_json() if ctx.cohort.cohort is not None else None,
         },
         "filters": ctx.flt.to_dict(),
         "filter_description": ctx.flt.describe(),
-        "er_rule": ctx.flt.cutpoints(ctx.cohort.data).describe(),
+        "er_rule": cutpoints.describe(),
+        "er_rule_source": "user-defined" if user_defined else (default.reference if default else None),
+        "pcr_definitions": [] if pcr is None
+        else [[r.study, r.pcr_definition] for r in pcr.drop_duplicates(["study", "pcr_definition"]).itertuples()],
+        "pcr_itt": ctx.flt.pcr_itt,
         "n_analysed": ctx.filtered.n,
-        "exclusions": [[r.criterion, int(r.n_excluded)] for r in excl.itertuples() if r.n_excluded],
+        "exclusions": [list(e) for e in ctx.flt.exclusion_sentences(ctx.filtered.flow)],
         "analyses": analyses,
     }

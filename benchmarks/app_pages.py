@@ -65,9 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1_000_000, help="cohort size (default 1M)")
     args = parser.parse_args(argv)
-    from her2er_dash.runtime import avoid_hugepage_stalls
+    from benchmarks import run_as_the_app_runs
 
-    avoid_hugepage_stalls()  # the app's own setting (ui.py does the same in a server)
+    run_as_the_app_runs("benchmarks.app_pages", argv)  # as her2er-explorer starts the app
     report = measure(args.n)
     print(f"n = {report['n']:,}: upload + load {report['upload_and_load_s']:.2f} s")
     for page, times in report["pages"].items():

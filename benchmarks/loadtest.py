@@ -4,7 +4,7 @@
 then one headless Debian Chromium with 30 browser contexts (30 independent Streamlit sessions,
 asyncio Playwright). Every session, all at the same time:
 
-1. opens the default cohort (Cohort page) — *first render* is the time from navigation to the
+1. opens the synthetic cohort (Cohort page, ``?cohort=synthetic``) — *first render* is the time from navigation to the
    page's title and the sidebar line "n = … of … patients" on screen (*full render*: until every
    chart and table is drawn);
 2. goes to Response through the sidebar menu, sets HER2 status = positive and reads "n = …" back;
@@ -191,7 +191,9 @@ async def _errors(page) -> list[str]:
 async def _journey(page, base_url: str, pages: tuple[bu.AppPage, ...], result: SessionResult) -> None:
     start = time.perf_counter()
     result.step = "first render"
-    await page.goto(base_url, wait_until="commit", timeout=STEP_TIMEOUT_MS)
+    # The synthetic trial (2,000 patients, with T stage) is named in the URL: the journey does not
+    # depend on which cohort the app opens on.
+    await page.goto(f"{base_url}/?cohort=synthetic", wait_until="commit", timeout=STEP_TIMEOUT_MS)
     await page.get_by_role("heading", name=pages[0].heading, exact=True).first.wait_for(timeout=STEP_TIMEOUT_MS)
     default_text, result.counts["default"] = await _count(page)
     result.first_render_s = time.perf_counter() - start

@@ -779,9 +779,9 @@ def _report_agreement(sizes: list[dict], log: Log) -> pd.DataFrame:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from her2er_dash.runtime import avoid_hugepage_stalls
+    from benchmarks import run_as_the_app_runs
 
-    avoid_hugepage_stalls()  # as the app does at start-up (ui.py)
+    run_as_the_app_runs("benchmarks.run", argv)  # as her2er-explorer starts the app
     args = _parse(argv)
     if args.rss_probe is not None:
         print(json.dumps(rss_probe(args.rss_probe)))

@@ -27,7 +27,6 @@ import numpy as np
 import pandas as pd
 
 from her2er_dash import survival as sv
-from her2er_dash.runtime import avoid_hugepage_stalls
 
 RESULTS = Path(__file__).resolve().parent / "results" / "survival_methods.json"
 
@@ -117,14 +116,16 @@ def time_r(df: pd.DataFrame, n_fine_gray: int) -> dict[str, float] | None:
     return dict(zip(table["task"], table["seconds"], strict=True))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    from benchmarks import run_as_the_app_runs
+
+    run_as_the_app_runs("benchmarks.survival_methods", argv)  # numpy settings of the served app
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-r", action="store_true")
     parser.add_argument("--r-fine-gray-n", type=int, default=10_000)
-    args = parser.parse_args()
-    avoid_hugepage_stalls()
+    args = parser.parse_args(argv)
     df = cohort(args.n)
     ours = time_ours(df, args.repeats)
     theirs = None if args.no_r else time_r(df, min(args.r_fine_gray_n, args.n))

@@ -20,6 +20,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = (
     "cbioportal",
+    "cli",
     "classify",
     "cohort",
     "contrasts",
@@ -32,7 +33,6 @@ _SUBMODULES = (
     "meta",
     "prognosis",
     "response",
-    "runtime",
     "schema",
     "simulate",
     "subgroups",

@@ -576,8 +576,16 @@ def parse_binary(
     return parsed
 
 
+#: Spellings of an ultralow HER2 IHC result (>0 but <1+), read as 0.5 (schema.HER2_IHC_ULTRALOW).
+_ULTRALOW = frozenset({"ultralow", "ultra-low", "ultra low", "her2-ultralow", "her2 ultralow",
+                       ">0<1+", ">0 <1+", "ihc >0 <1+", "ihc>0<1+", "0.5"})
+
+
 def parse_ihc(series: pd.Series, given: dict | None = None, *, name: str = "") -> Parsed:
-    """HER2 IHC score 0-3 from numbers or strings like ``'2+'``, ``'IHC 3+'``; ND/NEG -> NA."""
+    """HER2 IHC score 0-3 from numbers or strings like ``'2+'``, ``'IHC 3+'``; ND/NEG -> NA.
+
+    An ultralow result (``'ultralow'``, ``'>0<1+'``) becomes 0.5, between IHC 0 and 1+.
+    """
     if pd.api.types.is_numeric_dtype(series) and given is None:
         return Parsed(series.astype("float64"), {}, failed=np.zeros(len(series), dtype=bool))
     vocab: dict[str, object] = {w: NA for w in (*_MISSING_WORDS, "neg", "negative", "pos",
@@ -590,6 +598,8 @@ def parse_ihc(series: pd.Series, given: dict | None = None, *, name: str = "") -
             digit = re.fullmatch(r"(?:ihc)?\s*([0-3])(?:\.0)?\s*\+?", key.lower())
             if digit:
                 given[key] = float(digit.group(1))
+            elif key.lower().strip() in _ULTRALOW:
+                given[key] = 0.5
             elif _word(key) in vocab:
                 given[key] = None
     codes, table, kinds, vmap = _map_values(series, given, vocab, name)

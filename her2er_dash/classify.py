@@ -1,16 +1,28 @@
 """ER, PR, HR and HER2 classification by the published rules (ASCO/CAP), fully vectorised.
 
-Rules (see ``shared/docs/field-guide.md``):
+Rules (see ``docs/definitions.md``):
 
 * **ER level → category** with editable :class:`ERCutpoints`. Three-band rule (``low`` set):
   ``value < low`` → ER-negative, ``low <= value <= high`` → ER-low, ``value > high`` →
   ER-positive (ASCO/CAP 2020 for % of nuclei: < 1 %, 1–10 %, > 10 %). Binary rule
   (``low=None``), used where no ER-low band is defined: ``value >= high`` → ER-positive, else
   ER-negative (Allred >= 3, ligand binding >= 10 fmol/mg, ESR1 mRNA >= cohort median).
-* **HER2 status** by ASCO/CAP 2018 (confirmed 2023): IHC 3+ positive, IHC 0/1+ negative, IHC 2+
-  decided by the dual-probe ISH group (1–5).
-* **HER2 category**: HER2-positive; HER2-low = IHC 1+ or IHC 2+ with negative ISH; HER2-zero =
-  IHC 0.
+* **One ER definition.** Wherever a patient has an ER level, ``er_status`` follows the category
+  under the cut-points in force (ER-low counts as positive: ASCO/CAP 2020 reports it as "ER low
+  positive") and ``hr_status`` follows ``er_status``; the statuses the file recorded stay
+  available as ``er_status_recorded`` and ``hr_status_recorded``. Without an ER level the
+  recorded status is used as it is.
+* **HER2 status** by ASCO/CAP 2018 (Wolff et al., J Clin Oncol 2018;36:2105-22; confirmed
+  2023). By IHC alone: 3+ positive, 0/1+ negative, 2+ equivocal (ISH decides). Once a dual-probe
+  ISH group is known: group 1 (ratio >= 2.0, >= 4.0 copies) is positive and group 5 (ratio < 2.0,
+  < 4.0 copies) negative *whatever the IHC*; groups 2–4 are read with the concurrent IHC:
+  group 2 (ratio >= 2.0, < 4.0 copies) and group 4 (ratio < 2.0, 4.0–< 6.0 copies) are negative
+  unless IHC is 3+; group 3 (ratio < 2.0, >= 6.0 copies) is positive if IHC is 2+ or 3+ and
+  negative if IHC is 0 or 1+. Without IHC, groups 2–4 stay unknown.
+* **HER2 category**: HER2-positive; HER2-low = IHC 1+, or IHC 2+ with a negative status;
+  HER2-ultralow = IHC >0 <1+ (faint, incomplete staining in <= 10 % of cells; ``her2_ihc`` 0.5)
+  where the IHC records it; HER2-zero = IHC 0 (which then includes ultralow tumours when the
+  file does not separate them).
 * **HR status**: positive if ER or PR is positive; negative only if both are negative.
 
 Statuses are the strings ``"positive"``/``"negative"`` with ``NaN`` for unknown (object dtype, as
@@ -25,7 +37,14 @@ import numpy as np
 import pandas as pd
 
 from .errors import AnalysisError
-from .schema import ER_CATEGORIES, ER_MEASURES, HER2_CATEGORIES, NEGATIVE, POSITIVE
+from .schema import (
+    ER_CATEGORIES,
+    ER_MEASURES,
+    HER2_CATEGORIES,
+    HER2_IHC_ULTRALOW,
+    NEGATIVE,
+    POSITIVE,
+)
 
 #: Units used when a cut-point rule is written out for a person.
 _UNITS: dict[str, tuple[str, str]] = {
@@ -184,10 +203,10 @@ def _status_from_codes(codes: np.ndarray, index=None, name: str | None = None) -
 
 
 def _codes_from_masks(positive: np.ndarray, negative: np.ndarray) -> np.ndarray:
-    codes = np.full(len(positive), -1, dtype="int8")
-    codes[negative] = 0
-    codes[positive] = 1
-    return codes
+    """1 where ``positive``, else 0 where ``negative``, else -1 (arithmetic: no fancy indexing)."""
+    positive = np.asarray(positive, dtype=bool)
+    unknown = ~(positive | np.asarray(negative, dtype=bool))
+    return positive.view(np.int8) - unknown.view(np.int8)
 
 
 def _categorical(codes: np.ndarray, levels: tuple[str, ...], index, name: str) -> pd.Series:
@@ -229,8 +248,17 @@ def er_category(df: pd.DataFrame, cutpoints: ERCutpoints | None = None) -> pd.Se
     :func:`er_category_source` says which was used. Raises :class:`AnalysisError` when the data
     has neither an ER measure nor ``er_status``.
     """
-    status = _status_codes(df["er_status"]) if "er_status" in df.columns else None
+    column = _recorded_column(df, "er_status")
+    status = _status_codes(df[column]) if column is not None else None
     return _er_category(df, cutpoints, status)
+
+
+def _recorded_column(df: pd.DataFrame, status: str) -> str | None:
+    """The column holding ``status`` as the file recorded it (``*_recorded`` once classified)."""
+    for name in (f"{status}_recorded", status):
+        if name in df.columns:
+            return name
+    return None
 
 
 def _er_category(
@@ -257,20 +285,98 @@ def _er_category(
 def er_category_source(df: pd.DataFrame, cutpoints: ERCutpoints | None = None) -> str:
     """A sentence saying how :func:`er_category` classified this data (measure, rule, fallback)."""
     cutpoints = _resolve_cutpoints(df, cutpoints)
-    has_status = "er_status" in df.columns
+    status = _recorded_column(df, "er_status")
     if cutpoints is None or cutpoints.measure not in df.columns:
-        if not has_status:
+        if status is None:
             return "ER category unavailable: the data has no ER level measure and no er_status."
         return "ER category from er_status only (no ER level measure): ER-low cannot be identified."
-    text = f"ER category from {ER_MEASURES[cutpoints.measure]}: {cutpoints.describe()}."
+    text = (
+        f"ER category from {ER_MEASURES[cutpoints.measure]}: {cutpoints.describe()}; ER status "
+        "and HR status follow it (ER-low counts as ER-positive)."
+    )
     n_missing = int(df[cutpoints.measure].isna().sum())
-    if n_missing and has_status:
-        n_status = int((df[cutpoints.measure].isna() & df["er_status"].notna()).sum())
+    if n_missing and status is not None:
+        n_status = int((df[cutpoints.measure].isna() & df[status].notna()).sum())
         text += (
             f" {n_status:,} patient(s) without a {cutpoints.measure} value were classified from "
-            "er_status (ER-positive or ER-negative only)."
+            "the recorded ER status (ER-positive or ER-negative only)."
         )
     return text
+
+
+def recorded_er_cutoffs(
+    df: pd.DataFrame, cutpoints: ERCutpoints | None = None, *, by: str = "study"
+) -> pd.DataFrame:
+    """The ER cut-off each study's recorded ER status implies, beside the rule in force.
+
+    For every level of ``by`` (the whole cohort when the column is absent) among patients with
+    both an ER level and a recorded ER status: how many were recorded positive and negative, the
+    highest level recorded negative and the lowest recorded positive, the cut-off this implies,
+    and how many recorded statuses the current rule (``cutpoints``, default: the measure's
+    defaults) changes. Studies that used another cut-off (e.g. ER-positive from 10 % rather than
+    1 %) then show up before their patients are pooled.
+
+    Returns columns ``study, measure, n, recorded_positive, recorded_negative,
+    highest_negative, lowest_positive, implied_rule, consistent_with_current, n_changed,
+    current_rule``; empty when no patient has both values.
+    """
+    columns = ["study", "measure", "n", "recorded_positive", "recorded_negative",
+               "highest_negative", "lowest_positive", "implied_rule",
+               "consistent_with_current", "n_changed", "current_rule"]  # fmt: skip
+    cutpoints = _resolve_cutpoints(df, cutpoints)
+    status_column = _recorded_column(df, "er_status")
+    if cutpoints is None or cutpoints.measure not in df.columns or status_column is None:
+        return pd.DataFrame(columns=columns)
+    level = _numeric(df[cutpoints.measure], cutpoints.measure)
+    recorded = _status_codes(df[status_column])
+    usable = ~np.isnan(level) & (recorded >= 0)
+    if not usable.any():
+        return pd.DataFrame(columns=columns)
+    current = _er_codes(level, cutpoints) >= 1  # ER-low and ER-positive count as positive
+    groups = df[by].astype(object).where(df[by].notna(), "(no study)") if by in df else None
+    labels = np.full(len(df), "(all patients)", dtype=object) if groups is None else groups.to_numpy()
+    threshold = cutpoints.high if cutpoints.low is None else cutpoints.low
+    prefix, suffix = _UNITS[cutpoints.measure]
+    rows = []
+    for study in pd.unique(labels[usable]):
+        rows_of = usable & (labels == study)
+        values, positive = level[rows_of], recorded[rows_of] == 1
+        highest_negative = float(values[~positive].max()) if (~positive).any() else np.nan
+        lowest_positive = float(values[positive].min()) if positive.any() else np.nan
+        rows.append({
+            "study": str(study),
+            "measure": cutpoints.measure,
+            "n": int(rows_of.sum()),
+            "recorded_positive": int(positive.sum()),
+            "recorded_negative": int((~positive).sum()),
+            "highest_negative": highest_negative,
+            "lowest_positive": lowest_positive,
+            "implied_rule": _implied_rule(highest_negative, lowest_positive, prefix, suffix),
+            "consistent_with_current": bool(
+                not highest_negative >= threshold and not lowest_positive < threshold
+            ),
+            "n_changed": int((current[rows_of] != positive).sum()),
+            "current_rule": f"ER status positive from {prefix}{threshold:g}{suffix}",
+        })  # fmt: skip
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _implied_rule(highest_negative: float, lowest_positive: float, prefix: str, suffix: str) -> str:
+    def fmt(value: float) -> str:
+        return f"{prefix}{value:g}{suffix}"
+
+    if np.isnan(highest_negative):
+        return f"all recorded positive (lowest {fmt(lowest_positive)})"
+    if np.isnan(lowest_positive):
+        return f"all recorded negative (highest {fmt(highest_negative)})"
+    if highest_negative < lowest_positive:
+        return (
+            f"positive from {fmt(lowest_positive)} (negative up to {fmt(highest_negative)})"
+        )
+    return (
+        f"no single cut-off: recorded statuses overlap between {fmt(lowest_positive)} and "
+        f"{fmt(highest_negative)}"
+    )
 
 
 # -- HER2 -------------------------------------------------------------------------------------
@@ -302,35 +408,62 @@ def ish_group(ratio, copies) -> pd.Series:
     return pd.Series(_ish_group_array(r, c), index=index, name="ish_group").astype("Int8")
 
 
+#: IHC scores the algorithm reads: 0, ultralow (>0 <1+), 1+, 2+, 3+.
+IHC_SCORES: tuple[float, ...] = (0.0, HER2_IHC_ULTRALOW, 1.0, 2.0, 3.0)
+
+
 def _ihc_scores(ihc) -> np.ndarray:
     score = _numeric(ihc, "her2_ihc")
     known = ~np.isnan(score)
-    invalid = known & ~np.isin(score, [0.0, 1.0, 2.0, 3.0])
+    invalid = known & ~np.isin(score, IHC_SCORES)
     if invalid.any():
         odd = sorted(set(score[invalid].tolist()))[:5]
         raise AnalysisError(
-            f"her2_ihc must be 0, 1, 2 or 3 (IHC 1+ is 1, 2+ is 2, 3+ is 3); found {odd}. "
-            "Recode the HER2 IHC column on the Cohort page."
+            f"her2_ihc must be 0, 1, 2 or 3 (IHC 1+ is 1, 2+ is 2, 3+ is 3; 0.5 marks an "
+            f"ultralow result, >0 but <1+); found {odd}. Recode the HER2 IHC column on the "
+            "Cohort page."
         )
     return score
 
 
 def _her2_codes(score: np.ndarray, group: np.ndarray) -> np.ndarray:
-    equivocal = score == 2
-    no_ihc = np.isnan(score)
-    positive = (score == 3) | (equivocal & ((group == 1) | (group == 3))) | (no_ihc & (group == 1))
-    negative = (score <= 1) | (equivocal & (group >= 4)) | (equivocal & (group == 2))
-    negative |= no_ihc & (group == 5)
+    """HER2 status codes (1 positive, 0 negative, -1 unknown) by ASCO/CAP 2018.
+
+    ``score`` is the IHC score (NaN unknown; 0.5 ultralow counts as IHC 0 here), ``group`` the
+    dual-probe ISH group 1-5 (NaN when no ISH result). With an ISH group, the ISH algorithm and
+    the concurrent IHC decide together; without one, IHC alone decides (2+ stays unknown).
+    """
+    has_ihc = ~np.isnan(score)
+    ihc3 = score == 3
+    ihc2_or_3 = score >= 2
+    ihc_0_or_1 = has_ihc & (score <= 1)
+    no_ish = np.isnan(group)
+    positive = (
+        (group == 1)
+        | ((group == 2) & ihc3)
+        | ((group == 3) & ihc2_or_3)
+        | ((group == 4) & ihc3)
+        | (no_ish & ihc3)
+    )
+    negative = (
+        (group == 5)
+        | ((group == 2) & has_ihc & ~ihc3)
+        | ((group == 3) & ihc_0_or_1)
+        | ((group == 4) & has_ihc & ~ihc3)
+        | (no_ish & ihc_0_or_1)
+    )
     return _codes_from_masks(positive, negative)
 
 
 def her2_status(ihc, ish_ratio=None, copy_number=None) -> pd.Series:
-    """HER2 status by ASCO/CAP 2018 (confirmed 2023).
+    """HER2 status by ASCO/CAP 2018 (Wolff et al. 2018; confirmed 2023).
 
-    IHC 3+ → positive; IHC 0 or 1+ → negative; IHC 2+ (equivocal) → ISH group 1 or 3 positive,
-    2, 4 or 5 negative, no ISH → unknown. Without IHC, ISH alone decides only groups 1
-    (positive) and 5 (negative): groups 2 and 4 are negative *unless IHC is 3+* and group 3 is
-    positive *if IHC is 2+ or 3+*, so with unknown IHC they stay unknown (NaN).
+    IHC only (no ISH group): 3+ → positive; 0 or 1+ → negative; 2+ → unknown (equivocal, ISH
+    needed). With a dual-probe ISH group: group 1 → positive and group 5 → negative whatever the
+    IHC; group 2 → negative unless the concurrent IHC is 3+; group 3 → positive if IHC is 2+ or
+    3+, negative if 0 or 1+; group 4 → negative unless IHC is 3+. Groups 2–4 without IHC stay
+    unknown (NaN): the guideline resolves them only with the concurrent IHC. An ultralow IHC
+    (0.5) is read as IHC 0.
     """
     index = ihc.index if isinstance(ihc, pd.Series) else None
     score = _ihc_scores(ihc)
@@ -343,6 +476,9 @@ def her2_status(ihc, ish_ratio=None, copy_number=None) -> pd.Series:
     return _status_from_codes(_her2_codes(score, group), index, "her2_status")
 
 
+_HER2_POSITIVE, _HER2_LOW, _HER2_ULTRALOW, _HER2_ZERO = range(4)
+
+
 def _her2_category_codes(score: np.ndarray, status: np.ndarray) -> np.ndarray:
     positive = status == 1
     negative = status == 0
@@ -350,17 +486,20 @@ def _her2_category_codes(score: np.ndarray, status: np.ndarray) -> np.ndarray:
     positive |= unknown & (score == 3)
     negative |= unknown & (score <= 1)
     codes = np.full(len(score), -1, dtype="int8")
-    codes[positive] = 0
-    codes[negative & ((score == 1) | (score == 2))] = 1
-    codes[negative & (score == 0)] = 2
+    codes[positive] = _HER2_POSITIVE
+    codes[negative & ((score == 1) | (score == 2))] = _HER2_LOW
+    codes[negative & (score == HER2_IHC_ULTRALOW)] = _HER2_ULTRALOW
+    codes[negative & (score == 0)] = _HER2_ZERO
     return codes
 
 
 def her2_category(ihc, status) -> pd.Series:
-    """HER2-positive / HER2-low (IHC 1+, or 2+ with negative ISH) / HER2-zero (IHC 0).
+    """HER2-positive / HER2-low / HER2-ultralow / HER2-zero from IHC and the final status.
 
-    ``status`` is the final HER2 status; where it is unknown, IHC 0, 1+ and 3+ decide on their
-    own (IHC 2+ then stays unknown). A negative status with IHC 3+ is contradictory: unknown.
+    HER2-low = IHC 1+, or IHC 2+ with a negative status; HER2-ultralow = IHC >0 <1+ (``her2_ihc``
+    0.5) with a negative status; HER2-zero = IHC 0 with a negative status. ``status`` is the final
+    HER2 status; where it is unknown, IHC 0, ultralow, 1+ and 3+ decide on their own (IHC 2+ then
+    stays unknown). A negative status with IHC 3+ (e.g. ISH group 5) is discordant: unknown.
     """
     index = status.index if isinstance(status, pd.Series) else None
     codes = _her2_category_codes(_ihc_scores(ihc), _status_codes(status))
@@ -384,10 +523,23 @@ def hr_status(er_status, pr_status) -> pd.Series:
 def _fill_status(
     out: pd.DataFrame, column: str, derived: np.ndarray, given_codes: np.ndarray | None = None
 ) -> np.ndarray:
-    """Fill ``column`` from ``derived`` codes only where the file gave no value; return its codes.
+    """Fill ``column`` from ``derived`` codes only where the file gave no value; return its codes."""
+    return _set_status(out, column, derived, np.zeros(len(out), dtype=bool), given_codes)
+
+
+def _set_status(
+    out: pd.DataFrame,
+    column: str,
+    derived: np.ndarray,
+    override: np.ndarray,
+    given_codes: np.ndarray | None = None,
+) -> np.ndarray:
+    """Write ``column``: ``derived`` where ``override`` or where the file gave no value, the
+    file's value elsewhere; return the resulting codes.
 
     A column holding only "negative", "positive" and missing values becomes categorical (cheap
-    to filter and copy at registry scale); one with other text keeps that text, untouched.
+    to filter and copy at registry scale); one with other text keeps that text where it is not
+    overridden.
     """
     if column not in out.columns:
         out[column] = _status_categorical(derived, out.index)
@@ -396,52 +548,97 @@ def _fill_status(
     codes = _status_codes(given) if given_codes is None else given_codes
     # Only rows without a recognised status can be missing: test those alone (isna is slow).
     unknown = codes < 0
+    if _only_statuses(given):  # categorical of statuses: unknown means missing
+        result = np.where(unknown | override, derived, codes).astype("int8")
+        out[column] = _status_categorical(result, out.index)
+        return result
     values = given.to_numpy(dtype=object)
     missing = unknown.copy()
     missing[unknown] = pd.isna(values[unknown])
-    filled = np.where(missing, derived, codes).astype("int8")
-    if np.array_equal(missing, unknown):  # every value given is a recognised status
-        out[column] = _status_categorical(filled, out.index)
-    elif missing.any():
+    replace = missing | override
+    result = np.where(replace, derived, codes).astype("int8")
+    odd_text = unknown & ~replace
+    if not odd_text.any():  # every value kept is a recognised status (or missing)
+        out[column] = _status_categorical(result, out.index)
+    elif replace.any():
         values = values.copy()
-        values[missing] = _STATUS_BY_CODE[derived[missing]]
+        values[replace] = _STATUS_BY_CODE[derived[replace]]
         out[column] = values
-    return filled
+    return result
+
+
+def _only_statuses(values: pd.Series) -> bool:
+    return isinstance(values.dtype, pd.CategoricalDtype) and set(values.cat.categories) <= {
+        NEGATIVE, POSITIVE}
 
 
 def _status_categorical(codes: np.ndarray, index) -> pd.Categorical:
     return pd.Series(pd.Categorical.from_codes(codes, [NEGATIVE, POSITIVE]), index=index)
 
 
-def classify_cohort(df: pd.DataFrame, *, er_cutpoints: ERCutpoints | None = None) -> pd.DataFrame:
-    """A copy of ``df`` with ``er_category`` added and missing statuses derived where possible.
+def _recorded(values: pd.Series, codes: np.ndarray) -> pd.Series:
+    """The recorded status column, categorical when it holds only statuses and missing values
+    (cheap to copy and to read again on every re-classification), else as given."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values
+    unknown = codes < 0
+    if unknown.any() and not pd.isna(values.to_numpy(dtype=object)[unknown]).all():
+        return values
+    return _status_categorical(codes, values.index)
 
-    Fills ``er_status`` (from the ER category; ER-low counts as positive, as ASCO/CAP 2020 reports
-    it as "ER low positive"), ``pr_status`` (from ``pr_percent`` >= 1 %), ``her2_status``
-    (ASCO/CAP 2018 from IHC/ISH), ``her2_category`` and ``hr_status`` (without PR: ER-positive
-    → HR-positive, else unknown) — only where the file left them empty; values the file
-    provided are never overwritten. A status column that holds only "negative", "positive" and
-    missing values comes back categorical (same values, cheaper to filter and copy); one with
-    other text is returned as given. ``result.attrs["er_category_source"]`` says how ER was
-    classified (an all-missing ``er_category`` when the data has no ER information).
+
+def _has_er_level(df: pd.DataFrame, cutpoints: ERCutpoints | None) -> np.ndarray:
+    if cutpoints is None or cutpoints.measure not in df.columns:
+        return np.zeros(len(df), dtype=bool)
+    return df[cutpoints.measure].notna().to_numpy()
+
+
+def classify_cohort(df: pd.DataFrame, *, er_cutpoints: ERCutpoints | None = None) -> pd.DataFrame:
+    """A copy of ``df`` with ``er_category`` added and statuses made consistent with it.
+
+    * ``er_status``: wherever the patient has an ER level, the status of the ER category under
+      ``er_cutpoints`` (ER-low counts as positive, as ASCO/CAP 2020 reports it "ER low
+      positive"); elsewhere the recorded status. The file's own column is kept as
+      ``er_status_recorded`` (so classifying again, with other cut-points, starts from it).
+    * ``hr_status``: positive if ER or PR is positive, negative if both are negative. Wherever an
+      ER level exists it follows the new ``er_status`` (with PR unknown and ER negative, the
+      recorded HR status is kept only if the recorded ER status was negative too); elsewhere
+      the recorded status, filled where missing. The file's column is kept as
+      ``hr_status_recorded``. Without PR, ER-positive means HR-positive and ER-negative leaves
+      HR unknown.
+    * ``pr_status`` (from ``pr_percent`` >= 1 %), ``her2_status`` (ASCO/CAP 2018 from IHC/ISH)
+      and ``her2_category`` are filled only where the file left them empty: a recorded HER2
+      call is never overwritten (the validation report lists calls that disagree with the
+      algorithm).
+
+    A status column that holds only "negative", "positive" and missing values comes back
+    categorical; one with other text is returned with that text where it is kept.
+    ``result.attrs["er_category_source"]`` says how ER was classified (an all-missing
+    ``er_category`` when the data has no ER information).
     """
     out = df.copy(deep=False)
     out.attrs = dict(df.attrs)
-    given_er = _status_codes(df["er_status"]) if "er_status" in df.columns else None
+    er_column = _recorded_column(df, "er_status")
+    hr_column = _recorded_column(df, "hr_status")
+    given_er = _status_codes(df[er_column]) if er_column is not None else None
+    cutpoints = _resolve_cutpoints(df, er_cutpoints)
     try:
-        category = _er_category(df, er_cutpoints, given_er)
+        category = _er_category(df, cutpoints, given_er)
     except AnalysisError:
         category = _categorical(np.full(len(df), -1), ER_CATEGORIES, df.index, "er_category")
     out["er_category"] = category
     out.attrs["er_category_source"] = er_category_source(df, er_cutpoints)
-    n = len(out)
+    has_level = _has_er_level(df, cutpoints)
     cat_codes = category.cat.codes.to_numpy()
     er = _codes_from_masks(cat_codes >= 1, cat_codes == 0)
-    if given_er is not None:
-        er = _fill_status(out, "er_status", er, given_er)
+    if er_column is not None:
+        out["er_status_recorded"] = _recorded(df[er_column], given_er)
+        out["er_status"] = out["er_status_recorded"]
+        er = _set_status(out, "er_status", er, has_level, given_er)
     elif (cat_codes >= 0).any():
-        er = _fill_status(out, "er_status", er)
-    pr = np.full(n, -1, dtype="int8")
+        out["er_status_recorded"] = _status_categorical(np.full(len(out), -1, "int8"), out.index)
+        er = _set_status(out, "er_status", er, has_level)
+    pr = np.full(len(out), -1, dtype="int8")
     if "pr_percent" in out.columns:
         values = _numeric(out["pr_percent"], "pr_percent")
         pr = _codes_from_masks(values >= PR_PERCENT_POSITIVE, values < PR_PERCENT_POSITIVE)
@@ -451,13 +648,32 @@ def classify_cohort(df: pd.DataFrame, *, er_cutpoints: ERCutpoints | None = None
     if "her2_ihc" in out.columns or "her2_ish_ratio" in out.columns:
         _fill_her2(out)
     if "er_status" in out.columns:
-        if "pr_status" in out.columns:
-            hr = _hr_codes(er, pr)
-        else:
-            # Without PR, ER-positive means HR-positive; ER-negative leaves HR unknown.
-            hr = np.where(er == 1, 1, -1).astype("int8")
-        _fill_status(out, "hr_status", hr)
+        _classify_hr(out, df, er, pr, given_er, has_level, hr_column)
     return out
+
+
+def _classify_hr(out, df, er, pr, given_er, has_level, hr_column) -> None:
+    if "pr_status" in out.columns:
+        derived = _hr_codes(er, pr)
+    else:
+        # Without PR, ER-positive means HR-positive; ER-negative leaves HR unknown.
+        derived = np.where(er == 1, 1, -1).astype("int8")
+    if hr_column is None:
+        # Recorded as "nothing recorded", so that classifying again never mistakes the derived
+        # status for the file's.
+        out["hr_status_recorded"] = _status_categorical(np.full(len(out), -1, "int8"), out.index)
+        _set_status(out, "hr_status", derived, has_level)
+        return
+    given_hr = _status_codes(df[hr_column])
+    er_unchanged = given_er is not None
+    if er_unchanged:
+        er_unchanged = given_er == er
+    # With an ER level, HR follows the new ER status; when that alone cannot decide (ER
+    # negative, PR unknown), the file's HR call stands only if its ER call was the same.
+    at_level = np.where(derived >= 0, derived, np.where(er_unchanged, given_hr, -1)).astype("int8")
+    out["hr_status_recorded"] = _recorded(df[hr_column], given_hr)
+    out["hr_status"] = out["hr_status_recorded"]
+    _set_status(out, "hr_status", np.where(has_level, at_level, derived), has_level, given_hr)
 
 
 def _fill_her2(out: pd.DataFrame) -> None:

@@ -52,3 +52,18 @@ def two_level_forest(
     table.attrs["contrast_exclusions"] = Exclusions(len(df), int(keep.sum()), reasons)
     table.attrs["contrast"] = f"{exposure}: {level} vs {reference}"
     return table
+
+
+def level_subset(df: pd.DataFrame, column: str, levels) -> pd.DataFrame:
+    """The patients whose ``column`` is one of ``levels``, with ``column`` as plain text holding
+    only those levels (so a two-level comparison sees exactly two). The others are counted in
+    ``attrs["subset_exclusions"]``."""
+    require_columns(df, [column])
+    wanted = [str(v) for v in levels]
+    keep = matches_text(df[column], wanted)
+    out = df.take(np.flatnonzero(keep))
+    out[column] = out[column].astype(str).to_numpy(dtype=object)
+    other = int((~keep).sum())
+    reasons = ((f"{column} not {' or '.join(wanted)}", other),) if other else ()
+    out.attrs["subset_exclusions"] = Exclusions(len(df), int(keep.sum()), reasons)
+    return out

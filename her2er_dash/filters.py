@@ -35,7 +35,9 @@ class CohortFilter:
 
     ``er_measure`` names the ER level column used for the range and for ER categories;
     ``er_low``/``er_high`` override its default category cut-points (see
-    :class:`her2er_dash.classify.ERCutpoints`).
+    :class:`her2er_dash.classify.ERCutpoints`). ``pcr_itt`` counts patients without a pCR result
+    (no surgery, or no pathology) as non-pCR, the intention-to-treat convention of CTNeoBC and
+    the FDA, within studies that record pCR at all.
     """
 
     er_measure: str | None = None
@@ -52,13 +54,14 @@ class CohortFilter:
     t_stage: tuple[str, ...] = ()
     n_stage: tuple[str, ...] = ()
     age_range: tuple[float, float] | None = None
+    pcr_itt: bool = False
 
     # -- serialisation -------------------------------------------------------------------
     def to_dict(self) -> dict:
         """Only the criteria that restrict something, as JSON-friendly values."""
         out = {}
         for key, value in asdict(self).items():
-            if value in (None, ()):
+            if value is None or value is False or value == ():
                 continue
             out[key] = list(value) if isinstance(value, tuple) else value
         return out
@@ -78,6 +81,8 @@ class CohortFilter:
                 kwargs[key] = float(value)
             elif key == "er_measure":
                 kwargs[key] = str(value)
+            elif key == "pcr_itt":
+                kwargs[key] = value is True or str(value).lower() in ("1", "true", "yes")
             else:
                 kwargs[key] = tuple(str(v) for v in value)
         return cls(**kwargs)
@@ -115,7 +120,10 @@ class CohortFilter:
             steps.append((label, note, int(keep.sum()), before - int(keep.sum())))
         flow = pd.DataFrame(steps, columns=["criterion", "note", "n_remaining", "n_excluded"])
         data = classified if keep.all() else classified.loc[keep]
-        return FilterResult(data=data, flow=flow, n_total=len(classified))
+        notes: tuple[str, ...] = ()
+        if self.pcr_itt:
+            data, notes = _pcr_intention_to_treat(data)
+        return FilterResult(data=data, flow=flow, n_total=len(classified), notes=notes)
 
     def apply(self, df: pd.DataFrame) -> FilterResult:
         """Classify with this filter's cut-points, then keep the rows meeting every criterion."""
@@ -162,16 +170,71 @@ class CohortFilter:
             chosen = getattr(self, name)
             if chosen:
                 parts.append(f"{label}: {', '.join(chosen)}")
-        return "; ".join(parts) if parts else "no filters (all patients)"
+        text = "; ".join(parts) if parts else "no filters (all patients)"
+        if self.pcr_itt:
+            text += "; pCR by intention to treat (no pCR result counted as non-pCR)"
+        return text
+
+    def exclusion_sentences(self, flow: pd.DataFrame) -> list[tuple[str, int]]:
+        """Each exclusion of ``flow`` (from :meth:`select`) in plain words, with its count.
+
+        E.g. ``("patients whose HER2 status was not positive (12 of them unknown)", 325)`` rather
+        than the criterion label "HER2 status: positive".
+        """
+        sentences = []
+        for row in flow.iloc[1:].itertuples():
+            if row.n_excluded:
+                sentences.append((self._sentence(row.criterion, row.note), int(row.n_excluded)))
+        return sentences
+
+    def _sentence(self, criterion: str, note: str) -> str:
+        from .schema import column_label
+
+        unknown = ""
+        if note:
+            unknown = f" ({note.split(' with unknown')[0]} of them with an unknown value)"
+        if " in [" in criterion:
+            column, bounds = criterion.split(" in ", 1)
+            return f"patients with {column_label(column)} outside {bounds} or unknown{unknown}"
+        label, chosen = criterion.split(": ", 1)
+        column = next((c for _, c, lab in _CATEGORICAL if lab == label), label)
+        what = column_label(column)
+        values = chosen.split(", ")
+        wanted = values[0] if len(values) == 1 else f"{', '.join(values[:-1])} or {values[-1]}"
+        return f"patients whose {what} was not {wanted}{unknown}"
+
+
+def _pcr_intention_to_treat(data: pd.DataFrame) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """Missing pCR counted as non-pCR, within studies that record pCR for anyone."""
+    if "pcr" not in data.columns:
+        return data, ()
+    pcr = pd.to_numeric(data["pcr"], errors="coerce")
+    missing = pcr.isna().to_numpy()
+    if "study" in data.columns:
+        recorded = pcr.notna().groupby(data["study"].astype(object).fillna(""), sort=False).any()
+        studies = data["study"].astype(object).fillna("")
+        missing &= studies.map(recorded).fillna(False).to_numpy(dtype=bool)
+    elif not pcr.notna().any():
+        missing[:] = False
+    if not missing.any():
+        return data, ("pCR by intention to treat: every patient has a pCR result.",)
+    note = f"pCR by intention to treat: {int(missing.sum()):,} patients without a pCR result"
+    if "surgery_months" in data.columns:
+        no_surgery = int((missing & data["surgery_months"].isna().to_numpy()).sum())
+        note += f" ({no_surgery:,} without surgery)"
+    note += " counted as non-pCR."
+    return data.assign(pcr=pcr.where(~missing, 0.0)), (note,)
 
 
 @dataclass(frozen=True)
 class FilterResult:
-    """Filtered cohort plus the flow of counts through the criteria."""
+    """Filtered cohort plus the flow of counts through the criteria (and notes on how pCR was
+    counted)."""
 
     data: pd.DataFrame
     flow: pd.DataFrame
     n_total: int
+    notes: tuple[str, ...] = ()
 
     @property
     def n(self) -> int:
@@ -183,6 +246,8 @@ class FilterResult:
         excluded = excluded[excluded["n_excluded"] > 0]
         text = f"n = {self.n:,} of {self.n_total:,} patients"
         if excluded.empty:
-            return text + "; excluded: none"
-        detail = "; ".join(f"{r.criterion} → −{r.n_excluded:,}" for r in excluded.itertuples())
-        return f"{text}; excluded: {self.n_total - self.n:,} ({detail})"
+            text += "; excluded: none"
+        else:
+            detail = "; ".join(f"{r.criterion} → −{r.n_excluded:,}" for r in excluded.itertuples())
+            text = f"{text}; excluded: {self.n_total - self.n:,} ({detail})"
+        return " ".join([text, *self.notes])

@@ -435,6 +435,32 @@ def pcr_rates(
     return counts
 
 
+def pcr_definitions(
+    df: pd.DataFrame, *, default: str | None = None, study: str = "study"
+) -> pd.DataFrame:
+    """Which pCR definition each study's ``pcr`` column follows.
+
+    Read from the ``pcr_definition`` column where it has a value, else ``default`` (the
+    definition stated for the whole cohort, e.g. at mapping), else "not recorded". One row per
+    study and definition among patients with a pCR result (the whole cohort as one study when
+    there is no ``study`` column): ``study, pcr_definition, n``.
+    """
+    if "pcr" in df.columns:
+        df = df[df["pcr"].notna().to_numpy()]
+    fallback = default or "not recorded"
+    if "pcr_definition" in df.columns:
+        definition = df["pcr_definition"].astype(object).where(df["pcr_definition"].notna(),
+                                                               fallback)  # fmt: skip
+    else:
+        definition = pd.Series(fallback, index=df.index, dtype=object)
+    groups = df[study].astype(object).fillna("(no study)") if study in df.columns else None
+    frame = pd.DataFrame({"study": "" if groups is None else groups, "pcr_definition": definition})
+    table = frame.groupby(["study", "pcr_definition"], sort=True).size().rename("n").reset_index()
+    if table.empty:
+        return pd.DataFrame({"study": [""], "pcr_definition": [fallback], "n": [0]})
+    return table
+
+
 def _group_counts(frame: pd.DataFrame, group: str, y: np.ndarray, reference):
     levels = _levels(frame[group])
     if len(levels) < 2:
@@ -509,8 +535,10 @@ def compare(
     One row per non-reference level: ``level, reference, n, pcr, n_ref, pcr_ref,
     risk_difference, rd_ci_low, rd_ci_high`` (Newcombe hybrid score CI), ``risk_ratio, rr_ci_low,
     rr_ci_high, odds_ratio, or_ci_low, or_ci_high`` (Wald on the log scale), ``chi2, chi2_p``
-    (Pearson, no continuity correction), ``fisher_p`` (two-sided exact) and ``note``;
-    ``attrs["exclusions"]``.
+    (Pearson, no continuity correction), ``fisher_p`` (two-sided exact), ``note`` and
+    ``small_group``: the reason this comparison is too small for a test (a group with fewer than
+    10 patients, 5 responders or 5 non-responders), empty otherwise. The p-values are still
+    computed; a display should show such rows without them. ``attrs["exclusions"]``.
     """
     from scipy.stats import chi2 as chi2_dist
     from scipy.stats import fisher_exact
@@ -543,13 +571,41 @@ def compare(
     out["note"] = np.where(
         zero, "zero cell: 0.5 added to every cell for the risk ratio and odds ratio", ""
     )
+    out["small_group"] = [
+        _small_group_reason(int(ni), int(ai), int(n0), int(c), str(level), str(reference))
+        for ni, ai, level in zip(n1, a, rows["level"], strict=True)
+    ]
     out.attrs["exclusions"] = excl
     return out
+
+
+def _small_group_reason(n: int, x: int, n_ref: int, x_ref: int, level: str, ref: str) -> str:
+    """Why a 2x2 comparison is too small for a trustworthy test ("" when it is not)."""
+    reasons = []
+    for name, size, responders in ((level, n, x), (ref, n_ref, x_ref)):
+        if size < MIN_GROUP_PATIENTS:
+            reasons.append(f"{name}: {size} patients (< {MIN_GROUP_PATIENTS})")
+        elif responders < MIN_GROUP_OUTCOMES:
+            reasons.append(f"{name}: {responders} responders (< {MIN_GROUP_OUTCOMES})")
+        elif size - responders < MIN_GROUP_OUTCOMES:
+            reasons.append(
+                f"{name}: {size - responders} non-responders (< {MIN_GROUP_OUTCOMES})"
+            )
+    return "; ".join(reasons)
 
 
 # ---------------------------------------------------------------------------------------------
 # Logistic regression
 # ---------------------------------------------------------------------------------------------
+
+
+#: Fewer outcome events (the rarer of responders and non-responders) per estimated coefficient
+#: than this make logistic estimates biased (Peduzzi et al., J Clin Epidemiol 1996;49:1373-9).
+MIN_EVENTS_PER_VARIABLE = 10
+#: The two-group comparison reports tests only when each group has this many patients, responders
+#: and non-responders; below it the numbers are shown descriptively.
+MIN_GROUP_PATIENTS = 10
+MIN_GROUP_OUTCOMES = 5
 
 
 @dataclass(frozen=True)
@@ -560,6 +616,8 @@ class LogisticResult:
     ``term, coef, se, odds_ratio, ci_low, ci_high, p`` (Wald). ``lr_statistic`` / ``lr_p_value``
     test the whole model against the intercept-only model on ``lr_df`` degrees of freedom; with
     ``strata``, against the model with the study effects only (so they test the terms).
+    ``epv``: events per estimated coefficient, counting the rarer outcome (responders or
+    non-responders); ``warnings`` says when it is below 10.
     """
 
     table: pd.DataFrame
@@ -575,6 +633,24 @@ class LogisticResult:
     intercept_se: float
     reference: dict = field(default_factory=dict)
     strata: str | None = None
+
+    @property
+    def epv(self) -> float:
+        """Events of the rarer outcome per estimated coefficient (intercept excluded)."""
+        return min(self.events, self.n - self.events) / max(len(self.table), 1)
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Plain-language cautions about this fit (empty when there is none)."""
+        if self.epv >= MIN_EVENTS_PER_VARIABLE:
+            return ()
+        rarer = min(self.events, self.n - self.events)
+        return (
+            f"Only {self.epv:.1f} events per estimated coefficient ({rarer:,} in the rarer "
+            f"outcome, {len(self.table)} coefficients): below {MIN_EVENTS_PER_VARIABLE}, "
+            "odds ratios can be biased away from 1 and their intervals unreliable (Peduzzi et "
+            "al. 1996). Use fewer terms or merge sparse levels.",
+        )
 
 
 def _term_columns(

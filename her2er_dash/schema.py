@@ -56,8 +56,11 @@ TIME_ORIGINS: dict[str, str] = {
     "randomisation": "months since randomisation",
     "start of therapy": "months since the start of neoadjuvant therapy",
     "surgery": "months since surgery",
+    "not recorded": "months (origin not stated by the source)",
 }
-DEFAULT_TIME_ORIGIN = "diagnosis"
+#: What a cohort's time origin is when its source does not say (never silently "diagnosis").
+UNSTATED_TIME_ORIGIN = "not recorded"
+DEFAULT_TIME_ORIGIN = UNSTATED_TIME_ORIGIN
 
 #: pCR definitions met in neoadjuvant trials (field guide), with what each one requires.
 PCR_DEFINITIONS: dict[str, str] = {
@@ -66,6 +69,52 @@ PCR_DEFINITIONS: dict[str, str] = {
     "ypT0/is": "no invasive cancer in the breast; nodes not considered (breast pCR)",
     "RCB-0": "residual cancer burden class 0 (equivalent to ypT0/is ypN0)",
     "not recorded": "the source does not say which definition was used",
+}
+
+#: Classes of neoadjuvant regimen, for grouping arms across trials. They describe the systemic
+#: treatment block that defines the arm (in I-SPY 2 the randomised 12-week block; every I-SPY 2
+#: arm was followed by anthracycline-cyclophosphamide before surgery).
+REGIMEN_CLASSES: dict[str, str] = {
+    "chemotherapy + anti-HER2": "cytotoxic chemotherapy with one or more HER2-directed antibodies "
+    "or tyrosine-kinase inhibitors (e.g. paclitaxel + trastuzumab, THP, paclitaxel + neratinib)",
+    "chemotherapy + anti-HER2 + other targeted": "the same plus a non-HER2 targeted agent (e.g. "
+    "paclitaxel + trastuzumab + MK-2206 or trebananib in I-SPY 2)",
+    "anti-HER2 ADC": "a HER2-directed antibody-drug conjugate (T-DM1, trastuzumab deruxtecan), with "
+    "or without another anti-HER2 antibody, and no separate cytotoxic drug in the same block; the "
+    "conjugate carries a cytotoxic payload, so it is not chemotherapy-free",
+    "anti-HER2 only": "HER2-directed antibodies or TKIs without chemotherapy or endocrine therapy",
+    "endocrine + anti-HER2": "HER2-directed therapy with endocrine therapy and no chemotherapy",
+    "chemotherapy alone": "cytotoxic chemotherapy without targeted, endocrine or immune therapy",
+    "chemotherapy + endocrine": "chemotherapy with endocrine therapy in the same block",
+    "chemotherapy + other targeted": "chemotherapy with a non-HER2 targeted agent (e.g. veliparib + "
+    "carboplatin, ganitumab, ganetespib, MK-2206, trebananib)",
+    "chemotherapy + immunotherapy": "chemotherapy with an immune checkpoint inhibitor (e.g. "
+    "pembrolizumab)",
+    "endocrine therapy": "endocrine therapy alone",
+    "mixed (pooled across arms)": "a published result pooled over arms with different regimens "
+    "(trial-level rows only)",
+    "not recorded": "the source does not say which regimen this patient received",
+}
+
+#: PAM50 intrinsic subtypes (Parker et al. 2009), in the spelling the canonical model uses, and
+#: claudin-low (Prat et al. 2010), which some studies report beside them.
+PAM50_SUBTYPES: tuple[str, ...] = ("LumA", "LumB", "Her2", "Basal", "Normal", "Claudin-low")
+#: BluePrint molecular subtypes (Agendia 80-gene signature).
+BLUEPRINT_SUBTYPES: tuple[str, ...] = ("Luminal-type", "HER2-type", "Basal-type")
+
+#: Continuous expression or protein signatures (standardised scores; higher = more), with labels.
+#: Any cohort may carry them; the bundled I-SPY 2 cohort has all of them (Wolf et al. 2022).
+SIGNATURE_COLUMNS: dict[str, str] = {
+    "luminal_index": "BluePrint luminal index",
+    "er_pgr_avg": "ESR1/PGR mRNA (mean of the two genes)",
+    "her2_index": "BluePrint HER2 index",
+    "mod7_erbb2": "ERBB2 amplicon module (Mod7_ERBB2)",
+    "erbb2_y1248": "Phospho-HER2 Y1248 (protein array)",
+    "egfr_y1173": "Phospho-EGFR Y1173 (protein array)",
+    "basal_index": "BluePrint basal index",
+    "mammaprint_index": "MammaPrint index",
+    "proliferation_score": "Proliferation module (Module11_Prolif)",
+    "immune_ics5": "Immune cell signature (ICS5)",
 }
 
 IDENTIFIER_COLUMNS = ("patient_id", "study", "arm")
@@ -82,15 +131,31 @@ NUMERIC_COLUMNS = (
     "her2_ish_ratio",
     "her2_copy_number",
     "surgery_months",
+    *SIGNATURE_COLUMNS,
 )
 BINARY_COLUMNS = ("pcr",)
-CATEGORY_COLUMNS = ("her2_category", "rcb_class", "grade", "t_stage", "n_stage")
+CATEGORY_COLUMNS = (
+    "her2_category",
+    "rcb_class",
+    "grade",
+    "t_stage",
+    "n_stage",
+    "regimen_class",
+    "pam50_subtype",
+    "blueprint_subtype",
+)
 
 #: Derived by :func:`her2er_dash.classify.classify_cohort`; not part of the input model.
-DERIVED_COLUMNS = ("er_category",)
+#: ``er_status`` and ``hr_status`` follow the ER cut-points in force wherever an ER level is known;
+#: the statuses the file recorded are kept beside them as ``*_recorded``.
+DERIVED_COLUMNS = ("er_category", "er_status_recorded", "hr_status_recorded")
 
 ER_CATEGORIES: tuple[str, ...] = ("ER-negative", "ER-low", "ER-positive")
-HER2_CATEGORIES: tuple[str, ...] = ("HER2-positive", "HER2-low", "HER2-zero")
+#: HER2-ultralow (IHC >0 <1+: faint, incomplete membrane staining in <= 10 % of tumour cells) is
+#: only known where the IHC column records it (``her2_ihc`` 0.5); elsewhere IHC 0 is HER2-zero.
+HER2_CATEGORIES: tuple[str, ...] = ("HER2-positive", "HER2-low", "HER2-ultralow", "HER2-zero")
+#: ``her2_ihc`` value of an ultralow IHC result (>0 but <1+), between IHC 0 and 1+.
+HER2_IHC_ULTRALOW = 0.5
 
 
 def time_column(endpoint: str) -> str:
@@ -111,6 +176,7 @@ CANONICAL_COLUMNS: tuple[str, ...] = (
     "patient_id",
     "study",
     "arm",
+    "regimen_class",
     "age",
     "er_status",
     "er_percent",
@@ -132,6 +198,9 @@ CANONICAL_COLUMNS: tuple[str, ...] = (
     "grade",
     "t_stage",
     "n_stage",
+    "pam50_subtype",
+    "blueprint_subtype",
+    *SIGNATURE_COLUMNS,
     "surgery_months",
     *ENDPOINT_COLUMNS,
 )
@@ -155,6 +224,12 @@ def cause_label(endpoint: str | None, code: int) -> str:
     return labels.get(int(code), f"cause {int(code)}")
 
 
+def available_signatures(columns) -> list[str]:
+    """Signature columns present among ``columns``, in the order of :data:`SIGNATURE_COLUMNS`."""
+    cols = set(columns)
+    return [c for c in SIGNATURE_COLUMNS if c in cols]
+
+
 def available_er_measures(columns) -> list[str]:
     """ER level measures present among ``columns``, in the order of :data:`ER_MEASURES`."""
     cols = set(columns)
@@ -166,13 +241,19 @@ COLUMN_LABELS: dict[str, str] = {
     "patient_id": "Patient ID",
     "study": "Study",
     "arm": "Arm / regimen",
+    "regimen_class": "Regimen class",
+    "pam50_subtype": "PAM50 subtype",
+    "blueprint_subtype": "BluePrint subtype",
+    **SIGNATURE_COLUMNS,
     "age": "Age (years)",
     "er_status": "ER status",
+    "er_status_recorded": "ER status (as recorded)",
     "er_category": "ER category",
     **ER_MEASURES,
     "pr_status": "PR status",
     "pr_percent": "PR (% positive nuclei)",
     "hr_status": "HR status (ER or PR)",
+    "hr_status_recorded": "HR status (as recorded)",
     "her2_status": "HER2 status",
     "her2_ihc": "HER2 IHC score",
     "her2_ish_ratio": "HER2/CEP17 ratio",

@@ -11,7 +11,7 @@ endocrine therapy). The frame is SYNTHETIC and labelled so (``df.attrs["syntheti
 Calibration targets
 -------------------
 pCR rates by hormone-receptor (HR) status per arm were set from the published figures collected
-in ``shared/reference/published_trials.md`` (pCR definitions differ between trials):
+in ``data/published_trials.csv`` (pCR definitions differ between trials):
 
 =====================================  =====================  ========================================
 Synthetic arm                          target pCR HR+ / HR-   published anchors (HR+ / HR-)
@@ -22,27 +22,29 @@ Chemo + trastuzumab                    25 % / 48 %            NeoSphere TH 20 / 
 Chemo + trastuzumab + pertuzumab       36 % / 65 %            NeoSphere THP 26 / 63.2 %; I-SPY2
                                                               pooled 40 % (n=173) / 68 % (n=90)
                                                               (Yee, JAMA Oncol 2020); WSG-ADAPT
-                                                              HR- paclitaxel+HP 90 % (n=42)
+                                                              HR- paclitaxel+HP 90.5 % (n=42)
 both chemo + anti-HER2 arms pooled     30 % / 56 %            median of 17 chemo + anti-HER2 arms
-                                                              26 % / 56 % (published_trials.md)
+                                                              26 % / 56 % (published_trials.csv)
 Trastuzumab + pertuzumab (no chemo)    8 % / 30 %             NeoSphere HP 5.9 / 27.3 %; WSG-ADAPT
-                                                              HR- HP 34 % (n=92)
+                                                              HR- HP 36.3 % (92 randomised)
 Trastuzumab + pertuzumab + endocrine   20 % / 30 %            TBCRC 006 (lapatinib+trastuzumab,
 (no chemo; endocrine if HR+ only)                             letrozole if ER+) 21 / 36 %; WSG-ADAPT
-                                                              HR+ trastuzumab+ET 15 % (n=129);
+                                                              HR+ trastuzumab+ET 15.1 %;
                                                               NA-PHER2 HP+palbociclib+fulvestrant
                                                               27 % (8/30)
 Chemotherapy alone (HER2-negative)     12 % / 32 %            generator assumption (HER2-low/zero
                                                               disease; not a HER2+ anchor)
 =====================================  =====================  ========================================
 
-Prognostic value of pCR (EFS hazard ratio, pCR vs no pCR, landmark at surgery): target about
-0.3 in ER-negative and 0.6-0.7 in ER-positive HER2+ tumours, the hypothesis under study. The
+Prognostic value of pCR (EFS hazard ratio, pCR vs no pCR, landmark at surgery): about 0.3 in
+ER-negative and 0.6-0.7 in ER-positive HER2+ tumours. This pCR x ER interaction is **the
+generator's assumption** -- the hypothesis under study, written into the model -- not a finding:
+whatever the app shows about it on synthetic data it shows because it was put there. The
 published evidence is mixed: CTNeoBC (Cortazar, Lancet 2014) HER2+/HR- with trastuzumab EFS HR
 0.15 (0.09-0.27); WSG-ADAPT HR+ iDFS HR 0.40 (0.18-0.85); a real-world cohort (Hamy-Petit, Br J
-Cancer 2015) found pCR prognostic in HR- but not HR+; but I-SPY2 reported similar EFS HRs in HR+
-(0.15) and HR- (0.14) HER2+ disease. The generator therefore shows what the hypothesis would look
-like, not what is true. Rates achieved are checked in ``tests/test_simulate.py``.
+Cancer 2015) found pCR prognostic in HR- but not HR+; while I-SPY2 (Yee et al., JAMA Oncol
+2020;6(9), doi:10.1001/jamaoncol.2020.2535, Table) found EFS HRs of 0.15 (0.03-0.63) in HR+/HER2+ and 0.14 (0.05-0.41) in
+HR-/HER2+ disease, i.e. no interaction. Rates achieved are checked in ``tests/test_simulate.py``.
 
 Model
 -----
@@ -53,12 +55,18 @@ Model
   so alpha sets the HR- rate and beta the fall with ER level (steepest, on the odds scale,
   without chemotherapy). ER-driven tumours (40 % of HER2+ with ER > 50 %) have a lower pCR
   unless given endocrine therapy.
-* Events: a small hazard before surgery (progression on treatment; these patients are counted as
-  non-pCR, ITT, with no RCB), then a Weibull recurrence hazard from surgery at
-  :data:`SURGERY_MONTHS` with proportional effects of pCR (hazard ratio moving from 0.28 at ER 0
-  to 0.62 at ER >= 50 %), RCB class, nodal and T stage, grade, ER level, the ER-driven subset
-  (all HR+ patients get adjuvant endocrine therapy) and study; other-cause death rising with age;
-  death after recurrence. EFS = first of progression, recurrence or death; OS = death.
+* Surgery: each patient's time from diagnosis to surgery is uniform on
+  :data:`SURGERY_WINDOW_MONTHS` (3-9 months; ``surgery_months``), so that a fixed landmark and
+  the per-patient landmark at surgery give different answers and can be told apart in tests.
+* Events: a small hazard before surgery (progression on treatment) and other-cause death; a
+  patient with either before her surgery has no surgery, so ``pcr``, ``rcb_class`` and
+  ``surgery_months`` are missing (an intention-to-treat analysis counts her as non-pCR). After
+  surgery, a Weibull recurrence hazard in time since surgery with proportional effects of pCR
+  (hazard ratio moving from 0.28 at ER 0 to 0.62 at ER >= 50 %, against RCB-II residual disease),
+  RCB class, nodal and T stage, grade, ER level, the ER-driven subset (all HR+ patients get
+  adjuvant endocrine therapy) and study; other-cause death rising with age; death after
+  recurrence. EFS = first of progression, recurrence or death; OS = death.
+* pCR is defined as ypT0/is ypN0 (RCB-0); the time origin of every time column is diagnosis.
 * Administrative censoring: uniform accrual, follow-up 36-120 months from diagnosis.
 * With ``n_studies > 1``, studies differ in size (Dirichlet weights), pCR intercept (SD 0.25 on
   the logit scale) and baseline hazard (SD 0.15 on the log scale).
@@ -74,8 +82,22 @@ from .schema import HER2_CATEGORIES, NEGATIVE, POSITIVE
 
 SYNTHETIC_LABEL = "SYNTHETIC data — generated by her2er_dash.simulate, not real patients"
 
-#: Months from diagnosis to surgery: a landmark here is the surgery landmark.
-SURGERY_MONTHS = 6.0
+#: Months from diagnosis to surgery: each patient's time is uniform on this window.
+SURGERY_WINDOW_MONTHS = (3.0, 9.0)
+#: Where every time column starts, and what ``pcr`` means (see her2er_dash.schema).
+TIME_ORIGIN = "diagnosis"
+PCR_DEFINITION = "ypT0/is ypN0"
+#: What the synthetic data assume rather than show, for banners and methods text.
+ASSUMPTIONS = (
+    "pCR rates by arm and HR status are calibrated to published trials; everything else is the "
+    "generator's model.",
+    "pCR is built to be strongly prognostic in ER-negative and weakly in ER-positive disease "
+    "(EFS hazard ratio 0.28 at ER 0 vs 0.62 at ER >= 50 %): this pCR x ER interaction is the "
+    "generator's assumption, not a finding. I-SPY2 found similar EFS hazard ratios in HR+ (0.15) "
+    "and HR- (0.14) HER2+ disease.",
+    "Surgery falls 3-9 months after diagnosis (uniform); patients progressing or dying before it "
+    "have no surgery and no pCR result.",
+)
 
 HER2_POSITIVE_ARMS: tuple[str, ...] = (
     "Chemo + trastuzumab",
@@ -111,8 +133,12 @@ _PCR_T34 = -0.35
 _PRE_SURGERY_HAZARD = 0.002  # progression on neoadjuvant therapy, per month
 _WEIBULL_SHAPE = 0.85
 _WEIBULL_SCALE = 0.0070  # cumulative hazard lambda * t**k for the reference patient
-_LOG_HR_PCR_ER0 = np.log(0.28)
-_LOG_HR_PCR_ERHIGH = np.log(0.62)
+#: EFS hazard ratio of pCR vs RCB-II residual disease after surgery, at ER 0 % and at ER >= 50 %
+#: (linear in between on the log scale): the generator's assumed pCR x ER interaction.
+PCR_EFS_HR_ER0 = 0.28
+PCR_EFS_HR_ER_HIGH = 0.62
+_LOG_HR_PCR_ER0 = np.log(PCR_EFS_HR_ER0)
+_LOG_HR_PCR_ERHIGH = np.log(PCR_EFS_HR_ER_HIGH)
 _LOG_HR_RCB = {1: -0.3, 2: 0.0, 3: 0.6}
 _LOG_HR_DRIVEN = np.log(0.5)
 _LOG_HR_N = np.array([0.0, 0.3, 0.6, 0.9])
@@ -137,8 +163,10 @@ def trial(
 
     Returns
     -------
-    DataFrame with ``attrs["synthetic"] = True`` and ``attrs["label"] = SYNTHETIC_LABEL``.
-    Times are months from diagnosis (surgery at :data:`SURGERY_MONTHS`); only EFS and OS.
+    DataFrame with ``attrs["synthetic"] = True``, ``attrs["label"] = SYNTHETIC_LABEL``,
+    ``attrs["time_origin"] = "diagnosis"`` and ``attrs["pcr_definition"]``. Times are months
+    from diagnosis; ``surgery_months`` is each patient's surgery (3-9 months; missing, with
+    ``pcr``, for patients who progressed or died before it); only EFS and OS.
     """
     _check_arguments(n, n_studies, her2_low_share)
     rng = np.random.default_rng(seed)
@@ -264,7 +292,7 @@ def _draw_her2(rng: np.random.Generator, her2_pos: np.ndarray) -> dict[str, np.n
     copies[group4] = rng.uniform(4.0, 5.9, n)[group4]
     ratio[group5] = rng.uniform(0.8, 1.9, n)[group5]
     copies[group5] = rng.uniform(1.5, 3.9, n)[group5]
-    category = np.where(her2_pos, 0, np.where(ihc == 0, 2, 1))
+    category = np.where(her2_pos, 0, np.where(ihc == 0, HER2_CATEGORIES.index("HER2-zero"), 1))
     return {
         "her2_ihc": ihc,
         "her2_ish_ratio": np.round(ratio, 2),
@@ -330,28 +358,30 @@ def _recurrence_log_hazard(p: _Patients, pcr: np.ndarray, rcb: np.ndarray) -> np
 
 
 def _draw_survival(rng, p: _Patients, pcr: np.ndarray, study_shift: np.ndarray) -> dict:
-    """EFS/OS times and events (months from diagnosis), RCB class and final pCR."""
+    """EFS/OS times and events (months from diagnosis), surgery time, RCB class and final pCR."""
     n = len(pcr)
     progression = rng.exponential(1.0 / _PRE_SURGERY_HAZARD, n)
-    early = progression < SURGERY_MONTHS
     other_death = rng.exponential(1.0 / (0.0002 * np.exp(0.08 * (p.age - 50))), n)
-    no_surgery = early | (other_death < SURGERY_MONTHS)
-    pcr = pcr & ~no_surgery  # no surgery -> no pCR (intention to treat) and no RCB
-    rcb = np.where(pcr, 0, 1 + np.searchsorted([0.25, 0.75], rng.random(n)))
+    rcb_draw = rng.random(n)
+    recurrence_draw = rng.exponential(1.0, n)
+    after_recurrence = rng.exponential(np.where(p.hr_pos, 48.0, 30.0))
+    follow_up = rng.uniform(36.0, 120.0, n)
+    surgery = rng.uniform(*SURGERY_WINDOW_MONTHS, n)  # drawn last: earlier draws stay as they were
+    early = progression < surgery
+    no_surgery = early | (other_death < surgery)
+    pcr = pcr & ~no_surgery
+    rcb = np.where(pcr, 0, 1 + np.searchsorted([0.25, 0.75], rcb_draw))
     log_hr = _recurrence_log_hazard(p, pcr, rcb) + study_shift
     # Weibull: cumulative hazard lambda * exp(lp) * s**k = E, E ~ Exp(1), s = time since surgery.
-    since_surgery = (rng.exponential(1.0, n) / (_WEIBULL_SCALE * np.exp(log_hr))) ** (
-        1.0 / _WEIBULL_SHAPE
-    )
-    recurrence = np.where(early, progression, SURGERY_MONTHS + since_surgery)
-    mean_after = np.where(p.hr_pos, 48.0, 30.0)
-    death = np.minimum(other_death, recurrence + rng.exponential(mean_after))
-    follow_up = rng.uniform(36.0, 120.0, n)
+    since_surgery = (recurrence_draw / (_WEIBULL_SCALE * np.exp(log_hr))) ** (1.0 / _WEIBULL_SHAPE)
+    recurrence = np.where(early, progression, surgery + since_surgery)
+    death = np.minimum(other_death, recurrence + after_recurrence)
     efs_time = np.minimum.reduce([recurrence, other_death, follow_up])
     os_time = np.minimum(death, follow_up)
     return {
-        "pcr": pcr,
+        "pcr": np.where(no_surgery, np.nan, pcr.astype("float64")),
         "rcb": np.where(no_surgery, -1, rcb),
+        "surgery_months": np.where(no_surgery, np.nan, np.round(surgery, 2)),
         "efs_months": np.round(efs_time, 2),
         "efs_event": (np.minimum(recurrence, other_death) <= follow_up),
         "os_months": np.round(os_time, 2),
@@ -403,11 +433,15 @@ def _assemble(n, study_labels, study, arm, age, er, pr, hr_pos, her2, stage, tim
             "her2_ish_ratio": her2["her2_ish_ratio"],
             "her2_copy_number": her2["her2_copy_number"],
             "her2_category": _ordered(her2["her2_category"], list(HER2_CATEGORIES)),
-            "pcr": times["pcr"].astype("int8"),
+            "pcr": times["pcr"],
+            "pcr_definition": pd.Categorical.from_codes(
+                np.zeros(n, dtype="int8"), categories=[PCR_DEFINITION]
+            ),
             "rcb_class": _ordered(times["rcb"], ["RCB-0", "RCB-I", "RCB-II", "RCB-III"]),
             "grade": _ordered(stage["grade"] - 1, ["G1", "G2", "G3"]),
             "t_stage": _ordered(stage["t_stage"] - 1, ["T1", "T2", "T3", "T4"]),
             "n_stage": _ordered(stage["n_stage"], ["N0", "N1", "N2", "N3"]),
+            "surgery_months": times["surgery_months"],
             "efs_months": times["efs_months"],
             "efs_event": times["efs_event"].astype("int8"),
             "os_months": times["os_months"],
@@ -417,4 +451,6 @@ def _assemble(n, study_labels, study, arm, age, er, pr, hr_pos, her2, stage, tim
     )
     df.attrs["synthetic"] = True
     df.attrs["label"] = SYNTHETIC_LABEL
+    df.attrs["time_origin"] = TIME_ORIGIN
+    df.attrs["pcr_definition"] = PCR_DEFINITION
     return df

@@ -118,39 +118,89 @@ def _check_ranges(df: pd.DataFrame) -> list[dict]:
 def _check_her2(df: pd.DataFrame) -> list[dict]:
     if "her2_ihc" not in df:
         return []
+    from .schema import HER2_IHC_ULTRALOW
+
     ihc = _num(df, "her2_ihc")
     out = []
-    bad = ~np.isnan(ihc) & ~np.isin(ihc, (0, 1, 2, 3))
+    bad = ~np.isnan(ihc) & ~np.isin(ihc, (0, HER2_IHC_ULTRALOW, 1, 2, 3))
     if bad.any():
         out.append(issue("error", "her2_ihc", bad, "HER2 IHC scores must be 0, 1, 2 or 3 (1+ "
-                         "is 1). Check the column: is it a percentage or an H-score?"))
-    clash = (ihc == 3) & _status(df, "her2_status", "negative")
-    if clash.any():
-        out.append(issue("warning", "her2_status", clash, "HER2 IHC 3+ but her2_status "
+                         "is 1; 0.5 marks an ultralow result, >0 but <1+). Check the column: is "
+                         "it a percentage or an H-score?"))
+    return out + _check_her2_calls(df, ihc)
+
+
+def _check_her2_calls(df: pd.DataFrame, ihc: np.ndarray) -> list[dict]:
+    """Recorded HER2 calls against the ASCO/CAP 2018 algorithm on the same IHC/ISH results."""
+    from .classify import _her2_codes, _ish_group_array
+
+    if "her2_status" not in df:
+        return []
+    has_ish = "her2_ish_ratio" in df and "her2_copy_number" in df
+    group = (_ish_group_array(_num(df, "her2_ish_ratio"), _num(df, "her2_copy_number"))
+             if has_ish else np.full(len(df), np.nan))
+    algorithm = _her2_codes(ihc, group)
+    recorded_pos, recorded_neg = (_status(df, "her2_status", v) for v in ("positive", "negative"))
+    out = []
+    discordant = (ihc == 3) & (group == 5)
+    if discordant.any():
+        out.append(issue("warning", "her2_ihc", discordant, "HER2 IHC 3+ with dual-probe ISH "
+                         "group 5 (not amplified): ASCO/CAP 2018 reads group 5 as negative "
+                         "whatever the IHC, so the app calls these negative unless the file "
+                         "records a status. Review them (heterogeneity? re-test?)."))
+    ihc3_negative = (ihc == 3) & recorded_neg & ~discordant
+    if ihc3_negative.any():
+        out.append(issue("warning", "her2_status", ihc3_negative, "HER2 IHC 3+ but her2_status "
                          "negative: ASCO/CAP calls IHC 3+ positive. Check these patients."))
     ratio = _num(df, "her2_ish_ratio") if "her2_ish_ratio" in df else np.full(len(df), np.nan)
-    clash = (ihc == 0) & _status(df, "her2_status", "positive") & ~(ratio >= 2)
+    ihc0_positive = (ihc == 0) & recorded_pos & ~(ratio >= 2)
+    if ihc0_positive.any():
+        out.append(issue("warning", "her2_status", ihc0_positive, "HER2 IHC 0 but her2_status "
+                         "positive without a positive ISH ratio. Check these patients (ISH "
+                         "result?)."))
+    clash = ((algorithm == 1) & recorded_neg) | ((algorithm == 0) & recorded_pos)
+    clash &= ~(ihc3_negative | ihc0_positive)
     if clash.any():
-        out.append(issue("warning", "her2_status", clash, "HER2 IHC 0 but her2_status positive "
-                         "without a positive ISH ratio. Check these patients (ISH result?)."))
+        out.append(issue("warning", "her2_status", clash, "The recorded HER2 status disagrees "
+                         "with the ASCO/CAP 2018 algorithm applied to the same IHC and ISH "
+                         "results (e.g. IHC 3+ recorded negative, or ISH group 1 recorded "
+                         "negative). The recorded status is used; check these patients."))
     return out
 
 
 def _check_er(df: pd.DataFrame) -> list[dict]:
-    if "er_percent" not in df or "er_status" not in df:
+    status = next((c for c in ("er_status_recorded", "er_status") if c in df), None)
+    if "er_percent" not in df or status is None:
         return []
     pct = _num(df, "er_percent")
     out = []
     # ASCO/CAP: < 1 % of nuclei is ER-negative, so only >= 1 % contradicts "negative".
-    clash = (pct >= 1) & _status(df, "er_status", "negative")
+    clash = (pct >= 1) & _status(df, status, "negative")
     if clash.any():
         out.append(issue("warning", "er_status", clash, "ER % is 1 or more but er_status is "
-                         "negative (ASCO/CAP: >= 1 % is ER-positive or ER-low). Check which "
-                         "one is right, or classify from ER % on the Cohort page."))
-    clash = (pct < 1) & _status(df, "er_status", "positive")
+                         "negative in the file (ASCO/CAP: >= 1 % is ER-positive or ER-low). The "
+                         "app's ER and HR status follow the ER cut-points; the file's status is "
+                         "kept as er_status_recorded. See the ER cut-off each study used."))
+    clash = (pct < 1) & _status(df, status, "positive")
     if clash.any():
         out.append(issue("warning", "er_status", clash, "ER % is below 1 but er_status is "
-                         "positive. Check which one is right."))
+                         "positive in the file. Check which one is right."))
+    return out + _check_er_cutoffs(df)
+
+
+def _check_er_cutoffs(df: pd.DataFrame) -> list[dict]:
+    """The ER cut-off each study's recorded status implies, when it is not ASCO/CAP's."""
+    from .classify import recorded_er_cutoffs
+
+    table = recorded_er_cutoffs(df)
+    differing = table[~table["consistent_with_current"]]
+    out = []
+    for row in differing.itertuples():
+        out.append(issue("info", "er_status", int(row.n_changed), (
+            f"Study {row.study}: its recorded ER status implies {row.implied_rule}, not the "
+            f"current rule ({row.current_rule}); {row.n_changed:,} of {row.n:,} recorded "
+            "statuses change under the current rule. ER and HR status follow the current rule "
+            "in every study.")))
     return out
 
 

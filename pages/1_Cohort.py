@@ -49,6 +49,22 @@ with ui.panel("Cohort summary (Table 1) by ER category × HER2 status"):
     summary = ctx.run("summary.table_one", by=tuple(by))
     ui.table(summary, "table_one")
 
+with ui.panel("ER definitions: the cut-off each study's recorded status implies"):
+    cutoffs = ctx.run("classify.recorded_er_cutoffs", cutpoints=ctx.flt.cutpoints(ctx.cohort.data))
+    if cutoffs.empty:
+        st.caption("No patient has both an ER level and a recorded ER status, so there is nothing to "
+                   "compare: ER status follows the ER cut-points in the sidebar.")
+    else:
+        differ = cutoffs["implied_rule"].nunique() > 1 or not cutoffs["consistent_with_current"].all()
+        if differ:
+            st.warning("The studies recorded ER status with different cut-offs, or with one other than the "
+                       "current rule. Every panel uses the current rule for ER category, ER status and HR "
+                       "status; the recorded statuses stay available as 'ER status (as recorded)' and "
+                       "'HR status (as recorded)'.")
+        ui.table(cutoffs, "er_cutoffs_by_study",
+                 caption="Highest ER level recorded negative and lowest recorded positive per study; "
+                         "n_changed counts recorded statuses the current rule changes.")
+
 with ui.panel("Flow of patients through the filters"):
     ui.figure(figures.flow_figure(ctx.filtered.flow, presenter=ctx.presenter), "filter_flow")
     ui.table(ctx.filtered.flow, "filter_flow")

@@ -20,8 +20,9 @@ if "pcr" not in data.columns or data["pcr"].notna().sum() == 0:
 
 candidates = [
     c
-    for c in ("er_category", "her2_status", "her2_category", "hr_status", "pr_status", "arm", "study",
-              "grade", "t_stage", "n_stage", "er_status")
+    for c in ("er_category", "her2_status", "her2_category", "hr_status", "pr_status", "arm",
+              "regimen_class", "blueprint_subtype", "pam50_subtype", "study", "grade", "t_stage",
+              "n_stage", "er_status", "er_status_recorded", "hr_status_recorded")
     if c in data.columns and len(ctx.levels(c)) >= 2
 ]
 analyses = []
@@ -29,7 +30,9 @@ analyses = []
 with ui.panel("pCR rate by group"):
     left, right = st.columns([3, 1])
     with right:
-        default_by = [c for c in ("er_category", "her2_status") if c in candidates]
+        # ER category where the cohort has ER, else HR status (e.g. I-SPY 2 reports HR only)
+        receptor = next((c for c in ("er_category", "hr_status") if c in candidates), None)
+        default_by = [c for c in (receptor, "her2_status") if c in candidates]
         by = ui.multiselect("Group by", candidates, key="resp_by", default=default_by, max_selections=2,
                             format_func=schema.column_label)
         method = ui.selectbox(
@@ -44,28 +47,32 @@ with ui.panel("pCR rate by group"):
             presenter=ctx.presenter, watermark=ctx.watermark,
         )
         ui.figure(fig, "pcr_rates")
-    ui.table(rates, "pcr_rates", caption=rates.attrs["exclusions"].describe())
+    ui.table(rates, "pcr_rates", caption=f"{rates.attrs['exclusions'].describe()}. {ctx.pcr_caption()}")
     analyses.append({"kind": "pcr_rates", "by": by or None, "method": method, "alpha": alpha})
 
 with ui.panel("Compare two groups"):
     cols = st.columns(3)
     with cols[0]:
         group = ui.selectbox("Compare by", candidates, key="resp_cmp_by",
-                             default="er_status" if "er_status" in candidates else None,
+                             default="er_category" if "er_category" in candidates else None,
                              format_func=schema.column_label)
     levels = ctx.levels(group)
     with cols[1]:
         reference = ui.selectbox("Reference level", levels, key="resp_cmp_ref") if levels else None
     comparison = ctx.run("response.compare", group=group, reference=reference)
-    small = (comparison[["n", "n_ref"]].min(axis=1) < 10) | (comparison[["pcr", "pcr_ref"]].min(axis=1) < 5)
+    small = comparison["small_group"] != ""
     if small.any():
         comparison = comparison.copy()
         comparison.loc[small, ["chi2", "chi2_p", "fisher_p"]] = float("nan")
-        st.warning(f"{int(small.sum())} comparison(s) involve a group with fewer than 10 patients or "
-                   "5 responders: shown descriptively, without p-values.")
+        reasons = "; ".join(f"{r.level} vs {r.reference} ({r.small_group})"
+                            for r in comparison[small].itertuples())
+        st.warning(f"{int(small.sum())} comparison(s) involve a group with fewer than 10 patients, 5 "
+                   f"responders or 5 non-responders: shown descriptively, without p-values. "
+                   f"{ui.plain(reasons)}")
     ui.table(comparison, "pcr_compare",
              caption="Risk difference (Newcombe), risk and odds ratios (Wald, log scale), "
-                     "Pearson chi-square without continuity correction, Fisher's exact test.")
+                     "Pearson chi-square without continuity correction, Fisher's exact test. "
+                     + ctx.pcr_caption())
     analyses.append({"kind": "compare", "group": group, "reference": reference})
 
 measures = [m for m in schema.available_er_measures(data.columns) if data[m].notna().sum() >= 20]
@@ -93,15 +100,20 @@ with ui.panel("pCR probability across ER level"):
 with ui.panel("Adjusted odds ratios (logistic regression)"):
     term_options = [c for c in candidates + ["age", *measures] if c in data.columns]
     term_options = list(dict.fromkeys(term_options))
-    default_terms = [t for t in ("er_category", "arm", "age") if t in term_options]
+    # Several studies: adjust for study (arms are then many small, study-specific levels).
+    adjust = "study" if "study" in candidates else "arm"
+    default_terms = [t for t in (receptor, adjust, "age") if t in term_options]
     terms = ui.multiselect("Terms", term_options, key="resp_terms", default=default_terms,
                            format_func=schema.column_label)
     if terms:
         model = ctx.run("response.logistic", terms=terms)
+        for caution in model.warnings:
+            st.warning(caution)
         ui.table(model.table, "logistic",
                  caption=f"n = {model.n:,}, pCR events = {model.events:,}; LR test p = "
-                         f"{model.lr_p_value:.3g}. {model.exclusions.describe()}. Wald 95% CIs.")
-        analyses.append({"kind": "logistic", "terms": terms})
+                         f"{model.lr_p_value:.3g}. {model.exclusions.describe()}. Wald 95% CIs. "
+                         + ctx.pcr_caption())
+        analyses.append({"kind": "logistic", "terms": terms, "epv": round(model.epv, 2)})
     else:
         st.info("Choose at least one term.")
 

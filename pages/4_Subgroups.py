@@ -14,8 +14,9 @@ ui.page_header(
     "p-values, not the per-level p-values, and remember how many tests are on screen.",
 )
 data = ctx.data
-categorical = [c for c in ("arm", "er_category", "er_status", "her2_status", "her2_category", "hr_status",
-                           "pr_status", "pcr", "grade", "t_stage", "n_stage", "study")
+categorical = [c for c in ("arm", "regimen_class", "er_category", "er_status", "her2_status", "her2_category",
+                           "hr_status", "pr_status", "blueprint_subtype", "pam50_subtype", "pcr", "rcb_class",
+                           "grade", "t_stage", "n_stage", "study", "er_status_recorded", "hr_status_recorded")
                if c in data.columns and len(ctx.levels(c)) >= 2]
 outcomes = (["pcr"] if "pcr" in data.columns and data["pcr"].notna().any() else []) + [
     e for e in schema.available_endpoints(data.columns) if data[f"{e}_event"].notna().any()
@@ -28,8 +29,9 @@ if not categorical or not outcomes:
 c1, c2, c3, c4 = st.columns(4)
 with c1:
     exposure = ui.selectbox("Exposure", categorical, key="sub_exposure",
-                            default="er_status" if "er_status" in categorical else None,
-                            format_func=schema.column_label)
+                            default=next((c for c in ("er_category", "hr_status") if c in categorical), None),
+                            format_func=schema.column_label,
+                            help="ER category keeps ER-low as its own level: pick the two levels to compare.")
 levels = ctx.levels(exposure)
 with c2:
     level = ui.selectbox("Level", levels, key="sub_level", default=levels[-1])
@@ -42,9 +44,10 @@ with c4:
     )
 choices = [c for c in categorical if c != exposure and c != outcome_key]
 # Variables derived from the same receptor as the exposure have one exposure level per subgroup.
-er_family = {"er_status", "er_category", "hr_status"}
+er_family = {"er_status", "er_category", "hr_status", "er_status_recorded", "hr_status_recorded"}
 related = er_family if exposure in er_family else set()
-default_subgroups = [c for c in ("er_category", "hr_status", "arm", "grade", "t_stage", "n_stage")
+default_subgroups = [c for c in ("er_category", "hr_status", "her2_status", "arm", "grade", "t_stage",
+                                  "n_stage")
                      if c in choices and c not in related][:6]
 chosen = ui.multiselect("Subgroups", choices, key="sub_vars", default=default_subgroups,
                         format_func=schema.column_label)
@@ -55,16 +58,26 @@ with ui.panel():
     if not chosen:
         st.info("Choose at least one subgroup variable.")
     else:
+        landmark = None
+        if outcome_key != "pcr":
+            # pCR (or RCB) as exposure or subgroup of a survival outcome: from the landmark at surgery,
+            # or refused with the reason (shown in this panel).
+            data, landmark = ctx.survival_data(*outcome, uses=[exposure, *chosen])
+        spec = tuple(ctx.landmark_spec.items()) if landmark else None
         bar = st.progress(0.0, text="Fitting subgroup models…")
         table = ui.session_memo(
             "forest",
-            (ctx.cohort.token, ctx.flt, exposure, level, reference, tuple(chosen), outcome_key),
+            (ctx.cohort.token, ctx.flt, exposure, level, reference, tuple(chosen), outcome_key, spec),
             lambda: contrasts.two_level_forest(
                 data, exposure=exposure, level=level, reference=reference, subgroups_=chosen,
                 outcome=outcome, progress=lambda f, msg: bar.progress(min(max(f, 0.0), 1.0), text=msg),
             ),
         )
         bar.empty()
+        if landmark is not None:
+            st.caption(ui.plain(landmark["note"]))
+            if landmark.get("warning"):
+                st.warning(ui.plain(landmark["warning"]))
         n_tests = figures.interaction_test_count(table)
         st.markdown(
             f"**{n_tests} interaction test{'s' if n_tests != 1 else ''} on screen** — at α = 0.05, about "
@@ -76,9 +89,12 @@ with ui.panel():
         notes = [table.attrs["contrast"], table.attrs["contrast_exclusions"].describe()]
         if "exclusions" in table.attrs:
             notes.append(table.attrs["exclusions"].describe())
+        if outcome_key == "pcr":
+            notes.append(ctx.pcr_caption())
         ui.table(table, "subgroup_forest", caption=ui.plain(" · ".join(notes)))
         ui.register_analysis("subgroups", [{"kind": "two_level_forest", "exposure": exposure,
                                             "level": level, "reference": reference,
                                             "subgroups_": chosen, "outcome": outcome,
-                                            "measure": measure}])
+                                            "measure": measure,
+                                            **({"landmark": ctx.landmark_spec} if landmark else {})}])
 ui.finish()

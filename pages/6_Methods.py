@@ -31,19 +31,26 @@ with ui.panel("Reproducibility bundle"):
     script = export.repro_script(view)
     st.session_state["_repro_script"] = script
     c1, c2, c3 = st.columns(3)
-    c1.download_button("View (JSON)", json.dumps(view, indent=2, default=str), file_name="her2er_view.json",
-                       mime="application/json", key="dl_view")
-    c2.download_button("Python script", script, file_name="her2er_reproduce.py", mime="text/x-python",
-                       key="dl_script")
+    c1.download_button("View (JSON)", json.dumps(view, indent=2, default=str),
+                       file_name=f"{ui.export_prefix()}her2er_view.json", mime="application/json", key="dl_view")
+    c2.download_button("Python script", script, file_name=f"{ui.export_prefix()}her2er_reproduce.py",
+                       mime="text/x-python", key="dl_script")
     tables = st.session_state.get("_tables", {})
+    banner, prefix = ui.synthetic_banner(), ui.export_prefix()
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        if banner:
+            archive.writestr("SYNTHETIC_DATA_README.txt", export.SYNTHETIC_CSV_BANNER.lstrip("# ") +
+                             "\n\nEvery table in this bundle comes from a simulated cohort. What it shows "
+                             "about pCR and ER it shows because the generator assumes it:\n- " +
+                             "\n- ".join(ctx.cohort.assumptions) + "\n")
         for name, frame in tables.items():
-            archive.writestr(f"{name}.csv", export.safe_csv_bytes(frame))
+            archive.writestr(f"{prefix}{name}.csv", export.safe_csv_bytes(frame, banner=banner))
         archive.writestr("her2er_view.json", json.dumps(view, indent=2, default=str))
         archive.writestr("her2er_reproduce.py", script)
+    st.session_state["_bundle_zip"] = buffer.getvalue()  # what the button serves (tests read it)
     c3.download_button(f"All tables shown so far ({len(tables)}, ZIP)", buffer.getvalue(),
-                       file_name="her2er_tables.zip", mime="application/zip", key="dl_zip")
+                       file_name=f"{prefix}her2er_tables.zip", mime="application/zip", key="dl_zip")
     with st.expander("Script preview"):
         st.code(script, language="python")
     if view["cohort"]["key"] is None:

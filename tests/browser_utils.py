@@ -211,14 +211,18 @@ def streamlit_server(
     startup_timeout: float = 90.0,
     extra_args: Iterable[str] = (),
     env_overrides: dict[str, str] | None = None,
+    launcher: Iterable[str] | None = None,
+    cwd: Path | None = None,
 ) -> Iterator[StreamlitServer]:
     """Run the app on loopback from the repository root; always stop it (and its children) at exit.
 
-    ``env_overrides`` lets a test give the server its own HOME and TMPDIR to watch.
+    ``env_overrides`` lets a test give the server its own HOME and TMPDIR to watch. ``launcher``
+    replaces ``python -m streamlit run app.py`` (e.g. an installed ``her2er-explorer``) and
+    ``cwd`` the repository root; the server options below are appended to it.
     """
     port = port or free_port()
     command = [
-        sys.executable, "-m", "streamlit", "run", "app.py",
+        *(launcher or (sys.executable, "-m", "streamlit", "run", "app.py")),
         "--server.headless", "true",
         "--server.address", LOOPBACK,
         "--server.port", str(port),
@@ -227,7 +231,7 @@ def streamlit_server(
     ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env_overrides or {})}
     process = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        command, cwd=cwd or ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True, errors="replace", start_new_session=True,
     )
     server = StreamlitServer(url=f"http://{LOOPBACK}:{port}", process=process)
@@ -379,14 +383,6 @@ def snapshot(roots: Iterable[Path | str], ignore: Iterable[Path | str] = ()) -> 
 def new_or_changed(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> list[str]:
     """Paths that appeared or were rewritten between two snapshots."""
     return sorted(path for path, stamp in after.items() if before.get(path) != stamp)
-
-
-def privacy_roots() -> list[Path]:
-    """Where an upload must never land: the working tree, the home directory and the temp dir."""
-    import tempfile
-
-    roots = [ROOT, Path.home(), Path(tempfile.gettempdir())]
-    return [r for i, r in enumerate(roots) if r not in roots[:i]]
 
 
 def privacy_ignores() -> list[str]:

@@ -1,7 +1,9 @@
-"""Shared fixtures: real data sets for reference comparisons."""
+"""Shared fixtures: real data sets for reference comparisons, all shipped in tests/data/real."""
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import os
 from pathlib import Path
 
@@ -16,8 +18,30 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-CURATED_CSV = SHARED / "data" / "curated_breast" / "bcClinicalTable.csv"
+REAL = ROOT / "tests" / "data" / "real"
+CURATED_CSV = REAL / "curated_breast" / "bcClinicalTable.csv.gz"
+
+#: The public source files as published (see tests/data/real/README.md): name -> SHA-256.
+REAL_SOURCES = {
+    "curated_breast/bcClinicalTable.csv":
+        "2f673b6d2c13e18f2667cecda2e786d422f56ca3d189421772f87d7e8caaa850",
+    "ispy1/I-SPY_1_All_Patient_Clinical_and_Outcome_Data.xlsx":
+        "b488e8479d89986de72de0553c379a11417d8e207f001c1bd1851c22508813ba",
+    "ispy2/ispy2_clinical_GSE194040.csv":
+        "bf8b7e957dc6ded28e97adf26bb2ca3fcf333bf922257d3d8e07f1aeb4afd480",
+}  # fmt: skip
+
+
+def real_file_bytes(name: str) -> bytes:
+    """The original bytes of a shipped public file (``name`` as published, e.g.
+    ``"curated_breast/bcClinicalTable.csv"``), decompressed when it is shipped gzipped, and
+    checked against its published SHA-256."""
+    plain = REAL / name
+    data = plain.read_bytes() if plain.exists() else gzip.decompress((REAL / f"{name}.gz").read_bytes())
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != REAL_SOURCES[name]:
+        raise AssertionError(f"{name}: SHA-256 {digest} differs from the published file's")
+    return data
 
 
 @pytest.fixture(scope="session")
@@ -29,10 +53,20 @@ def gbsg2() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="session")
+def real_source_dir(tmp_path_factory) -> Path:
+    """A folder laid out as the public sources are published (ispy1/, ispy2/, curated_breast/),
+    restored from tests/data/real: what ``scripts/build_bundled.py --source`` expects."""
+    folder = tmp_path_factory.mktemp("real_sources")
+    for name in REAL_SOURCES:
+        target = folder / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(real_file_bytes(name))
+    return folder
+
+
+@pytest.fixture(scope="session")
 def curated_raw() -> pd.DataFrame:
-    """The curatedBreastData clinical table from ../shared (skips when absent)."""
-    if not CURATED_CSV.exists():
-        pytest.skip(f"shared data not available at {CURATED_CSV}")
+    """The curatedBreastData clinical table (2,719 patients), shipped in tests/data/real."""
     return pd.read_csv(CURATED_CSV, low_memory=False)
 
 

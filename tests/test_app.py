@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from her2er_dash import simulate
+from her2er_dash import datasets, simulate
 from tests.apptest_helpers import ROOT, goto, run_app, sidebar_count
 
 # Streamlit caches are process-wide: every test starts from empty ones.
@@ -31,10 +31,40 @@ def assert_clean(at: AppTest) -> None:
 
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_renders_the_default_cohort(page):
+    """The app opens on a real cohort (I-SPY 1), never on the synthetic trial."""
     at = goto(run_app(), page)
     assert_clean(at)
-    assert "SYNTHETIC" in all_text(at)
-    assert sidebar_count(at).startswith("n = ")
+    assert at.sidebar.selectbox(key="cohort").value == datasets.DEFAULT_BUNDLE == "ispy1"
+    assert "SYNTHETIC" not in all_text(at)
+    assert sidebar_count(at).startswith("n = 221 of 221 patients")
+
+
+def test_real_cohorts_are_listed_first_and_the_synthetic_trial_last():
+    options = run_app().sidebar.selectbox(key="cohort").options
+    assert options[:3] == [datasets.bundled(k).title for k in datasets.REAL_PATIENT_LEVEL]
+    assert "SYNTHETIC" in options[-1]
+
+
+@pytest.mark.parametrize(
+    ("cohort", "count", "expect"),
+    [
+        ("ispy2", "n = 987 of 987", "no survival endpoint"),  # Survival page says why it is empty
+        ("curated_neoadjuvant", "n = 1,280 of 1,280", "GSE20194"),
+        ("synthetic", "n = 2,000 of 2,000", "SYNTHETIC"),
+    ],
+)
+def test_every_page_renders_each_bundled_cohort(cohort, count, expect):
+    at = run_app(cohort=cohort)
+    seen = []
+    for page in PAGES:
+        at = goto(at, page)
+        assert_clean(at)
+        assert at.sidebar.selectbox(key="cohort").value == cohort
+        assert sidebar_count(at).startswith(count), page
+        seen.append(all_text(at) + " ".join(str(d.value.to_dict()) for d in at.dataframe))
+        if cohort == "synthetic":  # labelled SYNTHETIC on every page
+            assert "SYNTHETIC" in all_text(at), page
+    assert expect in " ".join(seen)
 
 
 def test_changing_a_filter_changes_the_numbers_shown():
@@ -59,12 +89,15 @@ def test_page_switch_keeps_the_filters():
 
 
 def test_url_query_parameters_restore_the_view():
-    at = run_app(f_her2="positive", f_er_cat="ER-negative|ER-low", resp_ci="jeffreys")
+    # the synthetic trial has ER % (so an ER-low band) for every patient
+    at = run_app(cohort="synthetic", f_her2="positive", f_er_cat="ER-negative|ER-low",
+                 resp_ci="jeffreys")
     at = goto(at, "2_Response.py")
     assert_clean(at)
     assert at.sidebar.multiselect(key="f_her2").value == ["positive"]
     assert at.sidebar.multiselect(key="f_er_cat").value == ["ER-negative", "ER-low"]
     assert at.selectbox(key="resp_ci").value == "jeffreys"
+    assert at.sidebar.selectbox(key="cohort").value == "synthetic"
 
 
 def test_filters_are_written_to_the_url():
@@ -122,18 +155,28 @@ def test_a_bad_file_shows_an_error_and_the_app_keeps_working():
     assert not at.exception
     assert at.error
     assert "junk.csv" in at.error[0].value.replace("\\", "")  # Markdown escapes removed
-    assert at.sidebar.selectbox(key="cohort").value == "synthetic"
+    assert at.sidebar.selectbox(key="cohort").value == datasets.DEFAULT_BUNDLE
     at = goto(at, "2_Response.py")
     assert_clean(at)
 
 
 def test_methods_page_describes_what_was_seen():
-    at = goto(run_app(), "2_Response.py")
+    at = goto(run_app(cohort="synthetic"), "2_Response.py")
     at = goto(at, "6_Methods.py")
     assert_clean(at)
     text = all_text(at)
     assert "Wilson" in text
     assert "SYNTHETIC" in text
+
+
+def test_methods_page_cites_the_real_bundled_cohort():
+    at = goto(run_app(), "6_Methods.py")
+    assert_clean(at)
+    text = all_text(at).replace("\\", "")  # Markdown escapes removed
+    assert "doi:10.7937/K9/TCIA.2016.HdHpgJLK" in text  # the TCIA collection the licence names
+    assert "Esserman LJ" in text
+    assert "CC BY 3.0" in text
+    assert "SYNTHETIC" not in text
 
 
 def test_gbsg2_says_what_it_cannot_show():
@@ -149,7 +192,7 @@ def test_gbsg2_says_what_it_cannot_show():
 def test_view_json_is_valid():
     at = goto(run_app(), "6_Methods.py")
     view = json.loads(at.session_state["_last_view"])
-    assert view.get("cohort", "synthetic") == "synthetic"
+    assert view.get("cohort", datasets.DEFAULT_BUNDLE) == datasets.DEFAULT_BUNDLE
 
 
 def test_reproducibility_script_recomputes_the_view(tmp_path):
@@ -222,3 +265,21 @@ def test_every_bad_file_is_explained_in_the_app_and_the_app_keeps_working(path):
     assert explained or loaded, "the file was neither refused with a message nor loaded"
     at = goto(at, "2_Response.py")
     assert not at.exception, [e.value for e in at.exception]
+
+
+def test_evidence_page_filters_published_arms_by_regimen_class():
+    at = goto(run_app(), "5_Evidence.py")
+    assert_clean(at)
+    chosen = at.multiselect(key="ev_regimen")
+    assert "anti-HER2 ADC" in chosen.value
+    assert "anti-HER2 only" in chosen.value
+    published = next(d.value for d in at.dataframe if "regimen_class" in d.value.columns)
+    assert set(published["regimen_class"]) == set(chosen.value)
+    chosen.set_value(["anti-HER2 only"]).run()
+    assert_clean(at)
+    published = next(d.value for d in at.dataframe if "regimen_class" in d.value.columns)
+    assert set(published["regimen_class"]) == {"anti-HER2 only"}
+    assert (published["chemo"] == "no").all()
+    definitions = set(published["pcr_definition"].astype(str))
+    assert len(definitions) == 2  # NeoSphere HP (breast only) and ADAPT HR- HP (breast and nodes)
+    assert any("2 pCR definitions" in w.value for w in at.warning)

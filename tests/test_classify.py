@@ -158,36 +158,98 @@ def test_ish_group_boundaries(ratio, copies, group):
 
 POS, NEG, NA = "positive", "negative", None
 
+# -- HER2 by ASCO/CAP 2018: every IHC x ISH-group combination ----------------------------------
+#
+# Wolff AC et al. Human epidermal growth factor receptor 2 testing in breast cancer: ASCO/CAP
+# clinical practice guideline focused update. J Clin Oncol 2018;36:2105-22 (confirmed 2023), as
+# numbered in the ASCO/CAP guideline summary: Figure 1 (IHC: 3+ positive, 2+ equivocal, 1+ and 0
+# negative; IHC 0 includes faint incomplete staining in <= 10 % of cells, the "ultralow"
+# pattern), Figure 3 (dual-probe ISH: group 1 "ISH positive", group 5 "ISH negative", groups 2-4
+# "additional workup required") and Figures 4-6 (that workup with the concomitant IHC: group 2
+# positive only with IHC 3+; group 3 positive with IHC 2+ or 3+, negative with IHC 0/1+; group 4
+# positive only with IHC 3+). Rows: IHC score (0.5 = ultralow, >0 <1+; nan = not done).
+# Columns: no ISH result, then ISH groups 1-5, each from a representative (ratio, copies).
+
+ISH_GROUPS = {
+    None: (np.nan, np.nan),
+    1: (2.5, 6.0),  # ratio >= 2.0, copies >= 4.0
+    2: (2.2, 3.0),  # ratio >= 2.0, copies < 4.0
+    3: (1.5, 7.0),  # ratio < 2.0, copies >= 6.0
+    4: (1.5, 5.0),  # ratio < 2.0, copies 4.0-< 6.0
+    5: (1.2, 2.5),  # ratio < 2.0, copies < 4.0
+}
+#            no ISH  G1   G2   G3   G4   G5
+HER2_STATUS_TABLE = {
+    0.0:    (NEG,   POS, NEG, NEG, NEG, NEG),
+    0.5:    (NEG,   POS, NEG, NEG, NEG, NEG),
+    1.0:    (NEG,   POS, NEG, NEG, NEG, NEG),
+    2.0:    (NA,    POS, NEG, POS, NEG, NEG),
+    3.0:    (POS,   POS, POS, POS, POS, NEG),
+    np.nan: (NA,    POS, NA,  NA,  NA,  NEG),
+}  # fmt: skip
+PLUS, LOW, ULTRA, ZERO = "HER2-positive", "HER2-low", "HER2-ultralow", "HER2-zero"
+HER2_CATEGORY_TABLE = {
+    0.0:    (ZERO,  PLUS, ZERO,  ZERO,  ZERO,  ZERO),
+    0.5:    (ULTRA, PLUS, ULTRA, ULTRA, ULTRA, ULTRA),
+    1.0:    (LOW,   PLUS, LOW,   LOW,   LOW,   LOW),
+    2.0:    (NA,    PLUS, LOW,   PLUS,  LOW,   LOW),
+    3.0:    (PLUS,  PLUS, PLUS,  PLUS,  PLUS,  NA),  # IHC 3+ with group 5: discordant
+    np.nan: (NA,    PLUS, NA,    NA,    NA,    NA),  # negative, but low vs zero unknown
+}  # fmt: skip
+
+GRID = [
+    (ihc, group, HER2_STATUS_TABLE[ihc][col], HER2_CATEGORY_TABLE[ihc][col])
+    for ihc in HER2_STATUS_TABLE
+    for col, group in enumerate(ISH_GROUPS)
+]
+
+
+def _same(got, expected) -> bool:
+    return pd.isna(got) if expected is None else got == expected
+
+
+@pytest.mark.parametrize(("ihc", "group", "status", "category"), GRID)
+def test_her2_every_ihc_by_ish_group_combination(ihc, group, status, category):
+    ratio, copies = ISH_GROUPS[group]
+    if group is not None:
+        assert classify.ish_group(pd.Series([ratio]), pd.Series([copies])).iloc[0] == group
+    got = classify.her2_status(pd.Series([ihc]), pd.Series([ratio]), pd.Series([copies]))
+    assert _same(got.iloc[0], status)
+    cat = classify.her2_category(pd.Series([ihc]), got)
+    assert _same(cat.iloc[0], category)
+
+
+def test_her2_grid_through_the_whole_cohort_path():
+    """classify_cohort derives the same status and category for the whole grid at once."""
+    frame = pd.DataFrame(
+        [
+            {"her2_ihc": ihc, "her2_ish_ratio": ISH_GROUPS[g][0],
+             "her2_copy_number": ISH_GROUPS[g][1]}
+            for ihc, g, _, _ in GRID
+        ]
+    )  # fmt: skip
+    out = classify.classify_cohort(frame)
+    for row, (_, _, status, category) in zip(out.itertuples(), GRID, strict=True):
+        assert _same(row.her2_status, status)
+        assert _same(row.her2_category, category)
+
 
 @pytest.mark.parametrize(
     ("ihc", "ratio", "copies", "expected"),
     [
-        (3, np.nan, np.nan, POS),  # IHC 3+ is positive whatever ISH says
-        (3, 1.2, 2.0, POS),
-        (0, np.nan, np.nan, NEG),
-        (1, np.nan, np.nan, NEG),
-        (1, 2.5, 6.0, NEG),  # IHC 0/1+ is negative; ISH is for IHC 2+
-        (2, np.nan, np.nan, NA),  # equivocal without ISH
-        (2, 2.0, 4.0, POS),  # group 1
+        (1, 3.0, 8.0, POS),  # the reviewer's case: IHC 1+, ratio 3.0, 8 copies is group 1
+        (2, 2.0, 4.0, POS),  # group 1 lower edges
         (2, 2.0, 3.99, NEG),  # group 2
         (2, 1.99, 6.0, POS),  # group 3 with IHC 2+
+        (1, 1.99, 6.0, NEG),  # group 3 with IHC 1+
         (2, 1.99, 5.99, NEG),  # group 4
-        (2, 1.99, 4.0, NEG),  # group 4 lower edge
+        (3, 1.99, 4.0, POS),  # group 4 lower edge with IHC 3+
         (2, 1.99, 3.99, NEG),  # group 5
-        (np.nan, 2.0, 4.0, POS),  # ISH only: group 1
-        (np.nan, 1.5, 3.0, NEG),  # ISH only: group 5
-        (np.nan, 2.5, 3.0, NA),  # ISH only: group 2 needs IHC
-        (np.nan, 1.5, 7.0, NA),  # ISH only: group 3 needs IHC
-        (np.nan, 1.5, 5.0, NA),  # ISH only: group 4 needs IHC
-        (np.nan, np.nan, np.nan, NA),
     ],
 )
-def test_her2_status_asco_cap_2018(ihc, ratio, copies, expected):
+def test_her2_status_at_ish_boundaries(ihc, ratio, copies, expected):
     got = classify.her2_status(pd.Series([ihc]), pd.Series([ratio]), pd.Series([copies])).iloc[0]
-    if expected is None:
-        assert pd.isna(got)
-    else:
-        assert got == expected
+    assert got == expected
 
 
 def test_her2_status_reads_plus_notation_and_rejects_bad_scores():
@@ -195,6 +257,8 @@ def test_her2_status_reads_plus_notation_and_rejects_bad_scores():
     assert got.tolist() == [POS, NEG, NEG]
     with pytest.raises(AnalysisError, match="0, 1, 2 or 3"):
         classify.her2_status(pd.Series([4.0]))
+    with pytest.raises(AnalysisError, match="0, 1, 2 or 3"):
+        classify.her2_status(pd.Series([0.7]))
 
 
 @pytest.mark.parametrize(
@@ -206,6 +270,8 @@ def test_her2_status_reads_plus_notation_and_rejects_bad_scores():
         (2, NEG, "HER2-low"),
         (1, NEG, "HER2-low"),
         (0, NEG, "HER2-zero"),
+        (0.5, NEG, "HER2-ultralow"),
+        (0.5, np.nan, "HER2-ultralow"),
         (1, np.nan, "HER2-low"),  # IHC 1+ decides on its own
         (0, np.nan, "HER2-zero"),
         (3, np.nan, "HER2-positive"),
@@ -260,12 +326,15 @@ def test_classify_cohort_fills_only_missing_values():
     )
     out = classify.classify_cohort(df)
     assert out["er_category"].tolist()[:3] == ["ER-negative", "ER-low", "ER-positive"]
-    assert out["er_status"].tolist()[:3] == ["positive", "positive", "positive"]  # row 0 kept
+    # ER status follows the ER level (row 0: 0 % is negative whatever the file said) ...
+    assert out["er_status"].tolist()[:3] == ["negative", "positive", "positive"]
+    # ... and the file's own call stays available.
+    assert out["er_status_recorded"].tolist()[0] == "positive"
     assert pd.isna(out["er_status"].iloc[3])
     assert out["pr_status"].tolist()[:3] == ["negative", "negative", "positive"]
     assert out["her2_status"].tolist() == ["positive", "positive", "negative", "positive"]
     assert out["her2_category"].tolist() == ["HER2-positive", "HER2-positive", "HER2-low", "HER2-positive"]
-    assert out["hr_status"].tolist()[:3] == ["positive", "positive", "positive"]
+    assert out["hr_status"].tolist()[:3] == ["negative", "positive", "positive"]
     assert "er_category" not in df.columns  # the input is not modified
     assert out.attrs["er_category_source"].startswith("ER category from ER (% positive nuclei)")
 
@@ -301,6 +370,82 @@ def test_classify_cohort_with_user_cutpoints():
     df = pd.DataFrame({"er_percent": [5.0, 15.0, 25.0]})
     out = classify.classify_cohort(df, er_cutpoints=ERCutpoints("er_percent", 1.0, 20.0))
     assert out["er_category"].tolist() == ["ER-low", "ER-low", "ER-positive"]
+
+
+# -- one ER definition: category, ER status and HR status move together ------------------------
+
+
+def _recorded_cohort() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "er_percent": [0.0, 5.0, 5.0, 50.0, np.nan, np.nan],
+            "er_status": ["negative", "positive", "positive", "positive", "positive", "negative"],
+            "pr_status": ["negative", "negative", np.nan, "negative", "negative", np.nan],
+            "hr_status": ["negative", "positive", "positive", "positive", "positive", "positive"],
+        }
+    )
+
+
+def test_editing_the_cutpoints_moves_er_status_and_hr_status():
+    """The reviewer's case: with ER-negative below 10 %, a tumour at 5 % is ER-negative in
+    category, ER status and (PR negative) HR status alike."""
+    df = _recorded_cohort()
+    out = classify.classify_cohort(df, er_cutpoints=ERCutpoints("er_percent", 10.0, 10.0))
+    assert out["er_category"].tolist()[:4] == ["ER-negative", "ER-negative", "ER-negative",
+                                               "ER-positive"]  # fmt: skip
+    assert out["er_status"].tolist()[:4] == ["negative", "negative", "negative", "positive"]
+    # PR negative: HR negative. PR unknown and ER changed: HR cannot be told from the file.
+    assert out["hr_status"].iloc[1] == "negative"
+    assert pd.isna(out["hr_status"].iloc[2])
+    # Without an ER level the recorded statuses stand.
+    assert out["er_status"].tolist()[4:] == ["positive", "negative"]
+    assert out["hr_status"].tolist()[4:] == ["positive", "positive"]
+    # What the file recorded stays available, unchanged.
+    assert out["er_status_recorded"].tolist() == df["er_status"].tolist()
+    assert out["hr_status_recorded"].tolist() == df["hr_status"].tolist()
+
+
+def test_classifying_again_starts_from_the_recorded_status():
+    """Re-classifying with other cut-points (what the app does on every edit) gives the same
+    result as classifying the file directly: derived statuses are never taken as recorded."""
+    df = _recorded_cohort()
+    strict = ERCutpoints("er_percent", 10.0, 10.0)
+    once = classify.classify_cohort(classify.classify_cohort(df), er_cutpoints=strict)
+    direct = classify.classify_cohort(df, er_cutpoints=strict)
+    for column in ("er_category", "er_status", "hr_status", "er_status_recorded"):
+        assert once[column].astype(object).tolist() == direct[column].astype(object).tolist()
+    level_only = pd.DataFrame({"er_percent": [5.0, 50.0], "pr_status": ["negative", "negative"]})
+    back = classify.classify_cohort(classify.classify_cohort(level_only), er_cutpoints=strict)
+    assert back["er_status"].tolist() == ["negative", "positive"]
+    assert back["hr_status"].tolist() == ["negative", "positive"]
+    assert back["er_status_recorded"].isna().all()
+
+
+def test_er_low_counts_as_er_positive_status_by_default():
+    out = classify.classify_cohort(pd.DataFrame({"er_percent": [0.0, 1.0, 10.0, 11.0]}))
+    assert out["er_category"].tolist() == ["ER-negative", "ER-low", "ER-low", "ER-positive"]
+    assert out["er_status"].tolist() == ["negative", "positive", "positive", "positive"]
+
+
+def test_recorded_er_cutoffs_name_each_studys_rule():
+    df = pd.DataFrame(
+        {
+            "study": ["A"] * 4 + ["B"] * 4,
+            "er_percent": [0.0, 5.0, 10.0, 80.0, 0.0, 2.0, 30.0, 90.0],
+            "er_status": ["negative", "negative", "positive", "positive",
+                          "negative", "positive", "positive", "positive"],
+        }
+    )  # fmt: skip
+    table = classify.recorded_er_cutoffs(df).set_index("study")
+    assert table.loc["A", "implied_rule"] == "positive from 10 % (negative up to 5 %)"
+    assert not table.loc["A", "consistent_with_current"]
+    assert table.loc["A", "n_changed"] == 1  # 5 %: negative in the file, ER-low (positive) now
+    assert table.loc["B", "implied_rule"] == "positive from 2 % (negative up to 0 %)"
+    assert table.loc["B", "consistent_with_current"]
+    assert table.loc["B", "n_changed"] == 0
+    strict = classify.recorded_er_cutoffs(df, ERCutpoints("er_percent", 10.0, 10.0))
+    assert strict.set_index("study").loc["A", "consistent_with_current"]
+    assert classify.recorded_er_cutoffs(df.drop(columns="er_status")).empty
 
 
 def test_status_columns_with_pandas_na_are_unknown_not_an_error():

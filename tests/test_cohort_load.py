@@ -12,7 +12,7 @@ import pytest
 from her2er_dash import cohort
 from her2er_dash.cohort import Mapping
 from her2er_dash.errors import CohortError
-from tests.conftest import CURATED_CSV, ROOT
+from tests.conftest import ROOT, real_file_bytes
 
 GOOD = ROOT / "tests" / "data" / "good"
 PCR_STUDIES = ("GSE20194", "GSE22226", "GSE22358", "GSE32646", "GSE21997", "GSE16446")
@@ -20,9 +20,8 @@ PCR_STUDIES = ("GSE20194", "GSE22226", "GSE22358", "GSE32646", "GSE21997", "GSE1
 
 @pytest.fixture(scope="module")
 def curated() -> cohort.Cohort:
-    if not CURATED_CSV.exists():
-        pytest.skip(f"shared data not available at {CURATED_CSV}")
-    return cohort.load(CURATED_CSV)
+    """The curated table loaded as a researcher's upload would be (the file's own bytes)."""
+    return cohort.load(real_file_bytes("curated_breast/bcClinicalTable.csv"), name="bcClinicalTable.csv")
 
 
 def _in_pcr_studies(study: pd.Series) -> pd.Series:
@@ -36,10 +35,14 @@ def test_curated_her2_pcr_counts(curated):
     assert len(her2) == 212
     # the shared README says ER+ 84 / ER- 128; the file has 83 ER_preTrt = 1, 128 = 0 and one
     # patient (GSE22226) with ER_preTrt missing, which the loader keeps as missing
-    assert her2.er_status.value_counts(dropna=False).to_dict() == {
+    assert her2.er_status_recorded.value_counts(dropna=False).to_dict() == {
         "negative": 128, "positive": 83, np.nan: 1}
+    # ER status follows ER % where it is recorded (ASCO/CAP: >= 1 % positive): two GSE20194
+    # tumours at 5 % the file called negative are ER-low, hence ER-positive.
+    assert her2.er_status.value_counts(dropna=False).to_dict() == {
+        "negative": 126, "positive": 85, np.nan: 1}
     gse20194 = her2[her2.study == "GSE16716,GSE20194"]
-    by_er = gse20194.groupby("er_status", observed=True).pcr.agg(["sum", "count"])
+    by_er = gse20194.groupby("er_status_recorded", observed=True).pcr.agg(["sum", "count"])
     assert by_er.loc["positive"].tolist() == [3, 23]
     assert by_er.loc["negative"].tolist() == [19, 31]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import io
+import json
 import os
 import subprocess
 import sys
@@ -25,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _read(data: bytes) -> pd.DataFrame:
-    return pd.read_csv(io.BytesIO(data), keep_default_na=False, dtype=str)
+    # skip_blank_lines=False: a cell of only spaces is a row, not a blank line to drop.
+    return pd.read_csv(io.BytesIO(data), keep_default_na=False, dtype=str, skip_blank_lines=False)
 
 
 @pytest.mark.parametrize("prefix", ["=", "+", "-", "@", "\t", "\r"])
@@ -134,8 +136,11 @@ def _view(analyses=ALL_ANALYSES, **cohort) -> dict:
         "filters": {"her2_status": ["positive"], "age_range": [30.0, 70.0]},
         "filter_description": "HER2 status: positive; age in [30, 70]",
         "n_analysed": 1573,
-        "exclusions": [["missing pcr", 12], ["missing efs_months", 0]],
+        "exclusions": [["patients whose HER2 status was not positive", 325],
+                       ["patients with Age (years) outside [30, 70]", 0]],
         "er_rule": "ER-negative < 1 %, ER-low 1–10 %, ER-positive > 10 % (ASCO/CAP 2020)",
+        "er_rule_source": "ASCO/CAP 2020",
+        "pcr_definitions": [["", "ypT0/is ypN0"]],
         "analyses": analyses,
     }
 
@@ -196,13 +201,119 @@ def test_methods_text_describes_cohort_selection_exclusions_and_software():
     assert "Synthetic HER2+ trial (her2er\\_dash.simulate) of 2,000 patients" in text
     assert "HER2 status: positive; age in \\[30, 70\\]" in text
     assert "1,573 patients were analysed" in text
-    assert "12 missing pcr" in text
-    assert "0 missing efs" not in text  # reasons with no patient are not listed
+    # Exclusions in plain words, never "Excluded: 325 HER2 status: positive".
+    assert "325 patients whose HER2 status was not positive" in text
+    assert "Excluded: 325 HER2" not in text
+    assert "outside \\[30, 70\\]" not in text  # reasons with no patient are not listed
     assert "ER-positive &gt; 10 %" in text
-    for package in ("pandas", "numpy", "scipy", "statsmodels", "lifelines", "plotly"):
+    for package in ("pandas", "numpy", "scipy", "plotly"):
         assert f"{package} {importlib.metadata.version(package)}" in text
+    # Only the software that computed what is shown: nothing on screen came from these.
+    for package in ("statsmodels", "lifelines"):
+        assert package not in text
     assert f"Python {sys.version_info.major}.{sys.version_info.minor}" in text
     assert "her2er_dash 0.1.0" in text
+
+
+def test_software_named_by_an_analysis_is_listed():
+    analyses = [{"kind": "cox", "endpoint": "efs", "terms": ["arm"], "software": ["lifelines"]}]
+    text = export.methods_text(_view(analyses))
+    assert f"lifelines {importlib.metadata.version('lifelines')}" in text
+    assert "statsmodels" not in text
+
+
+def test_methods_text_uses_human_labels_not_column_names():
+    text = export.methods_text(_view(ALL_ANALYSES[:4]))
+    assert "by ER category" in text
+    assert "Groups of ER category" in text
+    assert "er\\_category" not in text
+    assert "er_category" not in text
+
+
+def test_custom_cutpoints_are_called_user_defined_not_the_guideline():
+    view = _view([{"kind": "pcr_rates", "by": "er_category"}])
+    view["er_rule"] = "ER-negative < 10 %, ER-low 10–10 %, ER-positive > 10 %"
+    view["er_rule_source"] = "user-defined"
+    text = export.methods_text(view)
+    assert "user-defined cut-points" in text
+    assert "the ASCO/CAP 2020 default is ER-negative < 1 %" in text
+
+
+def test_definitions_pcr_itt_and_landmark_are_stated():
+    analyses = [
+        {"kind": "pcr_by_er", "endpoint": "efs", "landmark": "surgery", "at": None,
+         "time_origin": "diagnosis", "er": "er_category"},
+        {"kind": "kaplan_meier", "endpoint": "efs", "by": "pcr",
+         "landmark": {"method": "surgery", "at": 6.0, "time_origin": "diagnosis"}},
+        {"kind": "kaplan_meier", "endpoint": "efs", "by": "pcr",
+         "landmark": {"method": "surgery", "at": None, "time_origin": "surgery"}},
+    ]  # fmt: skip
+    view = _view(analyses, time_origin="diagnosis", time_origin_stated=True)
+    view["pcr_itt"] = True
+    view["pcr_definitions"] = [["SYN-01", "ypT0/is ypN0"], ["SYN-02", "ypT0 ypN0"]]
+    text = export.methods_text(view)
+    assert "pCR definition: SYN-01: ypT0/is ypN0; SYN-02: ypT0 ypN0." in text
+    assert "define pCR differently" in text
+    assert "intention to treat" in text
+    assert "Cortazar" in text
+    assert "each patient was followed from her own surgery" in text
+    assert "fixed landmark of 6.0 months (a stated fallback)" in text
+    assert "Times start at surgery, when pCR is known, so no landmark was needed." in text
+    assert "Times are counted in months from diagnosis." in text
+    assert "HER2-low is IHC 1+" in text
+    assert "Wolff et al. 2018" in text
+
+
+def test_upload_mapping_conversions_are_described():
+    mapping = {
+        "columns": {"ER %": "er_percent", "EFS_days": "efs_months", "EFS_status": "efs_event",
+                    "Notes": None},
+        "values": {"her2_status": {"Pos": "positive", "Neg": "negative"}},
+        "time_units": {"efs_months": "days"},
+        "event_coding": {"efs": "1=no event"},
+        "time_origin": "randomisation",
+        "pcr_definition": "ypT0 ypN0",
+    }  # fmt: skip
+    view = _view([], key=None, synthetic=False, mapping=json.dumps(mapping),
+                 time_origin="randomisation", time_origin_stated=True)
+    text = export.methods_text(view)
+    assert "'ER %' → ER (% positive nuclei)" in text
+    assert "(1 other column(s) not used)" in text
+    assert "HER2 status values were recoded: 'Pos' → positive, 'Neg' → negative." in text
+    assert "Event-free survival was converted from days to months (× 12/365.25)" in text
+    assert "EFS event indicator was coded 1 = no event in the source and was inverted" in text
+    assert "Times are counted in months from randomisation." in text
+
+
+def test_script_landmarks_pcr_analyses_as_on_screen():
+    analyses = [
+        {"kind": "pcr_by_er", "endpoint": "efs", "landmark": "fixed", "at": 6.0,
+         "time_origin": "diagnosis", "er": "er_category"},
+        {"kind": "kaplan_meier", "endpoint": "efs", "by": "pcr",
+         "landmark": {"method": "surgery", "at": None, "time_origin": "diagnosis"}},
+    ]  # fmt: skip
+    script = export.repro_script(_view(analyses))
+    compile(script, "reproduce_her2er.py", "exec")
+    assert "prognosis.pcr_by_er(data, time='efs_months', event='efs_event', at=6.0" in script
+    assert "landmark='fixed')" in script
+    assert ("landmark_data = survival.pcr_landmark(data, 'efs_months', 'efs_event', "
+            "method='surgery', at=None, time_origin='diagnosis')") in script  # fmt: skip
+    assert "survival.kaplan_meier(landmark_data" in script
+
+
+def test_epv_below_ten_is_said_in_the_methods():
+    text = export.methods_text(_view([{"kind": "cox", "endpoint": "efs", "terms": ["arm"],
+                                       "epv": 4.2}]))  # fmt: skip
+    assert "only 4.2 events per estimated coefficient" in text
+    assert "Peduzzi" in text
+
+
+def test_synthetic_tables_carry_a_banner_line():
+    data = export.safe_csv_bytes(pd.DataFrame({"n": [1]}), banner=export.SYNTHETIC_CSV_BANNER)
+    assert data.decode().startswith("# SYNTHETIC DATA")
+    assert pd.read_csv(io.BytesIO(data), comment="#")["n"].tolist() == [1]
+    script = export.repro_script(_view([{"kind": "pcr_rates", "by": "er_category"}]))
+    assert "# SYNTHETIC DATA" in script
 
 
 def test_real_cohorts_get_no_synthetic_warning():

@@ -11,9 +11,9 @@ Reference inputs (all real):
 (c) log HR of hormone therapy (horTh) in GBSG2 split into pseudo-studies by tumour grade (tgrade:
     I, II, III). This is not a real multi-study data set: the split only gives three real Cox
     fits to pool. Here REML finds a small positive tau² while DL and PM are truncated at 0.
-(d) published trials (../shared/reference/published_trials.csv): skipped. Only I-SPY2 gives n
-    for both HR groups, and only rounded percentages (40 % of 173 could be 69 or 70 responders),
-    so no real 2x2 table can be formed.
+(d) published trials (data/published_trials.csv): not used. Only Buzdar's two small arms print
+    counts for both HR groups; I-SPY2 prints n with rounded percentages only (40 % of 173 could be
+    69 or 70 responders), so no further real 2x2 table can be formed.
 
 Tolerance: 1e-6 relative (atol 1e-10 for quantities that are exactly 0, e.g. tau² on the
 boundary). R is run with ``control = list(threshold = 1e-12, tol = 1e-12)`` because metafor's

@@ -30,7 +30,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from her2er_dash import simulate
+from her2er_dash import datasets, simulate
 from tests import browser_utils as bu
 from tests.apptest_helpers import goto, run_app, sidebar_count
 
@@ -71,11 +71,6 @@ def _new_marker() -> str:
 
 def _upload_name(marker: str) -> str:
     return f"cohort_{marker[-8:]}.csv"
-
-
-def _changed_files(before: dict, ignore: list[str]) -> list[str]:
-    after = bu.snapshot(bu.privacy_roots(), ignore)
-    return bu.new_or_changed(before, after)
 
 
 class WriteRecorder:
@@ -174,11 +169,25 @@ def _upload(at: AppTest, marker: str) -> AppTest:
 # --------------------------------------------------------------------------------------------
 
 
-def test_an_upload_leaves_no_file_and_no_log_line(all_logs, capfd, write_recorder):
+def test_an_upload_leaves_no_file_and_no_log_line(all_logs, capfd, write_recorder, tmp_path,
+                                                  monkeypatch):
+    """The app runs in this process with its own empty HOME and temp directory, so "no new file"
+    is exact there even while other programs write to the machine's /tmp; the repository must stay
+    unchanged; the audit hook sees no file opened for writing anywhere; and no file under the real
+    home or temp directory modified meanwhile may contain the uploaded marker."""
     marker = _new_marker()
     at = run_app()  # warm up first: imports and bundled-cohort caches are not the upload's doing
+    real_home, real_tmp = Path.home(), Path(tempfile.gettempdir())
+    private_home, private_tmp = tmp_path / "home", tmp_path / "tmp"
+    private_home.mkdir()
+    private_tmp.mkdir()
+    monkeypatch.setenv("HOME", str(private_home))
+    monkeypatch.setenv("TMPDIR", str(private_tmp))
+    monkeypatch.setattr(tempfile, "tempdir", str(private_tmp))
+    watched = [bu.ROOT, private_home, private_tmp]
     ignore = bu.privacy_ignores()
-    before = bu.snapshot(bu.privacy_roots(), ignore)
+    before = bu.snapshot(watched, ignore)
+    started = time.time()
 
     write_recorder.active = True
     at = _upload(at, marker)
@@ -191,8 +200,10 @@ def test_an_upload_leaves_no_file_and_no_log_line(all_logs, capfd, write_recorde
     write_recorder.active = False
 
     assert write_recorder.writes == [], f"files opened for writing during the upload: {write_recorder.writes}"
-    changed = _changed_files(before, ignore)
+    changed = bu.new_or_changed(before, bu.snapshot(watched, ignore))
     assert changed == [], f"files created or changed during the upload: {changed}"
+    leaked = _files_containing(marker, [real_home, real_tmp], since=started)
+    assert leaked == [], f"files holding the uploaded values: {leaked}"
 
     # The capture itself works: a canary through Streamlit's own logger is seen.
     from streamlit.logger import get_logger
@@ -319,7 +330,7 @@ def test_a_second_session_sees_nothing_of_the_first():
     # Even knowing the first session's cache token, a third session cannot reach its data.
     third = goto(run_app(cohort=token), "2_Response.py")
     assert not third.exception
-    assert third.sidebar.selectbox(key="cohort").value == "synthetic"
+    assert third.sidebar.selectbox(key="cohort").value == datasets.DEFAULT_BUNDLE
     assert sidebar_count(third) == default_count
     pd.testing.assert_frame_equal(third.dataframe[0].value, second_rates)
     assert marker not in _screen_text(third)

@@ -71,7 +71,10 @@ def test_is_the_forest_of_the_landmarked_patients(curated_dfs):
     assert excluded["excluded_event_before"] + excluded["excluded_censored_before"] == (
         len(curated_dfs) - len(kept)
     )
-    assert f"Landmark at {at:g} months" in ours.attrs["landmark_note"]
+    # No surgery times in this table: the fixed landmark is the stated fallback, and says so.
+    assert f"Fixed landmark at {at:g} months" in ours.attrs["landmark_note"]
+    assert ours.attrs["landmark"]["method"] == "fixed"
+    assert "records no surgery times" in ours.attrs["warning"]
 
 
 def test_synthetic_trial_shows_pcr_more_prognostic_in_er_negative_disease():
@@ -79,7 +82,8 @@ def test_synthetic_trial_shows_pcr_more_prognostic_in_er_negative_disease():
     HER2+ disease (HR about 0.3 vs 0.6); the seed question's analysis must recover that."""
     trial = simulate.trial(20_000, seed=11)
     her2 = trial[trial["her2_status"] == "positive"]
-    table = prognosis.pcr_by_er(her2, time="efs_months", event="efs_event", at=6.0)
+    table = prognosis.pcr_by_er(her2, time="efs_months", event="efs_event", er="er_status")
+    assert table.attrs["landmark"]["method"] == "surgery"  # each patient's own surgery
     hr = table.set_index("level")["estimate"]
     assert hr["negative"] < 0.45 < hr["positive"] < 0.9
     assert table["p_interaction"].iloc[1] < 0.001

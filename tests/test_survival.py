@@ -540,9 +540,13 @@ def test_landmark_keeps_patients_at_risk_and_shifts_time():
     assert out["t"].tolist() == [0.0, 1.0, 3.0]
     assert out.attrs["landmark"] == {
         "at": 2.0,
+        "per_patient": False,
+        "fallback": None,
         "n_input": 6,
         "excluded_event_before": 2,
         "excluded_censored_before": 0,
+        "excluded_no_landmark": 0,
+        "n_fallback": 0,
     }
     excl = out.attrs["exclusions"]
     assert (excl.n_input, excl.n_used) == (6, 3)

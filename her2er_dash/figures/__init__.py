@@ -19,6 +19,7 @@ from .competing import cif_figure
 from .flow import flow_figure
 from .forest import forest_figure, heterogeneity_text, interaction_test_count, meta_forest_figure
 from .km import STEP_TOLERANCE, km_figure, thin_steps
+from .meta import funnel_figure, leave_one_out_figure
 from .published import published_figure
 from .response import dose_response_figure, rates_figure
 
@@ -33,10 +34,12 @@ __all__ = [
     "dose_response_figure",
     "flow_figure",
     "forest_figure",
+    "funnel_figure",
     "group_colors",
     "heterogeneity_text",
     "interaction_test_count",
     "km_figure",
+    "leave_one_out_figure",
     "meta_forest_figure",
     "published_figure",
     "rates_figure",

@@ -330,6 +330,7 @@ def meta_forest_figure(
     title: str | None = None,
     presenter: bool = False,
     watermark: str | None = None,
+    influence=None,
 ) -> go.Figure:
     """Meta-analysis forest plot from ``MetaResult.summary_frame()`` (or the ``MetaResult``).
 
@@ -346,6 +347,9 @@ def meta_forest_figure(
         result's ``tau2``, ``i2``, ``q`` and ``p_heterogeneity`` when a ``MetaResult`` is passed.
     reference_line, log_scale : default 1 and a log axis for ratios; none and linear for
         proportions.
+    influence : optional ``LeaveOneOutResult`` of the same analysis (or its ``summary_frame()``):
+        each study row then also shows, as an open diamond and in a column, the pooled estimate
+        without that study.
     """
     import plotly.graph_objects as go
 
@@ -388,6 +392,26 @@ def meta_forest_figure(
             showlegend=False,
         )
     )
+    without = _leave_one_out_by_label(influence, labels)
+    if without is not None:
+        shown = studies[np.isfinite(without[studies])]
+        fig.add_trace(
+            go.Scatter(
+                x=without[shown],
+                y=y[shown],
+                mode="markers",
+                name="Pooled without this study",
+                marker={
+                    "symbol": "diamond-open",
+                    "size": _MARKER[presenter] + 2,
+                    "color": OKABE_ITO["vermillion"],
+                    "line": {"width": 2},
+                },
+                text=labels[shown],
+                hovertemplate="Pooled without %{text}: %{x:.3g}<extra></extra>",
+                showlegend=False,
+            )
+        )
     for i in np.flatnonzero(kinds == "pooled"):
         fig.add_trace(_diamond_trace(est[i], low[i], high[i], y[i], labels[i]))
     for i in np.flatnonzero(kinds == "prediction"):
@@ -404,7 +428,7 @@ def meta_forest_figure(
         )
     if reference_line is not None:
         fig.add_vline(x=reference_line, line={"color": "#666666", "dash": "dash", "width": 1})
-    _meta_text_columns(fig, frame.assign(_label=labels), kinds, y, presenter, conf_level)
+    _meta_text_columns(fig, frame.assign(_label=labels), kinds, y, presenter, conf_level, without)
     heading = title or f"{measure_label}: meta-analysis"
     if heterogeneity:
         heading += f"<br><sup>{_escape(heterogeneity)}</sup>"
@@ -528,7 +552,7 @@ def _meta_estimate_text(row: dict, kind: str) -> str:
     return f"{_fmt_ratio(row['estimate'])} {interval}"
 
 
-def _meta_text_columns(fig, frame, kinds, y, presenter, conf_level) -> None:
+def _meta_text_columns(fig, frame, kinds, y, presenter, conf_level, without=None) -> None:
     labels, estimates, weights, colors = [], [], [], []
     for kind, row in zip(kinds, frame.to_dict("records"), strict=True):
         label = _escape(row["_label"])
@@ -538,11 +562,38 @@ def _meta_text_columns(fig, frame, kinds, y, presenter, conf_level) -> None:
         shown = kind == "study" and weight is not None and np.isfinite(weight)
         weights.append(f"{weight:.1f}%" if shown else "")
         colors.append("#777777" if kind == "excluded" else "#222222")
-    columns = [
-        ("Study", 0.0, "left", labels, colors),
-        (f"Estimate ({conf_level:.0%} CI)", 0.82, "center", estimates, colors),
-        ("Weight", 1.0, "right", weights, colors),
-    ]
+    if without is None:
+        columns = [
+            ("Study", 0.0, "left", labels, colors),
+            (f"Estimate ({conf_level:.0%} CI)", 0.82, "center", estimates, colors),
+            ("Weight", 1.0, "right", weights, colors),
+        ]
+    else:
+        omitted = [_fmt_ratio(v) if np.isfinite(v) else "" for v in without]
+        columns = [
+            ("Study", 0.0, "left", labels, colors),
+            (f"Estimate ({conf_level:.0%} CI)", 0.745, "center", estimates, colors),
+            ("Weight", 0.85, "center", weights, colors),
+            ("Without study", 1.0, "right", omitted, colors),
+        ]
     _text_columns(fig, columns, y, _FONT[presenter])
+
+
+def _leave_one_out_by_label(influence, labels: np.ndarray) -> np.ndarray | None:
+    """The leave-one-out pooled estimate of each forest row (NaN for non-study rows)."""
+    if influence is None:
+        return None
+    frame = (
+        influence
+        if isinstance(influence, pd.DataFrame)
+        else influence.summary_frame(exponentiate=True)
+    )
+    _require(frame, ["label", "kind", "estimate"], "leave-one-out")
+    omitted = frame[frame["kind"] == "omitted"]
+    by_study = dict(
+        zip(omitted["label"].astype(str).str.removeprefix("Omitting "), omitted["estimate"],
+            strict=True)
+    )
+    return np.array([by_study.get(str(label), np.nan) for label in labels], dtype=float)
 
 

@@ -27,7 +27,8 @@ def published_figure(
 
     Reads ``trial, arm, chemo, pcr_rate_hr_pos, pcr_rate_hr_neg`` (fractions) and draws them as
     given: the rates are descriptive (most sources print percentages without counts), so no
-    interval is drawn. Arms without chemotherapy are drawn with open markers.
+    interval is drawn. Arms without any cytotoxic drug are drawn with open markers; with an optional
+    ``regimen_class`` column, antibody-drug-conjugate arms are drawn as diamonds.
     """
     _require(trials, ["trial", "arm", "chemo", "pcr_rate_hr_pos", "pcr_rate_hr_neg"], "published trials")
     rows = trials.reset_index(drop=True)
@@ -36,6 +37,9 @@ def published_figure(
         for t, a in zip(rows["trial"], rows["arm"], strict=True)
     ]
     no_chemo = rows["chemo"].astype(str).str.startswith("no").to_numpy()
+    adc = np.zeros(len(rows), dtype=bool)
+    if "regimen_class" in rows:
+        adc = (rows["regimen_class"].astype(str) == "anti-HER2 ADC").to_numpy()
     fig = _new_figure()
     pos = pd.to_numeric(rows["pcr_rate_hr_pos"], errors="coerce").to_numpy(float)
     neg = pd.to_numeric(rows["pcr_rate_hr_neg"], errors="coerce").to_numpy(float)
@@ -49,14 +53,14 @@ def published_figure(
     palette = group_colors(["HR-positive", "HR-negative"])
     for name, values in (("HR-positive", pos), ("HR-negative", neg)):
         color = palette[name]
-        symbols = np.where(no_chemo, "circle-open", "circle")
+        symbols = np.where(adc, "diamond", np.where(no_chemo, "circle-open", "circle"))
         fig.add_scatter(
             x=values, y=labels, mode="markers", name=name,
             marker={"color": color, "size": _MARKER[presenter] + 2, "symbol": symbols.tolist(),
                     "line": {"width": 2, "color": color}},
             hovertemplate="%{y}<br>" + name + " pCR %{x:.1%}<extra></extra>",
         )
-    fig.update_xaxes(title_text="pCR rate as published (open markers: no chemotherapy)",
+    fig.update_xaxes(title_text="pCR rate as published (open: no cytotoxic drug; diamond: ADC)",
                      tickformat=".0%", range=[0, 1])
     fig.update_yaxes(title_text="Trial · arm", autorange="reversed", automargin=True)
     fig.update_layout(legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"})

@@ -32,7 +32,7 @@ from .competing import (
 )
 from .cox import CoxResult, cox, cox_fit_arrays
 from .km import KaplanMeierResult, kaplan_meier
-from .landmark import landmark
+from .landmark import KNOWN_AT_SURGERY, LANDMARK_METHODS, landmark, needs_landmark, pcr_landmark
 from .logrank import LogrankResult, logrank, logrank_arrays, p_adjust
 from .rmst import MilestoneResult, RMSTResult, milestone, rmst
 
@@ -40,6 +40,8 @@ __all__ = [
     "ADJUST_METHODS",
     "AdjustedSurvivalResult",
     "ALL_LABEL",
+    "KNOWN_AT_SURGERY",
+    "LANDMARK_METHODS",
     "CONF_TYPES",
     "CoxResult",
     "CumulativeIncidenceResult",
@@ -62,7 +64,9 @@ __all__ = [
     "logrank",
     "logrank_arrays",
     "milestone",
+    "needs_landmark",
     "p_adjust",
+    "pcr_landmark",
     "propensity_weights",
     "rmst",
     "weighted_kaplan_meier",

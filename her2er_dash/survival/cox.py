@@ -70,12 +70,18 @@ def _frequency_weights(weights: np.ndarray, n: int) -> np.ndarray:
     return counts
 
 
+#: Fewer events per estimated coefficient than this make Cox estimates biased and unstable
+#: (Peduzzi et al., J Clin Epidemiol 1995;48:1503-10).
+MIN_EVENTS_PER_VARIABLE = 10
+
+
 @dataclass(frozen=True)
 class CoxResult:
     """A Cox model as R's ``coxph`` plus its ``cox.zph`` proportional-hazards test.
 
     ``table``: term, coef, se, hr, ci_low, ci_high, z, p (Wald). ``ph_test``: term, chisq, df, p
     per model term plus "GLOBAL". ``loglik`` is (null, fitted), like R's ``fit$loglik``.
+    ``epv`` is events per estimated coefficient and ``warnings`` says when it is below 10.
     """
 
     table: pd.DataFrame
@@ -89,6 +95,28 @@ class CoxResult:
     ties: str
     strata: tuple[str, ...]
     exclusions: Exclusions
+
+    @property
+    def epv(self) -> float:
+        """Events per estimated coefficient (each dummy of a categorical term counts)."""
+        return self.events / max(len(self.table), 1)
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Plain-language cautions about this fit (empty when there is none)."""
+        if self.epv >= MIN_EVENTS_PER_VARIABLE:
+            return ()
+        return (
+            f"Only {self.epv:.1f} events per estimated coefficient ({self.events:,} events, "
+            f"{len(self.table)} coefficients): below {MIN_EVENTS_PER_VARIABLE}, Cox estimates "
+            "can be biased and their intervals too narrow (Peduzzi et al. 1995). Use fewer "
+            "terms or merge sparse levels.",
+        )
+
+    def ph_p_value(self, term: str) -> float:
+        """p-value of the proportional-hazards test of one model term (NaN if not a term)."""
+        rows = self.ph_test.loc[self.ph_test["term"] == term, "p"]
+        return float(rows.iloc[0]) if len(rows) else float("nan")
 
 
 @dataclass(frozen=True)

@@ -49,3 +49,24 @@ script_args <- function() {
   list(in_dir = args[1], out_dir = args[2],
        inputs = sort(list.files(args[1], pattern = "\\.csv$", full.names = TRUE)))
 }
+
+# A study table for the newer scripts: events/n become escalc("PLO") logits; 2x2 counts
+# (ai, n1i, ci, n2i) escalc("OR") log odds ratios; yi/vi are taken as given. Character columns
+# become factors with levels in C-locale sorted order, as the Python side orders them.
+read_dataset <- function(in_dir, name) {
+  d <- read.csv(file.path(in_dir, paste0(name, ".csv")), stringsAsFactors = FALSE)
+  if (all(c("events", "n") %in% names(d))) {
+    d <- escalc("PLO", xi = events, ni = n, data = d, add = 1/2, to = "only0")
+  } else if (all(c("ai", "n1i", "ci", "n2i") %in% names(d))) {
+    d <- escalc("OR", ai = ai, n1i = n1i, ci = ci, n2i = n2i, data = d, add = 1/2,
+                to = "only0", drop00 = TRUE)
+  }
+  for (column in names(d)) {
+    if (is.character(d[[column]]) && column != "study") {
+      d[[column]] <- factor(d[[column]], levels = sort(unique(d[[column]]), method = "radix"))
+    }
+  }
+  d$yi <- as.numeric(d$yi)
+  d$vi <- as.numeric(d$vi)
+  d
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Run the suite (all but the browser tests) against another set of dependency versions:
+#   lowest - the lowest version of every direct requirement that its range allows
+#            (uv --resolution lowest-direct): proves the lower bounds are honest;
+#   latest - the newest versions released today: warns of breakage before users meet it.
+# Each set lives in its own venv (.venv-lowest / .venv-latest); the versions used are written to
+# test-artifacts/versions-<set>.txt. Called by `make test-lowest` / `make test-latest` and CI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode="${1:?usage: scripts/test_versions.sh lowest|latest}"
+case "$mode" in
+  lowest) resolution=(--resolution lowest-direct) ;;
+  latest) resolution=(--upgrade) ;;
+  *) echo "unknown version set '$mode' (use lowest or latest)" >&2; exit 2 ;;
+esac
+venv=".venv-$mode"
+uv=".venv/bin/uv"
+python3 -m venv --clear "$venv"
+"$uv" pip install --quiet --python "$venv/bin/python" "${resolution[@]}" -r requirements-dev.txt
+mkdir -p test-artifacts
+"$uv" pip freeze --python "$venv/bin/python" > "test-artifacts/versions-$mode.txt"
+echo "== $mode dependency set: $(grep -icE '^(streamlit|pandas|numpy|scipy|plotly|statsmodels|lifelines|pyarrow)==' "test-artifacts/versions-$mode.txt") core packages; see test-artifacts/versions-$mode.txt"
+grep -iE '^(streamlit|pandas|numpy|scipy|plotly|statsmodels|lifelines|pyarrow|openpyxl|xlrd)==' "test-artifacts/versions-$mode.txt" | tr '\n' ' '; echo
+PATH="$PWD/$venv/bin:$PATH" bash scripts/test.sh -m "not browser" -q -p no:cacheprovider

@@ -1,0 +1,187 @@
+"""The project as an installable package: metadata in step, a wheel that works outside the repo.
+
+The wheel test builds the wheel with the installed hatchling (no network), installs it into a
+fresh venv that borrows this venv's third-party packages, and then works from an empty folder, so
+that nothing can be found through the repository by accident.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tomllib
+import venv
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from her2er_dash import __version__
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def _requirement_lines(path: Path) -> list[str]:
+    lines = [line.split("#", 1)[0].strip() for line in path.read_text().splitlines()]
+    return [line for line in lines if line and not line.startswith("-r")]
+
+
+def test_requirements_txt_lists_exactly_the_package_dependencies():
+    # Community Cloud installs requirements.txt; pip install installs pyproject's list.
+    assert _requirement_lines(ROOT / "requirements.txt") == PYPROJECT["project"]["dependencies"]
+
+
+def test_requirements_dev_lists_exactly_the_dev_extra():
+    dev = PYPROJECT["project"]["optional-dependencies"]["dev"]
+    assert _requirement_lines(ROOT / "requirements-dev.txt") == dev
+
+
+def test_linter_is_pinned_so_lint_results_cannot_drift():
+    ruff = [r for r in PYPROJECT["project"]["optional-dependencies"]["dev"] if r.startswith("ruff")]
+    assert len(ruff) == 1
+    assert re.fullmatch(r"ruff==[\d.]+", ruff[0])
+
+
+def test_lock_pins_every_direct_requirement_within_its_range():
+    from packaging.requirements import Requirement
+
+    locked = dict(
+        re.match(r"^([A-Za-z0-9_.\-]+)==([^\s\\]+)", line).groups()
+        for line in (ROOT / "requirements.lock").read_text().splitlines()
+        if re.match(r"^[A-Za-z0-9_.\-]+==", line)
+    )
+    locked = {name.lower().replace("_", "-"): version for name, version in locked.items()}
+    direct = PYPROJECT["project"]["dependencies"] + PYPROJECT["project"]["optional-dependencies"]["dev"]
+    for line in direct:
+        requirement = Requirement(line)
+        name = requirement.name.lower().replace("_", "-")
+        assert name in locked, f"{name} is not pinned in requirements.lock (run `make lock`)"
+        assert requirement.specifier.contains(locked[name], prereleases=True), (name, locked[name])
+
+
+def test_one_version_number():
+    assert "version" in PYPROJECT["project"]["dynamic"]
+    assert "version" not in PYPROJECT["project"]
+    assert re.fullmatch(r"\d+\.\d+\.\d+", __version__)
+
+
+def test_licence_file_is_shipped_and_named():
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License")
+    assert PYPROJECT["project"]["license"] == "MIT"
+
+
+def test_launcher_sets_the_measured_process_settings():
+    from her2er_dash import cli
+
+    env = cli.app_environment({"PATH": "/bin"})
+    assert env["NUMPY_MADVISE_HUGEPAGE"] == "0"
+    assert cli.app_environment({"NUMPY_MADVISE_HUGEPAGE": "1"})["NUMPY_MADVISE_HUGEPAGE"] == "1"
+    assert cli.command(["--server.port", "1"])[-3:] == [str(cli.app_dir() / "app.py"), "--server.port", "1"]
+
+
+# --------------------------------------------------------------------------------------------
+# The wheel, installed outside the repository
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    pytest.importorskip("hatchling", reason="hatchling builds the wheel (pip install hatchling)")
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+         "--wheel-dir", str(out), str(ROOT)],
+        check=True, capture_output=True, text=True,
+    )
+    (built,) = out.glob("her2er_dash-*.whl")
+    return built
+
+
+@pytest.fixture(scope="module")
+def installed(wheel: Path, tmp_path_factory) -> Path:
+    """A fresh venv with the wheel installed by pip; third-party packages come from this venv
+    (a .pth file), so no network is needed."""
+    env_dir = tmp_path_factory.mktemp("venv")
+    venv.create(env_dir, with_pip=True)
+    python = env_dir / "bin" / "python"
+    site = subprocess.run([str(python), "-c", "import site; print(site.getsitepackages()[0])"],
+                          check=True, capture_output=True, text=True).stdout.strip()
+    ours = [p for p in sys.path if p.endswith("site-packages") and Path(p).is_dir()]
+    Path(site, "borrowed.pth").write_text("\n".join(ours) + "\n")
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
+                    str(wheel)], check=True, capture_output=True, text=True, cwd=env_dir)
+    return env_dir
+
+
+def _outside_repo_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PYTHONNOUSERSITE"] = "1"
+    return env
+
+
+def test_wheel_carries_the_data_and_the_app(wheel: Path):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "her2er_dash/data/published_trials.csv" in names
+    assert "her2er_dash/data/README.md" in names
+    assert {"her2er_dash/data/ispy1.csv.gz", "her2er_dash/data/ispy2.csv.gz",
+            "her2er_dash/data/curated_neoadjuvant.csv.gz"} <= names  # the real bundled cohorts
+    assert {"her2er_explorer_app/app.py", "her2er_explorer_app/ui.py",
+            "her2er_explorer_app/.streamlit/config.toml"} <= names
+    assert any(n.startswith("her2er_explorer_app/pages/") for n in names)
+    metadata = next(n for n in names if n.endswith(".dist-info/METADATA"))
+    text = zipfile.ZipFile(wheel).read(metadata).decode()
+    assert f"Version: {__version__}" in text
+    assert "License-Expression: MIT" in text
+    entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
+    assert "her2er-explorer = her2er_dash.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+
+
+def test_installed_package_loads_bundled_data_outside_the_repo(installed: Path, tmp_path: Path):
+    code = (
+        "import her2er_dash, pathlib; from her2er_dash import datasets;"
+        "keys = list(datasets.list_bundled()['key']);"
+        "loaded = {k: len(datasets.bundled(k).data) for k in keys};"
+        "print(pathlib.Path(her2er_dash.__file__).parent); print(loaded)"
+    )
+    run = subprocess.run([str(installed / "bin" / "python"), "-c", code], cwd=tmp_path,
+                         env=_outside_repo_env(), capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    package_dir, loaded = run.stdout.strip().splitlines()
+    assert not Path(package_dir).is_relative_to(ROOT)  # the installed copy, not the repo
+    assert "'published'" in loaded
+    for real in ("'ispy1': 221", "'ispy2': 987", "'curated_neoadjuvant': 1280"):
+        assert real in loaded
+
+
+def test_console_command_serves_the_app(installed: Path, tmp_path: Path):
+    from tests.browser_utils import (
+        _loopback_get,
+        browser_skip_reason,
+        error_texts,
+        launch_kwargs,
+        sidebar_count,
+        streamlit_server,
+    )
+
+    launcher = [str(installed / "bin" / "her2er-explorer")]
+    with streamlit_server(launcher=launcher, cwd=tmp_path,
+                          env_overrides={"PYTHONNOUSERSITE": "1", "PYTHONPATH": ""}) as server:
+        assert "<title>" in _loopback_get(server.url, timeout=10)  # the front end is served
+        if browser_skip_reason() is None:  # and the app itself runs: its sidebar count appears
+            from playwright.sync_api import sync_playwright
+
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(**launch_kwargs())
+                try:
+                    page = browser.new_page()
+                    page.goto(server.url)
+                    assert sidebar_count(page).startswith("n = ")
+                    assert not error_texts(page)
+                finally:
+                    browser.close()
+        assert "Traceback" not in server.output()
