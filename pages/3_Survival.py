@@ -157,11 +157,16 @@ def weighted_logrank_panel(ctx, endpoint, time, event, group, log):
                 **({"landmark": ctx.landmark_spec} if landmark else {})})
 
 
-def iptw_panel(ctx, endpoint, time, event, label, log):
+def iptw_panel(ctx, endpoint, time, event, log):
     data = ctx.data
-    exposures = [c for c in IPTW_EXPOSURES if c in data.columns and len(ctx.levels(c)) == 2]
+    followed = data[[time, event]].notna().all(axis=1).to_numpy()
+    coverage = {c: float(data.loc[followed, c].notna().mean()) if followed.any() else 0.0
+                for c in {*IPTW_EXPOSURES, *CONFOUNDERS} if c in data.columns}
+    exposures = [c for c in IPTW_EXPOSURES if coverage.get(c, 0) > 0
+                 and data.loc[followed, c].dropna().nunique() == 2]
     if not exposures:
-        st.info("No two-level exposure (e.g. HER2 or ER status) in this selection.")
+        st.info("No two-level exposure (e.g. HER2 or ER status) is recorded for the patients with "
+                "follow-up in this selection.")
         return
     c1, c2, c3 = st.columns(3)
     with c1:
@@ -174,16 +179,24 @@ def iptw_panel(ctx, endpoint, time, event, label, log):
         truncation = ui.selectbox("Weight truncation", list(TRUNCATION), key="surv_iptw_trunc")
     related = {"er_status", "hr_status", "er_percent", "pr_status"} if exposure in (
         "er_status", "hr_status", "pr_status") else set()
-    candidates = [c for c in CONFOUNDERS if c in data.columns and c != exposure
-                  and data[c].notna().any() and (c in ("age", "er_percent") or len(ctx.levels(c)) >= 2)]
+    candidates = [c for c in CONFOUNDERS if coverage.get(c, 0) > 0 and c != exposure
+                  and (c in ("age", "er_percent") or len(ctx.levels(c)) >= 2)]
+    # Default: the usual prognostic factors that are recorded for most patients followed up.
     default = [c for c in ("age", "grade", "t_stage", "n_stage", "er_status") if c in candidates
-               and c not in related]
+               and c not in related and coverage[c] >= 0.8]
     confounders = ui.multiselect("Confounders (propensity model)", candidates, key="surv_iptw_conf",
                                  default=default, format_func=schema.column_label)
     st.caption("pCR is not offered as an exposure: it is known only at surgery (immortal-time bias).")
     if not confounders:
         st.info("Choose at least one confounder.")
         return
+    complete = int((followed & data[[exposure, *confounders]].notna().all(axis=1).to_numpy()).sum())
+    if complete < 20:
+        st.info(f"Only {complete} patients have follow-up, {schema.column_label(exposure)} and every "
+                "chosen confounder: too few to estimate weights. Choose confounders recorded for "
+                "more patients, or see the multiple-imputation panel.")
+        return
+    label = ctx.time_label(endpoint)
     trunc = TRUNCATION[truncation]
     result = ctx.run("survival.iptw_kaplan_meier", time=time, event=event, exposure=exposure,
                      confounders=confounders, reference=reference, truncate=trunc)
@@ -441,7 +454,7 @@ with ui.panel("Is pCR equally prognostic across ER groups? (landmark at surgery)
                              "pCR is known; the other rows show how much the choice matters here.")
 
 with ui.panel("Adjusted survival curves (inverse probability of treatment weighting)"):
-    iptw_panel(ctx, endpoint, time, event, label, analyses)
+    iptw_panel(ctx, endpoint, time, event, analyses)
 
 with ui.panel("Missing covariates: complete-case vs multiple imputation"):
     imputation_panel(ctx, endpoint, time, event, analyses)

@@ -201,6 +201,7 @@ def strata_data(metabric):
     from her2er_dash import simulate
 
     trial = simulate.trial(n=2000, seed=5, n_studies=6)  # SYNTHETIC: a numerical check only
+    trial = trial.dropna(subset=["pcr"])  # no surgery, no pCR result: not a complete case
     pcr = pd.DataFrame({"pcr": trial["pcr"], "x": (trial["er_status"] == "positive").astype(int),
                         "study": trial["study"].astype(str), "grade": trial["grade"].astype(str),
                         "t_stage": trial["t_stage"].astype(str)})
