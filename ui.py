@@ -21,7 +21,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import import_module
 from pathlib import Path
 from typing import Any
@@ -650,6 +650,42 @@ def _cached_pcr_definitions(token: str, flt: CohortFilter, default: str | None,
     from her2er_dash import response
 
     return response.pcr_definitions(_data, default=default)
+
+
+# --------------------------------------------------------------------------------------------
+# Survival-method glue: competing risks, pooled cohorts.
+# --------------------------------------------------------------------------------------------
+
+
+@st.cache_resource(max_entries=4, ttl=3600, show_spinner=False)
+def _cause_specific(token: str, flt: CohortFilter | None, event: str, _data: pd.DataFrame):
+    from her2er_dash.survival import cause_specific
+
+    return cause_specific(_data, event)
+
+
+def has_competing_causes(ctx: Context, endpoint: str) -> bool:
+    """Whether the endpoint codes competing causes and some patient has one (code >= 2)."""
+    event = schema.event_column(endpoint)
+    if not schema.is_competing(endpoint) or event not in ctx.data.columns:
+        return False
+    return bool((pd.to_numeric(ctx.data[event], errors="coerce") >= 2).any())
+
+
+def cause_specific(ctx: Context, endpoint: str) -> Context:
+    """The same view with the endpoint's competing events censored (cause-specific analyses).
+
+    The recoded data get their own cache token, so cached results of the two never mix.
+    """
+    event = schema.event_column(endpoint)
+    data = _cause_specific(ctx.cohort.token, ctx.flt if ctx.classified else None, event, ctx.data)
+    cohort = replace(ctx.cohort, token=f"{ctx.cohort.token}|cause-specific:{event}")
+    return replace(ctx, cohort=cohort, filtered=replace(ctx.filtered, data=data))
+
+
+def studies(ctx: Context) -> list[str]:
+    """The studies present in the current selection (a pooled cohort has more than one)."""
+    return ctx.levels("study") if "study" in ctx.data.columns else []
 
 
 def session_memo(name: str, key: tuple, compute: Callable[[], Any], size: int = 8):

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import AnalysisError
+from .schema import COMPETING_ENDPOINTS, event_column
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,15 @@ def survival_frame(
     odd_mask = ~np.isnan(events) & (events != 0) & (events != 1)
     if odd_mask.any():
         odd = sorted(set(events[odd_mask].tolist()))[:5]
+        if event in {event_column(e) for e in COMPETING_ENDPOINTS} and all(
+            v >= 2 and v % 1 == 0 for v in odd
+        ):
+            raise AnalysisError(
+                f"{event} codes competing causes ({odd} = deaths from other causes), and "
+                f"{what} needs one event type. Use the Survival page, which shows their cumulative "
+                "incidence and analyses breast-cancer deaths with the competing deaths censored "
+                "(cause-specific), or choose another endpoint."
+            )
         raise AnalysisError(
             f"{event} must be 0 (censored) or 1 (event); found {odd}. "
             "Recode the event column in the mapping (Cohort page → Column mapping → Recode values)."

@@ -220,6 +220,52 @@ REFERENCES: dict[str, str] = {
         "Pathologists clinical practice guideline focused update. J Clin Oncol. "
         "2018;36(20):2105-2122."
     ),
+    "Aalen & Johansen 1978": (
+        "Aalen OO, Johansen S. An empirical transition matrix for non-homogeneous Markov chains "
+        "based on censored observations. Scand J Stat. 1978;5(3):141-150."
+    ),
+    "Gray 1988": (
+        "Gray RJ. A class of K-sample tests for comparing the cumulative incidence of a competing "
+        "risk. Ann Stat. 1988;16(3):1141-1154."
+    ),
+    "Fine & Gray 1999": (
+        "Fine JP, Gray RJ. A proportional hazards model for the subdistribution of a competing "
+        "risk. J Am Stat Assoc. 1999;94(446):496-509."
+    ),
+    "Putter, Fiocco & Geskus 2007": (
+        "Putter H, Fiocco M, Geskus RB. Tutorial in biostatistics: competing risks and "
+        "multi-state models. Stat Med. 2007;26(11):2389-2430."
+    ),
+    "Harrington & Fleming 1982": (
+        "Harrington DP, Fleming TR. A class of rank test procedures for censored survival data. "
+        "Biometrika. 1982;69(3):553-566."
+    ),
+    "Cole & Hernán 2004": (
+        "Cole SR, Hernán MA. Adjusted survival curves with inverse probability weights. Comput "
+        "Methods Programs Biomed. 2004;75(1):45-49."
+    ),
+    "Xie & Liu 2005": (
+        "Xie J, Liu C. Adjusted Kaplan-Meier estimator and log-rank test with inverse probability "
+        "of treatment weighting for survival data. Stat Med. 2005;24(20):3089-3110."
+    ),
+    "Austin 2009": (
+        "Austin PC. Balance diagnostics for comparing the distribution of baseline covariates "
+        "between treatment groups in propensity-score matched samples. Stat Med. "
+        "2009;28(25):3083-3107."
+    ),
+    "Rubin 1987": "Rubin DB. Multiple Imputation for Nonresponse in Surveys. New York: Wiley; 1987.",
+    "Barnard & Rubin 1999": (
+        "Barnard J, Rubin DB. Small-sample degrees of freedom with multiple imputation. "
+        "Biometrika. 1999;86(4):948-955."
+    ),
+    "van Buuren & Groothuis-Oudshoorn 2011": (
+        "van Buuren S, Groothuis-Oudshoorn K. mice: Multivariate Imputation by Chained Equations "
+        "in R. J Stat Softw. 2011;45(3):1-67."
+    ),
+    "White & Royston 2009": (
+        "White IR, Royston P. Imputing missing covariate values for the Cox model. Stat Med. "
+        "2009;28(15):1982-1998."
+    ),
     "Thompson & Higgins 2002": (
         "Thompson SG, Higgins JPT. How should meta-regression analyses be undertaken and "
         "interpreted? Stat Med. 2002;21(11):1559-1573."
@@ -438,8 +484,8 @@ def _survival_sentence(a: dict, cite: _Citer) -> str:
             else ""
         )
         return (
-            f"{endpoint} was compared between groups of {_names(a.get('by'))} by the log-rank "
-            f"test{cite('Mantel 1966')}.{pairwise}"
+            f"{endpoint} was compared between groups of {_names(a.get('by'))} by the "
+            f"{_logrank_name(a, cite)}{_strata_text(a)}.{pairwise}"
         )
     if kind == "cox":
         return _cox_sentence(a, endpoint, level, cite)
@@ -459,6 +505,83 @@ def _survival_sentence(a: dict, cite: _Citer) -> str:
         f"To avoid immortal-time bias, a landmark analysis at {a.get('at')} months"
         f"{cite('Anderson, Cain & Gelber 1983')} kept only patients event-free and under "
         "follow-up at the landmark, with time counted from it."
+    )
+
+
+def _logrank_name(a: dict, cite: _Citer) -> str:
+    rho, gamma = float(a.get("rho") or 0), float(a.get("gamma") or 0)
+    if rho == 0 and gamma == 0:
+        return f"log-rank test{cite('Mantel 1966')}"
+    return (f"Fleming–Harrington weighted log-rank test G({rho:g}, {gamma:g}), weights "
+            f"S(t−)^{rho:g}·(1 − S(t−))^{gamma:g}{cite('Harrington & Fleming 1982')}")
+
+
+def _strata_text(a: dict) -> str:
+    return f", stratified by {_names(a['strata'])}" if a.get("strata") else ""
+
+
+def _cause_specific_note(analyses: list[dict]) -> str:
+    """One sentence naming the analyses that censored competing deaths (cause-specific)."""
+    endpoints = sorted({_endpoint_text(a).lower() for a in analyses if a.get("cause_specific")})
+    if not endpoints:
+        return ""
+    return (f"In the Kaplan–Meier, log-rank, Cox and weighted analyses of {', '.join(endpoints)}, "
+            "deaths from other causes were censored (cause-specific hazards).")
+
+
+def _months(value) -> str:
+    try:
+        return f"{float(value):.1f} months"
+    except (TypeError, ValueError):
+        return "the shorter group's longest follow-up"
+
+
+def _competing_sentence(a: dict, cite: _Citer) -> str:
+    kind, level = a["kind"], _level(a.get("alpha", 0.05))
+    endpoint = _endpoint_text(a).lower()
+    if kind == "cumulative_incidence":
+        by = f" by {_names(a['by'])}" if a.get("by") else ""
+        rho = float(a.get("rho") or 0)
+        weight = f" with weight (1 − F(t−))^{rho:g}" if rho else ""
+        return (
+            f"For {endpoint}, deaths from other causes are competing events: the cumulative "
+            f"incidence of each cause{by} was estimated by the Aalen–Johansen estimator"
+            f"{cite('Aalen & Johansen 1978')} with {level} pointwise confidence intervals "
+            f"(log(−log) scale) and compared between groups by Gray's test{weight}"
+            f"{_strata_text(a)}{cite('Gray 1988')}. One minus the Kaplan–Meier estimate with "
+            "competing deaths censored would overstate the probability of the event"
+            f"{cite('Putter, Fiocco & Geskus 2007')}."
+        )
+    if kind == "fine_gray":
+        return (
+            f"Subdistribution hazard ratios for {endpoint} (cause {a.get('cause', 1)}) on "
+            f"{_names(a.get('terms'))} were estimated by Fine–Gray regression"
+            f"{cite('Fine & Gray 1999')} (censoring distribution by Kaplan–Meier, Breslow ties) "
+            f"with robust (sandwich) standard errors and {level} Wald confidence intervals."
+        )
+    if kind == "iptw_km":
+        trunc = a.get("truncate")
+        truncated = (f", truncated at their {100 * trunc[0]:g}th and {100 * trunc[1]:g}th "
+                     "percentiles" if trunc else "")  # fmt: skip
+        stabilised = "stabilised " if a.get("stabilized", True) else ""
+        return (
+            f"{_endpoint_text(a)} by {_md(a.get('exposure'))} was adjusted for "
+            f"{_names(a.get('confounders'))} by inverse probability of treatment weighting"
+            f"{cite('Cole & Hernán 2004', 'Xie & Liu 2005')}: the propensity of exposure was "
+            f"estimated by logistic regression and {stabilised}weights were formed{truncated}; "
+            "weighted Kaplan–Meier curves are shown with robust (infinitesimal jackknife) "
+            f"{level} confidence intervals, covariate balance as standardised mean differences "
+            f"before and after weighting{cite('Austin 2009')}, and the difference in restricted "
+            f"mean survival time up to {_months(a.get('tau'))} with a "
+            "robust confidence interval (weights treated as known)."
+        )
+    return (
+        f"{_md(a.get('description') or 'Missing covariate values were multiply imputed.')}"
+        f"{cite('van Buuren & Groothuis-Oudshoorn 2011', 'White & Royston 2009')} Cox models "
+        f"on {_names(a.get('terms'))} were fitted to each of the {a.get('n_imputations', 20)} "
+        f"completed data sets and pooled by Rubin's rules{cite('Rubin 1987')} with "
+        f"Barnard–Rubin degrees of freedom{cite('Barnard & Rubin 1999')}; complete-case "
+        "estimates are shown alongside."
     )
 
 
@@ -769,8 +892,10 @@ _SUBSET_KINDS = ("subtype_response", "signature_response", "signature_scan", "si
 _RESPONSE_KINDS = ("pcr_rates", "compare", "logistic", "dose_response", "cutpoint")
 _SURVIVAL_KINDS = ("kaplan_meier", "logrank", "cox", "rmst", "milestone", "landmark")
 _FOREST_KINDS = ("forest", "two_level_forest")
+_COMPETING_KINDS = ("cumulative_incidence", "fine_gray", "iptw_km", "imputation_cox")
 ANALYSIS_KINDS: tuple[str, ...] = (
-    *_RESPONSE_KINDS, *_SURVIVAL_KINDS, *_FOREST_KINDS, "pcr_by_er", "meta", *_SUBSET_KINDS
+    *_RESPONSE_KINDS, *_SURVIVAL_KINDS, *_FOREST_KINDS, *_COMPETING_KINDS, "pcr_by_er", "meta",
+    *_SUBSET_KINDS,
 )
 
 
@@ -783,6 +908,8 @@ def _analysis_sentence(analysis: dict, cite: _Citer) -> str:
         if analysis.get("landmark") is not None and kind != "landmark":
             sentence += " " + _landmark_sentence(analysis["landmark"], cite)
         return sentence + _epv_sentence(analysis, cite)
+    if kind in _COMPETING_KINDS:
+        return _competing_sentence(analysis, cite)
     if kind in _FOREST_KINDS:
         sentence = _forest_sentence(analysis, cite)
         if analysis.get("landmark") is not None:
@@ -1014,6 +1141,8 @@ def methods_text(view: dict) -> str:
     blocks.append(_selection_paragraph(view))
     analyses = view.get("analyses") or []
     sentences = [_analysis_sentence(a, cite) for a in analyses]
+    if _cause_specific_note(analyses):
+        sentences.append(_cause_specific_note(analyses))
     if sentences:
         blocks.append("**Statistical analysis.** " + " ".join(sentences))
         blocks.append(
@@ -1062,6 +1191,10 @@ _CALLS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "regimen_interaction": ("subsets", "regimen_interaction",
                             ("groups", "tests", "slopes", "coefficients")),
     "subtype_survival": ("subsets", "subtype_survival", ("groups", "km.table")),
+    "cumulative_incidence": ("survival", "cumulative_incidence", ("table", "gray_test")),
+    "fine_gray": ("survival", "fine_gray", ("table",)),
+    "iptw_km": ("survival", "iptw_kaplan_meier", ("table", "rmst_difference", "weights.balance")),
+    "imputation_cox": ("imputation", "compare_cox", ("table", "missing")),
 }
 #: meta functions other than by_study (analysis["function"]) and the result tables they save.
 _META_FUNCTIONS: dict[str, tuple[str, ...]] = {
@@ -1078,7 +1211,7 @@ _META_FUNCTIONS: dict[str, tuple[str, ...]] = {
 #: Keys of an analysis dict that describe it rather than being keyword arguments.
 _NOT_ARGUMENTS = frozenset(
     {"kind", "label", "title", "endpoint", "landmark", "function", "measure", "software", "epv",
-     "subset"}
+     "subset", "cause_specific", "description"}
 )
 
 
@@ -1138,6 +1271,12 @@ def _analysis_block(number: int, analysis: dict) -> list[str]:
         lines.append(
             f"subset_data = contrasts.level_subset(data, {_literal(column)}, {_literal(list(levels))})"
         )
+    base = "data"
+    if analysis.get("cause_specific"):  # competing deaths censored, as the page did
+        lines.append(
+            f"cause_specific_data = survival.cause_specific(data, {_literal(args.get('event'))})"
+        )
+        source = base = "cause_specific_data"
     spec = analysis.get("landmark")
     if spec is not None and kind in (*_SURVIVAL_KINDS, *_FOREST_KINDS):
         source = "landmark_data"
@@ -1147,12 +1286,12 @@ def _analysis_block(number: int, analysis: dict) -> list[str]:
         if isinstance(spec, dict):
             options = ", ".join(f"{k}={_literal(v)}" for k, v in spec.items())
             lines.append(
-                f"landmark_data = survival.pcr_landmark(data, {_literal(time)}, "
+                f"landmark_data = survival.pcr_landmark({base}, {_literal(time)}, "
                 f"{_literal(event)}, {options})"
             )
         else:
             lines.append(
-                f"landmark_data = survival.landmark(data, {_literal(time)}, "
+                f"landmark_data = survival.landmark({base}, {_literal(time)}, "
                 f"{_literal(event)}, at={_literal(spec)})"
             )
     lines.append(f"result = {module}.{function}({source}{', ' if call_args else ''}{call_args})")
@@ -1256,7 +1395,7 @@ def repro_script(view: dict, *, filename: str = "reproduce_her2er.py") -> str:
 
     analyses = view.get("analyses") or []
     modules = {_CALLS[a["kind"]][0] for a in analyses if a.get("kind") in _CALLS}
-    if any(a.get("landmark") is not None for a in analyses):
+    if any(a.get("landmark") is not None or a.get("cause_specific") for a in analyses):
         modules.add("survival")
     if any(a.get("subset") for a in analyses):
         modules.add("contrasts")

@@ -614,7 +614,8 @@ class LogisticResult:
 
     ``table`` has one row per model column (intercept excluded; see ``intercept``):
     ``term, coef, se, odds_ratio, ci_low, ci_high, p`` (Wald). ``lr_statistic`` / ``lr_p_value``
-    test the whole model against the intercept-only model on ``lr_df`` degrees of freedom.
+    test the whole model against the intercept-only model on ``lr_df`` degrees of freedom; with
+    ``strata``, against the model with the study effects only (so they test the terms).
     ``epv``: events per estimated coefficient, counting the rarer outcome (responders or
     non-responders); ``warnings`` says when it is below 10.
     """
@@ -631,6 +632,7 @@ class LogisticResult:
     intercept: float
     intercept_se: float
     reference: dict = field(default_factory=dict)
+    strata: str | None = None
 
     @property
     def epv(self) -> float:
@@ -750,6 +752,7 @@ def logistic(
     outcome: str = "pcr",
     reference: Mapping | None = None,
     alpha: float = 0.05,
+    strata: str | None = None,
 ) -> LogisticResult:
     """Logistic regression of ``outcome`` on ``terms`` (adjusted odds ratios).
 
@@ -761,6 +764,9 @@ def logistic(
     outcome : the 0/1 response column.
     reference : ``{"col": "level"}`` reference levels (default: first level in natural order).
     alpha : 1 - confidence level of the Wald CIs.
+    strata : a column such as ``"study"`` entered as a fixed effect (own intercept per level, R
+        ``glm(outcome ~ terms + study)``): the odds ratios are within-study; the study
+        coefficients are not reported. Patients missing it are excluded (counted).
 
     Raises
     ------
@@ -772,29 +778,39 @@ def logistic(
     terms = as_list(terms)
     if not terms:
         raise AnalysisError("Choose at least one term for the logistic model.")
-    frame, excl = _usable(df, [outcome, *terms], "the logistic model")
+    if strata is not None and strata in terms:
+        raise AnalysisError(f"{strata!r} is already a term; it cannot also be the stratum.")
+    frame, excl = _usable(df, [outcome, *terms, *as_list(strata)], "the logistic model")
     y = _binary(frame[outcome], outcome)
     _require_both_outcomes(y, outcome, "a logistic model")
     _check_level_separation(frame, terms, y)
-    X, names, used_reference = _build_design(frame, terms, dict(reference or {}))
+    design_terms = [*terms, *as_list(strata)]
+    X, names, used_reference = _build_design(frame, design_terms, dict(reference or {}))
     fit = _fit_or_raise(X, y, names)
-    null_loglik = _null_loglik(y)
+    n_par = X.shape[1]
+    if strata is None:
+        null_loglik, n_null = _null_loglik(y), 1
+    else:
+        X_null, null_names, _ = _build_design(frame, [strata], dict(reference or {}))
+        null_loglik, n_null = _fit_or_raise(X_null, y, null_names).loglik, X_null.shape[1]
+        used_reference.pop(strata, None)
     table = _wald_table(fit, names, _z(alpha))
     statistic = max(2 * (fit.loglik - null_loglik), 0.0)
-    n_par = X.shape[1]
+    shown = table.iloc[1 : n_par - (n_null - 1)]  # the study dummies are the last columns
     return LogisticResult(
-        table=table.iloc[1:].reset_index(drop=True),
+        table=shown.reset_index(drop=True),
         n=len(y),
         events=int(y.sum()),
         exclusions=excl,
         lr_statistic=statistic,
-        lr_df=n_par - 1,
-        lr_p_value=float(chi2_dist.sf(statistic, n_par - 1)),
+        lr_df=n_par - n_null,
+        lr_p_value=float(chi2_dist.sf(statistic, n_par - n_null)),
         aic=-2 * fit.loglik + 2 * n_par,
         loglik=fit.loglik,
         intercept=float(table["coef"].iloc[0]),
         intercept_se=float(table["se"].iloc[0]),
         reference=used_reference,
+        strata=strata,
     )
 
 

@@ -9,11 +9,16 @@ unknown or when the patient had no surgery). pCR is known only at surgery, so an
 pCR as an exposure for a time-to-event endpoint starts at each patient's surgery (the landmark).
 ``pcr_definition`` records, per row (usually constant within a study), which definition of pCR the
 ``pcr`` column follows (one of :data:`PCR_DEFINITIONS`).
+
+Competing risks: the event column of an endpoint in :data:`COMPETING_ENDPOINTS` may hold more than
+two codes, 0 = censored, 1 = the event of interest, 2, 3, ... = competing causes (e.g. for
+breast-cancer-specific survival, 1 = death from breast cancer, 2 = death from other causes); their
+labels are in :data:`CAUSE_LABELS`. Every other event column is 0/1.
 """
 
 from __future__ import annotations
 
-ENDPOINTS: tuple[str, ...] = ("efs", "rfs", "dfs", "drfs", "os")
+ENDPOINTS: tuple[str, ...] = ("efs", "rfs", "dfs", "drfs", "os", "bcss")
 
 ENDPOINT_LABELS: dict[str, str] = {
     "efs": "Event-free survival",
@@ -21,6 +26,15 @@ ENDPOINT_LABELS: dict[str, str] = {
     "dfs": "Disease-free survival",
     "drfs": "Distant recurrence-free survival",
     "os": "Overall survival",
+    "bcss": "Breast-cancer-specific survival",
+}
+
+#: Endpoints whose event column codes competing causes: 0 censored, 1 event, >= 2 competing.
+COMPETING_ENDPOINTS: tuple[str, ...] = ("bcss",)
+
+#: Event codes of competing-risk endpoints and what each one means.
+CAUSE_LABELS: dict[str, dict[int, str]] = {
+    "bcss": {0: "censored (alive)", 1: "death from breast cancer", 2: "death from other causes"},
 }
 
 POSITIVE = "positive"
@@ -196,6 +210,18 @@ def available_endpoints(columns) -> list[str]:
     """Endpoints whose time and event columns are both present."""
     cols = set(columns)
     return [e for e in ENDPOINTS if time_column(e) in cols and event_column(e) in cols]
+
+
+def is_competing(endpoint: str | None) -> bool:
+    """Whether the event column of ``endpoint`` may code competing causes (0/1/2...)."""
+    return endpoint in COMPETING_ENDPOINTS
+
+
+def cause_label(endpoint: str | None, code: int) -> str:
+    """Plain-language meaning of event code ``code`` of ``endpoint`` (e.g. "death from other
+    causes"); "event" / "censored" for ordinary endpoints, "cause k" for unlabelled codes."""
+    labels = CAUSE_LABELS.get(endpoint or "", {0: "censored", 1: "event"})
+    return labels.get(int(code), f"cause {int(code)}")
 
 
 def available_signatures(columns) -> list[str]:

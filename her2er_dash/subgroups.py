@@ -6,6 +6,10 @@ from a Cox model (Efron ties). Heterogeneity is judged by a likelihood-ratio tes
 exposure x subgroup, not by comparing per-level p-values. Levels too small for a trustworthy
 estimate keep their counts but get no estimate and a ``warning`` saying why.
 
+With ``strata`` (e.g. the study of a pooled cohort) every model gets study-specific baselines:
+a stratified Cox model (own baseline hazard per study) or a logistic model with study fixed
+effects (own intercept per study); these are fitted on the patients' rows.
+
 Each subgroup variable is summarised once (binomial cells for pCR; patients at risk and deaths per
 event time, level and exposure value for survival) and every model of it is fitted from that
 summary, which gives the row-level numbers at a cost that hardly grows with the number of patients.
@@ -107,6 +111,21 @@ def _logit_effect(x, successes, trials) -> tuple[float, float]:
     return float(fit.beta[1]), float(fit.cov[1, 1])
 
 
+def _dummies(codes: np.ndarray) -> np.ndarray:
+    """Treatment dummies of the levels present in ``codes`` (first present level = reference)."""
+    present = np.unique(codes)
+    return (codes[:, None] == present[None, 1:]).astype(float)
+
+
+def _logit_fit_rows(X: np.ndarray, y: np.ndarray, names: list[str]):
+    from .response import _fit_collapsed
+
+    fit, rows = _fit_collapsed(X, y)
+    if not fit.converged or _separated_column(fit, rows, names) is not None:
+        raise AnalysisError("separation: the odds ratio would be infinite")
+    return fit
+
+
 def _logit_interaction(x, level, successes, trials) -> tuple[float, int]:
     main, full = _interaction_designs(x, level)
     ones = np.ones((len(x), 1))
@@ -120,12 +139,12 @@ def _logit_interaction(x, level, successes, trials) -> tuple[float, int]:
 
 
 class _Binary:
-    """Logistic models of a 0/1 outcome."""
+    """Logistic models of a 0/1 outcome (with ``strata``: study fixed effects)."""
 
     measure = "odds ratio"
 
-    def __init__(self, x: np.ndarray, y: np.ndarray):
-        self.x, self.outcome = x, y
+    def __init__(self, x: np.ndarray, y: np.ndarray, strata: np.ndarray | None = None):
+        self.x, self.outcome, self.strata = x, y, strata
         self.x_code, self.x_values = _exposure_cells(x)
 
     @staticmethod
@@ -133,15 +152,30 @@ class _Binary:
         return n - events
 
     def split(self, codes: np.ndarray, n_levels: int) -> _RowSplit | _BinomialSplit:
-        if self.x_code is None:
+        if self.x_code is None or self.strata is not None:
             return _RowSplit(self, codes, n_levels)
         return _BinomialSplit(self, codes, n_levels)
 
     def effect(self, rows: np.ndarray) -> tuple[float, float]:
-        return _logit_effect(self.x[rows], self.outcome[rows], None)
+        if self.strata is None:
+            return _logit_effect(self.x[rows], self.outcome[rows], None)
+        study = _dummies(self.strata[rows])
+        X = np.column_stack([np.ones(len(rows)), self.x[rows], study])
+        names = ["(Intercept)", "exposure", *(f"study{j}" for j in range(study.shape[1]))]
+        fit = _logit_fit_rows(X, self.outcome[rows], names)
+        return float(fit.beta[1]), float(fit.cov[1, 1])
 
     def interaction_lr(self, rows: np.ndarray, level: np.ndarray) -> tuple[float, int]:
-        return _logit_interaction(self.x[rows], level, self.outcome[rows], None)
+        if self.strata is None:
+            return _logit_interaction(self.x[rows], level, self.outcome[rows], None)
+        main, full = _interaction_designs(self.x[rows], level)
+        ones, study = np.ones((len(rows), 1)), _dummies(self.strata[rows])
+        fits = [
+            _logit_fit_rows(np.hstack([ones, design, study]), self.outcome[rows],
+                            [f"c{j}" for j in range(1 + design.shape[1] + study.shape[1])])
+            for design in (main, full)
+        ]  # fmt: skip
+        return 2 * (fits[1].loglik - fits[0].loglik), full.shape[1] - main.shape[1]
 
 
 class _BinomialSplit:
@@ -188,12 +222,14 @@ class _BinomialSplit:
 
 
 class _Survival:
-    """Cox models of a (time, event) outcome."""
+    """Cox models of a (time, event) outcome (with ``strata``: stratified by study)."""
 
     measure = "hazard ratio"
 
-    def __init__(self, x: np.ndarray, time: np.ndarray, event: np.ndarray):
-        self.x, self.time, self.outcome = x, time, event
+    def __init__(
+        self, x: np.ndarray, time: np.ndarray, event: np.ndarray, strata: np.ndarray | None = None
+    ):
+        self.x, self.time, self.outcome, self.strata = x, time, event, strata
         # Each patient is at risk at the event times up to their own time: with the event
         # times in descending order, those before position ``bucket`` (the count of event times
         # later than the patient's time); an event at the k-th event time has bucket k.
@@ -207,16 +243,24 @@ class _Survival:
         return events  # censored patients do not limit a Cox model
 
     def split(self, codes: np.ndarray, n_levels: int) -> _RowSplit | _CountSplit:
-        if self.x_code is None:
+        if self.x_code is None or self.strata is not None:
             return _RowSplit(self, codes, n_levels)
         return _CountSplit(self, codes, n_levels)
 
     def effect(self, rows: np.ndarray) -> tuple[float, float]:
+        if self.strata is not None:
+            beta, var, _, _ = _cox_fit_strata(self, rows, self.x[rows][:, None])
+            return float(beta[0]), float(var[0, 0])
         time, event, x, _ = self._sorted(rows, np.zeros(len(rows), dtype=np.int64))
         beta, var, _, _ = _cox_fit(time, event, x[:, None])
         return float(beta[0]), float(var[0, 0])
 
     def interaction_lr(self, rows: np.ndarray, level: np.ndarray) -> tuple[float, int]:
+        if self.strata is not None:
+            main, full = _interaction_designs(self.x[rows], level)
+            loglik_main = _cox_fit_strata(self, rows, main)[2]
+            loglik_full = _cox_fit_strata(self, rows, full)[2]
+            return 2 * (loglik_full - loglik_main), full.shape[1] - main.shape[1]
         time, event, x, level = self._sorted(rows, level)
         main, full = _interaction_designs(x, level)
         loglik_main = _cox_fit(time, event, main)[2]
@@ -234,6 +278,14 @@ def _cox_fit(time, event, X):
     from .survival import cox_fit_arrays
 
     return cox_fit_arrays(time, event, X, ties="efron", presorted=True)
+
+
+def _cox_fit_strata(engine: _Survival, rows: np.ndarray, X: np.ndarray):
+    """Cox fit of ``rows`` with a baseline hazard per stratum (study)."""
+    from .survival import cox_fit_arrays
+
+    return cox_fit_arrays(engine.time[rows], engine.outcome[rows], X,
+                          strata=engine.strata[rows], ties="efron")  # fmt: skip
 
 
 class _CountSplit:
@@ -328,24 +380,33 @@ def _exposure_values(values: pd.Series, name: str, reference) -> tuple[np.ndarra
     return (values != reference).to_numpy(dtype=float), f"{other} vs {reference}"
 
 
-def _prepare(df: pd.DataFrame, exposure: str, subgroups: list[str], outcome, reference):
-    keep = [exposure, *subgroups]
+def _prepare(df: pd.DataFrame, exposure: str, subgroups: list[str], outcome, reference,
+             strata: str | None = None):  # fmt: skip
+    keep = [exposure, *subgroups, *as_list(strata)]
+    required = [exposure, *as_list(strata)]
     if isinstance(outcome, tuple | list):
         if len(outcome) != 2:
             raise AnalysisError("A survival outcome is a pair of columns: (time, event).")
         time, event = outcome
         needed = list(dict.fromkeys([time, event, *keep]))
         require_columns(df, needed)
-        frame, excl = survival_frame(df[needed], time, event, [exposure], what="the forest plot")
+        frame, excl = survival_frame(df[needed], time, event, required, what="the forest plot")
         x, contrast = _exposure_values(frame[exposure], exposure, reference)
-        engine = _Survival(x, frame[time].to_numpy(float), frame[event].to_numpy(float))
+        engine = _Survival(x, frame[time].to_numpy(float), frame[event].to_numpy(float),
+                           _strata_codes(frame, strata))  # fmt: skip
         return frame, excl, engine, contrast
     needed = list(dict.fromkeys([outcome, *keep]))
     require_columns(df, needed)
-    frame, excl = complete_cases(df[needed], [exposure, outcome], what="the forest plot")
+    frame, excl = complete_cases(df[needed], [*required, outcome], what="the forest plot")
     y = _binary(frame[outcome], outcome)
     x, contrast = _exposure_values(frame[exposure], exposure, reference)
-    return frame, excl, _Binary(x, y), contrast
+    return frame, excl, _Binary(x, y, _strata_codes(frame, strata)), contrast
+
+
+def _strata_codes(frame: pd.DataFrame, strata: str | None) -> np.ndarray | None:
+    if strata is None:
+        return None
+    return pd.factorize(frame[strata], sort=True)[0].astype(np.int64)
 
 
 def _level_codes(values: pd.Series, name: str) -> tuple[np.ndarray, list]:
@@ -450,6 +511,7 @@ def forest(
     reference=None,
     alpha: float = 0.05,
     progress: Callable[[float, str], None] | None = None,
+    strata: str | None = None,
 ) -> pd.DataFrame:
     """Effect of ``exposure`` overall and within every level of each subgroup variable.
 
@@ -463,6 +525,10 @@ def forest(
         Cox model with Efron ties).
     alpha : 1 - confidence level of the Wald CIs.
     progress : optional ``callable(fraction, message)`` called as the subgroups are done.
+    strata : a column such as ``"study"``: every model gets a baseline per level (stratified Cox,
+        R ``coxph(... + strata(study))``; logistic with study fixed effects, R ``glm(... +
+        study)``), so studies with different baseline risks are not mixed. Patients missing it
+        are excluded (counted).
 
     Returns
     -------
@@ -479,7 +545,7 @@ def forest(
     subgroups = as_list(subgroups)
     if not subgroups:
         raise AnalysisError("Choose at least one subgroup variable for the forest plot.")
-    frame, excl, engine, contrast = _prepare(df, exposure, subgroups, outcome, reference)
+    frame, excl, engine, contrast = _prepare(df, exposure, subgroups, outcome, reference, strata)
     if isinstance(engine, _Binary) and engine.outcome.min() == engine.outcome.max():
         raise AnalysisError(
             f"All {len(engine.outcome):,} patients have the same {outcome} value, so no effect can be "
@@ -507,5 +573,6 @@ def forest(
         contrast=contrast,
         n_subgroups=len(subgroups),
         n_interaction_tests=int(tested.first().notna().sum()),
+        strata=strata,
     )
     return out

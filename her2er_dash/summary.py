@@ -15,7 +15,7 @@ import pandas as pd
 
 from ._data import Exclusions, as_list, require_columns
 from .errors import AnalysisError
-from .schema import ENDPOINT_LABELS, ENDPOINTS, event_column, time_column
+from .schema import COMPETING_ENDPOINTS, ENDPOINT_LABELS, ENDPOINTS, event_column, time_column
 
 _CATEGORY_ROWS = (("t_stage", "T stage"), ("grade", "Grade"), ("n_stage", "Nodes"),
                   ("arm", "Arm"), ("study", "Study"))
@@ -89,14 +89,19 @@ def _group_rows(df: pd.DataFrame) -> list[tuple[str, str, str]]:
 def _endpoint_rows(df, endpoint, tcol, ecol) -> list[tuple[str, str, str]]:
     time = pd.to_numeric(df[tcol], errors="coerce").to_numpy(dtype=float)
     event = pd.to_numeric(df[ecol], errors="coerce").to_numpy(dtype=float)
-    ok = np.isfinite(time) & np.isin(event, (0, 1))
+    competing = endpoint in COMPETING_ENDPOINTS  # codes 0 / 1 / 2...: 2+ are competing events
+    ok = np.isfinite(time) & (np.isin(event, (0, 1)) | (competing & (event >= 2)))
     label = ENDPOINT_LABELS[endpoint]
-    follow = reverse_km_median(time, event)
-    return [
+    # Follow-up is the time to censoring: any event (competing ones too) ends follow-up.
+    follow = reverse_km_median(time, np.where(event >= 1, 1.0, event))
+    rows = [
         (label, "with data", _pct(int(ok.sum()), len(df))),
         (label, "events", f"{int((event[ok] == 1).sum()):,}"),
-        (label, "median follow-up, months", "-" if np.isnan(follow) else f"{follow:.1f}"),
     ]
+    if competing:
+        rows.append((label, "competing events", f"{int((event[ok] >= 2).sum()):,}"))
+    rows.append((label, "median follow-up, months", "-" if np.isnan(follow) else f"{follow:.1f}"))
+    return rows
 
 
 def table_one(df: pd.DataFrame, *, by=("er_category", "her2_status")) -> pd.DataFrame:

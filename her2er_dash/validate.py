@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .schema import ENDPOINTS, event_column, time_column
+from .schema import COMPETING_ENDPOINTS, ENDPOINTS, event_column, time_column
 
 ISSUE_COLUMNS = ("severity", "column", "count", "rows", "message")
 _SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
@@ -323,13 +323,18 @@ def _check_times(df: pd.DataFrame, col: str) -> list[dict]:
 def _check_events(df: pd.DataFrame, col: str, endpoint: str) -> list[dict]:
     events = _num(df, col)
     out = []
-    bad = ~np.isnan(events) & ~np.isin(events, (0, 1))
+    if endpoint in COMPETING_ENDPOINTS:  # 0 censored, 1 event, 2, 3... competing causes
+        bad = ~np.isnan(events) & ((events < 0) | (events % 1 != 0))
+        rule = "0 (censored), 1 (event) or 2, 3... (competing causes)"
+    else:
+        bad = ~np.isnan(events) & ~np.isin(events, (0, 1))
+        rule = "1 (event) or 0 (censored)"
     if bad.any():
         odd = sorted(set(events[bad].tolist()))[:5]
-        out.append(issue("error", col, bad, f"{col} must be 1 (event) or 0 (censored); found "
+        out.append(issue("error", col, bad, f"{col} must be {rule}; found "
                          f"{odd}. Recode it in the mapping (Cohort page → Column mapping → "
                          "Recode values)."))
-    known = np.isin(events, (0, 1))
+    known = ~np.isnan(events) & ~bad
     if known.any() and not (events[known] == 1).any():
         out.append(issue("warning", col, int(known.sum()), f"No {endpoint.upper()} events: "
                          "every patient is censored. Check the event coding (is 1 the event?)."))

@@ -1,4 +1,5 @@
-"""Survival page: Kaplan-Meier, log-rank, Cox with PH check, RMST/milestone, pCR -> outcome by ER."""
+"""Survival page: Kaplan-Meier, log-rank, Cox with PH check, RMST/milestone, pCR -> outcome by ER;
+competing risks, stratified and weighted log-rank, IPTW-adjusted curves, multiple imputation."""
 
 import pandas as pd
 import streamlit as st
@@ -6,6 +7,268 @@ import streamlit as st
 import ui
 from her2er_dash import figures, schema
 from her2er_dash.errors import AnalysisError
+
+#: Fleming-Harrington weights offered for the log-rank test: label -> (rho, gamma).
+FH_WEIGHTS = {
+    "equal weights (log-rank)": (0.0, 0.0),
+    "early differences — G(1, 0), Peto–Prentice": (1.0, 0.0),
+    "late differences — G(0, 1)": (0.0, 1.0),
+    "middle differences — G(1, 1)": (1.0, 1.0),
+}
+TRUNCATION = {"none": None, "1st / 99th percentiles": (0.01, 0.99),
+              "5th / 95th percentiles": (0.05, 0.95)}
+#: pCR is known only at surgery: as an exposure from time zero it would bias (immortal time).
+IPTW_EXPOSURES = ("her2_status", "er_status", "hr_status", "pr_status", "arm", "her2_category")
+CONFOUNDERS = ("age", "er_status", "pr_status", "her2_status", "hr_status", "er_percent", "grade",
+               "t_stage", "n_stage", "study")
+
+
+def with_cause_labels(table: pd.DataFrame, endpoint: str) -> pd.DataFrame:
+    """A copy with each cause code named (e.g. 2 -> "death from other causes")."""
+    out = table.copy()
+    out.insert(out.columns.get_loc("cause") + 1, "cause_label",
+               [schema.cause_label(endpoint, c) for c in out["cause"]])
+    return out
+
+
+def competing_risks_panel(full, endpoint, time, event, group, horizon, label, conf_type, log):
+    """CIF curves and Gray's test on the data with its competing causes, and why 1 - KM misleads."""
+    from her2er_dash.survival import needs_landmark
+
+    if group is not None and needs_landmark([group]):
+        st.info(f"{schema.column_label(group)} is known only at surgery, so comparing cumulative "
+                "incidence by it from the time origin would credit it with time before it was known "
+                "(immortal-time bias); the curves below are for all patients together.")
+        group = None
+    pooled = len(ui.studies(full)) > 1 and group != "study"
+    c1, c2 = st.columns(2)
+    with c1:
+        mode = ui.selectbox("Display", ["side by side", "stacked"], key="surv_cif_mode",
+                            help="Side by side: one panel per cause. Stacked: causes and "
+                                 "event-free survival add up to 100% in each group.")
+    with c2:
+        stratify = pooled and ui.toggle("Gray's test stratified by study", key="surv_cif_strata",
+                                        default=True)
+    cif = full.run("survival.cumulative_incidence", time=time, event=event, by=group,
+                   strata="study" if stratify else None)
+    ui.figure(figures.cif_figure(cif, mode=mode, cause_labels=schema.CAUSE_LABELS.get(endpoint),
+                                 time_label=label, presenter=full.presenter,
+                                 watermark=full.watermark), f"cif_{endpoint}")
+    st.caption(f"{cif.exclusions.describe()}. Aalen–Johansen cumulative incidence with 95% "
+               "pointwise log(−log) CIs (as R cmprsk::cuminc).")
+    cause = schema.cause_label(endpoint, 1)
+    km = ui.cause_specific(full, endpoint).run("survival.kaplan_meier", time=time, event=event,
+                                                by=group, conf_type=conf_type)
+    rows = []
+    for g, part in km.table.groupby("group", sort=False):
+        at = cif.at([horizon])
+        value = at[(at["group"] == g) & (at["cause"] == 1)]["cif"]
+        shown = part[part["time"] <= horizon]["survival"]
+        rows.append({"group": g, "time": horizon, f"cumulative incidence of {cause}":
+                     float(value.iloc[0]) if len(value) else float("nan"),
+                     "1 − Kaplan–Meier (competing deaths censored)":
+                     1 - (float(shown.iloc[-1]) if len(shown) else 1.0)})
+    compare = pd.DataFrame(rows)
+    st.markdown(
+        f"**Why not 1 − Kaplan–Meier?** Once a patient has had a competing event "
+        f"({schema.cause_label(endpoint, 2)}), {cause} can no longer happen to her. Kaplan–Meier "
+        "censors her as if it still could, so 1 − KM estimates the risk in a world without "
+        "competing causes and overstates the risk that patients actually face; the cumulative "
+        "incidence does not (all causes plus event-free survival add up to 100%). At "
+        f"{horizon:g} months:"
+    )
+    ui.table(compare, f"cif_vs_km_{endpoint}")
+    if not cif.gray_test.empty:
+        sizes = cif.risk.groupby("group", sort=False)["n_at_risk"].first()
+        events = cif.table[cif.table["cause"] == 1].groupby("group", sort=False)["n_event"].sum()
+        small = [note for g in sizes.index
+                 if (note := ui.small_group_note(int(sizes[g]), int(events.get(g, 0))))]
+        gray = with_cause_labels(cif.gray_test, endpoint)
+        if small:
+            st.warning("Some groups are too small for a valid test: " + " ".join(sorted(set(small))))
+        else:
+            ui.table(gray, f"gray_test_{endpoint}",
+                     caption="Gray's test comparing the cumulative incidence of each cause between "
+                             "groups" + (", stratified by study." if stratify else "."))
+    ui.table(with_cause_labels(cif.at(sorted({12.0, 60.0, 120.0, float(horizon)})), endpoint),
+             f"cif_at_{endpoint}", caption="Cumulative incidence with standard errors at chosen "
+                                           "times (as cmprsk::timepoints).")
+    log.append({"kind": "cumulative_incidence", "endpoint": endpoint, "by": group,
+                "strata": "study" if stratify else None})
+    fine_gray_block(full, endpoint, time, event, group, log)
+
+
+def fine_gray_block(full, endpoint, time, event, group, log):
+    data = full.data
+    options = [c for c in ("er_status", "er_category", "her2_status", "hr_status", "pr_status", "grade",
+                           "t_stage", "n_stage", "arm", "regimen_class", "age") if c in data.columns
+               and (c == "age" or len(full.levels(c)) >= 2)]
+    default = [c for c in (group, "age") if c in options][:2] or options[:1]
+    terms = ui.multiselect("Fine–Gray model terms", options, key="surv_fg_terms", default=default,
+                           format_func=schema.column_label)
+    if not terms:
+        return
+    model = full.run("survival.fine_gray", time=time, event=event, terms=terms)
+    ui.table(model.table, f"fine_gray_{endpoint}",
+             caption=f"Subdistribution hazard ratios for {schema.cause_label(endpoint, 1)} "
+                     f"(Fine–Gray, as R cmprsk::crr; robust SEs). n = {model.n:,}, events = "
+                     f"{model.events:,}, competing events = {model.competing:,}"
+                     + ("" if model.converged else "; did not converge — interpret with care") + ".")
+    log.append({"kind": "fine_gray", "endpoint": endpoint, "terms": terms})
+
+
+def weighted_logrank_panel(ctx, endpoint, time, event, group, log):
+    """Log-rank stratified by study (default for pooled cohorts) and Fleming-Harrington weights."""
+    pooled = len(ui.studies(ctx)) > 1 and group != "study"
+    c1, c2 = st.columns(2)
+    with c1:
+        stratify = ui.toggle("Stratify by study", key="surv_lr_strata", default=pooled,
+                             disabled=not pooled,
+                             help="Each study keeps its own risk sets (R survdiff + strata(study)), "
+                                  "so differences in baseline risk between studies cannot pass as "
+                                  "a group effect. On by default when the selection pools studies.")
+    with c2:
+        weighting = ui.selectbox("Weights", list(FH_WEIGHTS), key="surv_lr_weights",
+                                 help="Fleming–Harrington G(ρ, γ): weight S(t−)^ρ (1 − S(t−))^γ at "
+                                      "each event time (R survdiff(rho=) for γ = 0).")
+    stratify = stratify and pooled
+    rho, gamma = FH_WEIGHTS[weighting]
+    if not stratify and rho == 0 and gamma == 0:
+        st.caption("Same as the log-rank test above" + ("" if pooled else " (one study only)")
+                   + ": choose weights to emphasise early or late differences.")
+        return
+    test, landmark = ctx.run_survival("survival.logrank", time=time, event=event, uses=[group],
+                                      by=group, strata="study" if stratify else None, rho=rho,
+                                      gamma=gamma)  # fmt: skip
+    landmark_caption(landmark)
+    how = test.weighting + (f", stratified by study ({len(ui.studies(ctx))} studies)" if stratify
+                            else "")
+    small = [s for s in (ui.small_group_note(int(r.n)) for r in test.table.itertuples()) if s]
+    if small:
+        st.warning("At least one group is too small for a valid test: " + " ".join(small))
+    else:
+        st.markdown(f"**{how}**: χ² = {test.statistic:.2f} on {test.dof} df, "
+                    f"**p = {test.p_value:.3g}**")
+    ui.table(test.table, f"logrank_weighted_{endpoint}",
+             caption="Observed and expected events" + (" (weighted)" if rho or gamma else "")
+                     + (", summed over studies." if stratify else "."))
+    log.append({"kind": "logrank", "endpoint": endpoint, "by": group, "strata":
+                "study" if stratify else None, "rho": rho, "gamma": gamma,
+                **({"landmark": ctx.landmark_spec} if landmark else {})})
+
+
+def iptw_panel(ctx, endpoint, time, event, log):
+    data = ctx.data
+    followed = data[[time, event]].notna().all(axis=1).to_numpy()
+    coverage = {c: float(data.loc[followed, c].notna().mean()) if followed.any() else 0.0
+                for c in {*IPTW_EXPOSURES, *CONFOUNDERS} if c in data.columns}
+    exposures = [c for c in IPTW_EXPOSURES if coverage.get(c, 0) > 0
+                 and data.loc[followed, c].dropna().nunique() == 2]
+    if not exposures:
+        st.info("No two-level exposure (e.g. HER2 or ER status) is recorded for the patients with "
+                "follow-up in this selection.")
+        return
+    c1, c2, c3 = st.columns(3)
+    with c1:
+        exposure = ui.selectbox("Exposure", exposures, key="surv_iptw_exposure",
+                                format_func=schema.column_label)
+    levels = ctx.levels(exposure)
+    with c2:
+        reference = ui.selectbox("Reference (unexposed)", levels, key="surv_iptw_reference")
+    with c3:
+        truncation = ui.selectbox("Weight truncation", list(TRUNCATION), key="surv_iptw_trunc")
+    related = {"er_status", "hr_status", "er_percent", "pr_status"} if exposure in (
+        "er_status", "hr_status", "pr_status") else set()
+    candidates = [c for c in CONFOUNDERS if coverage.get(c, 0) > 0 and c != exposure
+                  and (c in ("age", "er_percent") or len(ctx.levels(c)) >= 2)]
+    # Default: the usual prognostic factors that are recorded for most patients followed up.
+    default = [c for c in ("age", "grade", "t_stage", "n_stage", "er_status") if c in candidates
+               and c not in related and coverage[c] >= 0.8]
+    confounders = ui.multiselect("Confounders (propensity model)", candidates, key="surv_iptw_conf",
+                                 default=default, format_func=schema.column_label)
+    st.caption("pCR is not offered as an exposure: it is known only at surgery (immortal-time bias).")
+    if not confounders:
+        st.info("Choose at least one confounder.")
+        return
+    complete = int((followed & data[[exposure, *confounders]].notna().all(axis=1).to_numpy()).sum())
+    if complete < 20:
+        st.info(f"Only {complete} patients have follow-up, {schema.column_label(exposure)} and every "
+                "chosen confounder: too few to estimate weights. Choose confounders recorded for "
+                "more patients, or see the multiple-imputation panel.")
+        return
+    label = ctx.time_label(endpoint)
+    trunc = TRUNCATION[truncation]
+    result = ctx.run("survival.iptw_kaplan_meier", time=time, event=event, exposure=exposure,
+                     confounders=confounders, reference=reference, truncate=trunc)
+    unadjusted = ctx.run("survival.kaplan_meier", time=time, event=event, by=exposure)
+    ui.figure(figures.adjusted_figure(result, unadjusted=unadjusted, time_label=label,
+                                      presenter=ctx.presenter, watermark=ctx.watermark),
+              f"iptw_{endpoint}")
+    w = result.weights
+    info = w.truncation
+    trunc_text = ("no truncation" if info["quantiles"] is None else
+                  f"{info['n_truncated']:,} weights truncated to [{info['lower']:.3g}, "
+                  f"{info['upper']:.3g}]")
+    st.caption(f"{result.exclusions.describe()}. Stabilised weights from a logistic propensity "
+               f"model; {trunc_text}; weights range {w.weights.min():.3g}–{w.weights.max():.3g}. "
+               "Solid: weighted Kaplan–Meier with robust 95% CIs (as R survfit(weights=)); dashed: "
+               "unadjusted.")
+    worst = float(w.balance["smd_after"].abs().max())
+    if worst > figures.BALANCE_THRESHOLD:
+        st.warning(f"Balance is incomplete after weighting (largest |SMD| = {worst:.2f} > 0.1): "
+                   "residual confounding is likely; add the unbalanced covariate or restrict the "
+                   "cohort.")
+    ui.figure(figures.balance_figure(w.balance, presenter=ctx.presenter, watermark=ctx.watermark),
+              f"iptw_balance_{endpoint}")
+    ui.table(w.balance, f"iptw_balance_{endpoint}", caption="Standardised mean differences before "
+             "and after weighting (denominator: pooled SD before weighting).")
+    ui.table(w.summary, f"iptw_weights_{endpoint}", caption="Weights per group (ESS: Kish effective "
+             "sample size).")
+    ui.table(result.rmst, f"iptw_rmst_{endpoint}",
+             caption=f"Adjusted restricted mean survival time to τ = {result.tau:.1f} months.")
+    ui.table(result.rmst_difference, f"iptw_rmst_diff_{endpoint}",
+             caption="Difference with robust 95% CI (weights treated as known).")
+    log.append({"kind": "iptw_km", "endpoint": endpoint, "exposure": exposure,
+                "confounders": confounders, "reference": reference, "truncate": trunc,
+                "tau": result.tau})
+
+
+def imputation_panel(ctx, endpoint, time, event, log):
+    data = ctx.data
+    options = [c for c in ("er_category", "er_status", "her2_status", "hr_status", "pr_status", "arm",
+                           "grade", "t_stage", "n_stage", "study", "age", "er_percent")
+               if c in data.columns and data[c].notna().any()
+               and (c in ("age", "er_percent") or len(ctx.levels(c)) >= 2)]
+    default = [t for t in (st.session_state.get("surv_terms") or []) if t in options] or options[:2]
+    terms = ui.multiselect("Cox model terms", options, key="surv_mi_terms", default=default,
+                           format_func=schema.column_label)
+    if not terms:
+        return
+    usable = data[data[[time, event]].notna().all(axis=1)]
+    missing = usable[terms].isna().sum()
+    incomplete = int(usable[terms].isna().any(axis=1).sum())
+    st.markdown(f"{incomplete:,} of {len(usable):,} patients with follow-up miss at least one term ("
+                + ", ".join(f"{schema.column_label(c)}: {int(n):,}" for c, n in missing.items())
+                + "). A complete-case analysis drops them.")
+    if incomplete == 0:
+        st.info("No missing values in these terms: imputation would change nothing.")
+        return
+    m = int(ui.selectbox("Number of imputations", [5, 10, 20, 40], key="surv_mi_m", default=10))
+    request = (ctx.cohort.token, ctx.flt, endpoint, tuple(terms), m)
+    if st.button("Run multiple imputation", key="surv_mi_run"):
+        st.session_state["_mi_request"] = request
+    if st.session_state.get("_mi_request") != request:
+        st.caption("Imputation fits a model per incomplete variable and cycle; it runs on request.")
+        return
+    result = ctx.run("imputation.compare_cox", time=time, event=event, terms=terms, n_imputations=m)
+    ui.table(result.table, f"mi_cox_{endpoint}",
+             caption=f"Hazard ratios: complete case (n = {result.n_complete:,}) and pooled over "
+                     f"{result.n_imputations} imputations (n = {result.n_imputed:,}); "
+                     "t-based CIs with Barnard–Rubin df.")
+    ui.table(result.missing, f"mi_missing_{endpoint}")
+    st.caption(ui.plain(result.description))
+    log.append({"kind": "imputation_cox", "endpoint": endpoint, "terms": terms,
+                "n_imputations": m, "description": result.description})
 
 ctx = ui.sidebar()
 ui.page_header(
@@ -53,6 +316,16 @@ def landmark_caption(info: dict | None) -> None:
         st.warning(ui.plain(info["warning"]))
 
 
+competing_log = []  # analyses of the data with their competing causes
+competing = ui.has_competing_causes(ctx, endpoint)
+if competing:
+    full_ctx, ctx = ctx, ui.cause_specific(ctx, endpoint)  # panels below: competing deaths censored
+    with ui.panel("Cumulative incidence (competing risks)"):
+        competing_risks_panel(full_ctx, endpoint, time, event, group, horizon,
+                              full_ctx.time_label(endpoint), conf_type, competing_log)
+    st.info(f"Below, {schema.cause_label(endpoint, 2)} is censored: Kaplan–Meier, log-rank and "
+            f"Cox describe the cause-specific hazard of {schema.cause_label(endpoint, 1)}.")
+
 with ui.panel("Kaplan–Meier"):
     km, km_landmark = ctx.run_survival("survival.kaplan_meier", time=time, event=event, uses=[group],
                                        by=group, conf_type=conf_type)
@@ -81,6 +354,8 @@ if group is not None:
             ui.table(test.pairwise, f"logrank_pairwise_{endpoint}", caption="Pairwise log-rank, Holm-adjusted.")
         analyses.append({"kind": "logrank", "endpoint": endpoint, "by": group, "pairwise": True,
                          "adjust": "holm", **({"landmark": ctx.landmark_spec} if km_landmark else {})})
+    with ui.panel("Log-rank test stratified by study / weighted"):
+        weighted_logrank_panel(ctx, endpoint, time, event, group, analyses)
 
 with ui.panel("Cox proportional hazards"):
     options = list(dict.fromkeys([*groupings, *[c for c in ("age", "er_percent") if c in data.columns]]))
@@ -178,5 +453,13 @@ with ui.panel("Is pCR equally prognostic across ER groups? (landmark at surgery)
                      caption="Only the landmark at each patient's surgery follows patients from the moment their "
                              "pCR is known; the other rows show how much the choice matters here.")
 
-ui.register_analysis("survival", analyses)
+with ui.panel("Adjusted survival curves (inverse probability of treatment weighting)"):
+    iptw_panel(ctx, endpoint, time, event, analyses)
+
+with ui.panel("Missing covariates: complete-case vs multiple imputation"):
+    imputation_panel(ctx, endpoint, time, event, analyses)
+
+if competing:
+    analyses = [{**a, "cause_specific": True} for a in analyses]
+ui.register_analysis("survival", competing_log + analyses)
 ui.finish()

@@ -111,3 +111,44 @@ def fresh_streamlit_caches():
     yield
     st.cache_data.clear()
     st.cache_resource.clear()
+
+
+METABRIC_CSV = ROOT / "tests" / "data" / "real" / "metabric_clinical.csv"
+
+
+@pytest.fixture(scope="session")
+def metabric_raw() -> pd.DataFrame:
+    """METABRIC clinical data as shipped in tests/data/real (cBioPortal names and values)."""
+    return pd.read_csv(METABRIC_CSV)
+
+
+@pytest.fixture(scope="session")
+def metabric(metabric_raw: pd.DataFrame) -> pd.DataFrame:
+    """The 1,979 METABRIC patients with follow-up and a known cause, in analysis columns.
+
+    ``bcss_event``: 0 alive, 1 died of breast cancer, 2 died of other causes (from VITAL_STATUS);
+    statuses as "positive"/"negative"; grade as text "1"-"3"; missing values kept.
+    """
+    from her2er_dash.events import vital_status_event
+
+    raw = metabric_raw
+    status = {"+": "positive", "-": "negative"}
+    out = pd.DataFrame(
+        {
+            "patient_id": raw["PATIENT_ID"],
+            "study": raw["COHORT"].map(lambda v: f"cohort {int(v)}" if pd.notna(v) else None),
+            "age": raw["AGE_AT_DIAGNOSIS"],
+            "bcss_months": raw["OS_MONTHS"],
+            "bcss_event": vital_status_event(raw["VITAL_STATUS"], raw["OS_MONTHS"]),
+            "os_months": raw["OS_MONTHS"],
+            "os_event": raw["OS_STATUS"].map({"DECEASED": 1.0, "LIVING": 0.0}),
+            "er_status": raw["ER_STATUS"].map(status),
+            "pr_status": raw["PR_STATUS"].map(status),
+            "her2_status": raw["HER2_STATUS"].map(status),
+            "grade": raw["GRADE"].map(lambda v: str(int(v)) if pd.notna(v) else None),
+            "tumour_size": raw["TUMOR_SIZE"],
+            "chemotherapy": raw["CHEMOTHERAPY"].map({"YES": "yes", "NO": "no"}),
+            "hormone_therapy": raw["HORMONE_THERAPY"].map({"YES": "yes", "NO": "no"}),
+        }
+    )
+    return out.dropna(subset=["bcss_months", "bcss_event"]).reset_index(drop=True)

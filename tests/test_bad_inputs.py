@@ -203,7 +203,8 @@ def test_random_bytes_only_raise_cohort_error(data):
 
 _cells = st.one_of(st.none(), st.integers(-5, 200), st.floats(allow_nan=True),
                    # a bare CR is a line break to every CSV reader, and pandas does not quote it
-                   st.text(st.characters(blacklist_characters="\r"), max_size=6),
+                   st.text(st.characters(blacklist_characters="\r", blacklist_categories=("Cs",)),
+                           max_size=6),  # lone surrogates cannot be written as UTF-8 at all
                    st.sampled_from(["positive", "Neg", "3+", "1:DECEASED"]))
 _names = st.sampled_from(["patient_id", "ER_STATUS", "HER2_IHC", "OS_MONTHS", "OS_STATUS", "pCR",
                           "age", "RFS", "x", "ER%", ""])

@@ -190,3 +190,82 @@ def test_cox_forest_on_tied_months_equals_plain_row_fits(gbsg, exposure):
 
     expected = chi2.sf(2 * (loglik[1] - loglik[0]), 2)
     np.testing.assert_allclose(out["p_interaction"].iloc[1], expected, rtol=1e-9)
+
+
+# --------------------------------------------------------------------------------------------
+# Study as a stratum (Cox) or fixed effect (logistic)
+
+
+@pytest.fixture(scope="module")
+def strata_data(metabric):
+    from her2er_dash import simulate
+
+    trial = simulate.trial(n=2000, seed=5, n_studies=6)  # SYNTHETIC: a numerical check only
+    trial = trial.dropna(subset=["pcr"])  # no surgery, no pCR result: not a complete case
+    pcr = pd.DataFrame({"pcr": trial["pcr"], "x": (trial["er_status"] == "positive").astype(int),
+                        "study": trial["study"].astype(str), "grade": trial["grade"].astype(str),
+                        "t_stage": trial["t_stage"].astype(str)})
+    known = metabric.dropna(subset=["os_event", "chemotherapy", "er_status", "grade", "study"])
+    surv = pd.DataFrame({"time": known["os_months"], "event": known["os_event"].astype(int),
+                         "x": (known["chemotherapy"] == "yes").astype(int), "study": known["study"],
+                         "er_status": known["er_status"], "grade": known["grade"]})
+    return {"pcr": pcr, "surv": surv}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def strata_reference(strata_data):
+    groups = pd.DataFrame({"table": ["pcr", "pcr", "surv", "surv"],
+                           "subgroup": ["grade", "t_stage", "er_status", "grade"]})  # fmt: skip
+    return r_reference("subgroups_forest_strata", {**strata_data, "subgroups": groups})
+
+
+def _matches_where_estimated(ours: pd.DataFrame, ref: pd.DataFrame) -> None:
+    ref = ref.assign(level=ref["level"].astype(str))
+    merged = ours.merge(ref, on=["subgroup", "level"], suffixes=("", "_r"), validate="1:1")
+    assert len(merged) == len(ours)
+    assert (merged["n"] == merged["n_r"]).all()
+    estimated = merged["estimate"].notna()
+    assert estimated.sum() >= len(merged) - 1
+    for col in NUMBERS:
+        a = merged.loc[estimated, col].to_numpy(float)
+        b = merged.loc[estimated, f"{col}_r"].to_numpy(float)
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-12, equal_nan=True)
+
+
+@pytest.mark.r
+def test_pcr_forest_with_study_fixed_effects_matches_glm(strata_data, strata_reference):
+    """R: glm(pcr ~ x + study) per level; anova(glm(~ x + g + study), glm(~ x * g + study))."""
+    ours = subgroups.forest(strata_data["pcr"], exposure="x", subgroups=["grade", "t_stage"],
+                            strata="study")  # fmt: skip
+    _matches_where_estimated(ours, strata_reference["forest_pcr"])
+    assert ours.attrs["strata"] == "study"
+
+
+@pytest.mark.r
+def test_cox_forest_stratified_by_study_matches_coxph(strata_data, strata_reference):
+    """R: coxph(Surv ~ x + strata(study)) per level; anova of x + g vs x * g, both stratified."""
+    ours = subgroups.forest(strata_data["surv"], exposure="x", subgroups=["er_status", "grade"],
+                            outcome=("time", "event"), strata="study")  # fmt: skip
+    _matches_where_estimated(ours, strata_reference["forest_surv"])
+
+
+@pytest.mark.r
+def test_logistic_with_study_fixed_effect_matches_glm(strata_data, strata_reference):
+    """R: glm(pcr ~ x + grade + study): x and grade coefficients; LR test vs glm(pcr ~ study)."""
+    from her2er_dash import response
+
+    fit = response.logistic(strata_data["pcr"], ["x", "grade"], strata="study")
+    ref, lr = strata_reference["logistic"], strata_reference["logistic_lr"].iloc[0]
+    assert len(fit.table) == len(ref) == 3
+    np.testing.assert_allclose(fit.table["coef"], ref["coef"], rtol=1e-6)
+    np.testing.assert_allclose(fit.table["se"], ref["se"], rtol=1e-6)
+    np.testing.assert_allclose([fit.lr_statistic, fit.lr_df], [lr["statistic"], lr["df"]], rtol=1e-6)
+    assert fit.strata == "study"
+
+
+def test_one_study_stratum_changes_nothing(gbsg):
+    plain = subgroups.forest(gbsg, exposure="horTh", subgroups=["tgrade"], outcome=("time", "cens"))
+    one = subgroups.forest(gbsg.assign(study="one"), exposure="horTh", subgroups=["tgrade"],
+                           outcome=("time", "cens"), strata="study")  # fmt: skip
+    np.testing.assert_allclose(one["estimate"], plain["estimate"], rtol=1e-9)
+    np.testing.assert_allclose(one["p_interaction"], plain["p_interaction"], rtol=1e-7)

@@ -691,3 +691,80 @@ def test_logrank_without_information_is_refused():
                        "g": ["A", "A", "A", "A", "B"]})
     with pytest.raises(AnalysisError, match="no information"):
         sv.logrank(df, "t", "e", "g")
+
+
+# --------------------------------------------------------------------------------------------
+# Stratified and weighted (Fleming-Harrington) log-rank vs R
+
+# case -> (table, group column, rho, gamma, stratified)
+WEIGHTED_CASES = {
+    "metabric_er_rho1": ("metabric", "er_status", 1.0, 0.0, False),
+    "metabric_er_strata": ("metabric", "er_status", 0.0, 0.0, True),
+    "metabric_er_strata_rho1": ("metabric", "er_status", 1.0, 0.0, True),
+    "metabric_grade_strata_rho05": ("metabric", "grade", 0.5, 0.0, True),
+    "metabric_er_gamma1": ("metabric", "er_status", 0.0, 1.0, False),
+    "metabric_er_fh11_strata": ("metabric", "er_status", 1.0, 1.0, True),
+    "gbsg2_tgrade_rho1": ("gbsg2", "tgrade", 1.0, 0.0, False),
+    "gbsg2_tgrade_strata_meno": ("gbsg2", "tgrade", 0.0, 0.0, True),
+}
+
+
+@pytest.fixture(scope="module")
+def weighted_tables(gbsg2, metabric) -> dict[str, pd.DataFrame]:
+    os_known = metabric.dropna(subset=["os_event"])
+    tables = {}
+    for table, group, *_rest in WEIGHTED_CASES.values():
+        if table == "gbsg2":
+            frame = pd.DataFrame({"time": gbsg2["time"], "event": gbsg2["cens"],
+                                  "group": gbsg2[group].astype(str), "strata": gbsg2["menostat"]})
+        else:
+            known = os_known.dropna(subset=[group, "study"])
+            frame = pd.DataFrame({"time": known["os_months"], "event": known["os_event"].astype(int),
+                                  "group": known[group], "strata": known["study"]})
+        tables[f"{table}_{group}"] = frame
+    return tables  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def r_weighted(weighted_tables) -> dict[str, pd.DataFrame]:
+    inputs = dict(weighted_tables)
+    inputs["params"] = pd.DataFrame(
+        [(case, f"{table}_{group}", rho, gamma, strata)
+         for case, (table, group, rho, gamma, strata) in WEIGHTED_CASES.items()],
+        columns=["case", "table", "rho", "gamma", "strata"],
+    )  # fmt: skip
+    return r_reference("survival_logrank_weighted", inputs)
+
+
+@pytest.mark.r
+@pytest.mark.parametrize("case", list(WEIGHTED_CASES))
+def test_weighted_and_stratified_logrank_match_survdiff(weighted_tables, r_weighted, case):
+    """R: survdiff(Surv(time, event) ~ group [+ strata(s)], rho); gamma > 0 from the
+    Fleming-Harrington definition coded in R (tests/r/survival_logrank_weighted.R)."""
+    table, group, rho, gamma, stratified = WEIGHTED_CASES[case]
+    data = weighted_tables[f"{table}_{group}"]
+    ours = sv.logrank(data, "time", "event", "group", strata="strata" if stratified else None,
+                      rho=rho, gamma=gamma)  # fmt: skip
+    chisq, groups = r_weighted[f"{case}__chisq"], r_weighted[f"{case}__groups"]
+    close(ours.statistic, chisq["statistic"].iloc[0])
+    assert ours.dof == chisq["dof"].iloc[0]
+    assert list(ours.table["group"]) == list(groups["group"].astype(str))
+    close(ours.table["observed"], groups["observed"])
+    close(ours.table["expected"], groups["expected"])
+
+
+def test_one_stratum_is_the_unstratified_test(gbsg2):
+    plain = sv.logrank(gbsg2, "time", "cens", "tgrade")
+    one = sv.logrank(gbsg2.assign(s="all"), "time", "cens", "tgrade", strata="s")
+    close(one.statistic, plain.statistic, rtol=1e-12)
+    assert one.strata == ("s",)
+    assert plain.weighting == "log-rank"
+
+
+def test_stratified_logrank_excludes_missing_strata_and_refuses_bad_weights(gbsg2):
+    holed = gbsg2.assign(s=gbsg2["menostat"].where(gbsg2.index % 10 != 0))
+    res = sv.logrank(holed, "time", "cens", "horTh", strata="s")
+    assert dict(res.exclusions.reasons) == {"missing s": int(holed["s"].isna().sum())}
+    with pytest.raises(AnalysisError, match="rho and gamma"):
+        sv.logrank(gbsg2, "time", "cens", "horTh", rho=-1)
+    assert sv.logrank(gbsg2, "time", "cens", "horTh", rho=1).weighting.startswith("Peto")

@@ -14,6 +14,8 @@ colour-vision deficiency; :func:`group_colors` gives each level name the same co
 from __future__ import annotations
 
 from ._style import GREY, OKABE_ITO, group_colors
+from .adjusted import BALANCE_THRESHOLD, adjusted_figure, balance_figure
+from .competing import cif_figure
 from .flow import flow_figure
 from .forest import forest_figure, heterogeneity_text, interaction_test_count, meta_forest_figure
 from .km import STEP_TOLERANCE, km_figure, thin_steps
@@ -23,9 +25,13 @@ from .response import dose_response_figure, rates_figure
 from .subsets import slopes_figure, subtype_rates_figure, surface_figure
 
 __all__ = [
+    "BALANCE_THRESHOLD",
     "GREY",
     "OKABE_ITO",
     "STEP_TOLERANCE",
+    "adjusted_figure",
+    "balance_figure",
+    "cif_figure",
     "dose_response_figure",
     "flow_figure",
     "forest_figure",

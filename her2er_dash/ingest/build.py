@@ -22,6 +22,7 @@ from ..schema import (
     IDENTIFIER_COLUMNS,
     STATUS_COLUMNS,
     event_column,
+    is_competing,
     time_column,
 )
 from ..validate import issue
@@ -49,6 +50,8 @@ def kind_of(canonical: str) -> str:
         return "category"
     if canonical == "her2_ihc":
         return "ihc"
+    if canonical.endswith("_event") and is_competing(canonical.removesuffix("_event")):
+        return "competing"
     if canonical.endswith("_event"):
         return "event"
     if canonical.endswith("_months"):
@@ -64,6 +67,8 @@ def _parse(canonical: str, values: pd.Series, given: dict | None) -> vals.Parsed
         return vals.parse_status(values, given, name=canonical)
     if kind in ("binary", "event"):
         return vals.parse_binary(values, given, name=canonical, kind=kind)
+    if kind == "competing":
+        return vals.parse_competing(values, given)
     if kind == "ihc":
         return vals.parse_ihc(values, given, name=canonical)
     if kind == "category":
@@ -225,7 +230,7 @@ def _mapping_notes(the_plan: Plan, mapping: Mapping, frame: pd.DataFrame) -> lis
     return out
 
 
-_KIND_WORDS = {"status": "positive/negative", "binary": "0/1", "event": "0/1 event",
+_KIND_WORDS = {"competing": "an event code (0 censored, 1 event, 2 competing)", "status": "positive/negative", "binary": "0/1", "event": "0/1 event",
                "ihc": "an IHC score 0-3", "time": "a number", "number": "a number",
                "category": "a category", "text": "text"}
 RECODE_HINT = "recode them in the mapping (Cohort page → Column mapping → Recode values)"
@@ -341,7 +346,7 @@ class _Converter:
         self.columns[target] = values
         if levels:
             self.levels[target] = levels
-        if rule.kind == "event_from_status":
+        if rule.kind in ("event_from_status", "cause_from_status"):
             self.coded.add(target)
             self.value_maps[target] = dict(rule.values)
 
@@ -393,6 +398,15 @@ class _Converter:
             if ecol not in self.columns:
                 continue
             values = pd.Series(self.columns[ecol], dtype="float64")
+            if is_competing(endpoint):  # codes 0 / 1 / 2...: never inverted
+                self.codings[endpoint] = "1=event"
+                counts = values.value_counts().sort_index()
+                source = self.by_canonical.get(ecol) or self.plan.rules[ecol].input("status")
+                self.records.append(issue("info", ecol, 0, f"'{source}' read as competing-risk "
+                                          "codes (0 censored, 1 event, 2+ competing): " + ", ".join(
+                                              f"{int(k)} = {int(n):,} patients"
+                                              for k, n in counts.items()) + "."))
+                continue
             if endpoint in given:
                 coding = given[endpoint]
             else:

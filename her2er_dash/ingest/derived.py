@@ -9,6 +9,10 @@
   ISH ratio and copy number (the rule itself lives there, not here); where only the laboratory's
   ISH call is recorded, that call decides the equivocal (IHC 2+) and the IHC-missing cases.
 * **Time between two dates** (diagnosis to surgery) for ``surgery_months``.
+* **Breast-cancer-specific survival with competing deaths** from a vital status that records the
+  cause of death (METABRIC's "Living" / "Died of Disease" / "Died of Other Causes"): event 1 for
+  death from the disease, 2 for death from other causes, 0 for alive; the follow-up time is the
+  overall-survival time.
 
 A proposal is only made when its inputs are there and no direct column does the job; the rules in
 use are part of the :class:`~.record.Mapping`, so a saved mapping reproduces them.
@@ -42,7 +46,9 @@ _IHC_STATUS = re.compile(r"(her2|erbb2)(neu)?(statusbyihc|ihcstatus|ihcresult|st
 #: inputs a rule reads instead of a direct mapping
 CONSUMED_ROLES = {"death_or_last_contact": ("status", "death", "last_contact"),
                   "event_from_status": ("status",), "her2_asco_cap": ("ihc_status", "ish_status"),
-                  "date_difference": ("start", "end")}
+                  "date_difference": ("start", "end"),
+                  # the vital status may also give the OS event, and the OS time stays OS time
+                  "cause_from_status": (), "time_of": ()}
 
 
 def _find(keys: dict[str, str], pattern: re.Pattern) -> str | None:
@@ -74,7 +80,32 @@ def propose(guesses: pd.DataFrame, frame: pd.DataFrame) -> dict[str, DerivedRule
     if end and start and "surgery_months" not in strong:
         rules["surgery_months"] = DerivedRule("date_difference", {"start": start, "end": end},
                                               unit="days")
+    rules.update(_competing_rules(chosen, frame, strong, rules))
     return rules
+
+
+def _competing_rules(chosen: pd.DataFrame, frame: pd.DataFrame, strong: set[str],
+                     rules: dict[str, DerivedRule]) -> dict[str, DerivedRule]:
+    """BCSS with competing deaths, where a text column records the cause of death."""
+    from ..events import is_cause_of_death_text, text_key, vital_status_codes
+
+    if "bcss_event" in strong:
+        return {}
+    os_time = dict(zip(chosen.canonical, chosen.source_column, strict=True)).get("os_months")
+    time_rule = rules.get("os_months")
+    if os_time is None and time_rule is None:
+        return {}
+    codes = vital_status_codes()
+    for column in frame.columns:
+        values = frame[column]
+        if values.dtype != object or not is_cause_of_death_text(values.iloc[:50_000]):
+            continue
+        mapped = {str(v): codes[text_key(v)] for v in pd.unique(values.dropna())}
+        out = {"bcss_event": DerivedRule("cause_from_status", {"status": column}, mapped)}
+        out["bcss_months"] = time_rule if time_rule is not None else DerivedRule(
+            "time_of", {"time": os_time})
+        return out
+    return {}
 
 
 def _event_values(series: pd.Series) -> tuple:
@@ -124,6 +155,18 @@ def compute(rule: DerivedRule, frame: pd.DataFrame, target: str):
         return parsed.values.to_numpy(dtype="float64"), notes, parsed.levels
     if rule.kind == "her2_asco_cap":
         return (*_her2(rule, frame), ())
+    if rule.kind == "cause_from_status":
+        status = frame[rule.input("status")]
+        parsed = vals.parse_competing(status, dict(rule.values) or None)
+        notes = []
+        if parsed.failed is not None and parsed.failed.any():
+            odd = pd.unique(status[parsed.failed].astype(str))[:3]
+            notes.append(f"{int(parsed.failed.sum()):,} value(s) of '{rule.input('status')}' "
+                         f"are not a known vital status ({', '.join(map(repr, odd))}): set to "
+                         "missing; recode them in the mapping (Recode values).")
+        return parsed.values.to_numpy(dtype="float64"), notes, ()
+    if rule.kind == "time_of":
+        return vals.parse_number(frame[rule.input("time")]).values.to_numpy(dtype="float64"), [], ()
     start = pd.to_datetime(frame[rule.input("start")], errors="coerce")
     end = pd.to_datetime(frame[rule.input("end")], errors="coerce")
     return (end - start).dt.days.to_numpy(dtype="float64"), [], ()

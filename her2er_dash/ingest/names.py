@@ -226,6 +226,9 @@ ENDPOINT_ALIASES: dict[str, tuple[str, ...]] = {
              "distantmetastasisfree", "distantrelapsefreesurvival",
              "distantmetastasisfreesurvival", "metastasisfree", "mfs"),
     "os": ("os", "overallsurvival"),
+    "bcss": ("bcss", "dss", "css", "breastcancerspecific", "breastcancerspecificsurvival",
+             "diseasespecific", "diseasespecificsurvival", "cancerspecific",
+             "cancerspecificsurvival"),
 }
 _TIME_SUFFIXES = _alts("months", "month", "mo", "mos", "mths", "time", "t", "days", "day", "d",
                        "weeks", "week", "wk", "wks", "years", "year", "yrs", "yr", "y",

@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 
 from ..errors import CohortError
-from ..schema import CANONICAL_COLUMNS, PCR_DEFINITIONS, TIME_ORIGINS
+from ..schema import CANONICAL_COLUMNS, PCR_DEFINITIONS, TIME_ORIGINS, is_competing
 
 TIME_UNITS: dict[str, float] = {
     # factor to months; a month is 365.25 / 12 days
@@ -52,20 +52,28 @@ RULE_KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
     "her2_asco_cap": (("ihc", "ihc_status", "ish_status", "ish_ratio", "copy_number"), (),
                       "HER2 status from IHC and ISH by ASCO/CAP 2018"),
     "date_difference": (("start", "end"), ("start", "end"), "time between two dates"),
+    "cause_from_status": (("status",), ("status",),
+                          "competing-risk event (0/1/2) from a vital status with cause of death"),
+    "time_of": (("time",), ("time",), "the time column of another endpoint"),
 }
 _ROLE_WORDS = {"status": "vital status", "death": "time to death", "last_contact":
                "time to last contact", "ihc": "IHC score", "ihc_status": "IHC result",
                "ish_status": "ISH result", "ish_ratio": "HER2/CEP17 ratio",
-               "copy_number": "HER2 copies per cell", "start": "start date", "end": "end date"}
+               "copy_number": "HER2 copies per cell", "start": "start date", "end": "end date",
+               "time": "time"}
 _RULE_TARGETS = {
     "death_or_last_contact": lambda c: c.endswith("_months") and c != "surgery_months",
     "event_from_status": lambda c: c.endswith("_event"),
     "her2_asco_cap": lambda c: c == "her2_status",
     "date_difference": lambda c: c.endswith("_months"),
+    "cause_from_status": lambda c: c.endswith("_event") and is_competing(c.removesuffix("_event")),
+    "time_of": lambda c: c.endswith("_months") and c != "surgery_months",
 }
 
 
 def _event_word(value) -> str:
+    if value is not None and value >= 2:
+        return f"competing cause {int(value) - 1}" if value > 2 else "competing"
     return {1.0: "event", 0.0: "censored"}.get(value, "missing")
 
 
@@ -164,6 +172,14 @@ class DerivedRule:
             return (f"{target} by ASCO/CAP 2018 (her2er_dash.classify.her2_status) from "
                     f"{', '.join(parts)}; where only the laboratory's ISH result is recorded, "
                     "it decides IHC 2+ and missing IHC")
+        if self.kind == "cause_from_status":
+            groups = {}
+            for raw, value in self.values:
+                groups.setdefault(_event_word(value), []).append(raw)
+            listed = "; ".join(f"{word} for {', '.join(raws)}" for word, raws in groups.items())
+            return f"{target} from {q['status']} (cause of death): {listed}"
+        if self.kind == "time_of":
+            return f"{target} = {q['time']}{unit} (the same follow-up time)"
         return f"{target} = {q['end']} − {q['start']} in months"
 
     def fits(self, target: str) -> bool:

@@ -429,3 +429,28 @@ def value_map_from_labels(labels: dict[str, str], kind: str) -> dict:
             continue
         out[code] = None if found is NA else found
     return out
+
+
+def parse_competing(series: pd.Series, given: dict | None = None) -> Parsed:
+    """Event codes 0 / 1 / 2... of a competing-risk endpoint (0 censored, 1 the event of interest,
+    2, 3... competing causes). Numbers are kept; text goes through ``given``, else the usual
+    vital-status spellings ("Living" 0, "Died of Disease" 1, "Died of Other Causes" 2,
+    :mod:`her2er_dash.events`); other texts become missing and are reported as unreadable."""
+    from .. import events
+
+    if pd.api.types.is_numeric_dtype(series) and given is None:
+        return Parsed(series.astype("float64"), {}, failed=np.zeros(len(series), dtype=bool))
+    lookup = ({events.text_key(k): (np.nan if v is None else float(v)) for k, v in given.items()}
+              if given is not None else events.vital_status_codes())
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    table, value_map, bad = [], {}, []
+    for u in uniques:
+        number = pd.to_numeric(pd.Series([u]), errors="coerce").iloc[0]
+        code = lookup.get(events.text_key(u), number if pd.notna(number) else None)
+        bad.append(code is None)
+        table.append(np.nan if code is None else code)
+        if code is not None and not (pd.notna(number) and number == code):
+            value_map[str(u)] = code
+    table = np.array([*table, np.nan], dtype=float)
+    failed = np.array([*bad, False])[codes]
+    return Parsed(pd.Series(table[codes], index=series.index), value_map, failed=failed)
