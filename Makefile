@@ -1,12 +1,15 @@
 # The two set-up commands of the README:
 #   make run   - install (into .venv) and start the app on the bundled synthetic cohort
 #   make test  - install (into .venv) and run the whole test suite (what CI runs)
+#   make serve - the production launch: HAProxy + one Streamlit worker per core (deploy/README.md)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+PORT    ?= 8501
+WORKERS ?=
 
-.PHONY: run test lint bench bench-smoke bench-app loadtest clean
+.PHONY: run serve test lint bench bench-smoke bench-app loadtest soak clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +19,10 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 run: $(STAMP)
 	$(BIN)/streamlit run app.py
+
+# Foreground; Ctrl-C stops HAProxy and every worker. WORKERS defaults to one per core.
+serve: $(STAMP)
+	$(BIN)/python -m deploy.serve --port $(PORT) $(if $(WORKERS),--workers $(WORKERS))
 
 test: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" bash scripts/test.sh
@@ -32,8 +39,13 @@ bench-smoke: $(STAMP)
 bench-app: $(STAMP)
 	$(BIN)/python -m benchmarks.app_pages --n 1000000
 
+# make serve (2 workers) and one plain streamlit run, N = 1, 10, 30, 60 protocol-level sessions.
 loadtest: $(STAMP)
 	$(BIN)/python -m benchmarks.loadtest
+
+# One hour, memory with and without Streamlit's post-run garbage collection.
+soak: $(STAMP)
+	$(BIN)/python -m benchmarks.soak --minutes 60
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts benchmarks/cache

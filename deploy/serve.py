@@ -304,8 +304,9 @@ def main(argv: list[str] | None = None) -> int:
                             post_script_gc=args.post_script_gc == "on", grace=args.grace)
     try:
         deployment.start()
-        print(f"HER2/ER Explorer: {deployment.url}  ({len(deployment.workers)} Streamlit workers behind "
-              f"HAProxy, session-affine; Ctrl-C stops)", flush=True)
+        workers = ", ".join(f"{w.name} {LOOPBACK}:{w.port}" for w in deployment.workers)
+        print(f"HER2/ER Explorer: {deployment.url}  (HAProxy, session-affine, in front of "
+              f"{len(deployment.workers)} Streamlit worker(s): {workers}; Ctrl-C stops)", flush=True)
         while True:
             time.sleep(0.5)
             deployment.check()
