@@ -50,6 +50,7 @@ import statistics
 import threading
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -123,6 +124,9 @@ async def user(url: str, index: int, step_timeout: float) -> SessionResult:
 
 
 async def run_level(url: str, sessions: int, step_timeout: float, level_timeout: float) -> list[SessionResult]:
+    # Each user's first HTTP request runs in a thread: one per user, as every browser has its own
+    # (asyncio's default pool of cores + 4 threads would queue them on the client side).
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=sessions))
     tasks = [asyncio.create_task(user(url, i, step_timeout)) for i in range(sessions)]
     _, pending = await asyncio.wait(tasks, timeout=level_timeout)
     for task in pending:
