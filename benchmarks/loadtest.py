@@ -32,6 +32,7 @@ shared machine makes the numbers noisy: re-run on a quiet machine with the same 
 
     python -m benchmarks.loadtest                      # serve + single, N = 1, 10, 30, 60
     python -m benchmarks.loadtest --fidelity           # protocol client vs one real Chromium session
+    python -m benchmarks.loadtest --table              # the README's table from the latest result
     python -m benchmarks.loadtest --targets serve --levels 2 --out /tmp/smoke.json
 
 Targets (issue 15, for ``serve`` on a 2-core machine): at N = 30 every first render <= 5 s and
@@ -389,6 +390,23 @@ def fidelity(url: str) -> dict:
 # --------------------------------------------------------------------------------------------
 
 
+def format_table(report: dict) -> str:
+    """The README's table (Markdown) from a ``loadtest.json`` report."""
+    lines = ["| setup | N | ok | first render median / max | second render median / max | renders/s "
+             "| server CPU s (per process) | peak RSS MB (per worker) | load avg before |",
+             "|---|---:|---:|---:|---:|---:|---|---|---:|"]
+    for name, target in report["targets"].items():
+        for n, level in target["levels"].items():
+            first, second = level["first_render_s"], level["second_render_s"]
+            cpu = ", ".join(f"{p} {v:.1f}" for p, v in level["server_cpu_s"].items())
+            rss = ", ".join(f"{p} {v:.0f}" for p, v in level["peak_rss_mb"].items() if p != "haproxy")
+            lines.append(
+                f"| {name} | {n} | {level['succeeded']}/{level['sessions']} | {first.get('median', '–')} / "
+                f"{first.get('max', '–')} s | {second.get('median', '–')} / {second.get('max', '–')} s | "
+                f"{level['renders_per_s']} | {cpu} | {rss} | {level['load_average']['before']} |")
+    return "\n".join(lines)
+
+
 def _machine() -> dict:
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {"cpus": cpus, "python": platform.python_version(), "platform": platform.platform(),
@@ -403,8 +421,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--level-timeout", type=float, default=180.0)
     parser.add_argument("--settle", type=float, default=3.0, help="seconds of rest before each level")
     parser.add_argument("--fidelity", action="store_true", help="compare with one Chromium session and exit")
+    parser.add_argument("--table", type=Path, nargs="?", const=RESULTS,
+                        help="print the Markdown table of a result file (default: the latest) and exit")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
+    if args.table is not None:
+        print(format_table(json.loads(args.table.read_text(encoding="utf-8"))))
+        return 0
 
     if args.fidelity:
         reason = bu.browser_skip_reason()
