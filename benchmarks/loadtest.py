@@ -1,6 +1,8 @@
 """Load test: a room of N researchers opens the Survival page at once, then changes a filter.
 
-``make loadtest`` (= ``python -m benchmarks.loadtest``) measures, in one run and side by side:
+``make loadtest`` (= ``python -m benchmarks.loadtest``) measures, in one run and side by side
+(both servers run throughout; each level runs on one, then on the other, so that both see the same
+background load on a shared machine):
 
 * ``serve``: the production launch of ``make serve`` (``deploy/serve.py``) with 2 workers behind
   HAProxy (session-affine), production settings (no file watcher, no post-run GC);
@@ -82,6 +84,7 @@ class SessionResult:
     step: str = "start"
     reason: str = ""
     worker: str = ""
+    connect_s: float | None = None  # health request + websocket handshake
     first_render_s: float | None = None
     second_render_s: float | None = None
     first_deltas: int = 0
@@ -100,6 +103,7 @@ async def user(url: str, index: int, step_timeout: float) -> SessionResult:
     try:
         async with Session(url, timeout=step_timeout) as session:
             result.worker = session.cookies.get(AFFINITY_COOKIE, "")
+            result.connect_s = session.connect_seconds
             result.step = "first render"
             first = await session.open_page(PAGE, QUERY)
             result.first_render_s = time.perf_counter() - start
@@ -253,7 +257,14 @@ def level_report(results, wall_s, cpu_used, sampler, client_cpu_s, load) -> dict
         "first_render_messages": {"deltas": sorted({r.first_deltas for r in ok}),
                                   "bytes": sorted({r.first_bytes for r in ok})},
         "load_average": {"before": load[0], "after": load[1]},
+        "sessions_detail": [[r.session, r.worker, _round(r.connect_s), _round(r.first_render_s),
+                             _round(r.second_render_s)] for r in results],
+        "sessions_detail_columns": ["session", "worker", "connect_s", "first_render_s", "second_render_s"],
     }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
 
 
 def evaluate(levels: dict[str, dict]) -> list[dict]:
@@ -276,39 +287,63 @@ def _load() -> float:
     return round(os.getloadavg()[0], 2)
 
 
-def measure_target(name: str, levels: list[int], *, step_timeout: float, level_timeout: float, settle: float,
-                   log=print) -> dict:
-    with start_target(name) as target:
-        warmup = {}
-        for worker, url in target.worker_urls.items():  # each worker pays imports and cold caches once
-            result = asyncio.run(user(url, -1, step_timeout))
-            warmup[worker] = {"ok": result.ok, "reason": result.reason, "first_render_s": result.first_render_s,
-                              "second_render_s": result.second_render_s}
-            log(f"  {name}: warm-up of {worker}: first render {result.first_render_s or float('nan'):.2f} s "
-                f"({'ok' if result.ok else result.reason})")
-        report = {"description": TARGETS[name], "processes": sorted(target.processes), "warmup": warmup,
-                  "rss_mb_after_warmup": {n: rss_mb(pid) for n, pid in target.processes.items()}, "levels": {}}
+def _warm_up(name: str, target: Target, step_timeout: float, log) -> dict:
+    """Each worker pays its imports, the cohort load and the cached analyses once, before measuring."""
+    warmup = {}
+    for worker, url in target.worker_urls.items():
+        result = asyncio.run(user(url, -1, step_timeout))
+        warmup[worker] = {"ok": result.ok, "reason": result.reason, "first_render_s": result.first_render_s,
+                          "second_render_s": result.second_render_s}
+        log(f"  {name}: warm-up of {worker}: first render {result.first_render_s or float('nan'):.2f} s "
+            f"({'ok' if result.ok else result.reason})")
+    return warmup
+
+
+def _measure_level(target: Target, n: int, step_timeout: float, level_timeout: float) -> dict:
+    load_before = _load()
+    cpu_before = {p: cpu_seconds(pid) for p, pid in target.processes.items()}
+    client_before = time.process_time()
+    with Sampler(target.processes) as sampler:
+        start = time.perf_counter()
+        results = asyncio.run(run_level(target.url, n, step_timeout, level_timeout))
+        wall = time.perf_counter() - start
+    cpu_used = {p: cpu_seconds(pid) - cpu_before[p] for p, pid in target.processes.items()}
+    return level_report(results, wall, cpu_used, sampler, time.process_time() - client_before,
+                        (load_before, _load()))
+
+
+def measure(names: list[str], levels: list[int], *, workers: int = 2, step_timeout: float = 90.0,
+            level_timeout: float = 180.0, settle: float = 3.0, log=print) -> dict[str, dict]:
+    """Start every target, warm each up, then run each level on every target in turn.
+
+    Alternating the targets level by level (rather than one target after the other) gives both the
+    same background load on a shared machine.
+    """
+    with contextlib.ExitStack() as stack:
+        running = {name: stack.enter_context(start_target(name, workers)) for name in names}
+        reports = {}
+        for name, target in running.items():
+            reports[name] = {"description": TARGETS[name], "processes": sorted(target.processes),
+                             "warmup": _warm_up(name, target, step_timeout, log), "levels": {}}
+            reports[name]["rss_mb_after_warmup"] = {p: rss_mb(pid) for p, pid in target.processes.items()}
         for n in levels:
-            time.sleep(settle)
-            load_before = _load()
-            cpu_before = {p: cpu_seconds(pid) for p, pid in target.processes.items()}
-            client_before = time.process_time()
-            with Sampler(target.processes) as sampler:
-                start = time.perf_counter()
-                results = asyncio.run(run_level(target.url, n, step_timeout, level_timeout))
-                wall = time.perf_counter() - start
-            cpu_used = {p: cpu_seconds(pid) - cpu_before[p] for p, pid in target.processes.items()}
-            level = level_report(results, wall, cpu_used, sampler, time.process_time() - client_before,
-                                 (load_before, _load()))
-            report["levels"][str(n)] = level
-            log(f"  {name} N={n:>3}: {level['succeeded']}/{n} ok; first render median "
-                f"{level['first_render_s'].get('median')} s max {level['first_render_s'].get('max')} s; second "
-                f"median {level['second_render_s'].get('median')} s max {level['second_render_s'].get('max')} s; "
-                f"{level['renders_per_s']} renders/s; CPU {level['server_cpu_s']}; peak RSS {level['peak_rss_mb']}; "
-                f"load {level['load_average']}")
-        if name == "serve":
-            report["targets"] = evaluate(report["levels"])
-        return report
+            for name, target in running.items():
+                time.sleep(settle)
+                level = _measure_level(target, n, step_timeout, level_timeout)
+                reports[name]["levels"][str(n)] = level
+                log(f"  {name} N={n:>3}: {level['succeeded']}/{n} ok; first render median "
+                    f"{level['first_render_s'].get('median')} s max {level['first_render_s'].get('max')} s; "
+                    f"second median {level['second_render_s'].get('median')} s max "
+                    f"{level['second_render_s'].get('max')} s; {level['renders_per_s']} renders/s; "
+                    f"CPU {level['server_cpu_s']}; peak RSS {level['peak_rss_mb']}; load {level['load_average']}")
+        if "serve" in reports:
+            reports["serve"]["targets"] = evaluate(reports["serve"]["levels"])
+        return reports
+
+
+def measure_target(name: str, levels: list[int], **kwargs) -> dict:
+    """One target alone (the smoke test)."""
+    return measure([name], levels, **kwargs)[name]
 
 
 # --------------------------------------------------------------------------------------------
@@ -417,6 +452,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--targets", default="serve,single", help="comma-separated: " + ", ".join(TARGETS))
     parser.add_argument("--levels", default=",".join(map(str, LEVELS)), help="concurrent sessions per level")
+    parser.add_argument("--workers", type=int, default=2, help="workers of the serve target (default 2)")
     parser.add_argument("--step-timeout", type=float, default=90.0)
     parser.add_argument("--level-timeout", type=float, default=180.0)
     parser.add_argument("--settle", type=float, default=3.0, help="seconds of rest before each level")
@@ -457,8 +493,8 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     for name in targets:
         print(f"{name}: {TARGETS[name]}")
-        report["targets"][name] = measure_target(name, levels, step_timeout=args.step_timeout,
-                                                 level_timeout=args.level_timeout, settle=args.settle)
+    report["targets"] = measure(targets, levels, workers=args.workers, step_timeout=args.step_timeout,
+                                level_timeout=args.level_timeout, settle=args.settle)
     report["total_s"] = round(time.perf_counter() - start, 1)
     report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     out = args.out or RESULTS
