@@ -287,6 +287,31 @@ def _load() -> float:
     return round(os.getloadavg()[0], 2)
 
 
+def steal_seconds() -> float:
+    """CPU time the hypervisor gave to other guests so far (all cores; /proc/stat 'steal')."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def calibration_s(rounds: int = 3) -> float:
+    """Seconds a fixed pure-Python loop takes here now (best of ``rounds``): the machine's speed.
+
+    Two runs whose calibrations differ were made on a CPU of different speed (frequency, noisy
+    neighbours on the host), whatever the load average said; compare their results accordingly.
+    """
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        total = 0
+        for i in range(1_000_000):
+            total += i % 7
+        best = min(best, time.perf_counter() - start)
+    return round(best, 4)
+
+
 def _warm_up(name: str, target: Target, step_timeout: float, log) -> dict:
     """Each worker pays its imports, the cohort load and the cached analyses once, before measuring."""
     warmup = {}
@@ -300,7 +325,8 @@ def _warm_up(name: str, target: Target, step_timeout: float, log) -> dict:
 
 
 def _measure_level(target: Target, n: int, step_timeout: float, level_timeout: float) -> dict:
-    load_before = _load()
+    calibration = calibration_s()
+    load_before, steal_before = _load(), steal_seconds()
     cpu_before = {p: cpu_seconds(pid) for p, pid in target.processes.items()}
     client_before = time.process_time()
     with Sampler(target.processes) as sampler:
@@ -308,8 +334,10 @@ def _measure_level(target: Target, n: int, step_timeout: float, level_timeout: f
         results = asyncio.run(run_level(target.url, n, step_timeout, level_timeout))
         wall = time.perf_counter() - start
     cpu_used = {p: cpu_seconds(pid) - cpu_before[p] for p, pid in target.processes.items()}
-    return level_report(results, wall, cpu_used, sampler, time.process_time() - client_before,
-                        (load_before, _load()))
+    level = level_report(results, wall, cpu_used, sampler, time.process_time() - client_before,
+                         (load_before, _load()))
+    level["machine_now"] = {"calibration_s": calibration, "steal_s": round(steal_seconds() - steal_before, 2)}
+    return level
 
 
 def measure(names: list[str], levels: list[int], *, workers: int = 2, step_timeout: float = 90.0,
@@ -428,8 +456,8 @@ def fidelity(url: str) -> dict:
 def format_table(report: dict) -> str:
     """The README's table (Markdown) from a ``loadtest.json`` report."""
     lines = ["| setup | N | ok | first render median / max | second render median / max | renders/s "
-             "| server CPU s (per process) | peak RSS MB (per worker) | load avg before |",
-             "|---|---:|---:|---:|---:|---:|---|---|---:|"]
+             "| server CPU s (per process) | peak RSS MB (per worker) | load avg before | CPU calibration s |",
+             "|---|---:|---:|---:|---:|---:|---|---|---:|---:|"]
     for name, target in report["targets"].items():
         for n, level in target["levels"].items():
             first, second = level["first_render_s"], level["second_render_s"]
@@ -438,7 +466,8 @@ def format_table(report: dict) -> str:
             lines.append(
                 f"| {name} | {n} | {level['succeeded']}/{level['sessions']} | {first.get('median', '–')} / "
                 f"{first.get('max', '–')} s | {second.get('median', '–')} / {second.get('max', '–')} s | "
-                f"{level['renders_per_s']} | {cpu} | {rss} | {level['load_average']['before']} |")
+                f"{level['renders_per_s']} | {cpu} | {rss} | {level['load_average']['before']} | "
+                f"{level.get('machine_now', {}).get('calibration_s', '–')} |")
     return "\n".join(lines)
 
 
@@ -484,7 +513,8 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "command": "python -m benchmarks.loadtest" + (" " + " ".join(argv) if argv else ""),
-        "machine": {**_machine(), "load_average_at_start": [round(x, 2) for x in os.getloadavg()]},
+        "machine": {**_machine(), "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+                    "calibration_s_at_start": calibration_s()},
         "scenario": f"each session opens /{PAGE}?{QUERY}, waits for the first render, sets "
                     f"{FILTER_KEY} = {FILTER_VALUE} and waits for the second render; all sessions of a level "
                     "start together",
@@ -497,6 +527,7 @@ def main(argv: list[str] | None = None) -> int:
                                 level_timeout=args.level_timeout, settle=args.settle)
     report["total_s"] = round(time.perf_counter() - start, 1)
     report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    report["machine"]["calibration_s_at_end"] = calibration_s()
     out = args.out or RESULTS
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
