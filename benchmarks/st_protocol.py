@@ -91,17 +91,18 @@ def element_errors(element) -> list[str]:
 
 
 def _widget(element) -> tuple[str, WidgetInfo] | None:
-    """(user key, widget) for a keyed widget element, else None."""
+    """(user key, widget) for a widget drawn with ``key=``, else None.
+
+    Widget ids read ``$$ID-<hash>-<user key>`` (``None`` without a key), as Streamlit builds them.
+    """
     kind = element.WhichOneof("type")
-    if kind is None:
+    proto = getattr(element, kind) if kind else None
+    fields = proto.DESCRIPTOR.fields_by_name if hasattr(proto, "DESCRIPTOR") else {}
+    parts = proto.id.split("-", 2) if "id" in fields else []
+    if len(parts) != 3 or parts[2] == "None":
         return None
-    proto = getattr(element, kind)
-    widget_id = getattr(proto, "id", "") if hasattr(proto, "DESCRIPTOR") and "id" in proto.DESCRIPTOR.fields_by_name else ""
-    if not widget_id or "-" not in widget_id:
-        return None
-    user_key = widget_id.rsplit("-", 1)[1]
-    options = tuple(getattr(proto, "options", ())) if "options" in proto.DESCRIPTOR.fields_by_name else ()
-    return user_key, WidgetInfo(id=widget_id, kind=kind, options=options)
+    options = tuple(proto.options) if "options" in fields else ()
+    return parts[2], WidgetInfo(id=proto.id, kind=kind, options=options)
 
 
 class Session:

@@ -107,3 +107,20 @@ def test_session_reports_error_boxes():
     assert element_errors(msg.delta.new_element) == ["error box: boom"]
     msg.delta.new_element.exception.type = "ValueError"
     assert element_errors(msg.delta.new_element)[0].startswith("exception: ValueError")
+
+
+def test_widgets_are_found_by_their_user_key():
+    from benchmarks.st_protocol import _widget
+
+    msg = ForwardMsg()
+    element = msg.delta.new_element
+    element.multiselect.id = "$$ID-0123abcd-f_her2"
+    element.multiselect.options.extend(["negative", "positive"])
+    assert _widget(element) == ("f_her2", _widget(element)[1])
+    assert _widget(element)[1].options == ("negative", "positive")
+    element.multiselect.id = "$$ID-0123abcd-a-key-with-dashes"
+    assert _widget(element)[0] == "a-key-with-dashes"
+    element.multiselect.id = "$$ID-0123abcd-None"  # drawn without key=
+    assert _widget(element) is None
+    element.markdown.body = "no widget"
+    assert _widget(element) is None
