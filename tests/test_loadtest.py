@@ -116,8 +116,9 @@ def test_widgets_are_found_by_their_user_key():
     element = msg.delta.new_element
     element.multiselect.id = "$$ID-0123abcd-f_her2"
     element.multiselect.options.extend(["negative", "positive"])
-    assert _widget(element) == ("f_her2", _widget(element)[1])
-    assert _widget(element)[1].options == ("negative", "positive")
+    key, widget = _widget(element)
+    assert (key, widget.kind, widget.id) == ("f_her2", "multiselect", "$$ID-0123abcd-f_her2")
+    assert widget.options == ("negative", "positive")
     element.multiselect.id = "$$ID-0123abcd-a-key-with-dashes"
     assert _widget(element)[0] == "a-key-with-dashes"
     element.multiselect.id = "$$ID-0123abcd-None"  # drawn without key=
