@@ -4,11 +4,12 @@ Starts ``workers`` Streamlit processes (default: one per core; Python runs a scr
 a time, so one process cannot use a second core) with production settings, each on its own
 loopback port, then HAProxy in front of them on ``address:port``, and stays in the foreground:
 
-* **production settings** (:data:`PRODUCTION_FLAGS`): no file watcher (Streamlit's default scans
-  the app folder and every imported module's folder for each new session, ~0.35 CPU s each, only
-  to support editing the code while it runs) and no usage statistics; ``runner.postScriptGC``
-  (a full ``gc.collect()`` after every script run) is off by default after a one-hour soak showed
-  stable memory without it (``benchmarks/README.md``; ``--post-script-gc on`` restores it);
+* **production settings** (:data:`PRODUCTION_FLAGS`): no file watcher (Streamlit's default
+  watches every imported module's folder for each session, only to support editing the code
+  while it runs: 0.14 CPU s of a 0.47 s Survival render) and no usage statistics;
+  ``runner.postScriptGC`` (a full ``gc.collect()`` after every script run, another 0.14 s) is off
+  by default after a one-hour soak showed memory as flat without it as with it
+  (``benchmarks/README.md``; ``--post-script-gc on`` restores it);
 * **session affinity**: HAProxy (``deploy/haproxy.cfg.template``) gives each browser a cookie
   naming its worker, so the session's websocket (``/_stcore/stream``), health checks and uploads
   (``/_stcore/upload_file/...``) all reach the process that holds the session in memory;
