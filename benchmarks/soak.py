@@ -149,6 +149,13 @@ async def soak(urls: dict[str, str], servers: dict, minutes: float, interval: fl
     return series, {name: d.error_samples for name, d in drivers.items()}
 
 
+def to_json(report: dict) -> str:
+    """Indented, except one line per sample of the time series (360 samples an hour)."""
+    head = json.dumps({k: v for k, v in report.items() if k != "series"}, indent=1)
+    rows = ",\n  ".join(json.dumps(row) for row in report.get("series", []))
+    return head[:-2] + ',\n "series": [\n  ' + rows + "\n ]\n}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=60.0)
@@ -182,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         "series": series,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    args.out.write_text(to_json(report), encoding="utf-8")
     print(json.dumps(report["summary"], indent=1))
     print(f"written: {args.out}")
     return 0
