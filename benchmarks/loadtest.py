@@ -50,6 +50,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import threading
 import time
 from collections import Counter
@@ -512,7 +513,7 @@ def main(argv: list[str] | None = None) -> int:
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     report = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "command": "python -m benchmarks.loadtest" + (" " + " ".join(argv) if argv else ""),
+        "command": " ".join(["python -m benchmarks.loadtest", *(sys.argv[1:] if argv is None else argv)]),
         "machine": {**_machine(), "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
                     "calibration_s_at_start": calibration_s()},
         "scenario": f"each session opens /{PAGE}?{QUERY}, waits for the first render, sets "

@@ -35,6 +35,7 @@ import json
 import os
 import random
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -179,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     report = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "command": "python -m benchmarks.soak " + " ".join(argv or []),
+        "command": " ".join(["python -m benchmarks.soak", *(sys.argv[1:] if argv is None else argv)]),
         "streamlit": installed_streamlit(),
         "minutes": args.minutes, "interval_s": args.interval, "open_max": args.open,
         "summary": {name: {**summarise(series, name), "renders": series[-1][name]["renders"],
