@@ -1,15 +1,18 @@
 # The two set-up commands of the README:
 #   make run   - install (into .venv) and start the app (it opens on the bundled I-SPY 1 cohort)
 #   make test  - install (into .venv) and run ruff and the whole test suite (what CI runs)
-# Installs come from requirements.lock (every package pinned, with hashes), so that they are
-# reproducible; `make lock` refreshes it from requirements-dev.txt.
+# Also: make serve - the production launch: HAProxy + one Streamlit worker per core
+# (deploy/README.md). Installs come from requirements.lock (every package pinned, with hashes),
+# so that they are reproducible; `make lock` refreshes it from requirements-dev.txt.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+PORT    ?= 8501
+WORKERS ?=
 export NUMPY_MADVISE_HUGEPAGE := 0
 
-.PHONY: run test test-lowest test-latest lock lint bench bench-smoke bench-app loadtest clean
+.PHONY: run serve test test-lowest test-latest lock lint bench bench-smoke bench-app loadtest soak clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +23,10 @@ $(STAMP): requirements.lock pyproject.toml
 # The same launcher as the installed `her2er-explorer` command, run from the clone.
 run: $(STAMP)
 	$(BIN)/python -m her2er_dash.cli
+
+# Foreground; Ctrl-C stops HAProxy and every worker. WORKERS defaults to one per core.
+serve: $(STAMP)
+	$(BIN)/python -m deploy.serve --port $(PORT) $(if $(WORKERS),--workers $(WORKERS))
 
 test: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" bash scripts/test.sh
@@ -49,8 +56,13 @@ bench-smoke: $(STAMP)
 bench-app: $(STAMP)
 	$(BIN)/python -m benchmarks.app_pages --n 1000000
 
+# make serve (2 workers) and one plain streamlit run, N = 1, 10, 30, 60 protocol-level sessions.
 loadtest: $(STAMP)
 	$(BIN)/python -m benchmarks.loadtest
+
+# One hour, memory with and without Streamlit's post-run garbage collection.
+soak: $(STAMP)
+	$(BIN)/python -m benchmarks.soak --minutes 60
 
 clean:
 	rm -rf $(VENV) .venv-lowest .venv-latest .pytest_cache test-artifacts benchmarks/cache
