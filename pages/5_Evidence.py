@@ -257,130 +257,161 @@ with ui.panel("Published pCR → survival hazard ratios by HR status"):
 # 3. The current cohort: two-stage meta-analysis and the CTNeoBC analysis
 # --------------------------------------------------------------------------------------------------------------
 studies = ctx.levels("study")
-subsets: list = []
-method, hksj = "REML", False
-with ui.panel("Pooling the studies of this cohort"):
+by_definition: list = []  # the pCR-definition sensitivity view: every cohort analysis below
+model = {"method": "REML", "hksj": False}  # chosen in the pooling panel, reused by the CTNeoBC panel
+
+
+def cohort_options() -> tuple[dict, dict, list] | None:
+    """The pooled quantity, exposure and model; None when the choice is incomplete (said why)."""
+    c1, c2, c3, c4 = st.columns(4)
+    binary = [c for c in ("er_status", "hr_status", "pr_status", "her2_status", "er_status_recorded",
+                          "hr_status_recorded") if c in ctx.data.columns and len(ctx.levels(c)) == 2]
+    if len(ctx.levels("er_category")) >= 2:
+        binary.insert(0, "er_category")  # two of its levels at a time: ER-low stays its own level
+    endpoints = schema.available_endpoints(ctx.data.columns)
+    kinds = {"pcr_or": "pCR odds ratio by exposure", "pcr_rate": "pCR rate",
+             **({"hr": "Hazard ratio by exposure"} if endpoints else {})}
+    with c1:
+        analysis = ui.selectbox("Quantity", list(kinds), key="ev_kind", format_func=kinds.get)
+    with c2:
+        exposure = ui.selectbox("Exposure", binary or ["er_status"], key="ev_exposure",
+                                format_func=schema.column_label)
+    with c3:
+        method = ui.selectbox("τ² estimator", MODELS, key="ev_method",
+                              help="REML (default, as metafor), DerSimonian–Laird, Paule–Mandel, or a fixed "
+                              "effect (no between-study variance).")
+    with c4:
+        hksj = ui.toggle("Hartung–Knapp CI", key="ev_hksj",
+                         help="t-based intervals and tests that allow for the uncertainty in τ² (HKSJ).")
+    model.update(method=method, hksj=hksj)
+    kwargs = {"study": "study", "analysis": analysis, "method": method, "hksj": hksj}
+    compared: list = []  # two ER categories compared: this section only
+    table_args: dict = {"analysis": analysis}
+    if analysis != "pcr_rate":
+        kwargs["exposure"] = table_args["exposure"] = exposure
+    if analysis != "pcr_rate" and exposure == "er_category":
+        er_levels = ctx.levels("er_category")
+        e1, e2 = st.columns(2)
+        with e1:
+            level = ui.selectbox("ER category", er_levels, key="ev_er_level", default=er_levels[-1])
+        with e2:
+            ref = ui.selectbox("against", er_levels, key="ev_er_ref", default=er_levels[0])
+        if level == ref:
+            st.info("Choose two different ER categories to compare.")
+            return None
+        compared.append(["er_category", [level, ref]])
+        kwargs["reference"] = table_args["reference"] = ref
+        st.caption(f"Patients in other ER categories are left out of this comparison "
+                   f"({ui.plain(level)} vs {ui.plain(ref)}).")
+    if analysis == "hr":
+        endpoint = ui.selectbox("Endpoint", endpoints, key="ev_endpoint", format_func=schema.ENDPOINT_LABELS.get)
+        kwargs.update(time=f"{endpoint}_months", event=f"{endpoint}_event")
+        table_args.update(time=f"{endpoint}_months", event=f"{endpoint}_event")
+    share_source = next((c for c in ("regimen_class", "arm") if c in ctx.data.columns
+                         and len(ctx.levels(c)) > 1), None)
+    if share_source is not None:
+        share_levels = ctx.levels(share_source)
+        share_level = ui.selectbox(
+            f"Study-level moderator: share of patients in a {schema.column_label(share_source).lower()}",
+            share_levels, key="ev_share",
+            default="chemotherapy + anti-HER2" if "chemotherapy + anti-HER2" in share_levels else None)
+        table_args["share"] = [share_source, share_level]
+    return kwargs, table_args, compared
+
+
+def definition_view() -> None:
+    """Warn when studies define pCR differently, and offer the one-definition sensitivity view."""
+    definitions = ctx.pcr_definitions() if "pcr" in ctx.data.columns else None
+    if definitions is None:
+        return
+    st.caption(ui.plain(ctx.pcr_caption()))
+    if definitions["pcr_definition"].nunique() < 2:
+        return
+    st.warning("The studies define pCR differently, so pooled pCR estimates (and the CTNeoBC analysis "
+               "below) mix definitions. Sensitivity view: restrict every analysis here to the studies "
+               "of one definition.")
+    ui.table(definitions, "pcr_definitions_by_study")
+    if "pcr_definition" in ctx.data.columns:
+        options = ["all studies", *definitions["pcr_definition"].astype(str).drop_duplicates()]
+        only = ui.selectbox("pCR definition (sensitivity view)", options, key="ev_definition")
+        if only != "all studies":
+            by_definition.append(["pcr_definition", [only]])
+            st.caption(f"Sensitivity view: only the studies defining pCR as {ui.plain(only)}.")
+
+
+def pool_cohort() -> None:
+    """Two-stage meta-analysis across the studies of the selection, with its diagnostics."""
     if len(studies) < 2:
         st.info(f"The current selection holds {len(studies)} stud{'y' if len(studies) == 1 else 'ies'}, so there "
                 "is nothing to pool across studies. Pick a multi-study cohort (the curated GEO studies, or the "
                 "synthetic trial's 6 studies), upload a table with a study column, or widen the study filter.")
-    else:
-        c1, c2, c3, c4 = st.columns(4)
-        binary = [c for c in ("er_status", "hr_status", "pr_status", "her2_status", "er_status_recorded",
-                              "hr_status_recorded") if c in ctx.data.columns and len(ctx.levels(c)) == 2]
-        if len(ctx.levels("er_category")) >= 2:
-            binary.insert(0, "er_category")  # two of its levels at a time: ER-low stays its own level
-        endpoints = schema.available_endpoints(ctx.data.columns)
-        kinds = {"pcr_or": "pCR odds ratio by exposure", "pcr_rate": "pCR rate",
-                 **({"hr": "Hazard ratio by exposure"} if endpoints else {})}
-        with c1:
-            analysis = ui.selectbox("Quantity", list(kinds), key="ev_kind", format_func=kinds.get)
-        with c2:
-            exposure = ui.selectbox("Exposure", binary or ["er_status"], key="ev_exposure",
-                                    format_func=schema.column_label)
-        with c3:
-            method = ui.selectbox("τ² estimator", MODELS, key="ev_method",
-                                  help="REML (default, as metafor), DerSimonian–Laird, Paule–Mandel, or a fixed "
-                                  "effect (no between-study variance).")
-        with c4:
-            hksj = ui.toggle("Hartung–Knapp CI", key="ev_hksj",
-                             help="t-based intervals and tests that allow for the uncertainty in τ² (HKSJ).")
-        kwargs = {"study": "study", "analysis": analysis, "method": method, "hksj": hksj}
-        table_args: dict = {"analysis": analysis}
-        if analysis != "pcr_rate":
-            kwargs["exposure"] = table_args["exposure"] = exposure
-            if exposure == "er_category":
-                er_levels = ctx.levels("er_category")
-                e1, e2 = st.columns(2)
-                with e1:
-                    level = ui.selectbox("ER category", er_levels, key="ev_er_level", default=er_levels[-1])
-                with e2:
-                    ref = ui.selectbox("against", er_levels, key="ev_er_ref", default=er_levels[0])
-                if level == ref:
-                    st.info("Choose two different ER categories to compare.")
-                    ui.finish()
-                    st.stop()
-                subsets.append(["er_category", [level, ref]])
-                kwargs["reference"] = table_args["reference"] = ref
-                st.caption(f"Patients in other ER categories are left out of this comparison "
-                           f"({ui.plain(level)} vs {ui.plain(ref)}).")
-        if analysis == "hr":
-            endpoint = ui.selectbox("Endpoint", endpoints, key="ev_endpoint", format_func=schema.ENDPOINT_LABELS.get)
-            kwargs.update(time=f"{endpoint}_months", event=f"{endpoint}_event")
-            table_args.update(time=f"{endpoint}_months", event=f"{endpoint}_event")
-        definitions = ctx.pcr_definitions() if "pcr" in ctx.data.columns else None
-        if definitions is not None:
-            st.caption(ui.plain(ctx.pcr_caption()))
-            if definitions["pcr_definition"].nunique() > 1:
-                st.warning("The studies define pCR differently, so pooled pCR estimates (and the CTNeoBC analysis "
-                           "below) mix definitions. Sensitivity view: restrict every analysis here to the studies "
-                           "of one definition.")
-                ui.table(definitions, "pcr_definitions_by_study")
-                if "pcr_definition" in ctx.data.columns:
-                    options = ["all studies", *definitions["pcr_definition"].astype(str).drop_duplicates()]
-                    only = ui.selectbox("pCR definition (sensitivity view)", options, key="ev_definition")
-                    if only != "all studies":
-                        subsets.append(["pcr_definition", [only]])
-                        st.caption(f"Sensitivity view: only the studies defining pCR as {ui.plain(only)}.")
-        share_source = next((c for c in ("regimen_class", "arm") if c in ctx.data.columns
-                             and len(ctx.levels(c)) > 1), None)
-        if share_source is not None:
-            share_levels = ctx.levels(share_source)
-            share_level = ui.selectbox(
-                f"Study-level moderator: share of patients in a {schema.column_label(share_source).lower()}",
-                share_levels, key="ev_share",
-                default="chemotherapy + anti-HER2" if "chemotherapy + anti-HER2" in share_levels else None)
-            table_args["share"] = [share_source, share_level]
-        extra = {"subset": subsets} if subsets else {}
-        result, _ = ui.run_within(ctx, "meta.by_study", subsets=subsets, **kwargs)
-        table, _ = ui.run_within(ctx, "evidence.study_table", subsets=subsets, **table_args)
-        cohort_input = {"function": "study_table", "source": "cohort", "args": table_args}
-        analyses.append({"kind": "meta", **kwargs, **extra})
-        influence = influence_section(table, result, method=method, hksj=hksj, name="meta", input_spec=cohort_input,
-                                      extra=extra)
-        ui.figure(figures.meta_forest_figure(result, presenter=ctx.presenter, watermark=ctx.watermark,
-                                             influence=influence), "meta_forest")
-        st.markdown(
-            f"k = {result.k} studies · τ² = {result.tau2:.4g} · I² = {result.i2:.1f}% · "
-            f"Q = {result.q:.2f} (df {result.q_df}), p = {ui.format_p(result.p_heterogeneity)}"
-        )
-        st.caption("Each square is one study (area: its weight); the diamond pools them; the bar is where a new "
-                   "study's effect would be expected to fall (prediction interval). Open diamonds: the pooled "
-                   "estimate without that study — a study whose removal moves it far is influential.")
-        for note in result.notes:
-            st.caption(ui.plain(note))
-        frame = result.summary_frame(exponentiate=True)
-        small = dict(zip(table["study"].astype(str), table["small"], strict=True))
-        frame["small"] = frame["label"].astype(str).map(small).fillna("")
-        frame["pcr_definition"] = frame["label"].astype(str).map(
-            dict(zip(table["study"].astype(str), table["pcr_definition"], strict=True)))
-        guard = evidence.p_value_guard(table)
-        ui.table(evidence.model_rows(result, guard=guard), "meta_by_study_pooled",
-                 caption=f"p-values withheld: {guard}." if guard else None)
-        ui.table(frame, "meta_by_study",
-                 caption="Per-study estimates; 'small' flags studies too small to carry weight on their own.")
-        flagged = [s for s, why in small.items() if why]
-        if flagged:
-            st.caption(f"Small studies ({len(flagged)}): {', '.join(ui.plain(s) for s in flagged)}.")
-        if influence is not None:
-            ui.figure(figures.leave_one_out_figure(influence, presenter=ctx.presenter, watermark=ctx.watermark),
-                      "meta_leave_one_out")
-            ui.table(influence.summary_frame(), "meta_leave_one_out",
-                     caption="Leave-one-out: the pooled estimate and heterogeneity without each study in turn.")
-        if analysis == "hr":
-            st.caption("GLMM: not available for hazard ratios (it pools counts: pCR odds ratios or rates).")
-        elif ui.toggle("Also fit the GLMM (binomial-normal, metafor rma.glmm)", key="ev_glmm"):
-            glmm = ui.run_on_table("meta.glmm", table)
-            ui.table(evidence.model_rows(glmm, result, guard=guard), "meta_glmm",
-                     caption="The GLMM uses the exact binomial likelihood of each study's counts (no continuity "
-                     "correction), recommended for sparse counts; inverse variance beside it for comparison. "
-                     + " ".join(ui.plain(n) for n in glmm.notes))
-            analyses.append({"kind": "meta", "function": "glmm", **extra, "input": cohort_input})
-        st.markdown("**Does the effect differ with study-level moderators computed from the cohort?**")
-        moderators = ["pcr_definition"] + ([evidence.share_name(table_args["share"][1])] if "share" in table_args else [])
-        moderator_section(table, moderators, method=method, hksj=hksj, key="ev_moderator", name="meta",
-                          input_spec=cohort_input, what="each study's estimate", extra=extra)
-        bias_section(table, method=method, hksj=hksj, name="meta", input_spec=cohort_input, extra=extra)
+        return
+    chosen = cohort_options()
+    definition_view()
+    if chosen is None:
+        return
+    kwargs, table_args, compared = chosen
+    subsets = by_definition + compared
+    extra = {"subset": subsets} if subsets else {}
+    result, _ = ui.run_within(ctx, "meta.by_study", subsets=subsets, **kwargs)
+    table, _ = ui.run_within(ctx, "evidence.study_table", subsets=subsets, **table_args)
+    cohort_input = {"function": "study_table", "source": "cohort", "args": table_args}
+    analyses.append({"kind": "meta", **kwargs, **extra})
+    method, hksj = model["method"], model["hksj"]
+    influence = influence_section(table, result, method=method, hksj=hksj, name="meta", input_spec=cohort_input,
+                                  extra=extra)
+    cohort_forest(result, table, influence)
+    if kwargs["analysis"] == "hr":
+        st.caption("GLMM: not available for hazard ratios (it pools counts: pCR odds ratios or rates).")
+    elif ui.toggle("Also fit the GLMM (binomial-normal, metafor rma.glmm)", key="ev_glmm"):
+        glmm = ui.run_on_table("meta.glmm", table)
+        ui.table(evidence.model_rows(glmm, result, guard=evidence.p_value_guard(table)), "meta_glmm",
+                 caption="The GLMM uses the exact binomial likelihood of each study's counts (no continuity "
+                 "correction), recommended for sparse counts; inverse variance beside it for comparison. "
+                 + " ".join(ui.plain(n) for n in glmm.notes))
+        analyses.append({"kind": "meta", "function": "glmm", **extra, "input": cohort_input})
+    st.markdown("**Does the effect differ with study-level moderators computed from the cohort?**")
+    moderators = ["pcr_definition"] + ([evidence.share_name(table_args["share"][1])] if "share" in table_args else [])
+    moderator_section(table, moderators, method=method, hksj=hksj, key="ev_moderator", name="meta",
+                      input_spec=cohort_input, what="each study's estimate", extra=extra)
+    bias_section(table, method=method, hksj=hksj, name="meta", input_spec=cohort_input, extra=extra)
+
+
+def cohort_forest(result, table, influence) -> None:
+    """The forest (with leave-one-out), heterogeneity, the per-study table with small studies flagged."""
+    ui.figure(figures.meta_forest_figure(result, presenter=ctx.presenter, watermark=ctx.watermark,
+                                         influence=influence), "meta_forest")
+    st.markdown(
+        f"k = {result.k} studies · τ² = {result.tau2:.4g} · I² = {result.i2:.1f}% · "
+        f"Q = {result.q:.2f} (df {result.q_df}), p = {ui.format_p(result.p_heterogeneity)}"
+    )
+    st.caption("Each square is one study (area: its weight); the diamond pools them; the bar is where a new "
+               "study's effect would be expected to fall (prediction interval). Open diamonds: the pooled "
+               "estimate without that study — a study whose removal moves it far is influential.")
+    for note in result.notes:
+        st.caption(ui.plain(note))
+    frame = result.summary_frame(exponentiate=True)
+    small = dict(zip(table["study"].astype(str), table["small"], strict=True))
+    frame["small"] = frame["label"].astype(str).map(small).fillna("")
+    frame["pcr_definition"] = frame["label"].astype(str).map(
+        dict(zip(table["study"].astype(str), table["pcr_definition"], strict=True)))
+    guard = evidence.p_value_guard(table)
+    ui.table(evidence.model_rows(result, guard=guard), "meta_by_study_pooled",
+             caption=f"p-values withheld: {guard}." if guard else None)
+    ui.table(frame, "meta_by_study",
+             caption="Per-study estimates; 'small' flags studies too small to carry weight on their own.")
+    flagged = [s for s, why in small.items() if why]
+    if flagged:
+        st.caption(f"Small studies ({len(flagged)}): {', '.join(ui.plain(s) for s in flagged)}.")
+    if influence is not None:
+        ui.figure(figures.leave_one_out_figure(influence, presenter=ctx.presenter, watermark=ctx.watermark),
+                  "meta_leave_one_out")
+        ui.table(influence.summary_frame(), "meta_leave_one_out",
+                 caption="Leave-one-out: the pooled estimate and heterogeneity without each study in turn.")
+
+
+with ui.panel("Pooling the studies of this cohort"):
+    pool_cohort()
 
 with ui.panel("CTNeoBC: is pCR equally prognostic in HR+ and HR− disease? (this cohort)"):
     endpoints = schema.available_endpoints(ctx.data.columns)
@@ -412,8 +443,8 @@ with ui.panel("CTNeoBC: is pCR equally prognostic in HR+ and HR− disease? (thi
                    "groups are compared three ways; below 1, patients with pCR fare better.")
         time, event = f"{ct_endpoint}_months", f"{ct_endpoint}_event"
         try:
-            ct, landmark = ui.run_within(ctx, "meta.ctneobc", subsets=subsets, time=time, event=event,
-                                         uses=["pcr", group], group=group, landmark=None, method=method, hksj=hksj,
+            ct, landmark = ui.run_within(ctx, "meta.ctneobc", subsets=by_definition, time=time, event=event,
+                                         uses=["pcr", group], group=group, landmark=None, **model,
                                          study="study")
         except AnalysisError as refusal:
             st.warning(f"Not computed: {ui.plain(refusal)}")
@@ -458,8 +489,8 @@ with ui.panel("CTNeoBC: is pCR equally prognostic in HR+ and HR− disease? (thi
             for note in ct.notes:
                 st.caption(ui.plain(note))
             analyses.append({"kind": "meta", "function": "ctneobc", "endpoint": ct_endpoint, "group": group,
-                             "landmark": ctx.landmark_spec, "method": method, "hksj": hksj, "study": "study",
-                             **({"subset": subsets} if subsets else {})})
+                             "landmark": ctx.landmark_spec, **model, "study": "study",
+                             **({"subset": by_definition} if by_definition else {})})
 
 ui.register_analysis("evidence", analyses)
 ui.finish()
