@@ -25,6 +25,7 @@ what may be pooled or tested, so that the page only draws:
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -87,12 +88,26 @@ def select_published(
     return trials[keep].reset_index(drop=True)
 
 
-def arm_labels(trials: pd.DataFrame, limit: int = 58) -> pd.Series:
-    """ "Trial · arm" (trial without its citation, arm shortened), unique per row."""
-    trial = trials["trial"].astype(str).str.split(" (", n=1, regex=False).str[0]
-    arm = trials["arm"].astype(str)
-    arm = arm.where(arm.str.len() <= limit, arm.str.slice(0, limit - 1).str.rstrip() + "…")
-    labels = (trial + " · " + arm).reset_index(drop=True)
+def arm_labels(trials: pd.DataFrame, limit: int = 52) -> pd.Series:
+    """ "Trial · arm", unique per row and about ``limit`` characters, for tables and forests.
+
+    The trial loses its citation. A long arm is cut to the window that tells it apart from the
+    other arms of its trial: arms that share a long beginning ("lapatinib + trastuzumab 12 wk"
+    vs "... 24 wk") are shown from shortly before the first difference.
+    """
+    trial = trials["trial"].astype(str).str.split(" (", n=1, regex=False).str[0].to_numpy()
+    arms = trials["arm"].astype(str).to_numpy()
+    shared = {name: len(os.path.commonprefix(list(arms[trial == name]))) if (trial == name).sum() > 1 else 0
+              for name in set(trial)}
+    labels = []
+    for name, arm in zip(trial, arms, strict=True):
+        room = max(16, limit - len(name) - 3)
+        if len(arm) > room:
+            start = max(0, shared[name] - room // 3) if shared[name] > room // 3 else 0
+            window = arm[start:start + room - (2 if start else 1)]
+            arm = ("…" if start else "") + window.strip() + ("…" if start + len(window) < len(arm) else "")
+        labels.append(f"{name} · {arm}")
+    labels = pd.Series(labels, dtype=object)
     repeated = labels.duplicated(keep=False)
     if repeated.any():  # never two rows with one label (forests and leave-one-out match by label)
         labels[repeated] = labels[repeated] + " (row " + (labels.index[repeated] + 1).astype(str) + ")"
@@ -601,8 +616,9 @@ def p_value_guard(table: pd.DataFrame) -> str:
 def ctneobc_guard(result: meta.CTNeoBCResult) -> tuple[np.ndarray, str]:
     """Small-cell flags of the per-study table and why the contrast p-values are withheld.
 
-    A study x group cell is small with fewer than :data:`SMALL_SURVIVAL_EVENTS` events or
-    :data:`SMALL_STUDY_PATIENTS` patients; the contrast p-values are withheld when a group has
+    A study x group cell is small with fewer than :data:`SMALL_STUDY_PATIENTS` patients,
+    :data:`SMALL_SURVIVAL_EVENTS` events, or :data:`SMALL_CELL` events among its patients with
+    (or without) pCR; the contrast p-values are withheld when a group has
     fewer than :data:`SMALL_SURVIVAL_EVENTS` events in total over its usable cells, or fewer than
     5 events among its pCR patients.
     """
@@ -611,6 +627,10 @@ def ctneobc_guard(result: meta.CTNeoBCResult) -> tuple[np.ndarray, str]:
     flags[per["n"].to_numpy() < SMALL_STUDY_PATIENTS] = f"fewer than {SMALL_STUDY_PATIENTS} patients"
     flags[(flags == "") & (per["events"].to_numpy() < SMALL_SURVIVAL_EVENTS)] = (
         f"fewer than {SMALL_SURVIVAL_EVENTS} events"
+    )
+    few_after = np.minimum(per["events_exposed"], per["events"] - per["events_exposed"]).to_numpy()
+    flags[(flags == "") & (few_after < SMALL_CELL)] = (
+        f"fewer than {SMALL_CELL} events among patients with (or without) pCR"
     )
     usable = per[per["excluded"] == ""]
     reasons = []
@@ -621,6 +641,22 @@ def ctneobc_guard(result: meta.CTNeoBCResult) -> tuple[np.ndarray, str]:
                 f"{int(cells['events_exposed'].sum())} after pCR"
             )
     return flags, "; ".join(reasons)
+
+
+def ctneobc_sentence(result: meta.CTNeoBCResult, labels: dict | None = None) -> str:
+    """The pooled pCR hazard ratio of each group in words, and what their ratio means."""
+    labels = labels or {}
+    parts = []
+    for row in result.pooled.itertuples():
+        name = labels.get(str(row.group), str(row.group))
+        parts.append(f"{name} {row.hr:.2f} ({row.hr_ci_low:.2f}–{row.hr_ci_high:.2f}, {row.k} studies)")
+    level = labels.get(str(result.group_level), str(result.group_level))
+    reference = labels.get(str(result.group_reference), str(result.group_reference))
+    return (
+        "Pooled hazard ratio of pCR vs residual disease: " + "; ".join(parts) + ". Below 1, patients "
+        f"with pCR fare better; the further below 1, the more pCR says about the outcome. A ratio "
+        f"{level}/{reference} above 1 means pCR is less prognostic in {level} disease."
+    )
 
 
 def ctneobc_forest_frame(result: meta.CTNeoBCResult, labels: dict | None = None) -> pd.DataFrame:

@@ -478,6 +478,7 @@ with ui.panel("CTNeoBC: is pCR equally prognostic in HR+ and HR− disease? (thi
                      "compared; within-study: each study's own difference, pooled (free of between-study "
                      "confounding); one-stage: Cox model stratified by study with a pCR × group interaction "
                      "(Wald p, and p_lr from the likelihood-ratio test).")
+            st.markdown(evidence.ctneobc_sentence(ct, names))
             for row in contrast.itertuples():
                 if np.isfinite(row.ratio):
                     p_text = "" if withheld else f", p = {ui.format_p(row.p)}"

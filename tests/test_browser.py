@@ -106,3 +106,23 @@ def test_a_shared_url_restores_the_filter(server, page):
     assert "positive" in chosen, chosen
     assert "negative" not in chosen, chosen
     _assert_no_error_box(page, "Survival opened from a shared URL")
+
+
+@pytest.mark.parametrize("cohort", ["synthetic", "curated_neoadjuvant"])
+def test_evidence_page_on_multi_study_cohorts(server, page, cohort):
+    """The Evidence page's meta-analyses, moderator tests and CTNeoBC panel draw without an error box."""
+    evidence_page = bu.find_page(bu.app_pages(), "evidence")
+    page.goto(f"{evidence_page.url(server.url)}?cohort={cohort}", wait_until="domcontentloaded")
+    bu.wait_for_page(page, evidence_page.heading, PAGE_TIMEOUT_MS)
+    _assert_no_error_box(page, f"Evidence on {cohort}")
+    body = page.locator('[data-testid="stMain"]').inner_text()
+    assert "QM = " in body  # a moderator test of the cohort's studies
+    assert "Leave-one-out" in body
+    assert "Funnel plot and Egger's test are not shown" in body
+    if cohort == "synthetic":
+        assert "ratio of hazard ratios HR+/HR−" in body  # the CTNeoBC contrast
+    else:
+        assert "Not computed: pCR is known only at surgery" in body
+    assert page.locator(".js-plotly-plot").count() >= 5
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"evidence_{cohort}.png"), full_page=True)
