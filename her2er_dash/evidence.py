@@ -42,6 +42,12 @@ PUBLISHED_QUANTITIES: dict[str, str] = {
     "rate_hr_pos": "pCR rate in HR+ tumours (arms printing events and n)",
     "rate_hr_neg": "pCR rate in HR− tumours (arms printing events and n)",
 }
+#: Axis names of the pooled published quantities.
+PUBLISHED_MEASURE_LABELS: dict[str, str] = {
+    "or": "Odds ratio of pCR, HR+ vs HR−",
+    "rate_hr_pos": "pCR rate, HR+",
+    "rate_hr_neg": "pCR rate, HR−",
+}
 #: Study-level moderators of the published arms (columns of published_trials.csv).
 PUBLISHED_MODERATORS: tuple[str, ...] = ("regimen_class", "pcr_definition", "dual_blockade", "chemo")
 MODERATOR_LABELS: dict[str, str] = {
@@ -88,7 +94,7 @@ def select_published(
     return trials[keep].reset_index(drop=True)
 
 
-def arm_labels(trials: pd.DataFrame, limit: int = 52) -> pd.Series:
+def arm_labels(trials: pd.DataFrame, limit: int = 46) -> pd.Series:
     """ "Trial · arm", unique per row and about ``limit`` characters, for tables and forests.
 
     The trial loses its citation. A long arm is cut to the window that tells it apart from the

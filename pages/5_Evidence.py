@@ -183,7 +183,8 @@ with ui.panel("Meta-analysis of the published arms that print counts"):
         pooled = meta.pool(arms, method=pub_method, hksj=pub_hksj)
         influence = influence_section(arms, pooled, method=pub_method, hksj=pub_hksj, name="published",
                                       input_spec=pub_input)
-        ui.figure(figures.meta_forest_figure(pooled, presenter=ctx.presenter, influence=influence),
+        ui.figure(figures.meta_forest_figure(pooled, presenter=ctx.presenter, influence=influence,
+                                             measure_label=evidence.PUBLISHED_MEASURE_LABELS[quantity]),
                   "published_pooled")
         ui.table(evidence.model_rows(glmm, pooled, guard=guard), "published_pooled_models",
                  caption="GLMM: binomial-normal model fitted by maximum likelihood on the counts (metafor "
