@@ -21,6 +21,7 @@ PAGES = [
     ("2_Response.py", "Response (pCR)", "Response", ":material/target:"),
     ("3_Survival.py", "Survival", "Survival", ":material/monitoring:"),
     ("4_Subgroups.py", "Subgroups", "Subgroups", ":material/account_tree:"),
+    ("7_Subsets.py", "ER-driven subset", "Subsets", ":material/filter_center_focus:"),
     ("5_Evidence.py", "Evidence", "Evidence", ":material/menu_book:"),
     ("6_Methods.py", "Methods & export", "Methods", ":material/description:"),
 ]

@@ -1,11 +1,14 @@
 """Streamlit glue for HER2/ER Explorer: session state, the URL, caching and the shared sidebar.
 
-This is the only module that knows about both Streamlit and ``her2er_dash``. Pages call
-:func:`sidebar` first, then the cached analysis wrappers here, then the figure builders.
+This is the module that knows about both Streamlit and ``her2er_dash`` (with ``ui_mapping``, the
+mapping editor it draws on the Cohort page). Pages call :func:`sidebar` first, then the cached
+analysis wrappers here, then the figure builders.
 
 Privacy: uploaded files are parsed from memory into ``st.session_state`` (one browser session)
-and never written to disk or logged. Shared caches are keyed on a content hash, so another
-session can only hit a cached result for data it uploaded itself.
+and never written to disk or logged. The uploaded bytes are not kept after loading: the session
+keeps the parsed table (compacted) to re-map it, and the uploader is cleared. Shared caches are
+keyed on a content hash, so another session can only hit a cached result for data it uploaded
+itself.
 """
 
 from __future__ import annotations
@@ -252,120 +255,151 @@ def uploads() -> dict[str, dict]:
     return st.session_state.setdefault("_uploads", {})
 
 
-@dataclass(frozen=True)
-class NamedBytes:
-    """An uploaded file's name and content, kept in session memory (never on disk)."""
+def text_encodings() -> list[str]:
+    """Encodings the user can choose for a text upload."""
+    from her2er_dash.ingest.readers import ENCODINGS
 
-    name: str
-    data: bytes = field(repr=False)
-
-    def getvalue(self) -> bytes:
-        return self.data
+    return list(ENCODINGS)
 
 
-def add_upload(cohort, name: str, files: tuple[NamedBytes, ...] = (), kind: str = "upload") -> str:
-    """Keep a loaded Cohort (and its raw bytes, to re-map) in session memory; make it active."""
+def upload_widget_key() -> str:
+    """Key of the file uploader: a new one after each load, so that Streamlit releases the
+    uploaded bytes (an uploader keeps its files in server memory while it holds them)."""
+    rounds = st.session_state.get("_upload_round", 0)
+    return "upload_files" if rounds == 0 else f"upload_files_{rounds}"
+
+
+def add_upload(cohort, name: str, source=None, kind: str = "upload") -> str:
+    """Keep a loaded Cohort (and its compacted raw table, to re-map) in session memory; make it
+    active."""
     # The token keys shared caches: content hash AND mapping, so a re-mapped file never reuses
     # results computed under its previous mapping.
     digest = hashlib.sha256((cohort.source.sha256 + cohort.mapping.to_json()).encode()).hexdigest()
     token = f"{kind}:{digest[:16]}"
-    uploads()[token] = {"cohort": cohort, "name": name, "files": files}
+    uploads()[token] = {"cohort": cohort, "name": name, "source": source,
+                        "source_id": f"{kind}:{cohort.source.sha256}"}
     # The picker is already drawn in this run: switch to the new cohort on the next run.
     st.session_state["_pending_cohort"] = token
     return token
 
 
-def load_uploads(files, mapping_file=None) -> None:
-    """Parse newly uploaded files (joined on patient ID when several) into the session."""
+def load_uploads(files, mapping_file=None, encoding: str | None = None) -> None:
+    """Parse newly uploaded files (joined on patient ID when several) into the session.
+
+    Only the parsed table is kept (compacted, for re-mapping); the uploaded bytes are dropped and
+    the uploader is replaced by an empty one.
+    """
     from her2er_dash import cohort as cohort_io
 
-    named = tuple(NamedBytes(f.name, f.getvalue()) for f in files)
-    signature = hashlib.sha256(b"".join(n.data for n in named)).hexdigest()
+    digests = [hashlib.sha256(f.getvalue()).hexdigest() for f in files]
     mapping_text = mapping_file.getvalue() if mapping_file is not None else b""
-    signature += hashlib.sha256(mapping_text).hexdigest()
+    signature = "".join(digests) + hashlib.sha256(mapping_text).hexdigest() + str(encoding)
     if st.session_state.get("_last_upload") == signature:
         return  # the same files are still in the uploader: nothing new to parse
     st.session_state["_last_upload"] = signature
-    name = " + ".join(n.name for n in named)
+    name = " + ".join(f.name for f in files)
     try:
         mapping = cohort_io.Mapping.from_json(mapping_text) if mapping_text else None
         with st.spinner(f"Reading {name}…"):
-            loaded = cohort_io.load(list(named) if len(named) > 1 else named[0], mapping=mapping, name=name)
+            source = list(files) if len(files) > 1 else files[0]
+            raw = cohort_io.read_source(source, mapping=mapping, name=name, encoding=encoding)
+            loaded = cohort_io.build_cohort(raw, mapping)
     except ValueError as exc:
         st.session_state["_last_upload"] = None
         st.error(plain(exc))
         return
-    add_upload(loaded, name, named)
+    add_upload(loaded, name, cohort_io.compact(raw))
+    _release_uploaded_bytes(files)
+    st.session_state["_upload_round"] = st.session_state.get("_upload_round", 0) + 1
+    st.session_state["_upload_done"] = (
+        f"Loaded {name}: {loaded.n:,} patients ({loaded.source.format}"
+        + (f", {loaded.source.encoding}" if loaded.source.encoding else "") + "). The file "
+        "itself is not kept: its table stays in this session's memory to re-map it."
+    )
     st.rerun()
 
 
+def _release_uploaded_bytes(files) -> None:
+    """Drop the uploaded bytes from Streamlit's upload store once the table is parsed.
+
+    The store keeps a file until the user removes it from the uploader or the session ends (the
+    browser deletes it only on removal), and the uploader is replaced by an empty one after a
+    load, so without this the bytes would stay in server memory for the whole session.
+    """
+    try:
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+        ctx = get_script_run_ctx()
+        for uploaded in files:
+            ctx.uploaded_file_mgr.remove_file(ctx.session_id, uploaded.file_id)
+    except Exception as exc:  # noqa: BLE001 - a Streamlit change must not break loading
+        log.warning("uploaded bytes not released early (%s); they go with the session",
+                    type(exc).__name__)
+
+
 def remap_upload(token: str, mapping) -> None:
-    """Reload an uploaded cohort from its in-memory bytes with an edited mapping."""
+    """Rebuild an uploaded cohort from its in-memory table with an edited mapping."""
     from her2er_dash import cohort as cohort_io
 
     item = uploads()[token]
-    files = item["files"]
-    source = list(files) if len(files) > 1 else files[0]
-    loaded = cohort_io.load(source, mapping=mapping, name=item["name"])
+    if item.get("source") is None:
+        st.error("This cohort cannot be re-mapped here: load it again to change its mapping.")
+        return
+    try:
+        loaded = cohort_io.build_cohort(cohort_io.expand(item["source"]), mapping)
+    except ValueError as exc:
+        st.error(plain(exc))
+        st.download_button("Download the edited mapping (JSON)", mapping.to_json(),
+                           file_name="her2er_mapping.json", mime="application/json",
+                           key=f"map_dl_failed_{token}")
+        st.caption("To use columns that are not in memory, upload the file again together "
+                   "with this mapping (Optional: a saved mapping).")
+        return
     del uploads()[token]
-    add_upload(loaded, item["name"], files)
+    st.session_state.pop(f"_map_edits_{token}", None)
+    add_upload(loaded, item["name"], item["source"])
+    st.rerun()
 
 
 def load_cbioportal(study_id: str) -> None:
     """Fetch a public cBioPortal study (public data may be cached on disk by the loader)."""
     from her2er_dash import cbioportal
+    from her2er_dash import cohort as cohort_io
 
     try:
-        loaded = cbioportal.load_study(study_id.strip(), cache_dir=CBIOPORTAL_CACHE)
+        raw = cbioportal.read_study(study_id.strip(), cache_dir=CBIOPORTAL_CACHE)
+        loaded = cohort_io.build_cohort(raw, None)
     except ValueError as exc:
         st.error(plain(exc))
         return
-    add_upload(loaded, f"cBioPortal {study_id}", kind="cbio")
+    add_upload(loaded, f"cBioPortal {study_id}", cohort_io.compact(raw), kind="cbio")
     st.rerun()
 
 
 def mapping_editor(active: ActiveCohort) -> None:
-    """Show every automatic guess, let the user change it, confirm event direction, re-apply."""
-    loaded = active.cohort
-    guesses = loaded.guesses[["source_column", "mapped_to", "confidence", "reason"]].copy()
-    guesses["mapped_to"] = guesses["mapped_to"].fillna("")
-    edited = st.data_editor(
-        guesses,
-        hide_index=True,
-        disabled=["source_column", "confidence", "reason"],
-        column_config={
-            "mapped_to": st.column_config.SelectboxColumn(
-                "canonical column", options=["", *schema.CANONICAL_COLUMNS],
-                help="Leave empty to ignore the column.",
-            )
-        },
-        key=f"map_edit_{active.token}",
-        width="stretch",
-    )
-    coding = dict(loaded.mapping.event_coding)
-    endpoints = [e for e in schema.ENDPOINTS if schema.event_column(e) in loaded.data.columns]
-    choices = {}
-    if endpoints:
-        st.markdown("**Event direction** — which value of the raw event column means an event?")
-        cols = st.columns(len(endpoints))
-        for col, endpoint in zip(cols, endpoints, strict=True):
-            current = coding.get(endpoint, "1=event")
-            choices[endpoint] = col.radio(
-                endpoint.upper(), ["1=event", "1=no event"], index=["1=event", "1=no event"].index(current),
-                key=f"map_ev_{active.token}_{endpoint}",
-            )
-    units = dict(loaded.mapping.time_units)
-    c1, c2 = st.columns(2)
-    if c1.button("Apply mapping", key=f"map_apply_{active.token}", type="primary"):
-        columns = {r.source_column: (r.mapped_to or None) for r in edited.itertuples()}
-        from her2er_dash.cohort import Mapping
+    """Every source column with its guess, confidence and reason; edits; recoding; rules."""
+    import ui_mapping
+    from her2er_dash import cohort as cohort_io
 
-        mapping = Mapping(columns=columns, values=loaded.mapping.value_maps, time_units=units,
-                          event_coding=choices or coding)
-        remap_upload(active.token, mapping)
+    item = uploads().get(active.token)
+    source = item.get("source") if item else None
+
+    def raw_frame():
+        if source is None:
+            return None
+        table = cohort_io.expand(source)
+        return table.sample if table.sample is not None else table.frame
+
+    ui_mapping.draw(active.token, active.cohort, raw_frame,
+                    lambda mapping: remap_upload(active.token, mapping))
+
+
+def open_bundled_button(key: str, label: str, *, widget_key: str) -> None:
+    """A button that switches this session to the bundled cohort ``key`` (e.g. from a page whose
+    analyses need columns the current cohort lacks)."""
+    if st.button(label, key=widget_key, type="primary"):
+        st.session_state["_pending_cohort"] = key  # the picker is drawn: switch on the next run
         st.rerun()
-    c2.download_button("Download mapping (JSON)", loaded.mapping.to_json(), file_name="her2er_mapping.json",
-                       mime="application/json", key=f"map_dl_{active.token}")
 
 
 def cohort_options() -> dict[str, str]:
@@ -803,6 +837,7 @@ def sidebar() -> Context:
             "Cohort", list(options), format_func=options.get, key="cohort", label_visibility="collapsed"
         )
         record("cohort")
+        reset_filters_on_cohort_change(st.session_state["cohort"])
         cohort = active_cohort()
         st.session_state["_synthetic_view"] = cohort.synthetic
         if cohort.synthetic:
@@ -826,6 +861,36 @@ def sidebar() -> Context:
         st.html("<style>html, body, [class*='st-'] {font-size: 1.25rem;}</style>")
     return Context(cohort=cohort, flt=flt, filtered=filtered, presenter=presenter,
                    classified=classified, landmark_fallback=fallback)
+
+
+FILTER_KEY_PREFIX = "f_"
+
+
+def _cohort_identity(token: str) -> str:
+    """The data behind a cohort choice: a bundle key, or an upload's content (a re-mapped upload
+    keeps its identity, so its filters stay)."""
+    item = uploads().get(token)
+    return item.get("source_id", token) if item else token
+
+
+def reset_filters_on_cohort_change(token: str) -> None:
+    """Filters belong to a cohort: when another cohort is chosen, every sidebar filter (widget
+    keys starting with ``f_``) goes back to "all", so a range chosen for one cohort never
+    silently excludes patients of the next."""
+    identity = _cohort_identity(token)
+    previous = st.session_state.get("_filters_for")
+    st.session_state["_filters_for"] = identity
+    if previous is None or previous == identity:
+        return
+    view = _view()
+    for store in (st.session_state, view, st.session_state.get("_url_raw", {})):
+        for key in [k for k in list(store.keys()) if str(k).startswith(FILTER_KEY_PREFIX)]:
+            del store[key]
+
+
+@st.cache_data(max_entries=64, ttl=3600, show_spinner=False)
+def _cached_unknown(token: str, column: str, _data: pd.DataFrame) -> int:
+    return int(_data[column].isna().sum())
 
 
 def _levels(data: pd.DataFrame, column: str) -> list[str]:
@@ -894,6 +959,11 @@ def _filter_widgets(cohort: ActiveCohort) -> CohortFilter:
         chosen = slider_range("Age (years)", *span, key="f_age", step=1.0)
         if chosen != span:
             kwargs["age_range"] = chosen
+        unknown = _cached_unknown(token, "age", data)
+        if unknown and toggle(f"Exclude the {unknown:,} patients with unknown age",
+                              key="f_age_known", help="Ranges keep patients whose value is "
+                              "unknown; tick to exclude them (counted in the flow)."):
+            kwargs["exclude_missing"] = ("age",)
     for field_name, column, label, key in (
         ("arms", "arm", "Arm / regimen", "f_arm"),
         ("studies", "study", "Study", "f_study"),

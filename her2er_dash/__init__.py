@@ -34,6 +34,7 @@ _SUBMODULES = (
     "schema",
     "simulate",
     "subgroups",
+    "subsets",
     "summary",
     "survival",
     "validate",

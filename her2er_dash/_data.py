@@ -128,7 +128,7 @@ def survival_frame(
         odd = sorted(set(events[odd_mask].tolist()))[:5]
         raise AnalysisError(
             f"{event} must be 0 (censored) or 1 (event); found {odd}. "
-            "Recode the event column on the Cohort page (and confirm which value means an event)."
+            "Recode the event column in the mapping (Cohort page → Column mapping → Recode values)."
         )
     times[~np.isfinite(times)] = np.nan  # infinite times are unusable, counted as missing
     keep, reasons = _complete_mask(df, columns, {time: times, event: events})

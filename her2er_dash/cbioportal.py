@@ -20,9 +20,10 @@ from urllib.parse import urlencode
 
 import pandas as pd
 
-from ._readers import RawTable
 from .cohort import Cohort, Mapping, build_cohort
 from .errors import CohortError
+from .ingest.evidence import ColumnEvidence
+from .ingest.readers import RawTable
 
 DEFAULT_BASE_URL = "https://www.cbioportal.org/api"
 _STUDY_ID = re.compile(r"[A-Za-z0-9_.\-]{1,100}")
@@ -118,6 +119,20 @@ def load_study(
     Raises :class:`CohortError` when the study id is malformed, the portal cannot be reached,
     the study does not exist or has no clinical data.
     """
+    raw = read_study(study_id, base_url=base_url, cache_dir=cache_dir, timeout=timeout,
+                     fetch=fetch)
+    return build_cohort(raw, mapping)
+
+
+def read_study(
+    study_id: str,
+    *,
+    base_url: str = DEFAULT_BASE_URL,
+    cache_dir: str | Path | None = None,
+    timeout: float = 20,
+    fetch: Callable[..., bytes] | None = None,
+) -> RawTable:
+    """The study's clinical data as one raw table (one row per patient), before mapping."""
     if not isinstance(study_id, str) or not _STUDY_ID.fullmatch(study_id):
         raise CohortError(f"{study_id!r} is not a cBioPortal study id (letters, digits, _ . - "
                           "only), e.g. brca_tcga_pan_can_atlas_2018.")
@@ -139,4 +154,22 @@ def load_study(
     raw = RawTable(frame, f"cBioPortal {study_id}", "cBioPortal API", digest,
                    joined_on="PATIENT_ID")
     raw.notes = [("warning", "", text) for text in notes]
-    return build_cohort(raw, mapping)
+    raw.evidence = attribute_evidence(lists["PATIENT"] + lists["SAMPLE"])
+    return raw
+
+
+def attribute_evidence(records: list[dict]) -> dict[str, ColumnEvidence]:
+    """Display names, descriptions and datatypes of the attributes (projection=DETAILED)."""
+    out: dict[str, ColumnEvidence] = {}
+    for record in records:
+        attribute = record.get("clinicalAttribute")
+        key = record.get("clinicalAttributeId")
+        if not isinstance(attribute, dict) or key in out:
+            continue
+        name = str(attribute.get("displayName") or "")
+        description = str(attribute.get("description") or "")
+        out[key] = ColumnEvidence(names=[name] if name and name != key else [],
+                                  description="" if description == key else description,
+                                  datatype=str(attribute.get("datatype") or ""),
+                                  source="cBioPortal attribute metadata")
+    return out

@@ -10,39 +10,41 @@ Example::
     saved = c.mapping.to_json()                # edit, then reload with the same choices:
     c2 = cohort.load("trial.xlsx", mapping=cohort.Mapping.from_json(saved))
 
-Uploads are read from memory only. Anything that cannot become a cohort raises
-:class:`~her2er_dash.errors.CohortError` naming the file, the problem and the fix; everything
-else that is odd is reported in :attr:`Cohort.issues` and the rows are kept.
+Uploads are read from memory only. A file's own structure is recognised by its content:
+cBioPortal ``#`` attribute lines, GDC biotab extra header rows, GEO series matrices, SEER*Stat
+listings, data-dictionary sheets (see :mod:`her2er_dash.ingest`). Anything that cannot become a
+cohort raises :class:`~her2er_dash.errors.CohortError` naming the file, the problem and the fix;
+everything else that is odd is reported in :attr:`Cohort.issues` and the rows are kept.
+
+To re-map without the file, keep what :func:`read_source` returned (:meth:`compact` makes it
+small) and call :func:`build_cohort` with another mapping.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from . import _mapping as mp
-from ._mapping import Mapping
-from ._readers import RawTable, join_on_id, read_table, source_bytes
 from .errors import CohortError
-from .schema import (
-    BINARY_COLUMNS,
-    CANONICAL_COLUMNS,
-    CATEGORY_COLUMNS,
-    ENDPOINTS,
-    IDENTIFIER_COLUMNS,
-    STATUS_COLUMNS,
-    event_column,
-    time_column,
-)
+from .ingest import build, layout
+from .ingest.names import match_name
+from .ingest.readers import RawTable, detect_format, join_on_id, read_table, source_bytes
+from .ingest.record import DerivedRule, Mapping
+from .schema import IDENTIFIER_COLUMNS
 from .summary import table_one
 from .validate import issue, issue_frame, validate_cohort
 
-__all__ = ["Cohort", "Mapping", "SourceInfo", "from_frame", "load", "table_one"]
+__all__ = ["Cohort", "DerivedRule", "Mapping", "SourceInfo", "build_cohort", "from_frame",
+           "load", "read_source", "table_one"]
 
 DEFAULT_MAX_BYTES = 200 * 1024**2
+#: Files larger than this are read twice: a sample of every column to guess the mapping, then
+#: only the columns the mapping uses (in full).
+LARGE_FILE_BYTES = 50 * 1024**2
+SAMPLE_ROWS = 5_000
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ class SourceInfo:
     columns: int
     sheets: tuple[str, ...] = ()
     joined_on: str | None = None
+    encoding: str = ""
+    complete: bool = True  # False: only the columns the mapping uses are in memory
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -72,13 +76,17 @@ class Cohort:
     mapping
         The complete :class:`Mapping` used (pass it back to :func:`load` to reproduce).
     guesses
-        ``source_column, canonical, confidence, score, chosen, reason, mapped_to``.
+        ``source_column, canonical, confidence, score, chosen, reason, preview, described_as,
+        mapped_to, rule_input`` (the canonical column(s) a derived-column rule computes from it).
     issues
         Validation report: ``severity, column, count, rows, message``.
     source
         :class:`SourceInfo`.
     unmapped
         Source columns not used.
+    levels
+        ``{canonical column: ((raw value, count), ...)}`` for columns with few distinct raw
+        values (statuses, events, categories): what the recoding table offers.
     """
 
     data: pd.DataFrame
@@ -87,10 +95,34 @@ class Cohort:
     issues: pd.DataFrame
     source: SourceInfo
     unmapped: tuple[str, ...] = ()
+    levels: dict = field(default_factory=dict)
 
     @property
     def n(self) -> int:
         return len(self.data)
+
+    def describe_rules(self) -> list[str]:
+        """Every rule beyond a plain column copy, in words (derived columns, unit conversions,
+        time origin, pCR definition): what the app shows and the methods paragraph states."""
+        return describe_mapping(self.mapping)
+
+
+def describe_mapping(mapping: Mapping) -> list[str]:
+    """The rules of a mapping in words (see :meth:`Cohort.describe_rules`)."""
+    sources = {c: s for s, c in mapping.columns if c is not None}
+    lines = [rule.describe(target) for target, rule in mapping.derived if rule is not None]
+    for tcol, unit in mapping.time_units:
+        if unit != "months" and tcol in sources:
+            lines.append(f"{tcol} = '{sources[tcol]}' converted from {unit} to months "
+                         "(a month is 365.25/12 days)")
+    for endpoint, coding in mapping.event_coding:
+        if coding == "1=no event":
+            lines.append(f"{endpoint}_event inverted: the file codes 1 = no event")
+    if mapping.time_origin:
+        lines.append(f"times count from {mapping.time_origin}")
+    if mapping.pcr_definition:
+        lines.append(f"pCR definition: {mapping.pcr_definition}")
+    return lines
 
 
 # --------------------------------------------------------------------------------------------
@@ -105,6 +137,7 @@ def load(
     sheet: str | int | None = None,
     name: str | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    encoding: str | None = None,
 ) -> Cohort:
     """Read a file (path, bytes or upload), or a list of them joined on patient ID, as a cohort.
 
@@ -113,7 +146,8 @@ def load(
     source
         A path, ``bytes``, a file-like upload (``.name``, ``.getvalue()``/``.read()``), or a
         list/tuple of those (e.g. cBioPortal ``data_clinical_patient.txt`` and
-        ``data_clinical_sample.txt``), joined on their patient-ID column.
+        ``data_clinical_sample.txt``), joined on their patient-ID column. A table that is a data
+        dictionary (variable, description) describes the other files' columns instead.
     mapping
         Choices that override the automatic guesses (see :class:`Mapping`).
     sheet
@@ -122,18 +156,28 @@ def load(
         Display name (defaults to the file name).
     max_bytes
         Upload size limit per file.
+    encoding
+        Text encoding (e.g. ``"GB18030"``); by default UTF-8, else the detected one.
     """
+    raw = read_source(source, mapping=mapping, sheet=sheet, name=name, max_bytes=max_bytes,
+                      encoding=encoding)
+    return build_cohort(raw, mapping)
+
+
+def read_source(source, *, mapping: Mapping | None = None, sheet=None, name: str | None = None,
+                max_bytes: int = DEFAULT_MAX_BYTES, encoding: str | None = None) -> RawTable:
+    """The raw table of one file or several joined ones (the step before mapping)."""
     label = name or _label(source)
     try:
         if isinstance(source, list | tuple):
             if not source:
                 raise CohortError("No files were given. Choose at least one file to load.")
-            raw = _join_sources([_read_one(s, None, sheet, max_bytes) for s in source])
+            raw = _join_sources([_read_one(s, None, sheet, max_bytes, encoding, mapping)
+                                 for s in source])
             if name:
                 raw.name = name
-        else:
-            raw = _read_one(source, name, sheet, max_bytes)
-        return build_cohort(raw, mapping)
+            return raw
+        return _read_one(source, name, sheet, max_bytes, encoding, mapping)
     except CohortError:
         raise
     except (MemoryError, RecursionError) as exc:
@@ -159,13 +203,7 @@ def from_frame(frame: pd.DataFrame, *, mapping: Mapping | None = None,
         digest = ""
     frame = frame.reset_index(drop=True)
     frame.columns = [str(c) for c in frame.columns]
-    try:
-        return build_cohort(RawTable(frame, name, "DataFrame", digest), mapping)
-    except CohortError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - the boundary: only CohortError may escape
-        raise CohortError(f"{name}: could not be turned into a cohort ({type(exc).__name__}: "
-                          f"{str(exc)[:200]}).") from exc
+    return build_cohort(RawTable(frame, name, "DataFrame", digest), mapping)
 
 
 def _label(source) -> str:
@@ -176,27 +214,67 @@ def _label(source) -> str:
     return str(getattr(source, "name", None) or "uploaded data")
 
 
-def _read_one(source, name, sheet, max_bytes) -> RawTable:
+def _read_one(source, name, sheet, max_bytes, encoding, mapping) -> RawTable:
     data, label = source_bytes(source, name=name, max_bytes=max_bytes)
-    return read_table(data, label, sheet=sheet, text_column=_is_text_column, id_column=_id_column)
+    options = {"sheet": sheet, "encoding": encoding, "text_column": _is_text_column,
+               "id_column": _id_column}
+    if len(data) <= LARGE_FILE_BYTES or detect_format(data) in ("xlsx", "xls"):
+        return read_table(data, label, **options)
+    sample = read_table(data, label, nrows=SAMPLE_ROWS, **options)
+    if not sample.complete:  # e.g. a GEO file: small once its expression table is skipped
+        return sample
+    needed = build.needed_columns(sample.frame, sample.evidence, mapping or Mapping())
+    needed |= {c for c in [_id_column(list(sample.frame.columns))] if c}
+    raw = read_table(data, label, columns=needed, **options)
+    raw.sample, raw.all_columns = sample.frame, tuple(str(c) for c in sample.frame.columns)
+    raw.evidence = sample.evidence
+    kept = raw.frame.shape[1]
+    raw.notes.append(("info", "", f"{label} is large ({len(data) / 1024**2:,.0f} MB): only the "
+                      f"{kept} column(s) the mapping uses were read, of "
+                      f"{len(raw.all_columns)}; the others were guessed from the first "
+                      f"{SAMPLE_ROWS:,} rows. Mapping another column needs the file again."))
+    return raw
 
 
 def _is_text_column(name: str) -> bool:
-    hit = mp.match_name(name)
+    hit = match_name(name)
     return hit is not None and hit[0] in IDENTIFIER_COLUMNS
 
 
 def _id_column(names: list[str]) -> str | None:
-    hits = [(mp.match_name(n), n) for n in names]
+    hits = [(match_name(n), n) for n in names]
     ids = [(h[1], n) for h, n in hits if h is not None and h[0] == "patient_id" and h[1] >= 0.7]
     return max(ids, key=lambda t: t[0])[1] if ids else None
 
 
 def _join_sources(raws: list[RawTable]) -> RawTable:
-    """Join several tables on patient ID; sample-level tables keep one row per patient."""
-    if len(raws) == 1:
-        return raws[0]
-    parts, notes = [], []
+    """Join several tables on patient ID; sample-level tables keep one row per patient; a data
+    dictionary describes the others' columns."""
+    dictionaries = [r for r in raws if _id_column(list(r.frame.columns)) is None
+                    and layout.dictionary_from_table(r.frame, r.name)]
+    tables = [r for r in raws if all(r is not d for d in dictionaries)]
+    if not tables:
+        raise CohortError("Only data dictionaries were given; add the file that holds the "
+                          "patients.")
+    joined = tables[0] if len(tables) == 1 else _join_tables(tables)
+    for dictionary in dictionaries:
+        _describe_with(joined, dictionary)
+    return joined
+
+
+def _describe_with(raw: RawTable, dictionary: RawTable) -> None:
+    from .ingest.evidence import attach
+
+    entries = layout.dictionary_from_table(dictionary.frame, f"data dictionary {dictionary.name}")
+    matched = attach([str(c) for c in raw.frame.columns], entries or {})
+    for column, ev in matched.items():
+        raw.evidence.setdefault(column, ev)
+    raw.notes.append(("info", "", f"{dictionary.name} is a data dictionary: it describes "
+                      f"{len(matched)} column(s) and was not read as patients."))
+
+
+def _join_tables(raws: list[RawTable]) -> RawTable:
+    parts, notes, evidence = [], [], {}
     for raw in raws:
         key = _id_column(list(raw.frame.columns))
         if key is None:
@@ -211,15 +289,34 @@ def _join_sources(raws: list[RawTable]) -> RawTable:
             frame = frame[~dup.to_numpy()]
         parts.append((bool(dup.any()), raw.name, frame, key))
         notes += raw.notes
+        for column, ev in raw.evidence.items():
+            evidence.setdefault(column, ev)
     parts.sort(key=lambda p: p[0])  # patient-level tables first
     frame, key = join_on_id([(n, f, k) for _, n, f, k in parts])
     fmts = {r.format for r in raws}
     digest = hashlib.sha256("".join(r.sha256 for r in raws).encode()).hexdigest()
     joined = RawTable(frame, " + ".join(r.name for r in raws), " + ".join(sorted(fmts)), digest,
-                      joined_on=key)
+                      joined_on=key, evidence=evidence,
+                      encoding=", ".join(sorted({r.encoding for r in raws if r.encoding})))
     joined.notes = notes + [("info", key, f"{len(raws)} files were joined on {key!r} "
                              f"({len(frame):,} patients).")]
     return joined
+
+
+def _collapse_samples(raw: RawTable) -> RawTable:
+    """A cBioPortal study-view download has one row per sample: keep each patient's first."""
+    if not raw.format.startswith("cBioPortal study-view"):
+        return raw
+    key = next((c for c in raw.frame.columns if str(c).lower() == "patient id"), None)
+    if key is None:
+        return raw
+    dup = raw.frame[key].duplicated() & raw.frame[key].notna()
+    if dup.any():
+        raw.frame = raw.frame.loc[~dup.to_numpy()].reset_index(drop=True)
+        raw.notes.append(("info", key, f"{int(dup.sum()):,} extra rows for patients with several "
+                          "samples (a cBioPortal study view lists samples); the first sample of "
+                          "each patient was used."))
+    return raw
 
 
 # --------------------------------------------------------------------------------------------
@@ -227,216 +324,24 @@ def _join_sources(raws: list[RawTable]) -> RawTable:
 # --------------------------------------------------------------------------------------------
 
 
-def _kind(canonical: str) -> str:
-    if canonical in IDENTIFIER_COLUMNS or canonical == "pcr_definition":
-        return "text"
-    if canonical in STATUS_COLUMNS:
-        return "status"
-    if canonical in BINARY_COLUMNS:
-        return "binary"
-    if canonical in CATEGORY_COLUMNS:
-        return "category"
-    if canonical == "her2_ihc":
-        return "ihc"
-    if canonical.endswith("_event"):
-        return "event"
-    if canonical.endswith("_months"):
-        return "time"
-    return "number"
-
-
-def _parse(canonical: str, values: pd.Series, given: dict | None) -> mp.Parsed:
-    kind = _kind(canonical)
-    if kind == "text":
-        return mp.parse_text(values)
-    if kind == "status":
-        return mp.parse_status(values, given, name=canonical)
-    if kind in ("binary", "event"):
-        return mp.parse_binary(values, given, name=canonical, kind=kind)
-    if kind == "ihc":
-        return mp.parse_ihc(values, given, name=canonical)
-    if kind == "category":
-        return mp.parse_category(values, given, name=canonical)
-    return mp.parse_number(values)
-
-
-_KIND_WORDS = {"status": "positive/negative", "binary": "0/1", "event": "0/1 event",
-               "ihc": "an IHC score 0-3", "time": "a number", "number": "a number",
-               "category": "a category", "text": "text"}
-
-
-def _examples(values: pd.Series, mask: np.ndarray) -> str:
-    seen = pd.unique(values[mask].astype(str))[:3]
-    return ", ".join(repr(v) for v in seen)
-
-
-def _parse_issues(canonical: str, source: str, raw: pd.Series, parsed: mp.Parsed) -> list[dict]:
-    out = []
-    kind = _kind(canonical)
-    if parsed.failed is not None and parsed.failed.any():
-        mixed = kind in ("time", "number") and raw.dtype == object
-        what = "mixed types: " if mixed and (~parsed.failed & raw.notna().to_numpy()).any() else ""
-        out.append(issue("warning", canonical, parsed.failed, (
-            f"{what}{int(parsed.failed.sum()):,} value(s) of '{source}' could not be read as "
-            f"{_KIND_WORDS[kind]} ({_examples(raw, parsed.failed)}); they were set to missing. "
-            "Correct them in the file, or recode them in the mapping.")))
-    if parsed.indeterminate is not None and parsed.indeterminate.any():
-        out.append(issue("info", canonical, parsed.indeterminate, (
-            f"{int(parsed.indeterminate.sum()):,} value(s) of '{source}' mean indeterminate / "
-            f"not done ({_examples(raw, parsed.indeterminate)}); they were set to missing.")))
-    if kind == "category" and raw.dtype == object:
-        codes, uniques = pd.factorize(raw)
-        numeric_u = np.append(pd.to_numeric(pd.Series(uniques), errors="coerce").notna(), False)
-        numeric = numeric_u[codes]
-        if numeric_u.any() and not numeric_u[:-1].all():
-            out.append(issue("info", canonical, numeric, (
-                f"mixed types in '{source}': numbers and text; numbers were recoded "
-                f"({_value_map_text(parsed.value_map)}). Check the recoding.")))
-    elif parsed.value_map and kind in ("status", "binary", "event"):
-        out.append(issue("info", canonical, 0, f"'{source}' recoded as "
-                         f"{_value_map_text(parsed.value_map)}."))
-    return out
-
-
-def _value_map_text(value_map: dict) -> str:
-    shown = [f"{k!r} -> {v}" for k, v in list(value_map.items())[:8]]
-    return ", ".join(shown) + (" ..." if len(value_map) > 8 else "")
-
-
 def build_cohort(raw: RawTable, mapping: Mapping | None) -> Cohort:
     """Map, parse, convert and validate a raw table (the common path of every loader)."""
-    mapping = mapping or Mapping()
-    frame = raw.frame
-    if frame.shape[1] == 0:
-        raise CohortError(f"{raw.name}: no columns were found. Check that the file is a table "
-                          "with a header row.")
-    if len(frame) == 0:
-        raise CohortError(f"{raw.name}: the file has column names but no data rows. Upload the "
-                          "file that holds the patients.")
-    guesses = mp.guess_columns(frame)
-    chosen = mp.resolve_columns(guesses, mapping)
-    if not chosen:
-        raise CohortError(
-            f"{raw.name}: none of the columns ({', '.join(map(str, list(frame.columns)[:8]))}"
-            f"{' ...' if frame.shape[1] > 8 else ''}) matches the cohort model (patient_id, "
-            "er_status, her2_status, pcr, os_months ...). Rename them, or map them on the "
-            "Cohort page."
-        )
-    records = [issue(s, c, 0, m) for s, c, m in raw.notes]
-    records += _mapping_notes(guesses, mapping, frame)
-    columns, value_maps, units, codings = _convert(frame, chosen, mapping, records)
-    data = pd.DataFrame(columns, index=pd.RangeIndex(len(frame)))
-    data = data[[c for c in CANONICAL_COLUMNS if c in data]]
-    data = _derive(data, records)
-    records += validate_cohort(data).to_dict("records")
-    guesses["mapped_to"] = guesses.source_column.map(chosen)
-    final = Mapping(
-        columns={str(s): chosen.get(s) for s in frame.columns},
-        values=value_maps, time_units=units, event_coding=codings,
-        time_origin=mapping.time_origin, pcr_definition=mapping.pcr_definition,
-    )
-    source = SourceInfo(raw.name, raw.format, raw.sha256, len(frame), frame.shape[1],
-                        tuple(raw.sheets), raw.joined_on)
-    unmapped = tuple(str(c) for c in frame.columns if c not in chosen)
-    return Cohort(data, final, guesses, issue_frame(records), source, unmapped)
-
-
-def _mapping_notes(guesses: pd.DataFrame, mapping: Mapping, frame: pd.DataFrame) -> list[dict]:
-    out = []
-    missing = [s for s in mapping.column_map if s not in frame.columns]
-    if missing:
-        out.append(issue("warning", "", len(missing), f"The mapping names column(s) {missing} "
-                         "that the file does not have; they were ignored."))
-    for row in guesses[guesses.canonical.notna() & ~guesses.chosen].itertuples(index=False):
-        if row.source_column not in mapping.column_map:
-            out.append(issue("info", row.canonical, 0, f"'{row.source_column}' also matches "
-                             f"{row.canonical}: {row.reason}."))
-    for row in guesses[guesses.chosen & (guesses.score < 0.6)].itertuples(index=False):
-        if row.source_column not in mapping.column_map:
-            out.append(issue("warning", row.canonical, 0, f"'{row.source_column}' was mapped to "
-                             f"{row.canonical} with low confidence ({row.reason}); confirm it."))
-    return out
-
-
-def _convert(frame, chosen, mapping, records):
-    """Parse every mapped column; convert times to months and events to 1 = event."""
-    by_canonical = {c: s for s, c in chosen.items()}
-    given_values = mapping.value_maps
-    columns, value_maps = {}, {}
-    for canonical in CANONICAL_COLUMNS:
-        if canonical not in by_canonical:
-            continue
-        source = by_canonical[canonical]
-        parsed = _parse(canonical, frame[source], given_values.get(canonical))
-        records += _parse_issues(canonical, source, frame[source], parsed)
-        columns[canonical] = parsed.values.to_numpy()
-        if parsed.value_map or canonical in given_values:
-            value_maps[canonical] = parsed.value_map
-    units = _convert_times(columns, by_canonical, mapping, records)
-    codings = _convert_events(columns, by_canonical, value_maps, mapping, records)
-    if "patient_id" not in columns:
-        columns["patient_id"] = np.array([str(i + 1) for i in range(len(frame))], dtype=object)
-        records.append(issue("info", "patient_id", 0, "No patient-ID column was found; row "
-                             "numbers (1, 2, ...) are used as patient IDs."))
-    return columns, value_maps, units, codings
-
-
-def _convert_times(columns, by_canonical, mapping, records) -> dict[str, str]:
-    units = {}
-    given = dict(mapping.time_units)
-    for endpoint in ENDPOINTS:
-        tcol = time_column(endpoint)
-        if tcol not in columns:
-            continue
-        values = pd.Series(columns[tcol], dtype="float64")
-        if tcol in given:
-            unit = given[tcol]
-        else:
-            unit, why, from_size = mp.guess_time_unit(by_canonical[tcol], values)
-            severity = "warning" if from_size and unit != "months" else "info"
-            records.append(issue(severity, tcol, 0, f"'{by_canonical[tcol]}' read in {unit} "
-                                 f"({why}); converted to months. Change the unit in the "
-                                 "mapping if this is wrong."))
-        units[tcol] = unit
-        columns[tcol] = values.to_numpy() * mp.TIME_UNITS[unit]
-    return units
-
-
-def _convert_events(columns, by_canonical, value_maps, mapping, records) -> dict[str, str]:
-    codings = {}
-    given = dict(mapping.event_coding)
-    for endpoint in ENDPOINTS:
-        ecol = event_column(endpoint)
-        if ecol not in columns:
-            continue
-        values = pd.Series(columns[ecol], dtype="float64")
-        if endpoint in given:
-            coding = given[endpoint]
-        else:
-            tsource = by_canonical.get(time_column(endpoint))
-            from_text = bool(value_maps.get(ecol)) and any(
-                not k.lstrip("-").replace(".", "").isdigit() for k in value_maps[ecol])
-            coding, why, flag = mp.guess_event_coding(endpoint, by_canonical[ecol], tsource,
-                                                      values, from_text)
-            records.append(_coding_issue(endpoint, by_canonical[ecol], coding, why, flag))
-        codings[endpoint] = coding
-        if coding == "1=no event":
-            values = values.where(~values.isin([0, 1]), 1 - values)
-        columns[ecol] = values.to_numpy()
-    return codings
-
-
-def _coding_issue(endpoint: str, source: str, coding: str, why: str, flag: bool) -> dict:
-    other = "1=event" if coding == "1=no event" else "1=no event"
-    if coding == "1=no event":
-        text = (f"'{source}' could be inverted: taken as 1 = no event, so it was inverted to "
-                f"1 = event ({why}).")
-    else:
-        text = f"'{source}' taken as 1 = event ({why})."
-    if flag:
-        text += (f" Confirm the direction, or set event_coding={{'{endpoint}': '{other}'}} in "
-                 "the mapping.")
-    return issue("warning" if flag else "info", event_column(endpoint), 0, text)
+    try:
+        raw = _collapse_samples(raw)
+        mapped = build.map_table(raw, mapping)
+        records = mapped.records
+        data = _derive(mapped.data, records)
+        records += validate_cohort(data).to_dict("records")
+    except CohortError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the boundary: only CohortError may escape
+        raise CohortError(f"{raw.name}: could not be turned into a cohort ({type(exc).__name__}: "
+                          f"{str(exc)[:200]}).") from exc
+    every = raw.all_columns or tuple(raw.frame.columns)
+    source = SourceInfo(raw.name, raw.format, raw.sha256, len(raw.frame), len(every),
+                        tuple(raw.sheets), raw.joined_on, raw.encoding, raw.complete)
+    return Cohort(data, mapped.mapping, mapped.guesses, issue_frame(records), source,
+                  mapped.unmapped, mapped.levels)
 
 
 def _derive(data: pd.DataFrame, records: list[dict]) -> pd.DataFrame:
@@ -464,3 +369,48 @@ def _derive(data: pd.DataFrame, records: list[dict]) -> pd.DataFrame:
         records.append(issue("info", "er_category", 0, str(source)))
     derived.attrs = {}
     return derived
+
+
+# --------------------------------------------------------------------------------------------
+# Keeping a source in memory cheaply, to re-map it without the file
+# --------------------------------------------------------------------------------------------
+
+
+def compact(raw: RawTable) -> RawTable:
+    """The same table in less memory: repeated texts as categories, other texts as Arrow strings.
+
+    :func:`expand` restores the exact values, so re-mapping gives the same cohort.
+    """
+    import pyarrow as pa
+
+    frame = raw.frame.copy(deep=False)
+    kinds = {}
+    for column in frame.columns:
+        values = frame[column]
+        if values.dtype != object:
+            continue
+        distinct = values.nunique(dropna=True)
+        if distinct <= max(50, len(values) // 4):
+            frame[column] = values.astype("category")
+            kinds[column] = "category"
+        elif pd.api.types.infer_dtype(values, skipna=True) == "string":
+            frame[column] = values.astype(pd.ArrowDtype(pa.string()))
+            kinds[column] = "arrow"
+    small = RawTable(frame, raw.name, raw.format, raw.sha256, raw.sheets, list(raw.notes),
+                     raw.joined_on, raw.evidence, raw.encoding, raw.all_columns, raw.sample)
+    small.frame.attrs["compacted"] = kinds
+    return small
+
+
+def expand(raw: RawTable) -> RawTable:
+    """The table as :func:`read_source` gave it (undoes :func:`compact`)."""
+    kinds = raw.frame.attrs.get("compacted")
+    if not kinds:
+        return raw
+    frame = raw.frame.copy(deep=False)
+    for column in kinds:
+        values = frame[column].astype(object)
+        frame[column] = values.where(pd.notna(values), np.nan)
+    frame.attrs = {}
+    return RawTable(frame, raw.name, raw.format, raw.sha256, raw.sheets, list(raw.notes),
+                    raw.joined_on, raw.evidence, raw.encoding, raw.all_columns, raw.sample)

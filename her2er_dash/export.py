@@ -269,6 +269,15 @@ REFERENCES: dict[str, str] = {
         "identify who benefits most from treatments: daft, deluded, or deft approach? BMJ. "
         "2017;356:j573."
     ),
+    "Parker et al. 2009": (
+        "Parker JS, Mullins M, Cheang MCU, et al. Supervised risk predictor of breast cancer based "
+        "on intrinsic subtypes. J Clin Oncol. 2009;27(8):1160-1167."
+    ),
+    "Krijgsman et al. 2012": (
+        "Krijgsman O, Roepman P, Zwart W, et al. A diagnostic gene profile for molecular subtyping "
+        "of breast cancer associated with treatment response. Breast Cancer Res Treat. "
+        "2012;133(1):37-47."
+    ),
     "Okabe & Ito 2008": (
         "Okabe M, Ito K. Color universal design (CUD): how to make figures and presentations that "
         "are friendly to colorblind people. J*Fly; 2008. https://jfly.uni-koeln.de/color/"
@@ -704,11 +713,81 @@ _META_MODEL_SENTENCES = {
 }
 
 
+def _within(a: dict) -> str:
+    her2 = a.get("her2", "positive")
+    return "in all patients" if her2 is None else f"within HER2-{_md(her2)} disease"
+
+
+def _subset_sentence(a: dict, cite: _Citer) -> str:
+    """Methods sentences of the ER-driven subset page (her2er_dash.subsets)."""
+    kind, within, level = a["kind"], _within(a), _level(a.get("alpha", 0.05))
+    guard = (f"groups with fewer than {a.get('min_n', 10)} patients or {a.get('min_events', 5)} "
+             "responders or non-responders are shown without a p-value")
+    if kind == "subtype_response":
+        subtype = a.get("subtype", "blueprint_subtype")
+        ref = {"pam50_subtype": "Parker et al. 2009", "blueprint_subtype": "Krijgsman et al. 2012"}
+        return (
+            f"{within[0].upper() + within[1:]}, pCR rates by {_md(subtype)}{cite(ref.get(subtype))} "
+            f"and {_md(a.get('receptor', 'hr_status'))} are reported with {level} Wilson intervals"
+            f"{cite('Wilson 1927')}; each subtype is compared with the reference subtype within "
+            f"each hormone-receptor stratum by risk difference with the Newcombe hybrid score interval"
+            f"{cite('Newcombe 1998')}, odds ratio and Fisher's exact test{cite('Fisher 1922')}, and "
+            "likelihood-ratio tests of logistic models ask whether subtype adds to hormone-receptor "
+            f"status and vice versa; {guard} and are left out of the likelihood-ratio tests."
+        )
+    if kind == "signature_response":
+        return (
+            f"The probability of pCR along {_md(a.get('signature', 'luminal_index'))} {within} was "
+            f"modelled by logistic regression on a natural cubic spline with {a.get('df_spline', 3)} "
+            f"degrees of freedom{cite('Durrleman & Simon 1989')} (knots at quantiles, as R "
+            f"splines::ns), with {level} pointwise bands and likelihood-ratio tests against the "
+            "intercept-only model and a linear term; observed rates are shown in quintiles."
+        )
+    if kind == "signature_scan":
+        return (
+            f"Every available signature was screened {within} by the same spline model; the overall "
+            f"likelihood-ratio p-values are Holm-adjusted{cite('Holm 1979')} for the number of "
+            "signatures, and odds ratios per standard deviation come from a linear term."
+        )
+    if kind == "signature_surface":
+        return (
+            f"pCR over {_md(a.get('x', 'luminal_index'))} and {_md(a.get('y', 'her2_index'))} {within} "
+            f"is shown as observed rates in {a.get('bins', 3)} x {a.get('bins', 3)} quantile bins "
+            f"(Wilson intervals; bins with fewer than {a.get('min_n', 10)} patients show counts "
+            "only) and as a logistic surface with both signatures and their product, drawn only "
+            "where patients are; the product term is tested by a likelihood-ratio test."
+        )
+    if kind == "regimen_interaction":
+        model = ("all markers in one model" if a.get("model") == "joint"
+                 else "one model per marker")
+        per = "standard deviation" if a.get("scale", "sd") == "sd" else "unit"
+        return (
+            f"Whether the association of {_names(a.get('markers'))} with pCR differs by regimen "
+            f"group ({_md(a.get('grouping', 'payload'))} grouping of "
+            f"{_md(a.get('regimen', 'regimen_class'))}) was assessed {within} by logistic regression "
+            f"with a marker-by-group interaction ({model}; odds ratios per {per}), with a "
+            "likelihood-ratio test for each interaction and for each marker adjusted for regimen "
+            f"group; regimen groups too small for a test were left out, and models with fewer than "
+            f"10 of the rarer outcome per coefficient are flagged{cite('Peduzzi et al. 1996')}. "
+            "Antibody-drug conjugates count as cytotoxic exposure; non-randomised regimen groups "
+            "show associations, not treatment effects."
+        )
+    return (
+        f"{_endpoint_text(a)} by {_md(a.get('subtype', 'pam50_subtype'))} {within} was estimated "
+        f"by the Kaplan–Meier method{cite('Kaplan & Meier 1958')} and compared by the log-rank "
+        f"test{cite('Mantel 1966')} only when every subtype had at least {a.get('min_n', 10)} "
+        f"patients and {a.get('min_events', 5)} events."
+    )
+
+
+_SUBSET_KINDS = ("subtype_response", "signature_response", "signature_scan", "signature_surface",
+                 "regimen_interaction", "subtype_survival")
+
 _RESPONSE_KINDS = ("pcr_rates", "compare", "logistic", "dose_response", "cutpoint")
 _SURVIVAL_KINDS = ("kaplan_meier", "logrank", "cox", "rmst", "milestone", "landmark")
 _FOREST_KINDS = ("forest", "two_level_forest")
 ANALYSIS_KINDS: tuple[str, ...] = (
-    *_RESPONSE_KINDS, *_SURVIVAL_KINDS, *_FOREST_KINDS, "pcr_by_er", "meta"
+    *_RESPONSE_KINDS, *_SURVIVAL_KINDS, *_FOREST_KINDS, "pcr_by_er", "meta", *_SUBSET_KINDS
 )
 
 
@@ -730,6 +809,8 @@ def _analysis_sentence(analysis: dict, cite: _Citer) -> str:
         return _pcr_by_er_sentence(analysis, cite)
     if kind == "meta":
         return _meta_sentence(analysis, cite)
+    if kind in _SUBSET_KINDS:
+        return _subset_sentence(analysis, cite)
     raise ValueError(
         f"Unknown analysis kind {kind!r}; expected one of {', '.join(ANALYSIS_KINDS)}."
     )
@@ -806,6 +887,9 @@ def _mapping_sentences(mapping: dict) -> list[str]:
             f"Source columns were mapped as follows: {pairs}"
             + (f" ({ignored} other column(s) not used)." if ignored else ".")
         )
+    derived = derived_rules_sentence(mapping)
+    if derived:
+        out.append(derived)
     for column, values in (mapping.get("values") or {}).items():
         if values:
             shown = ", ".join(f"'{_md(k)}' → {_md(v)}" for k, v in list(values.items())[:8])
@@ -827,6 +911,29 @@ def _mapping_sentences(mapping: dict) -> list[str]:
     if mapping.get("pcr_definition"):
         out.append(f"pCR definition stated at mapping: {_md(mapping['pcr_definition'])}.")
     return out
+
+
+def derived_rules_sentence(mapping: dict | str) -> str | None:
+    """The sentence stating the mapping's derived columns (rules over several source columns,
+    e.g. OS time = death time if dead else last contact), or None when it has none."""
+    from .ingest.record import DerivedRule
+
+    if isinstance(mapping, str):
+        try:
+            mapping = json.loads(mapping)
+        except ValueError:
+            return None
+    rules = []
+    for target, rule in ((mapping or {}).get("derived") or {}).items():
+        if not rule:
+            continue
+        try:
+            rules.append(DerivedRule.from_dict(rule).describe(target))
+        except ValueError:
+            continue
+    if not rules:
+        return None
+    return "Derived columns: " + "; ".join(_md(r) for r in rules) + "."
 
 
 def _definitions_paragraph(view: dict, cite: _Citer) -> str:
@@ -972,6 +1079,13 @@ _CALLS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "two_level_forest": ("contrasts", "two_level_forest", ("",)),
     "pcr_by_er": ("prognosis", "pcr_by_er", ("",)),
     "meta": ("meta", "by_study", ("table", "summary_frame()")),
+    "subtype_response": ("subsets", "subtype_response", ("table", "contrasts", "tests")),
+    "signature_response": ("subsets", "signature_response", ("curve", "observed")),
+    "signature_scan": ("subsets", "signature_scan", ("",)),
+    "signature_surface": ("subsets", "signature_surface", ("observed", "coefficients", "surface")),
+    "regimen_interaction": ("subsets", "regimen_interaction",
+                            ("groups", "tests", "slopes", "coefficients")),
+    "subtype_survival": ("subsets", "subtype_survival", ("groups", "km.table")),
 }
 #: meta functions other than by_study (analysis["function"]) and the result tables they save.
 _META_FUNCTIONS: dict[str, tuple[str, ...]] = {
@@ -1096,7 +1210,7 @@ def _analysis_block(number: int, analysis: dict) -> list[str]:
     if "" not in tables and "attrs" not in tables:
         lines.append(f"show({f'{number:02d}_{kind}_summary'!r}, scalars(result))")
     for table in tables:
-        name = f"{number:02d}_{kind}" + (f"_{table.strip('()')}" if table else "")
+        name = f"{number:02d}_{kind}" + (f"_{table.strip('()').replace('.', '_')}" if table else "")
         expression = "result" + (f".{table}" if table else "")
         if table == "attrs":  # the landmarked data itself is patient-level: show its counts
             expression = "pd.DataFrame([result.attrs['landmark']])"

@@ -3,6 +3,10 @@
 A :class:`CohortFilter` is frozen (so it can key a cache), can serialise itself to a plain dict
 (for the URL and the reproducibility bundle), applies itself to a canonical cohort, and reports the
 flow of counts through every criterion so that no exclusion is silent.
+
+A range (ER level, age) keeps the patients whose value is unknown: a filter never excludes
+patients the user did not choose to exclude. Unknown values are excluded only by naming the
+column in ``exclude_missing``, which is its own, counted step of the flow.
 """
 
 from __future__ import annotations
@@ -35,9 +39,11 @@ class CohortFilter:
 
     ``er_measure`` names the ER level column used for the range and for ER categories;
     ``er_low``/``er_high`` override its default category cut-points (see
-    :class:`her2er_dash.classify.ERCutpoints`). ``pcr_itt`` counts patients without a pCR result
-    (no surgery, or no pathology) as non-pCR, the intention-to-treat convention of CTNeoBC and
-    the FDA, within studies that record pCR at all.
+    :class:`her2er_dash.classify.ERCutpoints`). Ranges keep patients with an unknown value;
+    ``exclude_missing`` names the columns whose unknown values are excluded (e.g. ``("age",)``).
+    ``pcr_itt`` counts patients without a pCR result (no surgery, or no pathology) as non-pCR,
+    the intention-to-treat convention of CTNeoBC and the FDA, within studies that record pCR at
+    all.
     """
 
     er_measure: str | None = None
@@ -54,6 +60,7 @@ class CohortFilter:
     t_stage: tuple[str, ...] = ()
     n_stage: tuple[str, ...] = ()
     age_range: tuple[float, float] | None = None
+    exclude_missing: tuple[str, ...] = ()
     pcr_itt: bool = False
 
     # -- serialisation -------------------------------------------------------------------
@@ -130,14 +137,16 @@ class CohortFilter:
         return self.select(self.classify(df))
 
     def _criteria(self, data: pd.DataFrame):
-        if self.er_range is not None and self.er_measure in data.columns:
-            low, high = self.er_range
-            values = pd.to_numeric(data[self.er_measure], errors="coerce")
-            yield f"{self.er_measure} in [{low:g}, {high:g}]", values.between(low, high).to_numpy()
-        if self.age_range is not None and "age" in data.columns:
-            low, high = self.age_range
-            ages = pd.to_numeric(data["age"], errors="coerce")
-            yield f"age in [{low:g}, {high:g}]", ages.between(low, high).to_numpy()
+        for column, span in ((self.er_measure, self.er_range), ("age", self.age_range)):
+            if span is None or column not in data.columns:
+                continue
+            low, high = span
+            values = pd.to_numeric(data[column], errors="coerce")
+            inside = values.between(low, high) | values.isna()  # unknown: kept (see docstring)
+            yield f"{column} in [{low:g}, {high:g}]", inside.to_numpy()
+        for column in self.exclude_missing:
+            if column in data.columns:
+                yield f"known {column}", data[column].notna().to_numpy()
         for name, column, label in _CATEGORICAL:
             chosen = getattr(self, name)
             if not chosen:
@@ -152,20 +161,26 @@ class CohortFilter:
     def _missing_note(data: pd.DataFrame, label: str) -> str:
         # Tell the user that patients with an unknown value fail a criterion on that variable.
         column = next((c for _, c, lab in _CATEGORICAL if label.startswith(f"{lab}:")), None)
-        if column is None:
-            column = label.split(" in [")[0] if " in [" in label else None
+        kept = column is None and " in [" in label
+        if kept:
+            column = label.split(" in [")[0]
         if column is None or column not in data.columns:
             return ""
         n_missing = int(data[column].isna().sum())
-        return f"{n_missing:,} with unknown {column} excluded" if n_missing else ""
+        if not n_missing:
+            return ""
+        return f"{n_missing:,} with unknown {column} {'kept' if kept else 'excluded'}"
 
     def describe(self) -> str:
         """A sentence for captions and the methods paragraph, e.g. "HER2 status: positive; age in [40, 70]"."""
         parts = []
         if self.er_range is not None:
-            parts.append(f"{self.er_measure} in [{self.er_range[0]:g}, {self.er_range[1]:g}]")
+            parts.append(f"{self.er_measure} in [{self.er_range[0]:g}, {self.er_range[1]:g}]"
+                         + ("" if self.er_measure in self.exclude_missing else " (unknown kept)"))
         if self.age_range is not None:
-            parts.append(f"age in [{self.age_range[0]:g}, {self.age_range[1]:g}]")
+            parts.append(f"age in [{self.age_range[0]:g}, {self.age_range[1]:g}]"
+                         + ("" if "age" in self.exclude_missing else " (unknown kept)"))
+        parts += [f"known {column}" for column in self.exclude_missing]
         for name, _, label in _CATEGORICAL:
             chosen = getattr(self, name)
             if chosen:
@@ -190,12 +205,14 @@ class CohortFilter:
     def _sentence(self, criterion: str, note: str) -> str:
         from .schema import column_label
 
+        if criterion.startswith("known "):  # the explicit step excluding unknown values
+            return f"patients with an unknown {column_label(criterion.removeprefix('known '))}"
+        if " in [" in criterion:  # a range keeps unknown values (they are not excluded here)
+            column, bounds = criterion.split(" in ", 1)
+            return f"patients with {column_label(column)} outside {bounds}"
         unknown = ""
         if note:
             unknown = f" ({note.split(' with unknown')[0]} of them with an unknown value)"
-        if " in [" in criterion:
-            column, bounds = criterion.split(" in ", 1)
-            return f"patients with {column_label(column)} outside {bounds} or unknown{unknown}"
         label, chosen = criterion.split(": ", 1)
         column = next((c for _, c, lab in _CATEGORICAL if lab == label), label)
         what = column_label(column)
@@ -245,9 +262,11 @@ class FilterResult:
         excluded = self.flow.iloc[1:]
         excluded = excluded[excluded["n_excluded"] > 0]
         text = f"n = {self.n:,} of {self.n_total:,} patients"
+        kept = [str(r.note) for r in self.flow.iloc[1:].itertuples() if "kept" in str(r.note)]
+        kept_text = f"; kept: {', '.join(kept)}" if kept else ""
         if excluded.empty:
             text += "; excluded: none"
         else:
             detail = "; ".join(f"{r.criterion} → −{r.n_excluded:,}" for r in excluded.itertuples())
             text = f"{text}; excluded: {self.n_total - self.n:,} ({detail})"
-        return " ".join([text, *self.notes])
+        return " ".join([text + kept_text, *self.notes])

@@ -1,4 +1,4 @@
-"""Pathologic complete response (pCR): rates, group comparisons, logistic models, ER dose-response.
+"""Pathologic complete response (pCR): rates, group comparisons, logistic models, dose-response.
 
 Every function takes a patient-level DataFrame whose outcome column is 0/1 (1 = pCR by default)
 and returns a tidy DataFrame or a small frozen result object carrying the row accounting
@@ -70,7 +70,7 @@ def _binary(values: pd.Series, name: str) -> np.ndarray:
         odd = pd.unique(values[~ok])[:5].tolist()
         raise AnalysisError(
             f"{name} must be coded 0/1 (1 = response); found {odd}. "
-            "Recode the column on the Cohort page."
+            "Recode it in the mapping (Cohort page → Column mapping → Recode values)."
         )
     return numbers
 
@@ -799,20 +799,24 @@ def logistic(
 
 
 # ---------------------------------------------------------------------------------------------
-# ER dose-response (natural cubic spline)
+# Dose-response along ER or any continuous variable (natural cubic spline)
 # ---------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class DoseResponseResult:
-    """Probability of response along an ER measure.
+    """Probability of response along a continuous variable (an ER measure, a signature...).
 
-    ``curve``: ``er, probability, ci_low, ci_high`` on a grid (CI on the logit scale);
-    ``observed``: per bin ``bin, er_low, er_high, er_mid`` (mean of the bin), ``n, pcr, rate,
-    ci_low, ci_high`` (Wilson); ``p_overall``: LR test against the intercept-only model;
-    ``p_nonlinear``: LR test against a straight line on the logit scale (NaN when df = 1);
+    The x column of the tables is named ``axis``: ``"er"`` for :func:`er_dose_response`,
+    ``"value"`` for :func:`dose_response`.
+
+    ``curve``: ``<axis>, probability, ci_low, ci_high`` on a grid (CI on the logit scale);
+    ``observed``: per bin ``bin, <axis>_low, <axis>_high, <axis>_mid`` (mean of the bin), ``n,
+    pcr, rate, ci_low, ci_high`` (Wilson); ``p_overall``: LR test against the intercept-only
+    model; ``p_nonlinear``: LR test against a straight line on the logit scale (NaN when df = 1);
     ``knots``: all spline knots including the two boundary knots; ``df_spline``: the degrees of
-    freedom actually used (fewer than requested when quantile knots coincide, see ``note``).
+    freedom actually used (fewer than requested when quantile knots coincide, see ``note``);
+    ``variable``: the modelled column (also available as ``er``).
     """
 
     curve: pd.DataFrame
@@ -820,12 +824,18 @@ class DoseResponseResult:
     p_overall: float
     p_nonlinear: float
     exclusions: Exclusions
-    er: str
+    variable: str
     knots: tuple[float, ...]
     df_spline: int
     n: int
     events: int
     note: str = ""
+    axis: str = "er"
+
+    @property
+    def er(self) -> str:
+        """The modelled column (the name this attribute had when only ER was modelled)."""
+        return self.variable
 
 
 def spline_knots(x: np.ndarray, df_spline: int) -> np.ndarray:
@@ -858,9 +868,9 @@ def natural_spline_basis(x: np.ndarray, knots: np.ndarray) -> np.ndarray:
     return basis @ q[:, 2:]
 
 
-def _bin_edges(x: np.ndarray, er: str, bins) -> tuple[list[str], np.ndarray]:
+def _bin_edges(x: np.ndarray, variable: str, bins) -> tuple[list[str], np.ndarray]:
     """Labels and inclusive upper edges of the observed-rate bins."""
-    if bins is None and er == "er_percent":
+    if bins is None and variable == "er_percent":
         return [label for label, _ in ER_PERCENT_BINS], np.array([e for _, e in ER_PERCENT_BINS])
     if bins is None or np.isscalar(bins):
         k = 5 if bins is None else int(bins)
@@ -869,15 +879,21 @@ def _bin_edges(x: np.ndarray, er: str, bins) -> tuple[list[str], np.ndarray]:
         edges = np.unique(np.asarray(bins, dtype=float))
     edges[-1] = np.inf
     lowers = np.concatenate([[x.min()], edges[:-1]])
+    # "-1.2 to -0.5" stays readable where "-1.2--0.5" would not
     labels = [
-        f"{lo:g}-{hi:g}" if i == 0 else f">{lo:g}-{hi:g}"
+        ("" if i == 0 else ">") + (f"{lo:.4g} to {hi:.4g}" if lo < 0 else f"{lo:.4g}-{hi:.4g}")
         for i, (lo, hi) in enumerate(zip(lowers, np.append(edges[:-1], x.max()), strict=True))
     ]
     return labels, edges
 
 
-def _observed_bins(x: np.ndarray, y: np.ndarray, er: str, bins, alpha: float) -> pd.DataFrame:
-    labels, edges = _bin_edges(x, er, bins)
+def observed_bins(
+    x: np.ndarray, y: np.ndarray, *, variable: str = "", bins=None, alpha: float = 0.05,
+    axis: str = "value",
+) -> pd.DataFrame:
+    """Observed response rate (Wilson CI) per bin of ``x``: ``bin, <axis>_low, <axis>_high,
+    <axis>_mid, n, pcr, rate, ci_low, ci_high``; ``bins`` as in :func:`dose_response`."""
+    labels, edges = _bin_edges(x, variable, bins)
     codes = np.minimum(np.searchsorted(edges, x, side="left"), len(edges) - 1)
     k = len(labels)
     n = np.bincount(codes, minlength=k)
@@ -894,9 +910,9 @@ def _observed_bins(x: np.ndarray, y: np.ndarray, er: str, bins, alpha: float) ->
     return pd.DataFrame(
         {
             "bin": labels,
-            "er_low": np.where(empty, np.nan, low),
-            "er_high": np.where(empty, np.nan, high),
-            "er_mid": mid,
+            f"{axis}_low": np.where(empty, np.nan, low),
+            f"{axis}_high": np.where(empty, np.nan, high),
+            f"{axis}_mid": mid,
             "n": n,
             "pcr": events.astype(int),
             "rate": rate,
@@ -906,19 +922,50 @@ def _observed_bins(x: np.ndarray, y: np.ndarray, er: str, bins, alpha: float) ->
     )
 
 
-def _spline_curve(fit: _LogitFit, knots, grid: np.ndarray, z: float) -> pd.DataFrame:
+def _spline_curve(fit: _LogitFit, knots, grid: np.ndarray, z: float, axis: str) -> pd.DataFrame:
     B = np.column_stack([np.ones(len(grid)), natural_spline_basis(grid, knots)])
     eta = B @ fit.beta
     se = np.sqrt(((B @ fit.cov) * B).sum(axis=1))
 
     return pd.DataFrame(
         {
-            "er": grid,
+            axis: grid,
             "probability": _expit(eta),
             "ci_low": _expit(eta - z * se),
             "ci_high": _expit(eta + z * se),
         }
     )
+
+
+def dose_response(
+    df: pd.DataFrame,
+    variable: str,
+    *,
+    df_spline: int = 3,
+    outcome: str = "pcr",
+    alpha: float = 0.05,
+    bins=None,
+    grid_size: int = 101,
+) -> DoseResponseResult:
+    """Probability of response as a smooth function of any continuous ``variable``.
+
+    Logistic regression of ``outcome`` on a natural cubic spline of ``variable`` with
+    ``df_spline`` degrees of freedom, knots placed as R ``splines::ns(x, df = df_spline)`` places
+    them (boundary knots at the range, interior knots at equally spaced quantiles); = R
+    ``glm(y ~ ns(x, df = k), binomial)``. The tables name the x column ``value``.
+
+    Parameters
+    ----------
+    df : patient-level data.
+    variable : the numeric column (an ER measure, an expression signature, a HER2 level...).
+    df_spline : spline degrees of freedom (1 = straight line on the logit scale).
+    outcome : the 0/1 response column.
+    alpha : 1 - confidence level.
+    bins : observed-rate bins: None (ER %: 0, 1-10, 11-50, 51-90, 91-100; anything else:
+        quintiles), an int (that many quantile bins), or a sequence of inclusive upper edges.
+    grid_size : number of points of the fitted curve.
+    """
+    return _dose_response(df, variable, df_spline, outcome, alpha, bins, grid_size, "value")
 
 
 def er_dose_response(
@@ -933,53 +980,49 @@ def er_dose_response(
 ) -> DoseResponseResult:
     """Probability of response as a smooth function of an ER level measure.
 
-    Logistic regression of ``outcome`` on a natural cubic spline of ``er`` with ``df_spline``
-    degrees of freedom, knots placed as R ``splines::ns(er, df = df_spline)`` places them
-    (boundary knots at the range, interior knots at equally spaced quantiles).
-
-    Parameters
-    ----------
-    df : patient-level data.
-    er : the ER measure column (numeric).
-    df_spline : spline degrees of freedom (1 = straight line on the logit scale).
-    outcome : the 0/1 response column.
-    alpha : 1 - confidence level.
-    bins : observed-rate bins: None (ER %: 0, 1-10, 11-50, 51-90, 91-100; other measures:
-        quintiles), an int (that many quantile bins), or a sequence of inclusive upper edges.
-    grid_size : number of points of the fitted curve.
+    :func:`dose_response` on the column ``er`` (same options), with the x column of the tables
+    named ``er`` (``curve["er"]``, ``observed["er_low"]``...).
     """
+    return _dose_response(df, er, df_spline, outcome, alpha, bins, grid_size, "er")
+
+
+def _dose_response(
+    df: pd.DataFrame, variable: str, df_spline, outcome: str, alpha: float, bins, grid_size, axis: str
+) -> DoseResponseResult:
     from scipy.stats import chi2 as chi2_dist
 
     if int(df_spline) < 1:
         raise AnalysisError(f"df_spline must be at least 1 (got {df_spline}).")
-    frame, excl = _usable(df, [er, outcome], "the ER dose-response curve")
-    if not _is_numeric(frame[er]):
-        raise AnalysisError(f"{er} must be numeric to draw a dose-response curve.")
-    x = frame[er].to_numpy(dtype=float)
+    frame, excl = _usable(df, [variable, outcome], f"the response curve along {variable}")
+    if not _is_numeric(frame[variable]):
+        raise AnalysisError(f"{variable} must be numeric to draw a dose-response curve.")
+    x = frame[variable].to_numpy(dtype=float)
     y = _binary(frame[outcome], outcome)
     _require_both_outcomes(y, outcome, "a dose-response curve")
     knots = spline_knots(x, int(df_spline))
     if len(knots) < 2:
-        raise AnalysisError(f"Every patient has the same {er} value, so no curve can be drawn.")
+        raise AnalysisError(
+            f"Every patient has the same {variable} value, so no curve can be drawn."
+        )
     used_df = len(knots) - 1
     note = (
         ""
         if used_df == df_spline
         else (
             f"Only {used_df} spline df used: {df_spline - used_df} quantile knot(s) coincided "
-            f"because many patients share the same {er} value."
+            f"because many patients share the same {variable} value."
         )
     )
     merged = _collapse(x[:, None], y)  # ER is usually recorded on a coarse scale
     values, successes, trials = (x[:, None], y, None) if merged is None else merged
     X = np.column_stack([np.ones(len(values)), natural_spline_basis(values[:, 0], knots)])
-    names = ["(Intercept)"] + [f"{er} spline {j}" for j in range(1, used_df + 1)]
+    names = ["(Intercept)"] + [f"{variable} spline {j}" for j in range(1, used_df + 1)]
     fit = _fit_logit(X, successes, trials)
     culprit = _separated_column(fit, X, names)
     if culprit is not None:
         raise AnalysisError(
-            f"Separation: the response probability reaches 0 or 1 along {er}, so the curve has "
-            "no finite estimate. Use fewer spline df or more patients."
+            f"Separation: the response probability reaches 0 or 1 along {variable}, so the curve "
+            "has no finite estimate. Use fewer spline df or more patients."
         )
     linear = np.column_stack([X[:, 0], values[:, 0]])
     loglik_linear = _fit_logit(linear, successes, trials).loglik
@@ -992,17 +1035,18 @@ def er_dose_response(
     )
     grid = np.linspace(x.min(), x.max(), int(grid_size))
     return DoseResponseResult(
-        curve=_spline_curve(fit, knots, grid, _z(alpha)),
-        observed=_observed_bins(x, y, er, bins, alpha),
+        curve=_spline_curve(fit, knots, grid, _z(alpha), axis),
+        observed=observed_bins(x, y, variable=variable, bins=bins, alpha=alpha, axis=axis),
         p_overall=p_overall,
         p_nonlinear=p_nonlinear,
         exclusions=excl,
-        er=er,
+        variable=variable,
         knots=tuple(float(k) for k in knots),
         df_spline=used_df,
         n=len(y),
         events=int(y.sum()),
         note=note,
+        axis=axis,
     )
 
 

@@ -257,3 +257,36 @@ def time_axis_label(origin: str | None, endpoint: str | None = None) -> str:
     text = TIME_ORIGINS.get(origin or DEFAULT_TIME_ORIGIN, f"months since {origin}")
     text = text[0].upper() + text[1:]
     return f"{text} — {ENDPOINT_LABELS[endpoint]}" if endpoint in ENDPOINT_LABELS else text
+
+
+#: One line per canonical column: what a source column must hold to be mapped to it.
+COLUMN_DESCRIPTIONS: dict[str, str] = {
+    "patient_id": "one identifier per patient (the join key between files)",
+    "study": "study, trial or GEO series the patient belongs to",
+    "arm": "treatment arm or regimen",
+    "age": "age at diagnosis, in years",
+    "er_status": "ER status as reported: positive / negative",
+    "er_percent": "ER: % of tumour nuclei stained (0-100)",
+    "er_allred": "ER Allred score (0-8)",
+    "er_hscore": "ER H-score (0-300)",
+    "er_fmol": "ER by ligand binding, fmol/mg protein",
+    "esr1_mrna": "ESR1 mRNA level (platform units)",
+    "pr_status": "PR status as reported: positive / negative",
+    "pr_percent": "PR: % of tumour nuclei stained (0-100)",
+    "hr_status": "hormone-receptor status: positive if ER or PR is positive",
+    "her2_status": "HER2 status (ASCO/CAP): positive / negative",
+    "her2_ihc": "HER2 IHC score 0, 1+, 2+, 3+",
+    "her2_ish_ratio": "HER2/CEP17 ratio by in-situ hybridisation",
+    "her2_copy_number": "mean HER2 signals (copies) per cell by ISH",
+    "her2_category": "HER2-positive / HER2-low / HER2-zero",
+    "pcr": "pathologic complete response at surgery: 1 = pCR, 0 = residual disease",
+    "pcr_definition": "which pCR definition a row follows (ypT0/is ypN0, ypT0 ypN0, ...)",
+    "rcb_class": "residual cancer burden class 0, I, II, III",
+    "grade": "histological grade 1-3",
+    "t_stage": "T category of the primary tumour (T1-T4), not the overall stage",
+    "n_stage": "N category of the regional nodes (N0-N3)",
+    "surgery_months": "time from the time origin to surgery (converted to months)",
+    **{time_column(e): f"{ENDPOINT_LABELS[e]}: time to the event or last follow-up"
+       for e in ENDPOINTS},
+    **{event_column(e): f"{ENDPOINT_LABELS[e]}: 1 = event, 0 = censored" for e in ENDPOINTS},
+}

@@ -211,7 +211,7 @@ def _check_pcr(df: pd.DataFrame) -> list[dict]:
     bad = ~np.isnan(pcr) & ~np.isin(pcr, (0, 1))
     if bad.any():
         return [issue("error", "pcr", bad, "pCR must be 1 (pCR) or 0 (residual disease). "
-                      "Recode the column on the Cohort page.")]
+                      "Recode it in the mapping (Cohort page → Column mapping → Recode values).")]
     return []
 
 
@@ -249,6 +249,7 @@ def _text_masks(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     import pyarrow.compute as pc
 
     codes, uniques = pd.factorize(series)
+    uniques = np.asarray(uniques, dtype=object)  # object, str[python/pyarrow] or categorical
     try:
         text = pa.array(uniques, type=pa.string())
     except (pa.ArrowException, TypeError):
@@ -266,10 +267,19 @@ def _text_masks(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
             np.where(index >= 0, np.append(markup, False)[index], none[index]))
 
 
+def _holds_text(values: pd.Series) -> bool:
+    """Whether a column can hold text cells, whatever its dtype: object, pandas' string dtypes
+    ("str" by default from pandas 3, "string[python]", "string[pyarrow]") or categorical."""
+    dtype = values.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        return not pd.api.types.is_numeric_dtype(dtype.categories.dtype)
+    return pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype)
+
+
 def _check_text(df: pd.DataFrame) -> list[dict]:
     out = []
     for col in _TEXT_COLUMNS:
-        if col not in df or df[col].dtype != object:
+        if col not in df or not _holds_text(df[col]):
             continue
         formula, markup = _text_masks(df[col])
         if formula.any():
@@ -317,7 +327,8 @@ def _check_events(df: pd.DataFrame, col: str, endpoint: str) -> list[dict]:
     if bad.any():
         odd = sorted(set(events[bad].tolist()))[:5]
         out.append(issue("error", col, bad, f"{col} must be 1 (event) or 0 (censored); found "
-                         f"{odd}. Recode the column on the Cohort page."))
+                         f"{odd}. Recode it in the mapping (Cohort page → Column mapping → "
+                         "Recode values)."))
     known = np.isin(events, (0, 1))
     if known.any() and not (events[known] == 1).any():
         out.append(issue("warning", col, int(known.sum()), f"No {endpoint.upper()} events: "

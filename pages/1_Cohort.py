@@ -15,18 +15,29 @@ ui.page_header(
 
 with ui.panel("Bring your own data"):
     st.markdown(
-        "CSV/TSV/semicolon text, Excel (.xlsx/.xls; sheets joined on the patient ID), Parquet or "
-        "cBioPortal clinical files. Columns are matched to the canonical names automatically; every guess "
-        "is shown below and can be changed. **Your file stays in this browser session's memory only** — "
+        "CSV/TSV/semicolon text, Excel (.xlsx/.xls; sheets joined on the patient ID, data-dictionary "
+        "sheets read as descriptions), Parquet, cBioPortal clinical files and study-view downloads, GDC "
+        "biotab files, GEO series matrices (.txt or .gz) and SEER*Stat listings. Columns are matched to "
+        "the canonical names automatically from their names, descriptions and values; every guess is "
+        "shown below and can be changed. **Your file stays in this browser session's memory only** — "
         "nothing is written to disk or shared with other users."
     )
+    if "_upload_done" in st.session_state:
+        st.success(ui.plain(st.session_state.pop("_upload_done")))
     files = st.file_uploader(
-        "Upload a cohort", type=["csv", "tsv", "txt", "xlsx", "xls", "parquet"], accept_multiple_files=True,
-        key="upload_files",
+        "Upload a cohort", type=["csv", "tsv", "txt", "xlsx", "xls", "parquet", "gz", "soft"],
+        accept_multiple_files=True, key=ui.upload_widget_key(),
     )
-    mapping_file = st.file_uploader("Optional: a saved mapping (JSON)", type=["json"], key="upload_mapping")
+    left, right = st.columns(2)
+    mapping_file = left.file_uploader("Optional: a saved mapping (JSON)", type=["json"], key="upload_mapping")
+    encoding = right.selectbox(
+        "Text encoding", ["detect automatically", *ui.text_encodings()], key="upload_encoding",
+        help="Text files that are not UTF-8 are decoded with the encoding detected from their content "
+             "(shown in the validation report). If the text looks wrong, choose the encoding here and "
+             "upload the file again.",
+    )
     if files:
-        ui.load_uploads(files, mapping_file)
+        ui.load_uploads(files, mapping_file, None if encoding == "detect automatically" else encoding)
     with st.expander("Live public source: cBioPortal"):
         study = st.text_input("cBioPortal study id", value="brca_metabric", key="cbio_study")
         if st.button("Load study", key="cbio_load"):

@@ -15,7 +15,8 @@ from tests.apptest_helpers import ROOT, goto, run_app, sidebar_count
 # Streamlit caches are process-wide: every test starts from empty ones.
 pytestmark = pytest.mark.usefixtures("fresh_streamlit_caches")
 
-PAGES = ["1_Cohort.py", "2_Response.py", "3_Survival.py", "4_Subgroups.py", "5_Evidence.py", "6_Methods.py"]
+PAGES = ["1_Cohort.py", "2_Response.py", "3_Survival.py", "4_Subgroups.py", "7_Subsets.py", "5_Evidence.py",
+         "6_Methods.py"]
 
 
 def all_text(at: AppTest) -> str:
@@ -223,18 +224,22 @@ def test_mapping_edits_and_event_direction_reload_the_upload():
     assert_clean(at)
     token = at.sidebar.selectbox(key="cohort").value
     before = at.session_state["_uploads"][token]["cohort"].data["efs_event"].sum()
-    radio = next(r for r in at.radio if r.key and r.key.startswith("map_ev_") and r.key.endswith("_efs"))
-    assert radio.value == "1=event"
-    radio.set_value("1=no event")
-    editor_apply = next(b for b in at.button if b.key and b.key.startswith("map_apply_"))
-    editor_apply.click().run()
+    # The event direction is set in the recoding table: which raw value means an event.
+    at.selectbox(key=f"map_rc_col_{token}").set_value("efs_event").run()
+    boxes = {b.label.split("'")[1]: b for b in at.selectbox
+             if b.key and b.key.startswith(f"map_rc_{token}_efs_event_")}
+    assert boxes["1"].value == "event"
+    assert boxes["0"].value == "censored"
+    boxes["1"].set_value("censored")
+    boxes["0"].set_value("event").run()
+    at.button(key=f"map_apply_{token}").click().run()
     assert_clean(at)
     new_token = at.sidebar.selectbox(key="cohort").value
     assert new_token != token  # a re-mapped cohort never reuses cached results of the old mapping
     after = at.session_state["_uploads"][new_token]["cohort"].data["efs_event"].sum()
     assert after == frame["EFS_status"].notna().sum() - before
     mapping = at.session_state["_uploads"][new_token]["cohort"].mapping
-    assert dict(mapping.event_coding)["efs"] == "1=no event"
+    assert mapping.value_maps["efs_event"] == {"0": 1.0, "1": 0.0}
 
 
 def test_uploaded_data_never_reaches_the_url():

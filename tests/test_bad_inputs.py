@@ -37,6 +37,7 @@ REFUSED = {
     "corrupt.xls": "the Excel file could not be read",
     "corrupt.parquet": "the Parquet file could not be read",
     "zip_not_excel.xlsx": "zip archive but not an Excel workbook",
+    "geo_without_samples.txt": "GEO file without samples",
 }
 
 #: file -> (rows expected in .data, (severity, column, message fragment) that must be reported)
@@ -80,6 +81,9 @@ REPORTED = {
     "time_without_event.csv": (2, ("warning", "os_months", "os_event is not")),
     "days_times.csv": (6, ("info", "os_months", "read in days")),
     "inverted_rfs.csv": (5, ("warning", "rfs_event", "could be inverted")),
+    "renamed_cbioportal.tsv": (2, ("info", "", "lines 1-4 (cBioPortal attribute")),
+    "title_and_footnote.csv": (6, ("info", "", "line 1 (title line above the header)")),
+    "biotab_extra_header_rows.txt": (2, ("info", "os_months", "Derived: os_months")),
 }
 
 
@@ -132,6 +136,20 @@ def test_formula_cells_are_kept_as_text():
 def test_zip_bomb_is_refused():
     with pytest.raises(CohortError, match="zip bomb"):
         cohort.load(corpus.zip_bomb(), name="bomb.xlsx")
+
+
+def test_gzip_bomb_is_refused():
+    with pytest.raises(CohortError, match="would expand"):
+        cohort.load(corpus.gzip_bomb(), name="matrix.txt.gz")
+
+
+def test_skipped_lines_are_never_patients():
+    renamed = cohort.load(BAD / "renamed_cbioportal.tsv")
+    assert renamed.data.patient_id.tolist() == ["P1", "P2"]
+    biotab = cohort.load(BAD / "biotab_extra_header_rows.txt")
+    assert biotab.data.patient_id.tolist() == ["TCGA-A1-A0SB", "TCGA-A1-A0SD"]
+    assert biotab.data.os_event.tolist() == [0.0, 1.0]
+    np.testing.assert_allclose(biotab.data.os_months, np.array([259, 437]) * 12 / 365.25)
 
 
 def test_ten_megabyte_line_is_refused_quickly():

@@ -108,6 +108,23 @@ def test_a_shared_url_restores_the_filter(server, page):
     _assert_no_error_box(page, "Survival opened from a shared URL")
 
 
+def test_the_subset_page_on_ispy2_draws_the_counts_without_an_error(server, page):
+    """The ER-driven subset page opened from a shared URL on I-SPY 2: the subtype bars carry the
+    file's counts (BluePrint Luminal-type 9/60, HER2-type 95/164), the four analyses draw, and no
+    error box appears."""
+    subsets_page = bu.find_page(bu.app_pages(), "subsets")
+    page.goto(f"{subsets_page.url(server.url)}?cohort=ispy2", wait_until="domcontentloaded")
+    bu.wait_for_page(page, subsets_page.heading, PAGE_TIMEOUT_MS)
+    _assert_no_error_box(page, "ER-driven subset on I-SPY 2")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    assert bu.sidebar_count(page).startswith("n = 987 of 987")
+    for label in ("9/60", "95/164", "10/21"):  # bar labels are SVG text in the plotly chart
+        page.locator("svg text", has_text=label).first.wait_for(timeout=PAGE_TIMEOUT_MS)
+    charts = page.locator('[data-testid="stPlotlyChart"]')
+    assert charts.count() == 4, charts.count()  # subtype bars, spline, surface, regimen slopes
+    page.screenshot(path=str(SHOTS / "subsets_ispy2.png"), full_page=True)
+
+
 @pytest.mark.parametrize("cohort", ["synthetic", "curated_neoadjuvant"])
 def test_evidence_page_on_multi_study_cohorts(server, page, cohort):
     """The Evidence page's meta-analyses, moderator tests and CTNeoBC panel draw without an error box."""

@@ -232,8 +232,9 @@ def test_million_rows_load_completely():
         assert result.data.os_event.sum() == frame.os_event.sum()
 
 
-def test_legacy_xls_workbook_is_read_with_xlrd():
-    """tests/data/good/legacy_workbook.xls was written once with xlwt (BIFF8, as old Excel)."""
+def test_legacy_xls_workbook_is_read():
+    """tests/data/good/legacy_workbook.xls was written once with xlwt (BIFF8, as old Excel); the
+    calamine engine reads it like .xlsx."""
     from pathlib import Path
 
     from her2er_dash import cohort as cohort_io

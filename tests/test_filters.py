@@ -22,6 +22,7 @@ CASES = [
     CohortFilter(er_measure="er_percent", er_range=(1.0, 50.0), age_range=(40.0, 70.0)),
     CohortFilter(arms=("Chemo + trastuzumab",), t_stage=("T1", "T2"), n_stage=("N0",)),
     CohortFilter(er_measure="er_percent", er_low=5.0, er_high=20.0, er_categories=("ER-low",)),
+    CohortFilter(age_range=(40.0, 70.0), exclude_missing=("age",)),
 ]
 
 
@@ -87,8 +88,24 @@ def test_from_dict_ignores_unknown_keys_and_orders_ranges():
 
 def test_describe_says_what_is_selected():
     flt = CohortFilter(her2_status=("positive",), age_range=(40, 70))
-    assert flt.describe() == "age in [40, 70]; HER2 status: positive"
+    assert flt.describe() == "age in [40, 70] (unknown kept); HER2 status: positive"
     assert CohortFilter().describe() == "no filters (all patients)"
+    assert CohortFilter(exclude_missing=("age",)).describe() == "known age"
+
+
+def test_a_range_keeps_unknown_values_unless_they_are_excluded_explicitly():
+    df = datasets.bundled("synthetic").data.head(300).copy()
+    df["age"] = df["age"].astype(float)
+    df.loc[df.index[:40], "age"] = np.nan
+    in_range = df["age"].between(40, 70)
+    ranged = CohortFilter(age_range=(40, 70)).apply(df)
+    assert ranged.n == int(in_range.sum()) + 40  # unknown ages are not excluded by the range
+    assert "40 with unknown age kept" in ranged.flow["note"].iloc[1]
+    explicit = CohortFilter(age_range=(40, 70), exclude_missing=("age",)).apply(df)
+    assert explicit.n == int(in_range.sum())
+    step = explicit.flow.set_index("criterion").loc["known age"]
+    assert step["n_excluded"] == 40  # the explicit step says how many it excluded
+    assert "known age → −40" in explicit.describe()
 
 
 def test_filter_is_hashable_for_caching():

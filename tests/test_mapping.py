@@ -114,3 +114,93 @@ def test_mapping_is_hashable_and_json_round_trips():
     assert hash(mapping) == hash(Mapping.from_json(mapping.to_json()))
     assert Mapping.from_json(mapping.to_json()) == mapping
     assert dict(mapping.event_coding) == {"os": "1=no event"}
+
+
+# ---- names that look canonical but are not, content checks, evidence ---------------------
+
+@pytest.mark.parametrize("name", ["HR_HER2_STATUS", "HR_HER2_CATEGORY", "CLAUDIN_SUBTYPE",
+                                  "Breast Subtype (2010+)", "ajcc_pathologic_tumor_stage",
+                                  "er_ihc_score", "nte_er_status", "THREEGENE"])
+def test_names_with_no_canonical_column_say_why(name):
+    canonical, score, reason = mp.match_name(name)
+    assert canonical is None
+    assert reason
+
+
+@pytest.mark.parametrize(("name", "canonical"), [
+    ("Her2MostPos", "her2_status"), ("drfs_even_time_years", "drfs_months"),
+    ("drfs_1_event_0_censored", "drfs_event"), ("Relapse Free Status (Months)", "rfs_months"),
+    ("pathologic_response_pcr_rd", "pcr"), ("ajcc_tumor_pathologic_pt", "t_stage"),
+    ("her2_cent17_ratio", "her2_ish_ratio"), ("Derived HER2 Recode (2010+)", "her2_status"),
+    ("days_to_surgery", "surgery_months"), ("bcr_patient_barcode", "patient_id"),
+])
+def test_more_names_map(name, canonical):
+    assert mp.match_name(name)[0] == canonical
+
+
+def test_event_coding_stated_in_the_name_is_believed():
+    ones = pd.Series([1, 1, 1, 0], dtype=float)
+    coding, why, flag = mp.guess_event_coding("drfs", "drfs_1_event_0_censored", None, ones, False)
+    assert (coding, flag) == ("1=event", False)
+    assert "states the coding" in why
+
+
+def test_status_words_in_other_languages_and_signs():
+    parsed = mp.parse_status(pd.Series(["阳性", "阴性", "négatif", "ER+", "ER-", "Positivo"]))
+    assert parsed.values.tolist() == ["positive", "negative", "negative", "positive", "negative",
+                                      "positive"]
+
+
+def test_levels_count_every_raw_value():
+    parsed = mp.parse_binary(pd.Series(["1:DECEASED", "0:LIVING", "0:LIVING", None]), kind="event")
+    assert dict(parsed.levels) == {"0:LIVING": 2, "1:DECEASED": 1}
+
+
+def test_description_matching_and_hints():
+    from her2er_dash.ingest import evidence
+
+    assert evidence.match_description("Recurrence-free survival time (time unit is days)")[0] \
+        == "rfs_months"
+    assert evidence.match_description("3-level HR/Her2 category pre-treatment")[0] is None
+    assert evidence.unit_hint("Survival date (time unit is days") == "days"
+    assert evidence.origin_hint("Overall survival in months since initial diagonosis.") \
+        == "diagnosis"
+    assert evidence.origin_hint("time from neoadjuvant chemotherapy start date until ...") \
+        == "start of therapy"
+    assert evidence.pcr_definition_hint(
+        "no residual invasive disease in breast or lymph nodes; only in situ disease allowed")[0] \
+        == "ypT0/is ypN0"
+    assert evidence.pcr_definition_hint("pCR_ypT0ypN0")[0] == "ypT0 ypN0"
+
+
+def test_layout_finds_the_header_by_content():
+    from her2er_dash.ingest import layout
+
+    rows = [["#Patient Identifier", "Overall Survival (Months)"], ["#Identifier.", "OS in months."],
+            ["#STRING", "NUMBER"], ["#1", "1"], ["PATIENT_ID", "OS_MONTHS"], ["P1", "12"]]
+    found = layout.detect(rows)
+    assert (found.header, found.first_data) == (4, 5)
+    assert found.evidence["OS_MONTHS"].names == ["Overall Survival (Months)"]
+    assert found.evidence["OS_MONTHS"].datatype == "NUMBER"
+    biotab = [["uuid", "days_to_death_new", "vital_status"], ["uuid", "days_to_death", "vital_status"],
+              ["CDE_ID:", "CDE_ID:3165475", "CDE_ID:5"], ["6E7D5EC6-A469", "120", "Dead"]]
+    found = layout.detect(biotab)
+    assert (found.header, found.first_data) == (0, 3)
+    titled = [["Case listing"], [], ["Patient ID", "Age", "Sex"], ["001", "52", "F"],
+              ["002", "61", "F"]]
+    assert layout.detect(titled).header == 2
+    assert layout.trailing_notes([["a", "b", "c"], [], ["Footnote: simulated"]], 3) == 2
+
+
+def test_mapping_with_rules_round_trips():
+    rule = {"rule": "death_or_last_contact", "unit": "days", "values": {"Dead": 1.0, "Alive": 0.0},
+            "inputs": {"death": "d", "last_contact": "l", "status": "v"}}
+    mapping = Mapping(derived={"os_months": rule, "her2_status": None})
+    again = Mapping.from_json(mapping.to_json())
+    assert again == mapping
+    assert hash(again) == hash(mapping)
+    assert "'d' for patients whose 'v' is Dead" in again.rules["os_months"].describe("os_months")
+    with pytest.raises(ValueError, match="cannot produce"):
+        Mapping(derived={"age": rule})
+    with pytest.raises(ValueError, match="needs the input"):
+        Mapping(derived={"os_months": {"rule": "death_or_last_contact", "inputs": {"death": "d"}}})

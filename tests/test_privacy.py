@@ -193,7 +193,7 @@ def test_an_upload_leaves_no_file_and_no_log_line(all_logs, capfd, write_recorde
     at = _upload(at, marker)
     assert not at.exception, [e.value for e in at.exception]
     assert sidebar_count(at).startswith(f"n = {N_UPLOADED} of {N_UPLOADED}"), sidebar_count(at)
-    for page in ("2_Response.py", "3_Survival.py", "4_Subgroups.py", "6_Methods.py"):
+    for page in ("2_Response.py", "3_Survival.py", "4_Subgroups.py", "7_Subsets.py", "6_Methods.py"):
         at = goto(at, page)
         assert not at.exception, (page, [e.value for e in at.exception])
     assert marker in _screen_text(at) or marker[-8:] in _screen_text(at)  # the upload was in use

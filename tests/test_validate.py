@@ -132,3 +132,24 @@ def test_table_one_on_a_loaded_cohort_uses_er_category():
     table = table_one(data)
     assert {"ER-negative / positive", "ER-low / positive", "ER-positive / negative"} <= set(
         table.columns)
+
+
+@pytest.mark.parametrize("dtype", [object, pd.StringDtype(), pd.StringDtype("pyarrow"), "category"])
+def test_text_checks_do_not_depend_on_the_dtype(dtype):
+    """pandas 3 reads text as the "str" dtype: formula and HTML checks must still run."""
+    report = validate_cohort(pd.DataFrame({
+        "patient_id": ["a", "b", "c"],
+        "study": pd.Series(['=HYPERLINK("http://x")', "<script>alert(1)</script>", "S1"],
+                           dtype=dtype),
+    }))
+    assert _find(report, "study", "spreadsheet formula")["rows"] == "1"
+    assert _find(report, "study", "HTML markup")["rows"] == "2"
+
+
+def test_text_checks_with_pandas_3_string_inference():
+    with pd.option_context("future.infer_string", True):
+        frame = pd.DataFrame({"patient_id": ["a", "b"], "arm": ["@SUM(1)", "<b>x</b>"]})
+        assert str(frame["arm"].dtype) == "str"
+        report = validate_cohort(frame)
+    assert _find(report, "arm", "spreadsheet formula")["rows"] == "1"
+    assert _find(report, "arm", "HTML markup")["rows"] == "2"

@@ -20,6 +20,7 @@ from .km import STEP_TOLERANCE, km_figure, thin_steps
 from .meta import funnel_figure, leave_one_out_figure
 from .published import prognosis_figure, published_figure
 from .response import dose_response_figure, rates_figure
+from .subsets import slopes_figure, subtype_rates_figure, surface_figure
 
 __all__ = [
     "GREY",
@@ -38,5 +39,8 @@ __all__ = [
     "prognosis_figure",
     "published_figure",
     "rates_figure",
+    "slopes_figure",
+    "subtype_rates_figure",
+    "surface_figure",
     "thin_steps",
 ]

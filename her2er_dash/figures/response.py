@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ..schema import ER_MEASURES, column_label
+from ..schema import column_label
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import plotly.graph_objects as go
@@ -118,17 +118,20 @@ def dose_response_figure(
 ) -> go.Figure:
     """Spline curve with CI band (``result.curve``) and observed binned rates (``result.observed``).
 
-    Marker area is proportional to the number of patients in the bin. The x label defaults to the
-    ER measure's label from :data:`her2er_dash.schema.ER_MEASURES`.
+    ``result`` is a ``response.DoseResponseResult`` (or any object with ``curve``, ``observed``
+    and ``er``/``variable``); its ``axis`` names the x column of both tables (``"er"`` when
+    absent). Marker area is proportional to the number of patients in the bin. The x label
+    defaults to the variable's label (:func:`her2er_dash.schema.column_label`).
     """
     import plotly.graph_objects as go
 
     curve, observed = result.curve, result.observed
-    _require(curve, ["er", "probability", "ci_low", "ci_high"], "dose-response curve")
-    _require(observed, ["er_mid", "n", "pcr", "rate", "ci_low", "ci_high"], "observed-rate")
-    er = getattr(result, "er", None)
+    axis = getattr(result, "axis", "er")
+    _require(curve, [axis, "probability", "ci_low", "ci_high"], "dose-response curve")
+    _require(observed, [f"{axis}_mid", "n", "pcr", "rate", "ci_low", "ci_high"], "observed-rate")
+    variable = getattr(result, "variable", None) or getattr(result, "er", None)
     fig = _new_figure()
-    x = curve["er"].to_numpy(float)
+    x = curve[axis].to_numpy(float)
     band = {"mode": "lines", "line": {"width": 0}, "hoverinfo": "skip", "showlegend": False}
     fig.add_trace(go.Scatter(x=x, y=curve["ci_high"].to_numpy(float), name="upper CI", **band))
     fig.add_trace(
@@ -148,7 +151,7 @@ def dose_response_figure(
             mode="lines",
             name="Spline fit (95% CI band)",
             line={"color": color, "width": _LINE[presenter]},
-            hovertemplate="ER %{x:.4g}: %{y:.1%}<extra>fit</extra>",
+            hovertemplate="%{x:.4g}: %{y:.1%}<extra>fit</extra>",
         )
     )
     shown = observed[observed["n"] > 0]
@@ -158,7 +161,7 @@ def dose_response_figure(
     labels = shown["bin"].astype(str).to_numpy() if "bin" in shown.columns else None
     fig.add_trace(
         go.Scatter(
-            x=shown["er_mid"].to_numpy(float),
+            x=shown[f"{axis}_mid"].to_numpy(float),
             y=rate,
             mode="markers",
             name="Observed rate by bin (area ∝ n)",
@@ -184,7 +187,7 @@ def dose_response_figure(
         )
     )
     fig.update_layout(
-        xaxis={"title": {"text": x_label or ER_MEASURES.get(er, er or "ER level")}},
+        xaxis={"title": {"text": x_label or (column_label(variable) if variable else "ER level")}},
         yaxis={"title": {"text": y_label}, "range": [0, 1], "tickformat": ".0%"},
         legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
     )

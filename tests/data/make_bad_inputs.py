@@ -89,6 +89,20 @@ SMALL_TEXT: dict[str, str] = {
     "data_clinical_patient_partial.txt": "#Patient Identifier\tOverall Survival (Months)\n"
                                          "#STRING\tNUMBER\nPATIENT_ID\tOS_MONTHS\tOS_STATUS\n"
                                          "P1\t12.3\t1:DECEASED\nP2\t40\t0:LIVING\n",
+    # a cBioPortal file renamed by its user: the '#' lines must still not become patients
+    "renamed_cbioportal.tsv": "#Patient Identifier\tOverall Survival (Months)\tOverall Survival "
+                              "Status\n#Identifier.\tOS in months.\tOS status.\n"
+                              "#STRING\tNUMBER\tSTRING\n#1\t1\t1\nPATIENT_ID\tOS_MONTHS\t"
+                              "OS_STATUS\nP1\t12.3\t1:DECEASED\nP2\t40\t0:LIVING\n",
+    "title_and_footnote.csv": '"Case listing (exported with its title)"\n\n' + _rows()
+                              + '\n"Footnote: simulated values."\n',
+    "biotab_extra_header_rows.txt": "bcr_patient_barcode\tvital_status\tdeath_days_to\t"
+                                    "last_contact_days_to\nbcr_patient_barcode\tvital_status\t"
+                                    "days_to_death\tdays_to_last_followup\nCDE_ID:2673794\t"
+                                    "CDE_ID:5\tCDE_ID:3165475\tCDE_ID:3008273\nTCGA-A1-A0SB\t"
+                                    "Alive\t[Not Applicable]\t259\nTCGA-A1-A0SD\tDead\t437\t"
+                                    "[Not Available]\n",
+    "geo_without_samples.txt": '!Series_title\t"A series"\n!Series_geo_accession\t"GSE1"\n',
 }
 
 SMALL_BYTES: dict[str, bytes] = {
@@ -121,6 +135,13 @@ def zip_bomb() -> bytes:
             for _ in range(40):
                 sheet.write(block)
     return buf.getvalue()
+
+
+def gzip_bomb() -> bytes:
+    """A gzip file that unpacks ~1000x (60 MB of zeros in ~60 kB)."""
+    import gzip
+
+    return gzip.compress(b"0" * (60 * 1024 * 1024))
 
 
 def long_line(megabytes: int = 10) -> bytes:
