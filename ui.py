@@ -1133,3 +1133,47 @@ def view_spec(ctx: Context) -> dict:
         "exclusions": [list(e) for e in ctx.flt.exclusion_sentences(ctx.filtered.flow)],
         "analyses": analyses,
     }
+
+
+# --------------------------------------------------------------------------------------------
+# Analyses on subsets of the selection (Evidence page), landmarked when they use pCR.
+# --------------------------------------------------------------------------------------------
+
+
+def run_within(ctx: Context, fn: str, *, subsets=(), time: str | None = None,
+               event: str | None = None, uses=(), **kwargs):
+    """:meth:`Context.run` on the patients in each ``(column, levels)`` of ``subsets`` (applied in
+    order, as ``contrasts.level_subset``; the reproducibility script's ``subset`` list), then —
+    when ``uses`` holds a column known only at surgery (pCR) — landmarked exactly as
+    :meth:`Context.run_survival` does, or refused with the reason (AnalysisError).
+
+    Returns ``(result, landmark)``; ``landmark`` is None when no landmark was needed.
+    """
+    from her2er_dash import survival
+
+    token, key, data = ctx.cohort.token, ctx.flt, ctx.data
+    for column, levels in subsets:
+        levels = tuple(str(v) for v in levels)
+        data = _subset(token, key, column, levels, data)
+        key = (key, "subset", column, levels)
+    if time is not None:
+        kwargs = {"time": time, "event": event, **kwargs}
+    info = None
+    if time is not None and survival.needs_landmark(uses):
+        spec = tuple(ctx.landmark_spec.items())
+        data = _landmarked(token, key, time, event, spec, data)
+        info = data.attrs["landmark"]
+        key = (key, "landmark", spec, time, event)
+    return _analysis(token, key, fn, kwargs, data), info
+
+
+@st.cache_data(max_entries=64, ttl=3600, show_spinner="Fitting…")
+def _on_table(fn: str, table: pd.DataFrame, kwargs: dict):
+    module, name = fn.rsplit(".", 1)
+    return getattr(import_module(f"her2er_dash.{module}"), name)(table, **kwargs)
+
+
+def run_on_table(fn: str, table: pd.DataFrame, **kwargs):
+    """``her2er_dash.<fn>(table, **kwargs)`` on a study-level table (published arms, or a cohort's
+    per-study counts), cached on the table's content: for the slower fits such as the GLMM."""
+    return _on_table(fn, table, kwargs)

@@ -691,6 +691,19 @@ def _pcr_by_er_sentence(a: dict, cite: _Citer) -> str:
     )
 
 
+_PUBLISHED_INPUTS = {
+    "published_trials": (
+        "On the published trial arms (data/published_trials.csv), only arms whose sources print "
+        "the number of patients and the number with pCR were pooled; counts were never derived "
+        "from percentages."
+    ),
+    "published_prognosis": (
+        "Published hazard ratios of pCR by hormone-receptor status "
+        "(data/published_prognosis.csv) were used as printed."
+    ),
+}
+
+
 def _meta_sentence(a: dict, cite: _Citer) -> str:
     function = a.get("function")
     if function in _META_MODEL_SENTENCES:
@@ -793,7 +806,11 @@ def _ctneobc_sentence(a: dict, cite: _Citer) -> str:
             "group, with standard errors derived from the reported 95% confidence intervals."
         )
     landmark = a.get("landmark", 6)
-    start = f"from a landmark at {landmark} months" if landmark is not None else "as recorded"
+    if isinstance(landmark, dict):  # a survival.pcr_landmark spec, described in its own sentence
+        start, clock = "from the landmark described below", " " + _landmark_sentence(landmark, cite)
+    else:
+        start = f"from a landmark at {landmark} months" if landmark is not None else "as recorded"
+        clock = ""
     return (
         f"As in the CTNeoBC pooled analysis{cite('Cortazar et al. 2014')}, hazard ratios of pCR "
         f"versus residual disease for {_endpoint_text(a).lower()} were estimated by Cox "
@@ -803,7 +820,7 @@ def _ctneobc_sentence(a: dict, cite: _Citer) -> str:
         f"{_method_name(a, cite)} meta-analysis and compared between groups by a z-test of the "
         "pooled log hazard ratios and by pooling the within-study differences"
         f"{cite('Fisher et al. 2017')}. A one-stage Cox model stratified by study with a "
-        "pCR-by-group interaction was also fitted."
+        f"pCR-by-group interaction was also fitted.{clock}"
     )
 
 
@@ -1140,9 +1157,16 @@ def methods_text(view: dict) -> str:
     blocks.append(_definitions_paragraph(view, cite))
     blocks.append(_selection_paragraph(view))
     analyses = view.get("analyses") or []
-    sentences = [_analysis_sentence(a, cite) for a in analyses]
+    sentences = []
+    for analysis in analyses:
+        source = (analysis.get("input") or {}).get("source", "cohort")
+        if analysis.get("kind") == "meta" and source in _PUBLISHED_INPUTS:
+            sentences.append(_PUBLISHED_INPUTS[source])  # said once, before the first such model
+        sentences.append(_analysis_sentence(analysis, cite))
     if _cause_specific_note(analyses):
         sentences.append(_cause_specific_note(analyses))
+    # several analyses of one kind (e.g. one meta-regression per moderator) share a sentence
+    sentences = list(dict.fromkeys(sentences))
     if sentences:
         blocks.append("**Statistical analysis.** " + " ".join(sentences))
         blocks.append(
@@ -1211,8 +1235,15 @@ _META_FUNCTIONS: dict[str, tuple[str, ...]] = {
 #: Keys of an analysis dict that describe it rather than being keyword arguments.
 _NOT_ARGUMENTS = frozenset(
     {"kind", "label", "title", "endpoint", "landmark", "function", "measure", "software", "epv",
-     "subset", "cause_specific", "description"}
+     "subset", "cause_specific", "description", "input"}
 )
+#: Where the study table of a meta analysis with an ``input`` step comes from: the cohort's
+#: patients (after any subset or landmark step), or a published table of the package.
+_INPUT_SOURCES: dict[str, str | None] = {
+    "cohort": None,
+    "published_trials": "datasets.published_trials()",
+    "published_prognosis": "datasets.published_prognosis()",
+}
 
 
 def _literal(value) -> str:
@@ -1247,10 +1278,21 @@ def _arguments(analysis: dict) -> dict:
 
         args = {"time": time_column(endpoint), "event": event_column(endpoint), **args}
     if analysis.get("function") == "ctneobc" and "landmark" in analysis:
-        args["landmark"] = analysis["landmark"]  # an argument of ctneobc, not a data step
+        # a number or a column is an argument of ctneobc; a pcr_landmark spec is a data step
+        spec = analysis["landmark"]
+        args["landmark"] = None if isinstance(spec, dict) else spec
     if analysis.get("kind") in _FOREST_KINDS and isinstance(args.get("outcome"), list):
         args["outcome"] = tuple(args["outcome"])  # (time, event) for survival forests
     return args
+
+
+def _subsets(subset) -> list[tuple[str, list]]:
+    """``[column, levels]`` or a list of such pairs (applied in order) as a list of pairs."""
+    if not subset:
+        return []
+    if isinstance(subset[0], str):
+        return [(subset[0], list(subset[1]))]
+    return [(column, list(levels)) for column, levels in subset]
 
 
 def _analysis_block(number: int, analysis: dict) -> list[str]:
@@ -1265,35 +1307,43 @@ def _analysis_block(number: int, analysis: dict) -> list[str]:
     call_args = ", ".join(f"{k}={_literal(v)}" for k, v in args.items())
     source = "data"
     lines = [f"# {number}. {_comment(analysis.get('label') or kind)}"]
-    if analysis.get("subset"):
-        column, levels = analysis["subset"]
-        source = "subset_data"
+    for column, levels in _subsets(analysis.get("subset")):
         lines.append(
-            f"subset_data = contrasts.level_subset(data, {_literal(column)}, {_literal(list(levels))})"
+            f"subset_data = contrasts.level_subset({source}, {_literal(column)}, "
+            f"{_literal(list(levels))})"
         )
-    base = "data"
+        source = "subset_data"
     if analysis.get("cause_specific"):  # competing deaths censored, as the page did
         lines.append(
-            f"cause_specific_data = survival.cause_specific(data, {_literal(args.get('event'))})"
+            f"cause_specific_data = survival.cause_specific({source}, {_literal(args.get('event'))})"
         )
-        source = base = "cause_specific_data"
+        source = "cause_specific_data"
     spec = analysis.get("landmark")
-    if spec is not None and kind in (*_SURVIVAL_KINDS, *_FOREST_KINDS):
-        source = "landmark_data"
+    landmarked_meta = analysis.get("function") == "ctneobc" and isinstance(spec, dict)
+    if spec is not None and (kind in (*_SURVIVAL_KINDS, *_FOREST_KINDS) or landmarked_meta):
         time, event = args.get("time"), args.get("event")
         if kind in _FOREST_KINDS:
             time, event = (list(args.get("outcome")) + [None, None])[:2]
         if isinstance(spec, dict):
             options = ", ".join(f"{k}={_literal(v)}" for k, v in spec.items())
             lines.append(
-                f"landmark_data = survival.pcr_landmark({base}, {_literal(time)}, "
+                f"landmark_data = survival.pcr_landmark({source}, {_literal(time)}, "
                 f"{_literal(event)}, {options})"
             )
         else:
             lines.append(
-                f"landmark_data = survival.landmark({base}, {_literal(time)}, "
+                f"landmark_data = survival.landmark({source}, {_literal(time)}, "
                 f"{_literal(event)}, at={_literal(spec)})"
             )
+        source = "landmark_data"
+    step = analysis.get("input")
+    if step:
+        origin = _INPUT_SOURCES.get(step.get("source", "cohort")) or source
+        options = ", ".join(f"{k}={_literal(v)}" for k, v in (step.get("args") or {}).items())
+        lines.append(
+            f"table = evidence.{step['function']}({origin}{', ' if options else ''}{options})"
+        )
+        source = "table"
     lines.append(f"result = {module}.{function}({source}{', ' if call_args else ''}{call_args})")
     if "" not in tables and "attrs" not in tables:
         lines.append(f"show({f'{number:02d}_{kind}_summary'!r}, scalars(result))")
@@ -1388,7 +1438,13 @@ def repro_script(view: dict, *, filename: str = "reproduce_her2er.py") -> str:
     ``time``/``event``), ``landmark`` (run the analysis on ``survival.landmark(..., at=)``) and
     ``function`` (a meta function other than ``by_study``: "pool", "regress", "subgroup",
     "leave_one_out", "glmm", "egger", "funnel", "ctneobc", ...) is passed to the function as a
-    keyword argument (``landmark`` is an argument of ``meta.ctneobc``).
+    keyword argument (``landmark`` is an argument of ``meta.ctneobc``, unless it is a
+    ``survival.pcr_landmark`` spec: a dict, run as a data step first). ``subset`` is
+    ``[column, levels]`` or a list of such pairs, applied in order with
+    ``contrasts.level_subset``. ``input`` (meta functions only) builds the study table first:
+    ``{"function": <her2er_dash.evidence function>, "source": "cohort" | "published_trials" |
+    "published_prognosis", "args": {...}}`` becomes ``table = evidence.<function>(<data or the
+    published table>, **args)``, and the meta function is called on ``table``.
     All user-supplied text enters the script as Python string literals, never as code.
     """
     from . import __version__
@@ -1399,6 +1455,10 @@ def repro_script(view: dict, *, filename: str = "reproduce_her2er.py") -> str:
         modules.add("survival")
     if any(a.get("subset") for a in analyses):
         modules.add("contrasts")
+    if any(a.get("input") for a in analyses):
+        modules.add("evidence")
+        if any((a.get("input") or {}).get("source", "cohort") != "cohort" for a in analyses):
+            modules.add("datasets")
     modules = sorted(modules)
     head = _SCRIPT_HEAD.format(
         version=__version__,

@@ -123,3 +123,23 @@ def test_the_subset_page_on_ispy2_draws_the_counts_without_an_error(server, page
     charts = page.locator('[data-testid="stPlotlyChart"]')
     assert charts.count() == 4, charts.count()  # subtype bars, spline, surface, regimen slopes
     page.screenshot(path=str(SHOTS / "subsets_ispy2.png"), full_page=True)
+
+
+@pytest.mark.parametrize("cohort", ["synthetic", "curated_neoadjuvant"])
+def test_evidence_page_on_multi_study_cohorts(server, page, cohort):
+    """The Evidence page's meta-analyses, moderator tests and CTNeoBC panel draw without an error box."""
+    evidence_page = bu.find_page(bu.app_pages(), "evidence")
+    page.goto(f"{evidence_page.url(server.url)}?cohort={cohort}", wait_until="domcontentloaded")
+    bu.wait_for_page(page, evidence_page.heading, PAGE_TIMEOUT_MS)
+    _assert_no_error_box(page, f"Evidence on {cohort}")
+    body = page.locator('[data-testid="stMain"]').inner_text()
+    assert "QM = " in body  # a moderator test of the cohort's studies
+    assert "Leave-one-out" in body
+    assert "Funnel plot and Egger's test are not shown" in body
+    if cohort == "synthetic":
+        assert "ratio of hazard ratios HR+/HR−" in body  # the CTNeoBC contrast
+    else:
+        assert "Not computed: pCR is known only at surgery" in body
+    assert page.locator(".js-plotly-plot").count() >= 5
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"evidence_{cohort}.png"), full_page=True)

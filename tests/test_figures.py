@@ -582,3 +582,18 @@ def test_published_figure_draws_the_published_rates_unchanged():
     )
     assert fig.layout.xaxis.title.text
     assert fig.layout.yaxis.title.text
+
+
+def test_prognosis_figure_draws_the_printed_hazard_ratios():
+    from her2er_dash import datasets, evidence
+
+    rows = evidence.prognosis_rows(datasets.published_prognosis())
+    fig = figures.prognosis_figure(rows)
+    drawn = {t.name: t for t in fig.data if t.mode == "markers"}
+    for status, name in (("positive", "HR-positive"), ("negative", "HR-negative"), ("all", "All")):
+        expected = rows.loc[rows["hr_status"].astype(str) == status, "hr"].to_numpy(float)
+        np.testing.assert_allclose(np.asarray(drawn[name].x, dtype=float), expected)
+    texts = [a.text for a in fig.layout.annotations]
+    assert "0.15 (0.03–0.63) · primary" in texts
+    assert any(t.endswith("· tertiary") for t in texts)
+    assert fig.layout.xaxis.type == "log"

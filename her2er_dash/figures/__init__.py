@@ -20,7 +20,7 @@ from .flow import flow_figure
 from .forest import forest_figure, heterogeneity_text, interaction_test_count, meta_forest_figure
 from .km import STEP_TOLERANCE, km_figure, thin_steps
 from .meta import funnel_figure, leave_one_out_figure
-from .published import published_figure
+from .published import prognosis_figure, published_figure
 from .response import dose_response_figure, rates_figure
 from .subsets import slopes_figure, subtype_rates_figure, surface_figure
 
@@ -42,6 +42,7 @@ __all__ = [
     "km_figure",
     "leave_one_out_figure",
     "meta_forest_figure",
+    "prognosis_figure",
     "published_figure",
     "rates_figure",
     "slopes_figure",

@@ -66,3 +66,62 @@ def published_figure(
     fig.update_layout(legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"})
     return _finish(fig, title=title, presenter=presenter, watermark=None,
                    height=max(360, 26 * len(rows) + 140))
+
+
+_PROGNOSIS_GROUPS = {"positive": "HR-positive", "negative": "HR-negative", "all": "All"}
+
+
+def prognosis_figure(
+    rows: pd.DataFrame, *, title: str | None = None, presenter: bool = False
+) -> go.Figure:
+    """Forest of published hazard ratios of pCR vs residual disease, by HR status.
+
+    Reads ``study, endpoint, hr_status`` ("positive", "negative", "all"), ``hr, ci_low,
+    ci_high`` (as printed, 95 %) and ``verification`` (e.g. ``evidence.prognosis_rows``); one row
+    per printed estimate, coloured by HR group, on a log axis with the printed value and the
+    verification level beside it. Nothing is pooled here.
+    """
+
+    from ._style import OKABE_ITO, _fmt_ratio
+    from .forest import _log_range, _log_ticks
+
+    _require(rows, ["study", "endpoint", "hr_status", "hr", "ci_low", "ci_high", "verification"],
+             "published prognosis")
+    table = rows.reset_index(drop=True)
+    groups = table["hr_status"].astype(str).map(_PROGNOSIS_GROUPS).fillna(table["hr_status"].astype(str))
+    labels = [
+        _escape(f"{str(s).split(' (')[0]} · {e} · {g}")
+        for s, e, g in zip(table["study"], table["endpoint"], groups, strict=True)
+    ]
+    hr, low, high = (table[c].to_numpy(float) for c in ("hr", "ci_low", "ci_high"))
+    fig = _new_figure()
+    palette = group_colors(list(_PROGNOSIS_GROUPS.values()))
+    for group in dict.fromkeys(groups):
+        at = np.flatnonzero((groups == group).to_numpy())
+        xs, ys = [], []
+        for i in at:
+            xs += [low[i], high[i], None]
+            ys += [labels[i], labels[i], None]
+        color = palette.get(group, OKABE_ITO["black"])
+        fig.add_scatter(x=xs, y=ys, mode="lines", line={"color": color, "width": _LINE[presenter]},
+                        hoverinfo="skip", showlegend=False, name=f"{group} CI")
+        fig.add_scatter(
+            x=hr[at], y=[labels[i] for i in at], mode="markers", name=group,
+            marker={"color": color, "size": _MARKER[presenter] + 2, "symbol": "square"},
+            customdata=np.column_stack([low[at], high[at], table["verification"].astype(str).to_numpy()[at]]),
+            hovertemplate="%{y}: HR %{x:.2f} (%{customdata[0]:.2f}–%{customdata[1]:.2f}), "
+            "%{customdata[2]}<extra></extra>",
+        )
+    span = _log_range(low, high, 1.0)
+    fig.add_vline(x=1.0, line={"color": "#666666", "dash": "dash", "width": 1})
+    fig.update_xaxes(type="log", range=span, tickvals=_log_ticks(span), domain=[0.0, 0.72],
+                     title_text="Hazard ratio, pCR vs residual disease (95% CI, log scale; below 1: "
+                     "pCR patients fare better)")
+    fig.update_yaxes(autorange="reversed", automargin=True, title_text="")
+    for label, h, lo, hi, level in zip(labels, hr, low, high, table["verification"].astype(str),
+                                       strict=True):
+        fig.add_annotation(x=1.0, xref="paper", y=label, yref="y", xanchor="right", showarrow=False,
+                           text=f"{_fmt_ratio(h)} ({_fmt_ratio(lo)}–{_fmt_ratio(hi)}) · {level}")
+    fig.update_layout(legend={"orientation": "h", "y": 1.02, "yanchor": "bottom"})
+    return _finish(fig, title=title, presenter=presenter, watermark=None,
+                   height=max(320, 30 * len(table) + 160))
