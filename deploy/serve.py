@@ -48,6 +48,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from her2er_dash.cli import app_environment, new_memory_tmpdir
+
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = Path(__file__).with_name("haproxy.cfg.template")
 LOOPBACK = "127.0.0.1"
@@ -149,6 +151,8 @@ class Deployment:
         self.workers = [Worker(f"w{i + 1}", free_port()) for i in range(count)]
         self.proxy: subprocess.Popen | None = None
         self._config_dir: tempfile.TemporaryDirectory | None = None
+        # Uploads over 1 MB are spooled by Streamlit's web server: keep that spool in memory.
+        self._tmpdir = new_memory_tmpdir()
         # Workers share one cookie secret, so anything Streamlit signs in one verifies in another.
         self._cookie_secret = secrets.token_hex(32)
 
@@ -175,7 +179,8 @@ class Deployment:
     # -- start ---------------------------------------------------------------------------------
 
     def _spawn_worker(self, worker: Worker) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "STREAMLIT_SERVER_COOKIE_SECRET": self._cookie_secret}
+        env = {**app_environment(tmpdir=self._tmpdir), "PYTHONUNBUFFERED": "1",
+               "STREAMLIT_SERVER_COOKIE_SECRET": self._cookie_secret}
         worker.process = subprocess.Popen(
             _with_parent_death_signal(self.worker_command(worker)), cwd=ROOT, env=env,
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.worker_stderr,
@@ -268,6 +273,9 @@ class Deployment:
         if self._config_dir is not None:
             self._config_dir.cleanup()
             self._config_dir = None
+        if self._tmpdir is not None:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = None
 
     def __enter__(self) -> Deployment:
         return self.start()

@@ -9,7 +9,10 @@ measured with:
   Debian/Ubuntu ``madvise`` defragmentation policy a fresh allocation can stall in memory
   compaction. On the benchmark machine one 68 MB row selection of a 1M-patient cohort took 166 ms
   with huge pages and 35 ms without (benchmarks/README.md). Only speed depends on it.
-* the working directory is the app's folder, so its ``.streamlit/config.toml`` applies.
+* the working directory is the app's folder, so its ``.streamlit/config.toml`` applies;
+* ``TMPDIR`` is a private folder in memory (``/dev/shm``, a tmpfs, where it exists): Streamlit's web
+  server (Starlette's form parser) spools an upload larger than 1 MB to an unnamed temporary file
+  before the app reads it, and that spool must not reach a disk (uploads never touch one).
 
 Arguments after the command are passed to ``streamlit run`` (e.g. ``--server.port 8502``).
 """
@@ -17,9 +20,13 @@ Arguments after the command are passed to ``streamlit run`` (e.g. ``--server.por
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 #: Folder name of the app inside an installed wheel (see pyproject.toml, force-include).
@@ -38,11 +45,57 @@ def app_dir() -> Path:
     )
 
 
-def app_environment(base: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment the app runs in: ``base`` (default: this process's) plus the settings above."""
+def app_environment(base: dict[str, str] | None = None, *, tmpdir: str | None = None) -> dict[str, str]:
+    """The environment the app runs in: ``base`` (default: this process's) plus the settings
+    above; ``tmpdir`` (see :func:`memory_tmpdir`) becomes ``TMPDIR``."""
     env = dict(os.environ if base is None else base)
     env.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
+    if tmpdir is not None:
+        env["TMPDIR"] = tmpdir
     return env
+
+
+#: A memory-backed file system present on Linux.
+SHM = Path("/dev/shm")
+
+
+def is_tmpfs(path: Path, mounts: str | None = None) -> bool:
+    """Whether ``path`` lies on a tmpfs (memory), from ``/proc/mounts`` (Linux)."""
+    if mounts is None:
+        try:
+            mounts = Path("/proc/mounts").read_text()
+        except OSError:
+            return False
+    resolved = str(path.resolve())
+    best, kind = "", ""  # the longest mount point that holds the path decides
+    for line in mounts.splitlines():
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = fields[1]
+        holds = resolved == point or resolved.startswith(point.rstrip("/") + "/")
+        if holds and len(point) > len(best):
+            best, kind = point, fields[2]
+    return kind == "tmpfs"
+
+
+def new_memory_tmpdir() -> str | None:
+    """A new private (0700) temporary folder in memory, or None where no writable tmpfs exists
+    (then Streamlit's default temporary folder is used). Remove it with ``shutil.rmtree``."""
+    if not (SHM.is_dir() and os.access(SHM, os.W_OK) and is_tmpfs(SHM)):
+        return None
+    return tempfile.mkdtemp(prefix="her2er-explorer-", dir=SHM)
+
+
+@contextlib.contextmanager
+def memory_tmpdir() -> Iterator[str | None]:
+    """:func:`new_memory_tmpdir` for the app's lifetime, removed afterwards."""
+    folder = new_memory_tmpdir()
+    try:
+        yield folder
+    finally:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def command(streamlit_args: list[str]) -> list[str]:
@@ -63,10 +116,14 @@ def main(argv: list[str] | None = None) -> int:
     if known.print_command:
         print(f"cd {app_dir()} && NUMPY_MADVISE_HUGEPAGE=0 {' '.join(cmd)}")
         return 0
-    try:
-        return subprocess.call(cmd, cwd=app_dir(), env=app_environment())
-    except KeyboardInterrupt:  # Ctrl-C reaches the child too; exit quietly once it has stopped
-        return 130
+    with memory_tmpdir() as tmpdir:
+        if tmpdir is None:
+            print("her2er-explorer: no memory-backed /dev/shm here; uploads over 1 MB are spooled "
+                  "by Streamlit's web server to the system temporary folder.", file=sys.stderr)
+        try:
+            return subprocess.call(cmd, cwd=app_dir(), env=app_environment(tmpdir=tmpdir))
+        except KeyboardInterrupt:  # Ctrl-C reaches the child too; exit quietly once it has stopped
+            return 130
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m her2er_dash.cli`

@@ -29,6 +29,7 @@ import pytest
 
 from benchmarks.st_protocol import Session
 from deploy.serve import AFFINITY_COOKIE, render_haproxy_config
+from her2er_dash import cli
 from tests.browser_utils import ROOT, free_port, process_tree
 
 pytestmark = pytest.mark.skipif(
@@ -182,6 +183,12 @@ def test_serve_routes_each_session_to_one_worker_and_stops_on_ctrl_c():
         assert len(workers) == 2, commands
         assert all("--server.fileWatcherType none" in c and "--server.address 127.0.0.1" in c for c in workers)
         assert sum("haproxy" in c for c in commands) == 1, commands
+        worker_tmpdirs = {_environ(p).get("TMPDIR") for p, c in zip(children, commands, strict=True)
+                          if "streamlit run" in c}
+        if cli.is_tmpfs(Path("/dev/shm")):
+            # Streamlit spools uploads over 1 MB to TMPDIR: one private folder in memory for all.
+            (tmpdir,) = worker_tmpdirs
+            assert tmpdir.startswith("/dev/shm/her2er-explorer-")
 
         results = asyncio.run(_two_sessions(launched.url))
         assert {r["worker"] for r in results} == {"w1", "w2"}, "the two sessions should be spread over both"
@@ -197,11 +204,21 @@ def test_serve_routes_each_session_to_one_worker_and_stops_on_ctrl_c():
         assert launched.process.wait(timeout=60) == 0, launched.output()
         assert _wait_gone(children, timeout=5) == []
         assert "SIGINT, stopping" in launched.output()
+        assert not any(Path(t).exists() for t in worker_tmpdirs if t), "the memory folder is removed"
         with pytest.raises(urllib.error.URLError, match="refused"):
             _get(f"{launched.url}/_stcore/health")
     finally:
         if launched.process.poll() is None:
             launched.kill()
+
+
+def _environ(pid: int) -> dict[str, str]:
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return {}
+    pairs = (item.split(b"=", 1) for item in raw.split(b"\0") if b"=" in item)
+    return {k.decode(errors="replace"): v.decode(errors="replace") for k, v in pairs}
 
 
 @pytest.mark.slow

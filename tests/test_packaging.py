@@ -185,3 +185,20 @@ def test_console_command_serves_the_app(installed: Path, tmp_path: Path):
                 finally:
                     browser.close()
         assert "Traceback" not in server.output()
+
+
+def test_uploads_are_spooled_in_memory_by_the_launchers():
+    # Starlette spools an upload over 1 MB to an unnamed temporary file: the launchers point
+    # TMPDIR at a private folder on a tmpfs, so that spool stays in memory.
+    from her2er_dash import cli
+
+    mounts = "sysfs /sys sysfs rw 0 0\ntmpfs /dev/shm tmpfs rw 0 0\n/dev/sda1 / ext4 rw 0 0\n"
+    assert cli.is_tmpfs(Path("/dev/shm"), mounts)
+    assert not cli.is_tmpfs(Path("/tmp"), mounts)
+    assert cli.app_environment({}, tmpdir="/dev/shm/x")["TMPDIR"] == "/dev/shm/x"
+    with cli.memory_tmpdir() as folder:
+        if folder is None:
+            pytest.skip("no writable tmpfs at /dev/shm on this machine")
+        assert cli.is_tmpfs(Path(folder))
+        assert (os.stat(folder).st_mode & 0o777) == 0o700
+    assert not Path(folder).exists()  # removed when the app stops
