@@ -369,6 +369,20 @@ _META_METHODS = {
 SOFTWARE = ("pandas", "numpy", "scipy", "plotly")
 
 
+def _software_used(analysis: dict) -> tuple[str, ...]:
+    """Libraries beyond :data:`SOFTWARE` that computed part of ``analysis`` (so the methods text
+    cites them exactly when they were used): statsmodels for multiple imputation (MICEData) and
+    for multiplicity adjustment (multipletests)."""
+    kind = analysis.get("kind")
+    named = tuple(analysis.get("software") or ())
+    if kind == "imputation_cox":
+        return (*named, "statsmodels")
+    adjusted = kind == "logrank" and analysis.get("pairwise") and analysis.get("adjust", "holm") != "none"
+    if adjusted or kind == "signature_scan":
+        return (*named, "statsmodels")
+    return named
+
+
 class _Citer:
     """Collects the references a text cites, in order of first citation."""
 
@@ -1173,7 +1187,7 @@ def methods_text(view: dict) -> str:
             "All tests are two-sided. Figures use the Okabe–Ito colour-blind-safe palette"
             f"{cite('Okabe & Ito 2008')}."
         )
-    extra = [pkg for a in analyses for pkg in (a.get("software") or [])]
+    extra = [pkg for a in analyses for pkg in _software_used(a)]
     versions = software_versions(extra)
     stack = ", ".join(f"{k} {v}" for k, v in versions.items() if k not in ("python", "her2er_dash"))
     blocks.append(

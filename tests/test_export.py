@@ -208,9 +208,10 @@ def test_methods_text_describes_cohort_selection_exclusions_and_software():
     assert "ER-positive &gt; 10 %" in text
     for package in ("pandas", "numpy", "scipy", "plotly"):
         assert f"{package} {importlib.metadata.version(package)}" in text
-    # Only the software that computed what is shown: nothing on screen came from these.
-    for package in ("statsmodels", "lifelines"):
-        assert package not in text
+    # Only the software that computed what is shown: lifelines computed nothing here; statsmodels
+    # adjusted the pairwise log-rank p-values (BH), so it is named with its version.
+    assert "lifelines" not in text
+    assert f"statsmodels {importlib.metadata.version('statsmodels')}" in text
     assert f"Python {sys.version_info.major}.{sys.version_info.minor}" in text
     assert "her2er_dash 0.1.0" in text
 
@@ -475,3 +476,18 @@ def test_figure_image_returns_none_without_kaleido(monkeypatch):
 def test_figure_image_refuses_unknown_formats():
     with pytest.raises(ValueError, match="fmt must be 'png' or 'svg'"):
         export.figure_image(_small_figure(), "gif")
+
+
+@pytest.mark.parametrize(
+    ("analysis", "cited"),
+    [
+        ({"kind": "logrank", "endpoint": "efs", "by": "arm", "pairwise": True, "adjust": "holm"}, True),
+        ({"kind": "logrank", "endpoint": "efs", "by": "arm", "pairwise": False}, False),
+        ({"kind": "imputation_cox", "endpoint": "efs", "terms": ["er_category"], "m": 10}, True),
+        ({"kind": "kaplan_meier", "endpoint": "efs", "by": "arm"}, False),
+    ],
+)
+def test_statsmodels_is_cited_exactly_when_it_computed_something(analysis, cited):
+    # statsmodels adjusts pairwise p-values (multipletests) and imputes (MICEData).
+    text = export.methods_text(_view([analysis]))
+    assert ("statsmodels " in text) is cited

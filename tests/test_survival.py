@@ -768,3 +768,18 @@ def test_stratified_logrank_excludes_missing_strata_and_refuses_bad_weights(gbsg
     with pytest.raises(AnalysisError, match="rho and gamma"):
         sv.logrank(gbsg2, "time", "cens", "horTh", rho=-1)
     assert sv.logrank(gbsg2, "time", "cens", "horTh", rho=1).weighting.startswith("Peto")
+
+
+def test_p_adjust_against_R():
+    """R 4.2:
+    > p <- c(0.01, 0.04, 0.03, 0.2, 0.04, 0.5)
+    > p.adjust(p, "holm"); p.adjust(p, "BH"); p.adjust(p, "bonferroni")
+    [1] 0.06 0.16 0.15 0.40 0.16 0.50
+    [1] 0.06 0.06 0.06 0.24 0.06 0.50
+    [1] 0.06 0.24 0.18 1.00 0.24 1.00
+    """
+    p = np.array([0.01, 0.04, 0.03, 0.2, 0.04, 0.5])
+    np.testing.assert_allclose(sv.p_adjust(p, "holm"), [0.06, 0.16, 0.15, 0.40, 0.16, 0.50])
+    np.testing.assert_allclose(sv.p_adjust(p, "BH"), [0.06, 0.06, 0.06, 0.24, 0.06, 0.50])
+    np.testing.assert_allclose(sv.p_adjust(p, "bonferroni"), [0.06, 0.24, 0.18, 1.0, 0.24, 1.0])
+    np.testing.assert_array_equal(sv.p_adjust(p, "none"), p)

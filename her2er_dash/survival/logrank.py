@@ -120,23 +120,20 @@ def logrank_arrays(
     return statistic, len(used) - 1, observed, expected
 
 
+#: Our method names -> statsmodels' ``multipletests`` names (R ``p.adjust`` spells them alike).
+_MULTIPLETESTS = {"holm": "holm", "bonferroni": "bonferroni", "BH": "fdr_bh"}
+
+
 def p_adjust(p: np.ndarray, method: str) -> np.ndarray:
-    """Multiplicity adjustment as R's ``p.adjust`` (holm, bonferroni, BH, none)."""
+    """Multiplicity adjustment as R's ``p.adjust`` (holm, bonferroni, BH, none), computed by
+    statsmodels' ``multipletests``."""
+    from statsmodels.stats.multitest import multipletests
+
     _check_choice(method, ADJUST_METHODS, "adjust")
     p = np.asarray(p, dtype=float)
-    m = len(p)
-    if method == "none" or m == 0:
+    if method == "none" or len(p) == 0:
         return p.copy()
-    if method == "bonferroni":
-        return np.minimum(p * m, 1)
-    out = np.empty(m)
-    if method == "holm":
-        order = np.argsort(p, kind="stable")
-        out[order] = np.minimum(np.maximum.accumulate((m - np.arange(m)) * p[order]), 1)
-        return out
-    order = np.argsort(p, kind="stable")[::-1]  # BH: step-up from the largest p
-    out[order] = np.minimum(np.minimum.accumulate(m / np.arange(m, 0, -1) * p[order]), 1)
-    return out
+    return multipletests(p, method=_MULTIPLETESTS[method])[1]
 
 
 def _prepare_stratified(df: pd.DataFrame, time: str, event: str, by: str, strata: list[str]):
