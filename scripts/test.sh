@@ -5,7 +5,8 @@ cd "$(dirname "$0")/.."
 
 ruff check . || exit 1
 
-python -m pytest "$@"
+# One worker per core (pytest-xdist); PYTEST_WORKERS=0 runs in this process (for debugging).
+python -m pytest -n "${PYTEST_WORKERS:-auto}" "$@"
 rc=$?
 if [ "$rc" -eq 5 ]; then
   # pytest's "no tests collected": report it plainly instead of failing CI on a selection.

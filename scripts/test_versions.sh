@@ -4,7 +4,7 @@
 #            (uv --resolution lowest-direct): proves the lower bounds are honest;
 #   latest - the newest versions released today: warns of breakage before users meet it.
 # Each set lives in its own venv (.venv-lowest / .venv-latest); the versions used are written to
-# test-artifacts/versions-<set>.txt. Called by `make test-lowest` / `make test-latest` and CI.
+# test-artifacts/versions-<set>.txt. Called by `make test-lowest` / `make test-latest` and .ci/run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode="${1:?usage: scripts/test_versions.sh lowest|latest}"
