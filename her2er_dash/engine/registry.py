@@ -33,14 +33,9 @@ from ..schema import (
     CANONICAL_COLUMNS,
     DERIVED_COLUMNS,
     ENDPOINT_COLUMNS,
-    ER_CATEGORIES,
-    HER2_CATEGORIES,
-    NEGATIVE,
     NUMERIC_COLUMNS,
-    POSITIVE,
-    STATUS_COLUMNS,
 )
-from .sql import classified_columns, criterion_sql, ident, in_list, literal
+from .sql import CODED_LEVELS, classified_sql, criterion_sql, ident, in_list, literal
 
 #: Columns a registry may hold: the canonical ones and those a classified file adds (its
 #: recorded statuses feed the classification, as in ``classify_cohort``).
@@ -51,13 +46,6 @@ DEFAULT_SAMPLE = 100_000
 MAX_LEVELS = 1000
 _NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
                   "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "REAL", "DECIMAL", "BOOLEAN")
-_STATUS_LIKE = (*STATUS_COLUMNS, "er_status_recorded", "hr_status_recorded")
-#: Derived columns and their level order (as ``classify_cohort`` makes them).
-_FIXED_LEVELS = {
-    "er_category": list(ER_CATEGORIES),
-    "her2_category": list(HER2_CATEGORIES),
-    **{c: [NEGATIVE, POSITIVE] for c in _STATUS_LIKE},
-}
 
 
 def is_numeric_column(column: str) -> bool:
@@ -204,8 +192,8 @@ class Registry:
         checks = []
         for column in self.columns:
             c = ident(column)
-            if column in _STATUS_LIKE or column == "er_category" or column == "her2_category":
-                allowed = _FIXED_LEVELS[column]
+            if column in CODED_LEVELS:
+                allowed = CODED_LEVELS[column]
                 checks.append((column, f"{c} IS NOT NULL AND {c} NOT IN {in_list(allowed)}",
                                ", ".join(allowed)))
             elif column == "her2_ihc":
@@ -231,7 +219,7 @@ class Registry:
         """Level order of every text column: fixed for derived columns, the file's categorical
         order where it has one (as pandas reads it), else sorted; identifiers have none."""
         out = {}
-        text = [c for c in self.columns if not is_numeric_column(c) and c not in _FIXED_LEVELS]
+        text = [c for c in self.columns if not is_numeric_column(c) and c not in CODED_LEVELS]
         if text:
             distinct = ", ".join(f"approx_count_distinct({ident(c)}) AS {ident(c)}" for c in text)
             sizes = self._fetch(f"SELECT {distinct} FROM ({self._base})").iloc[0]
@@ -246,7 +234,7 @@ class Registry:
                         continue
                     first = [v for v in given.get(column, []) if v in set(values)]
                     out[column] = first + sorted(set(values) - set(first))
-        for column, levels in _FIXED_LEVELS.items():
+        for column, levels in CODED_LEVELS.items():
             out[column] = list(levels)
         return out
 
@@ -267,11 +255,12 @@ class Registry:
         return default_cutpoints(measure, values=values)
 
     def _classified(self, cutpoints: ERCutpoints | None) -> str:
+        return self._classification(cutpoints)[0]
+
+    def _classification(self, cutpoints: ERCutpoints | None) -> tuple[str, list[str]]:
         any_level = (cutpoints is not None and cutpoints.measure in self.columns
                      and self._has_value(cutpoints.measure))
-        columns = classified_columns(self.columns, cutpoints, any_level)
-        select = ", ".join(f"{expr} AS {ident(c)}" for c, expr in columns.items())
-        return f"SELECT {select}, __key FROM ({self._base})"
+        return classified_sql(self._base, self.columns, cutpoints, any_level)
 
     def _has_value(self, column: str) -> bool:
         if column not in self._has_values:
@@ -281,9 +270,8 @@ class Registry:
 
     def classified_columns(self, cutpoints: ERCutpoints | None = None) -> list[str]:
         """The columns of the classified cohort (the registry's, plus the derived ones)."""
-        cutpoints = cutpoints or self.cutpoints(CohortFilter())
-        any_level = cutpoints.measure in self.columns and self._has_value(cutpoints.measure)
-        return list(classified_columns(self.columns, cutpoints, any_level))
+        cutpoints = cutpoints or self._cutpoints_or_none(CohortFilter())
+        return self._classification(cutpoints)[1]
 
     # -- the sidebar's selection -------------------------------------------------------------
     def select(self, flt: CohortFilter) -> Selection:
@@ -394,12 +382,17 @@ class Registry:
         return frame
 
     def _typed(self, table: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
-        """Text columns as categoricals in the registry's level order (as pandas reads the
-        file); events as small integers."""
+        """Coded and text columns as categoricals in the registry's level order (as pandas
+        reads the file and classify_cohort derives them)."""
         for column in columns:
-            if column in self.categories:
-                table[column] = pd.Categorical(table[column], categories=self.categories[column],
-                                               ordered=column in ("er_category", "her2_category"))
+            if column in CODED_LEVELS:
+                codes = table[column].to_numpy(dtype=float, na_value=np.nan)
+                codes = np.where(np.isnan(codes), -1, codes).astype(np.int8)
+                table[column] = pd.Categorical.from_codes(
+                    codes, categories=list(CODED_LEVELS[column]),
+                    ordered=column in ("er_category", "her2_category"))
+            elif column in self.categories:
+                table[column] = pd.Categorical(table[column], categories=self.categories[column])
         return table
 
     # -- what the widgets offer -----------------------------------------------------------------
@@ -411,6 +404,8 @@ class Registry:
         where = self.select(flt).where if flt is not None else "TRUE"
         values = self._fetch(f"SELECT DISTINCT {ident(column)} AS v FROM ({source}) WHERE "
                              f"{where} AND {ident(column)} IS NOT NULL")["v"].tolist()
+        if column in CODED_LEVELS:
+            values = [CODED_LEVELS[column][int(v)] for v in values]
         order = self.categories.get(column)
         if order is not None:
             present = set(values)
