@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
 import threading
 from collections import OrderedDict
@@ -229,6 +230,7 @@ class ActiveCohort:
     licence: str = ""
     landmark_months: float | None = None  # documented surgery time when there are no dates
     landmark_reason: str = ""
+    registry: Any = field(default=None, repr=False)  # her2er_dash.engine.Registry (data folder)
 
     @property
     def time_origin_stated(self) -> bool:
@@ -408,6 +410,8 @@ def cohort_options() -> dict[str, str]:
     for key in PATIENT_LEVEL_BUNDLES:
         title = _bundled_title(key)
         options[key] = title
+    for name in registry_names():
+        options[REGISTRY_PREFIX + name] = f"Registry: {name}"
     for token, item in uploads().items():
         prefix = "Live" if token.startswith("cbio:") else "Uploaded"
         options[token] = f"{prefix}: {item['name']}"
@@ -421,6 +425,11 @@ def _bundled_title(key: str) -> str:
 
 def active_cohort() -> ActiveCohort:
     token = st.session_state.get("cohort", DEFAULT_COHORT)
+    if token.startswith(REGISTRY_PREFIX):
+        cohort = registry_cohort(token[len(REGISTRY_PREFIX):])
+        if cohort is not None:
+            return cohort
+        token = DEFAULT_COHORT
     if token in uploads():
         item = uploads()[token]
         cohort = item["cohort"]
@@ -455,6 +464,166 @@ def active_cohort() -> ActiveCohort:
         landmark_months=bundle.landmark_months,
         landmark_reason=bundle.landmark_reason,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Registries: the operator's server-side data folder, queried in place by DuckDB.
+# --------------------------------------------------------------------------------------------
+
+#: Environment variable naming the operator's data folder (else ``data_dir`` in the
+#: ``[her2er]`` section of ``.streamlit/secrets.toml``); unset: no registry is offered.
+DATA_DIR_ENV = "HER2ER_DATA_DIR"
+#: Memory DuckDB may use for one registry's queries (it never spills to disk).
+DUCKDB_MEMORY_ENV = "HER2ER_DUCKDB_MEMORY"
+REGISTRY_PREFIX = "registry:"
+#: Patients of a registry's selection materialised (a fixed random sample) for the views that
+#: need individual rows.
+REGISTRY_SAMPLE = 100_000
+#: Analyses that accept grouped counts, and the keyword arguments naming the columns they use
+#: (``outcome`` defaults to pCR).
+COUNTS_ANALYSES = {
+    "survival.kaplan_meier": ("time", "event", "by"),
+    "survival.logrank": ("time", "event", "by", "strata"),
+    "survival.rmst": ("time", "event", "by"),
+    "survival.milestone": ("time", "event", "by"),
+    "survival.cox": ("time", "event", "terms", "strata"),
+    "response.pcr_rates": ("outcome", "by"),
+    "response.compare": ("outcome", "group"),
+    "subgroups.forest": ("outcome", "exposure", "subgroups", "strata"),
+    "contrasts.two_level_forest": ("outcome", "exposure", "subgroups_"),
+}
+#: Continuous columns: as a grouping or a Cox term they need rows (one cell per value).
+_CONTINUOUS = frozenset(schema.NUMERIC_COLUMNS) - {"her2_ihc"}
+
+
+def data_folder_path() -> str | None:
+    """The operator's data folder (see :data:`DATA_DIR_ENV`), or None when none is set."""
+    path = os.environ.get(DATA_DIR_ENV)
+    if path:
+        return path
+    try:
+        section = st.secrets.get("her2er", {})
+        return section.get("data_dir") or None
+    except Exception:  # noqa: BLE001 - no secrets file (the usual case): no folder
+        return None
+
+
+@st.cache_resource(ttl=600, show_spinner=False)
+def _data_folder(path: str):
+    from her2er_dash.engine import DataFolder
+
+    return DataFolder(path)
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def _registry_entries(path: str) -> list[str]:
+    return _data_folder(path).entries()
+
+
+def registry_names() -> list[str]:
+    """Names of the registries the data folder offers ([] when no folder is configured)."""
+    path = data_folder_path()
+    if not path:
+        return []
+    try:
+        return _registry_entries(path)
+    except ValueError as exc:
+        log.warning("data folder not usable: %s", exc)
+        return []
+
+
+@st.cache_resource(max_entries=8, ttl=6 * 3600, show_spinner="Opening the registry…")
+def _registry(path: str, name: str, stamp: str):
+    return _data_folder(path).open(name, memory_limit=os.environ.get(DUCKDB_MEMORY_ENV))
+
+
+def _open_registry(name: str):
+    path = data_folder_path()
+    if not path:
+        raise ValueError("No data folder is configured on this server.")
+    files = _data_folder(path).resolve(name)
+    stamp = repr([(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files])
+    return _registry(path, name, hashlib.sha256(stamp.encode()).hexdigest()[:16])
+
+
+def _registry_of(token: str):
+    """The Registry behind a registry cohort's token (``registry:<name>@<fingerprint>``)."""
+    return _open_registry(token[len(REGISTRY_PREFIX):].rsplit("@", 1)[0])
+
+
+def registry_cohort(name: str) -> ActiveCohort | None:
+    """The ActiveCohort of registry ``name`` (its ``data``: a fixed sample of all patients, for
+    column checks and the views that need rows), or None with an error shown."""
+    try:
+        registry = _open_registry(name)
+    except ValueError as exc:
+        st.error(f"The registry {plain(name)} cannot be opened: {plain(exc)}")
+        return None
+    token = f"{REGISTRY_PREFIX}{name}@{registry.fingerprint}"
+    return ActiveCohort(
+        token=token,
+        title=name,
+        data=_registry_sample(token, CohortFilter()),
+        source=f"{name} (server data folder, {registry.n:,} patients, queried in place by DuckDB)",
+        time_origin=schema.UNSTATED_TIME_ORIGIN,
+        registry=registry,
+    )
+
+
+@st.cache_resource(max_entries=4, ttl=3600, show_spinner="Sampling the registry…")
+def _registry_sample(token: str, flt: CohortFilter) -> pd.DataFrame:
+    return _registry_of(token).sample(flt, size=REGISTRY_SAMPLE)
+
+
+@st.cache_resource(max_entries=8, ttl=3600, show_spinner="Querying the registry…")
+def _registry_filtered(token: str, flt: CohortFilter) -> FilterResult:
+    registry = _registry_of(token)
+    selection = registry.select(flt)
+    sample = registry.sample(flt, size=REGISTRY_SAMPLE, selection=selection) if selection.n \
+        else _registry_sample(token, CohortFilter()).iloc[:0]
+    return FilterResult(data=sample, flow=selection.flow, n_total=selection.n_total,
+                        notes=selection.notes, n_selected=selection.n)
+
+
+def counts_columns(fn: str, kwargs: dict) -> list[str] | None:
+    """The columns ``fn`` needs as grouped counts, or None when it needs patient rows."""
+    names = COUNTS_ANALYSES.get(fn)
+    if names is None:
+        return None
+    columns: list[str] = []
+    for name in names:
+        value = kwargs.get(name, "pcr" if name == "outcome" else None)
+        if value is None:
+            continue
+        values = [value] if isinstance(value, str) else list(value)
+        if name not in ("time", "event", "outcome") and _CONTINUOUS.intersection(values):
+            return None
+        columns.extend(values)
+    return list(dict.fromkeys(columns))
+
+
+@st.cache_data(max_entries=256, ttl=3600, show_spinner="Counting in the registry…")
+def _registry_analysis(token: str, flt: CohortFilter, fn: str, kwargs: dict, columns: list[str]):
+    cells = _registry_of(token).counts(flt, columns)
+    module, name = fn.rsplit(".", 1)
+    return getattr(import_module(f"her2er_dash.{module}"), name)(cells, **_thaw(kwargs))
+
+
+@st.cache_resource(max_entries=8, ttl=3600, show_spinner="Counting in the registry…")
+def _registry_counts(token: str, flt: CohortFilter, columns: tuple[str, ...]):
+    return _registry_of(token).counts(flt, list(columns))
+
+
+def registry_note(filtered: FilterResult) -> str:
+    """What a registry's analyses are computed on (said on every page)."""
+    text = ("Registry queried in place (DuckDB): Kaplan–Meier, log-rank, RMST, milestone, Cox "
+            "models of categorical terms with their PH test, pCR rates and comparisons, and "
+            f"subgroup forests use all {filtered.n:,} selected patients.")
+    if filtered.sampled:
+        text += (f" Views that need individual values (continuous covariates, splines, the "
+                 f"landmark at surgery, Table 1 quantiles) use a fixed random sample of "
+                 f"{len(filtered.data):,} of them, and say so.")
+    return text
 
 
 def _synthetic_assumptions() -> tuple[str, ...]:
@@ -498,11 +667,15 @@ def _thaw(kwargs: dict) -> dict:
 # ~0.5 s per rerun, so they are computed once per cohort (and filter) like the analyses.
 @st.cache_data(max_entries=512, ttl=3600, show_spinner=False)
 def _cached_levels(token: str, flt: CohortFilter | None, column: str, _data: pd.DataFrame) -> list[str]:
+    if token.startswith(REGISTRY_PREFIX):
+        return _registry_of(token).levels(column, flt)
     return _levels(_data, column)
 
 
 @st.cache_data(max_entries=64, ttl=3600, show_spinner=False)
 def _cached_range(token: str, column: str, _data: pd.DataFrame) -> tuple[float, float] | None:
+    if token.startswith(REGISTRY_PREFIX):
+        return _registry_of(token).range(column)
     values = pd.to_numeric(_data[column], errors="coerce").dropna()
     return None if values.empty else (float(values.min()), float(values.max()))
 
@@ -511,6 +684,8 @@ def _cached_range(token: str, column: str, _data: pd.DataFrame) -> tuple[float, 
 def _cached_cutpoints(token: str, measure: str, _data: pd.DataFrame):
     from her2er_dash.classify import default_cutpoints
 
+    if token.startswith(REGISTRY_PREFIX):
+        return _registry_of(token).default_cutpoints(measure)
     return default_cutpoints(measure, values=pd.to_numeric(_data[measure], errors="coerce").dropna())
 
 
@@ -521,6 +696,8 @@ def values_per_column(cohort: ActiveCohort) -> pd.Series:
 
 @st.cache_data(max_entries=16, ttl=3600, show_spinner=False)
 def _values_per_column(token: str, _data: pd.DataFrame) -> pd.Series:
+    if token.startswith(REGISTRY_PREFIX):
+        return _registry_of(token).values_per_column()
     present = [c for c in schema.CANONICAL_COLUMNS if c in _data.columns]
     return pd.Series({c: int(_data[c].notna().sum()) for c in present}, dtype="int64")
 
@@ -553,8 +730,25 @@ class Context:
         return _cached_levels(self.cohort.token, key, column, self.data)
 
     def run(self, fn: str, **kwargs):
-        """Run ``her2er_dash.<fn>`` on the filtered data, cached on cohort + filter + options."""
+        """Run ``her2er_dash.<fn>`` on the filtered data, cached on cohort + filter + options.
+
+        On a registry of the data folder, analyses that accept grouped counts run on all the
+        selected patients (one DuckDB ``GROUP BY``); the others on the sample in :attr:`data`.
+        """
+        if self.cohort.registry is not None and self.classified:
+            columns = counts_columns(fn, kwargs)
+            if columns is not None:
+                return _registry_analysis(self.cohort.token, self.flt, fn, kwargs, columns)
         return _analysis(self.cohort.token, self.flt, fn, kwargs, self.filtered.data)
+
+    def input_for(self, fn: str, **kwargs):
+        """What ``her2er_dash.<fn>`` should be given for these options: a registry's grouped
+        counts of all selected patients when ``fn`` accepts them, else the filtered rows."""
+        if self.cohort.registry is not None and self.classified:
+            columns = counts_columns(fn, kwargs)
+            if columns is not None:
+                return _registry_counts(self.cohort.token, self.flt, tuple(columns))
+        return self.data
 
     @property
     def watermark(self) -> str | None:
@@ -882,7 +1076,8 @@ def sidebar() -> Context:
         fallback = _time_model_widgets(cohort)
         classified = True
         try:
-            filtered = _filtered(cohort.token, flt, cohort.data)
+            filtered = (_registry_filtered(cohort.token, flt) if cohort.registry is not None
+                        else _filtered(cohort.token, flt, cohort.data))
         except ValueError as exc:
             # e.g. a HER2 IHC score of 5: the pages still work on the data as loaded, and the
             # Cohort page (mapping, validation report) stays usable to fix it.
@@ -890,6 +1085,8 @@ def sidebar() -> Context:
             flt, classified = CohortFilter(), False
             filtered = _unfiltered(cohort.data)
         st.info(plain(filtered.describe()))
+        if cohort.registry is not None:
+            st.caption(plain(registry_note(filtered)))
         presenter = toggle("Presenter mode (large fonts)", key="presenter")
         st.radio("Figure image format (camera button on each figure)", ["png", "svg"],
                  key="image_format", horizontal=True)
@@ -926,6 +1123,8 @@ def reset_filters_on_cohort_change(token: str) -> None:
 
 @st.cache_data(max_entries=64, ttl=3600, show_spinner=False)
 def _cached_unknown(token: str, column: str, _data: pd.DataFrame) -> int:
+    if token.startswith(REGISTRY_PREFIX):
+        return _registry_of(token).unknown(column)
     return int(_data[column].isna().sum())
 
 
