@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from her2er_dash import schema
+from her2er_dash import memory, schema
 from her2er_dash.datasets import DEFAULT_BUNDLE, REAL_PATIENT_LEVEL
 from her2er_dash.filters import CohortFilter, FilterResult
 
@@ -252,6 +252,108 @@ def bundled_catalogue() -> pd.DataFrame:
     return datasets.list_bundled()
 
 
+#: Environment variable: the memory (MB) one upload may need once loaded; unset, no limit.
+UPLOAD_BUDGET_ENV = "HER2ER_UPLOAD_BUDGET_MB"
+#: Environment variable: the memory (MB) the shared caches of whole cohorts may hold.
+CACHE_BUDGET_ENV = "HER2ER_CACHE_MB"
+DEFAULT_CACHE_MB = 512
+
+
+def _megabytes(variable: str, default: float | None) -> int | None:
+    text = os.environ.get(variable)
+    try:
+        value = float(text) if text else default
+    except ValueError:
+        log.warning("%s=%r is not a number of MB; using %s", variable, text, default)
+        value = default
+    return None if value is None else int(value * 1024**2)
+
+
+def upload_budget() -> int | None:
+    """Bytes one upload may need once loaded (:data:`UPLOAD_BUDGET_ENV`), None without limit."""
+    return _megabytes(UPLOAD_BUDGET_ENV, None)
+
+
+class FrameCache:
+    """Whole-cohort frames shared between sessions, bounded by bytes (least recently used out).
+
+    ``st.cache_resource`` bounds entries only, while one entry here (a classified, filtered,
+    subset or landmarked copy of a cohort) ranges from kilobytes to hundreds of MB: a bound on
+    entries either wastes the small ones or overflows memory with the large ones. Sizes are
+    ``DataFrame.memory_usage`` (shallow: shared buffers are counted once per entry, so the
+    bound is conservative). An entry larger than the whole budget is computed and returned but
+    not kept.
+    """
+
+    def __init__(self, budget: int):
+        self.budget = budget
+        self._items: OrderedDict[tuple, tuple[Any, int]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    @property
+    def nbytes(self) -> int:
+        return self._bytes
+
+    def get(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key][0]
+        value = compute()
+        size = _frame_bytes(value)
+        with self._lock:
+            if key not in self._items and size <= self.budget:
+                self._items[key] = (value, size)
+                self._bytes += size
+                while self._bytes > self.budget:
+                    _, (_, freed) = self._items.popitem(last=False)
+                    self._bytes -= freed
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._bytes = 0
+
+
+def _frame_bytes(value: Any) -> int:
+    frame = getattr(value, "data", value)  # a FilterResult holds its rows in .data
+    if isinstance(frame, pd.DataFrame):
+        return int(frame.memory_usage(index=True, deep=False).sum())
+    return 0
+
+
+#: The one byte-bounded cache of whole-cohort frames (:data:`CACHE_BUDGET_ENV`).
+FRAME_CACHE = FrameCache(_megabytes(CACHE_BUDGET_ENV, DEFAULT_CACHE_MB))
+
+
+def _frames(kind: str, spinner: str | None = None):
+    """Cache a function of ``(token, ..., _data)`` in :data:`FRAME_CACHE`; arguments whose name
+    starts with ``_`` are not part of the key (as with ``st.cache_resource``)."""
+    import functools
+    import inspect
+
+    def decorate(fn):
+        names = list(inspect.signature(fn).parameters)
+
+        @functools.wraps(fn)
+        def wrapper(*args):
+            key = (kind, *(a for n, a in zip(names, args, strict=True) if not n.startswith("_")))
+
+            def compute():
+                if spinner is None:
+                    return fn(*args)
+                with st.spinner(spinner):
+                    return fn(*args)
+
+            return FRAME_CACHE.get(key, compute)
+
+        return wrapper
+
+    return decorate
+
+
 def uploads() -> dict[str, dict]:
     """This session's uploaded cohorts: token -> {"cohort": Cohort, "name": str}."""
     return st.session_state.setdefault("_uploads", {})
@@ -265,8 +367,8 @@ def text_encodings() -> list[str]:
 
 
 def upload_widget_key() -> str:
-    """Key of the file uploader: a new one after each load, so that Streamlit releases the
-    uploaded bytes (an uploader keeps its files in server memory while it holds them)."""
+    """Key of the file uploader: a new one after each load, so that the loaded files leave the
+    session's widget state (the uploader is drawn empty again)."""
     rounds = st.session_state.get("_upload_round", 0)
     return "upload_files" if rounds == 0 else f"upload_files_{rounds}"
 
@@ -277,6 +379,7 @@ def add_upload(cohort, name: str, source=None, kind: str = "upload") -> str:
     # The token keys shared caches: content hash AND mapping, so a re-mapped file never reuses
     # results computed under its previous mapping.
     digest = hashlib.sha256((cohort.source.sha256 + cohort.mapping.to_json()).encode()).hexdigest()
+    cohort = replace(cohort, data=memory.compact_frame(cohort.data))
     token = f"{kind}:{digest[:16]}"
     uploads()[token] = {"cohort": cohort, "name": name, "source": source,
                         "source_id": f"{kind}:{cohort.source.sha256}"}
@@ -301,6 +404,8 @@ def load_uploads(files, mapping_file=None, encoding: str | None = None) -> None:
     st.session_state["_last_upload"] = signature
     name = " + ".join(f.name for f in files)
     try:
+        memory.check_budget([memory.estimate_upload(f.getvalue(), f.name) for f in files],
+                            upload_budget())
         mapping = cohort_io.Mapping.from_json(mapping_text) if mapping_text else None
         with st.spinner(f"Reading {name}…"):
             source = list(files) if len(files) > 1 else files[0]
@@ -311,7 +416,10 @@ def load_uploads(files, mapping_file=None, encoding: str | None = None) -> None:
         st.error(plain(exc))
         return
     add_upload(loaded, name, cohort_io.compact(raw))
-    _release_uploaded_bytes(files)
+    del raw, source, files  # our last references to the uploaded bytes go with this run
+    # A new uploader key replaces the widget with an empty one: its files leave the session's
+    # widget state. (Streamlit's upload store frees their bytes when the session ends; it has
+    # no public call to free them earlier.)
     st.session_state["_upload_round"] = st.session_state.get("_upload_round", 0) + 1
     st.session_state["_upload_done"] = (
         f"Loaded {name}: {loaded.n:,} patients ({loaded.source.format}"
@@ -319,24 +427,6 @@ def load_uploads(files, mapping_file=None, encoding: str | None = None) -> None:
         "itself is not kept: its table stays in this session's memory to re-map it."
     )
     st.rerun()
-
-
-def _release_uploaded_bytes(files) -> None:
-    """Drop the uploaded bytes from Streamlit's upload store once the table is parsed.
-
-    The store keeps a file until the user removes it from the uploader or the session ends (the
-    browser deletes it only on removal), and the uploader is replaced by an empty one after a
-    load, so without this the bytes would stay in server memory for the whole session.
-    """
-    try:
-        from streamlit.runtime.scriptrunner import get_script_run_ctx
-
-        ctx = get_script_run_ctx()
-        for uploaded in files:
-            ctx.uploaded_file_mgr.remove_file(ctx.session_id, uploaded.file_id)
-    except Exception as exc:  # noqa: BLE001 - a Streamlit change must not break loading
-        log.warning("uploaded bytes not released early (%s); they go with the session",
-                    type(exc).__name__)
 
 
 def remap_upload(token: str, mapping) -> None:
@@ -637,16 +727,16 @@ def _synthetic_assumptions() -> tuple[str, ...]:
 # --------------------------------------------------------------------------------------------
 
 
-@st.cache_resource(max_entries=4, ttl=3600, show_spinner="Classifying ER and HER2…")
+@_frames("classified", "Classifying ER and HER2…")
 def _classified(token: str, cutpoints, _data: pd.DataFrame) -> pd.DataFrame:
     # Depends only on the cut-points, so other filter changes reuse it.
     return CohortFilter(er_measure=cutpoints.measure, er_low=cutpoints.low,
                         er_high=cutpoints.high).classify(_data)
 
 
-# Each entry is a copy of the selected rows (about 90 MB for 850k of 1M patients), so few are kept:
-# re-selecting an evicted filter costs ~0.08 s at 1M, holding twelve would cost ~1 GB.
-@st.cache_resource(max_entries=4, ttl=3600, show_spinner=False)
+# Each entry is a copy of the selected rows (about 90 MB for 850k of 1M patients): re-selecting
+# an evicted filter costs ~0.08 s at 1M.
+@_frames("filtered")
 def _filtered(token: str, flt: CohortFilter, _data: pd.DataFrame) -> FilterResult:
     # Shared read-only object: analyses never mutate their input.
     return flt.select(_classified(token, flt.cutpoints(_data), _data))
@@ -823,14 +913,14 @@ class Context:
         return text
 
 
-@st.cache_resource(max_entries=4, ttl=3600, show_spinner=False)
+@_frames("subset")
 def _subset(token: str, flt: CohortFilter, column: str, levels: tuple, _data: pd.DataFrame):
     from her2er_dash.contrasts import level_subset
 
     return level_subset(_data, column, levels)
 
 
-@st.cache_resource(max_entries=8, ttl=3600, show_spinner=False)
+@_frames("landmarked")
 def _landmarked(token: str, flt: CohortFilter, time: str, event: str, spec: tuple,
                 _data: pd.DataFrame) -> pd.DataFrame:
     from her2er_dash import survival
@@ -851,7 +941,7 @@ def _cached_pcr_definitions(token: str, flt: CohortFilter, default: str | None,
 # --------------------------------------------------------------------------------------------
 
 
-@st.cache_resource(max_entries=4, ttl=3600, show_spinner=False)
+@_frames("cause_specific")
 def _cause_specific(token: str, flt: CohortFilter | None, event: str, _data: pd.DataFrame):
     from her2er_dash.survival import cause_specific
 
