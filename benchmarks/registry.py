@@ -159,7 +159,7 @@ def part_equal(n: int) -> dict:
     frame = load_cohort(n)
     registry = Registry.open(cohort_path(n))
     rows = FILTER.select(FILTER.classify(frame)).data
-    worst, compared, mismatched = 0.0, 0, []
+    worst, compared, mismatched, per_table = 0.0, 0, [], {}
     for name, page in PAGES.items():
         ours = page(registry, FILTER)
         theirs = page(_RowsEngine(rows), FILTER)
@@ -172,10 +172,12 @@ def part_equal(n: int) -> dict:
             scale = np.maximum(np.abs(b[both]), 1e-300)
             rel = np.abs(a[both] - b[both]) / scale
             rel[np.abs(a[both] - b[both]) < 1e-300] = 0.0
-            worst = max(worst, float(rel.max(initial=0.0)))
+            per_table[f"{name}.{key}"] = float(rel.max(initial=0.0))
+            worst = max(worst, per_table[f"{name}.{key}"])
             compared += int(both.sum())
     return {"part": "equal", "n": n, "selected": len(rows), "numbers_compared": compared,
-            "max_relative_difference": worst, "mismatched_tables": mismatched}
+            "max_relative_difference": worst, "mismatched_tables": mismatched,
+            "max_relative_difference_per_table": per_table}
 
 
 class _RowsEngine:
