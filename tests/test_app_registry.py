@@ -65,3 +65,10 @@ def test_registry_pages_run_and_match_the_in_memory_cohort(monkeypatch, folder, 
         num = medians.select_dtypes("number").to_numpy(dtype=float)
         got = shown.select_dtypes("number").to_numpy(dtype=float)
         assert np.allclose(num, got, rtol=1e-9, equal_nan=True)
+
+
+@pytest.mark.parametrize("page", ["1_Cohort.py", "5_Evidence.py", "6_Methods.py", "7_Subsets.py"])
+def test_other_pages_work_on_a_registry(monkeypatch, folder, page):
+    root, _ = folder
+    at = goto(_registry_app(monkeypatch, root), page)
+    assert not at.exception, at.exception
