@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
 import threading
 from collections import OrderedDict
@@ -30,7 +31,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from her2er_dash import schema
+from her2er_dash import memory, schema
 from her2er_dash.datasets import DEFAULT_BUNDLE, REAL_PATIENT_LEVEL
 from her2er_dash.filters import CohortFilter, FilterResult
 
@@ -229,6 +230,7 @@ class ActiveCohort:
     licence: str = ""
     landmark_months: float | None = None  # documented surgery time when there are no dates
     landmark_reason: str = ""
+    registry: Any = field(default=None, repr=False)  # her2er_dash.engine.Registry (data folder)
 
     @property
     def time_origin_stated(self) -> bool:
@@ -250,6 +252,108 @@ def bundled_catalogue() -> pd.DataFrame:
     return datasets.list_bundled()
 
 
+#: Environment variable: the memory (MB) one upload may need once loaded; unset, no limit.
+UPLOAD_BUDGET_ENV = "HER2ER_UPLOAD_BUDGET_MB"
+#: Environment variable: the memory (MB) the shared caches of whole cohorts may hold.
+CACHE_BUDGET_ENV = "HER2ER_CACHE_MB"
+DEFAULT_CACHE_MB = 512
+
+
+def _megabytes(variable: str, default: float | None) -> int | None:
+    text = os.environ.get(variable)
+    try:
+        value = float(text) if text else default
+    except ValueError:
+        log.warning("%s=%r is not a number of MB; using %s", variable, text, default)
+        value = default
+    return None if value is None else int(value * 1024**2)
+
+
+def upload_budget() -> int | None:
+    """Bytes one upload may need once loaded (:data:`UPLOAD_BUDGET_ENV`), None without limit."""
+    return _megabytes(UPLOAD_BUDGET_ENV, None)
+
+
+class FrameCache:
+    """Whole-cohort frames shared between sessions, bounded by bytes (least recently used out).
+
+    ``st.cache_resource`` bounds entries only, while one entry here (a classified, filtered,
+    subset or landmarked copy of a cohort) ranges from kilobytes to hundreds of MB: a bound on
+    entries either wastes the small ones or overflows memory with the large ones. Sizes are
+    ``DataFrame.memory_usage`` (shallow: shared buffers are counted once per entry, so the
+    bound is conservative). An entry larger than the whole budget is computed and returned but
+    not kept.
+    """
+
+    def __init__(self, budget: int):
+        self.budget = budget
+        self._items: OrderedDict[tuple, tuple[Any, int]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    @property
+    def nbytes(self) -> int:
+        return self._bytes
+
+    def get(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key][0]
+        value = compute()
+        size = _frame_bytes(value)
+        with self._lock:
+            if key not in self._items and size <= self.budget:
+                self._items[key] = (value, size)
+                self._bytes += size
+                while self._bytes > self.budget:
+                    _, (_, freed) = self._items.popitem(last=False)
+                    self._bytes -= freed
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._bytes = 0
+
+
+def _frame_bytes(value: Any) -> int:
+    frame = getattr(value, "data", value)  # a FilterResult holds its rows in .data
+    if isinstance(frame, pd.DataFrame):
+        return int(frame.memory_usage(index=True, deep=False).sum())
+    return 0
+
+
+#: The one byte-bounded cache of whole-cohort frames (:data:`CACHE_BUDGET_ENV`).
+FRAME_CACHE = FrameCache(_megabytes(CACHE_BUDGET_ENV, DEFAULT_CACHE_MB))
+
+
+def _frames(kind: str, spinner: str | None = None):
+    """Cache a function of ``(token, ..., _data)`` in :data:`FRAME_CACHE`; arguments whose name
+    starts with ``_`` are not part of the key (as with ``st.cache_resource``)."""
+    import functools
+    import inspect
+
+    def decorate(fn):
+        names = list(inspect.signature(fn).parameters)
+
+        @functools.wraps(fn)
+        def wrapper(*args):
+            key = (kind, *(a for n, a in zip(names, args, strict=True) if not n.startswith("_")))
+
+            def compute():
+                if spinner is None:
+                    return fn(*args)
+                with st.spinner(spinner):
+                    return fn(*args)
+
+            return FRAME_CACHE.get(key, compute)
+
+        return wrapper
+
+    return decorate
+
+
 def uploads() -> dict[str, dict]:
     """This session's uploaded cohorts: token -> {"cohort": Cohort, "name": str}."""
     return st.session_state.setdefault("_uploads", {})
@@ -263,8 +367,8 @@ def text_encodings() -> list[str]:
 
 
 def upload_widget_key() -> str:
-    """Key of the file uploader: a new one after each load, so that Streamlit releases the
-    uploaded bytes (an uploader keeps its files in server memory while it holds them)."""
+    """Key of the file uploader: a new one after each load, so that the loaded files leave the
+    session's widget state (the uploader is drawn empty again)."""
     rounds = st.session_state.get("_upload_round", 0)
     return "upload_files" if rounds == 0 else f"upload_files_{rounds}"
 
@@ -275,6 +379,7 @@ def add_upload(cohort, name: str, source=None, kind: str = "upload") -> str:
     # The token keys shared caches: content hash AND mapping, so a re-mapped file never reuses
     # results computed under its previous mapping.
     digest = hashlib.sha256((cohort.source.sha256 + cohort.mapping.to_json()).encode()).hexdigest()
+    cohort = replace(cohort, data=memory.compact_frame(cohort.data))
     token = f"{kind}:{digest[:16]}"
     uploads()[token] = {"cohort": cohort, "name": name, "source": source,
                         "source_id": f"{kind}:{cohort.source.sha256}"}
@@ -299,6 +404,8 @@ def load_uploads(files, mapping_file=None, encoding: str | None = None) -> None:
     st.session_state["_last_upload"] = signature
     name = " + ".join(f.name for f in files)
     try:
+        memory.check_budget([memory.estimate_upload(f.getvalue(), f.name) for f in files],
+                            upload_budget())
         mapping = cohort_io.Mapping.from_json(mapping_text) if mapping_text else None
         with st.spinner(f"Reading {name}…"):
             source = list(files) if len(files) > 1 else files[0]
@@ -309,7 +416,10 @@ def load_uploads(files, mapping_file=None, encoding: str | None = None) -> None:
         st.error(plain(exc))
         return
     add_upload(loaded, name, cohort_io.compact(raw))
-    _release_uploaded_bytes(files)
+    del raw, source, files  # our last references to the uploaded bytes go with this run
+    # A new uploader key replaces the widget with an empty one: its files leave the session's
+    # widget state. (Streamlit's upload store frees their bytes when the session ends; it has
+    # no public call to free them earlier.)
     st.session_state["_upload_round"] = st.session_state.get("_upload_round", 0) + 1
     st.session_state["_upload_done"] = (
         f"Loaded {name}: {loaded.n:,} patients ({loaded.source.format}"
@@ -317,24 +427,6 @@ def load_uploads(files, mapping_file=None, encoding: str | None = None) -> None:
         "itself is not kept: its table stays in this session's memory to re-map it."
     )
     st.rerun()
-
-
-def _release_uploaded_bytes(files) -> None:
-    """Drop the uploaded bytes from Streamlit's upload store once the table is parsed.
-
-    The store keeps a file until the user removes it from the uploader or the session ends (the
-    browser deletes it only on removal), and the uploader is replaced by an empty one after a
-    load, so without this the bytes would stay in server memory for the whole session.
-    """
-    try:
-        from streamlit.runtime.scriptrunner import get_script_run_ctx
-
-        ctx = get_script_run_ctx()
-        for uploaded in files:
-            ctx.uploaded_file_mgr.remove_file(ctx.session_id, uploaded.file_id)
-    except Exception as exc:  # noqa: BLE001 - a Streamlit change must not break loading
-        log.warning("uploaded bytes not released early (%s); they go with the session",
-                    type(exc).__name__)
 
 
 def remap_upload(token: str, mapping) -> None:
@@ -408,6 +500,8 @@ def cohort_options() -> dict[str, str]:
     for key in PATIENT_LEVEL_BUNDLES:
         title = _bundled_title(key)
         options[key] = title
+    for name in registry_names():
+        options[REGISTRY_PREFIX + name] = f"Registry: {name}"
     for token, item in uploads().items():
         prefix = "Live" if token.startswith("cbio:") else "Uploaded"
         options[token] = f"{prefix}: {item['name']}"
@@ -421,6 +515,11 @@ def _bundled_title(key: str) -> str:
 
 def active_cohort() -> ActiveCohort:
     token = st.session_state.get("cohort", DEFAULT_COHORT)
+    if token.startswith(REGISTRY_PREFIX):
+        cohort = registry_cohort(token[len(REGISTRY_PREFIX):])
+        if cohort is not None:
+            return cohort
+        token = DEFAULT_COHORT
     if token in uploads():
         item = uploads()[token]
         cohort = item["cohort"]
@@ -457,6 +556,166 @@ def active_cohort() -> ActiveCohort:
     )
 
 
+# --------------------------------------------------------------------------------------------
+# Registries: the operator's server-side data folder, queried in place by DuckDB.
+# --------------------------------------------------------------------------------------------
+
+#: Environment variable naming the operator's data folder (else ``data_dir`` in the
+#: ``[her2er]`` section of ``.streamlit/secrets.toml``); unset: no registry is offered.
+DATA_DIR_ENV = "HER2ER_DATA_DIR"
+#: Memory DuckDB may use for one registry's queries (it never spills to disk).
+DUCKDB_MEMORY_ENV = "HER2ER_DUCKDB_MEMORY"
+REGISTRY_PREFIX = "registry:"
+#: Patients of a registry's selection materialised (a fixed random sample) for the views that
+#: need individual rows.
+REGISTRY_SAMPLE = 100_000
+#: Analyses that accept grouped counts, and the keyword arguments naming the columns they use
+#: (``outcome`` defaults to pCR).
+COUNTS_ANALYSES = {
+    "survival.kaplan_meier": ("time", "event", "by"),
+    "survival.logrank": ("time", "event", "by", "strata"),
+    "survival.rmst": ("time", "event", "by"),
+    "survival.milestone": ("time", "event", "by"),
+    "survival.cox": ("time", "event", "terms", "strata"),
+    "response.pcr_rates": ("outcome", "by"),
+    "response.compare": ("outcome", "group"),
+    "subgroups.forest": ("outcome", "exposure", "subgroups", "strata"),
+    "contrasts.two_level_forest": ("outcome", "exposure", "subgroups_"),
+}
+#: Continuous columns: as a grouping or a Cox term they need rows (one cell per value).
+_CONTINUOUS = frozenset(schema.NUMERIC_COLUMNS) - {"her2_ihc"}
+
+
+def data_folder_path() -> str | None:
+    """The operator's data folder (see :data:`DATA_DIR_ENV`), or None when none is set."""
+    path = os.environ.get(DATA_DIR_ENV)
+    if path:
+        return path
+    try:
+        section = st.secrets.get("her2er", {})
+        return section.get("data_dir") or None
+    except Exception:  # noqa: BLE001 - no secrets file (the usual case): no folder
+        return None
+
+
+@st.cache_resource(ttl=600, show_spinner=False)
+def _data_folder(path: str):
+    from her2er_dash.engine import DataFolder
+
+    return DataFolder(path)
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def _registry_entries(path: str) -> list[str]:
+    return _data_folder(path).entries()
+
+
+def registry_names() -> list[str]:
+    """Names of the registries the data folder offers ([] when no folder is configured)."""
+    path = data_folder_path()
+    if not path:
+        return []
+    try:
+        return _registry_entries(path)
+    except ValueError as exc:
+        log.warning("data folder not usable: %s", exc)
+        return []
+
+
+@st.cache_resource(max_entries=8, ttl=6 * 3600, show_spinner="Opening the registry…")
+def _registry(path: str, name: str, stamp: str):
+    return _data_folder(path).open(name, memory_limit=os.environ.get(DUCKDB_MEMORY_ENV))
+
+
+def _open_registry(name: str):
+    path = data_folder_path()
+    if not path:
+        raise ValueError("No data folder is configured on this server.")
+    files = _data_folder(path).resolve(name)
+    stamp = repr([(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files])
+    return _registry(path, name, hashlib.sha256(stamp.encode()).hexdigest()[:16])
+
+
+def _registry_of(token: str):
+    """The Registry behind a registry cohort's token (``registry:<name>@<fingerprint>``)."""
+    return _open_registry(token[len(REGISTRY_PREFIX):].rsplit("@", 1)[0])
+
+
+def registry_cohort(name: str) -> ActiveCohort | None:
+    """The ActiveCohort of registry ``name`` (its ``data``: a fixed sample of all patients, for
+    column checks and the views that need rows), or None with an error shown."""
+    try:
+        registry = _open_registry(name)
+    except ValueError as exc:
+        st.error(f"The registry {plain(name)} cannot be opened: {plain(exc)}")
+        return None
+    token = f"{REGISTRY_PREFIX}{name}@{registry.fingerprint}"
+    return ActiveCohort(
+        token=token,
+        title=name,
+        data=_registry_sample(token, CohortFilter()),
+        source=f"{name} (server data folder, {registry.n:,} patients, queried in place by DuckDB)",
+        time_origin=schema.UNSTATED_TIME_ORIGIN,
+        registry=registry,
+    )
+
+
+@st.cache_resource(max_entries=4, ttl=3600, show_spinner="Sampling the registry…")
+def _registry_sample(token: str, flt: CohortFilter) -> pd.DataFrame:
+    return _registry_of(token).sample(flt, size=REGISTRY_SAMPLE)
+
+
+@st.cache_resource(max_entries=8, ttl=3600, show_spinner="Querying the registry…")
+def _registry_filtered(token: str, flt: CohortFilter) -> FilterResult:
+    registry = _registry_of(token)
+    selection = registry.select(flt)
+    sample = registry.sample(flt, size=REGISTRY_SAMPLE, selection=selection) if selection.n \
+        else _registry_sample(token, CohortFilter()).iloc[:0]
+    return FilterResult(data=sample, flow=selection.flow, n_total=selection.n_total,
+                        notes=selection.notes, n_selected=selection.n)
+
+
+def counts_columns(fn: str, kwargs: dict) -> list[str] | None:
+    """The columns ``fn`` needs as grouped counts, or None when it needs patient rows."""
+    names = COUNTS_ANALYSES.get(fn)
+    if names is None:
+        return None
+    columns: list[str] = []
+    for name in names:
+        value = kwargs.get(name, "pcr" if name == "outcome" else None)
+        if value is None:
+            continue
+        values = [value] if isinstance(value, str) else list(value)
+        if name not in ("time", "event", "outcome") and _CONTINUOUS.intersection(values):
+            return None
+        columns.extend(values)
+    return list(dict.fromkeys(columns))
+
+
+@st.cache_data(max_entries=256, ttl=3600, show_spinner="Counting in the registry…")
+def _registry_analysis(token: str, flt: CohortFilter, fn: str, kwargs: dict, columns: list[str]):
+    cells = _registry_of(token).counts(flt, columns)
+    module, name = fn.rsplit(".", 1)
+    return getattr(import_module(f"her2er_dash.{module}"), name)(cells, **_thaw(kwargs))
+
+
+@st.cache_resource(max_entries=8, ttl=3600, show_spinner="Counting in the registry…")
+def _registry_counts(token: str, flt: CohortFilter, columns: tuple[str, ...]):
+    return _registry_of(token).counts(flt, list(columns))
+
+
+def registry_note(filtered: FilterResult) -> str:
+    """What a registry's analyses are computed on (said on every page)."""
+    text = ("Registry queried in place (DuckDB): Kaplan–Meier, log-rank, RMST, milestone, Cox "
+            "models of categorical terms with their PH test, pCR rates and comparisons, and "
+            f"subgroup forests use all {filtered.n:,} selected patients.")
+    if filtered.sampled:
+        text += (f" Views that need individual values (continuous covariates, splines, the "
+                 f"landmark at surgery, Table 1 quantiles) use a fixed random sample of "
+                 f"{len(filtered.data):,} of them, and say so.")
+    return text
+
+
 def _synthetic_assumptions() -> tuple[str, ...]:
     from her2er_dash import simulate
 
@@ -468,16 +727,16 @@ def _synthetic_assumptions() -> tuple[str, ...]:
 # --------------------------------------------------------------------------------------------
 
 
-@st.cache_resource(max_entries=4, ttl=3600, show_spinner="Classifying ER and HER2…")
+@_frames("classified", "Classifying ER and HER2…")
 def _classified(token: str, cutpoints, _data: pd.DataFrame) -> pd.DataFrame:
     # Depends only on the cut-points, so other filter changes reuse it.
     return CohortFilter(er_measure=cutpoints.measure, er_low=cutpoints.low,
                         er_high=cutpoints.high).classify(_data)
 
 
-# Each entry is a copy of the selected rows (about 90 MB for 850k of 1M patients), so few are kept:
-# re-selecting an evicted filter costs ~0.08 s at 1M, holding twelve would cost ~1 GB.
-@st.cache_resource(max_entries=4, ttl=3600, show_spinner=False)
+# Each entry is a copy of the selected rows (about 90 MB for 850k of 1M patients): re-selecting
+# an evicted filter costs ~0.08 s at 1M.
+@_frames("filtered")
 def _filtered(token: str, flt: CohortFilter, _data: pd.DataFrame) -> FilterResult:
     # Shared read-only object: analyses never mutate their input.
     return flt.select(_classified(token, flt.cutpoints(_data), _data))
@@ -498,11 +757,15 @@ def _thaw(kwargs: dict) -> dict:
 # ~0.5 s per rerun, so they are computed once per cohort (and filter) like the analyses.
 @st.cache_data(max_entries=512, ttl=3600, show_spinner=False)
 def _cached_levels(token: str, flt: CohortFilter | None, column: str, _data: pd.DataFrame) -> list[str]:
+    if token.startswith(REGISTRY_PREFIX):
+        return _registry_of(token).levels(column, flt)
     return _levels(_data, column)
 
 
 @st.cache_data(max_entries=64, ttl=3600, show_spinner=False)
 def _cached_range(token: str, column: str, _data: pd.DataFrame) -> tuple[float, float] | None:
+    if token.startswith(REGISTRY_PREFIX):
+        return _registry_of(token).range(column)
     values = pd.to_numeric(_data[column], errors="coerce").dropna()
     return None if values.empty else (float(values.min()), float(values.max()))
 
@@ -511,6 +774,8 @@ def _cached_range(token: str, column: str, _data: pd.DataFrame) -> tuple[float, 
 def _cached_cutpoints(token: str, measure: str, _data: pd.DataFrame):
     from her2er_dash.classify import default_cutpoints
 
+    if token.startswith(REGISTRY_PREFIX):
+        return _registry_of(token).default_cutpoints(measure)
     return default_cutpoints(measure, values=pd.to_numeric(_data[measure], errors="coerce").dropna())
 
 
@@ -521,6 +786,8 @@ def values_per_column(cohort: ActiveCohort) -> pd.Series:
 
 @st.cache_data(max_entries=16, ttl=3600, show_spinner=False)
 def _values_per_column(token: str, _data: pd.DataFrame) -> pd.Series:
+    if token.startswith(REGISTRY_PREFIX):
+        return _registry_of(token).values_per_column()
     present = [c for c in schema.CANONICAL_COLUMNS if c in _data.columns]
     return pd.Series({c: int(_data[c].notna().sum()) for c in present}, dtype="int64")
 
@@ -553,8 +820,25 @@ class Context:
         return _cached_levels(self.cohort.token, key, column, self.data)
 
     def run(self, fn: str, **kwargs):
-        """Run ``her2er_dash.<fn>`` on the filtered data, cached on cohort + filter + options."""
+        """Run ``her2er_dash.<fn>`` on the filtered data, cached on cohort + filter + options.
+
+        On a registry of the data folder, analyses that accept grouped counts run on all the
+        selected patients (one DuckDB ``GROUP BY``); the others on the sample in :attr:`data`.
+        """
+        if self.cohort.registry is not None and self.classified:
+            columns = counts_columns(fn, kwargs)
+            if columns is not None:
+                return _registry_analysis(self.cohort.token, self.flt, fn, kwargs, columns)
         return _analysis(self.cohort.token, self.flt, fn, kwargs, self.filtered.data)
+
+    def input_for(self, fn: str, **kwargs):
+        """What ``her2er_dash.<fn>`` should be given for these options: a registry's grouped
+        counts of all selected patients when ``fn`` accepts them, else the filtered rows."""
+        if self.cohort.registry is not None and self.classified:
+            columns = counts_columns(fn, kwargs)
+            if columns is not None:
+                return _registry_counts(self.cohort.token, self.flt, tuple(columns))
+        return self.data
 
     @property
     def watermark(self) -> str | None:
@@ -629,14 +913,14 @@ class Context:
         return text
 
 
-@st.cache_resource(max_entries=4, ttl=3600, show_spinner=False)
+@_frames("subset")
 def _subset(token: str, flt: CohortFilter, column: str, levels: tuple, _data: pd.DataFrame):
     from her2er_dash.contrasts import level_subset
 
     return level_subset(_data, column, levels)
 
 
-@st.cache_resource(max_entries=8, ttl=3600, show_spinner=False)
+@_frames("landmarked")
 def _landmarked(token: str, flt: CohortFilter, time: str, event: str, spec: tuple,
                 _data: pd.DataFrame) -> pd.DataFrame:
     from her2er_dash import survival
@@ -657,7 +941,7 @@ def _cached_pcr_definitions(token: str, flt: CohortFilter, default: str | None,
 # --------------------------------------------------------------------------------------------
 
 
-@st.cache_resource(max_entries=4, ttl=3600, show_spinner=False)
+@_frames("cause_specific")
 def _cause_specific(token: str, flt: CohortFilter | None, event: str, _data: pd.DataFrame):
     from her2er_dash.survival import cause_specific
 
@@ -882,7 +1166,8 @@ def sidebar() -> Context:
         fallback = _time_model_widgets(cohort)
         classified = True
         try:
-            filtered = _filtered(cohort.token, flt, cohort.data)
+            filtered = (_registry_filtered(cohort.token, flt) if cohort.registry is not None
+                        else _filtered(cohort.token, flt, cohort.data))
         except ValueError as exc:
             # e.g. a HER2 IHC score of 5: the pages still work on the data as loaded, and the
             # Cohort page (mapping, validation report) stays usable to fix it.
@@ -890,6 +1175,8 @@ def sidebar() -> Context:
             flt, classified = CohortFilter(), False
             filtered = _unfiltered(cohort.data)
         st.info(plain(filtered.describe()))
+        if cohort.registry is not None:
+            st.caption(plain(registry_note(filtered)))
         presenter = toggle("Presenter mode (large fonts)", key="presenter")
         st.radio("Figure image format (camera button on each figure)", ["png", "svg"],
                  key="image_format", horizontal=True)
@@ -926,6 +1213,8 @@ def reset_filters_on_cohort_change(token: str) -> None:
 
 @st.cache_data(max_entries=64, ttl=3600, show_spinner=False)
 def _cached_unknown(token: str, column: str, _data: pd.DataFrame) -> int:
+    if token.startswith(REGISTRY_PREFIX):
+        return _registry_of(token).unknown(column)
     return int(_data[column].isna().sum())
 
 

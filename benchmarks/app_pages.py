@@ -13,13 +13,13 @@ are cached), and a rerun after one more sidebar filter criterion (everything rec
 from __future__ import annotations
 
 import argparse
-import io
 import json
+import os
 import time
 
 from streamlit.testing.v1 import AppTest
 
-from benchmarks.run import ROOT, load_cohort
+from benchmarks.run import ROOT
 
 PAGES = ("2_Response.py", "3_Survival.py", "4_Subgroups.py", "5_Evidence.py", "1_Cohort.py")
 #: One more sidebar criterion per page (cumulative, so every filter state is new to the caches).
@@ -30,7 +30,18 @@ FILTER_STEPS = (
     ("f_pr", ["negative", "positive"]),
     ("f_arm", ["Chemo + trastuzumab", "Chemo + trastuzumab + pertuzumab"]),
 )
+#: Visited after the timed pages (no filter step), so that the memory peak covers every page.
+OTHER_PAGES = ("7_Subsets.py", "6_Methods.py")
 TIMEOUT = 900
+
+
+def _status_mb(field: str) -> float:
+    """``VmHWM`` (peak) or ``VmRSS`` (now) of this process, in MB."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def _timed(action) -> tuple[AppTest, float]:
@@ -39,26 +50,50 @@ def _timed(action) -> tuple[AppTest, float]:
     return result, time.perf_counter() - start
 
 
+def _upload_bytes(n: int) -> bytes:
+    """The cached cohort as Parquet bytes (read from the cache file: no frame is kept)."""
+    from benchmarks.run import cohort_path
+
+    if not cohort_path(n).exists():  # simulated and cached in a child, so no frame stays here
+        import subprocess
+        import sys
+
+        code = f"from benchmarks.run import load_cohort; load_cohort({int(n)})"
+        subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+    return cohort_path(n).read_bytes()
+
+
 def measure(n: int) -> dict:
-    frame = load_cohort(n, log=lambda message: None)
-    buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False)
+    payload = _upload_bytes(n)
     app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
-    upload = app.file_uploader(key="upload_files")
-    app, load_s = _timed(
-        lambda: upload.set_value(("registry.parquet", buffer.getvalue(), "application/octet-stream")).run()
-    )
-    errors = [e.value for e in app.error]
+    rss = {"before_upload_mb": _status_mb("VmRSS"), "peak_before_upload_mb": _status_mb("VmHWM")}
+    app.file_uploader(key="upload_files").set_value(
+        ("registry.parquet", payload, "application/octet-stream"))
+    del payload  # the uploader holds the bytes now, as a browser upload would
+    app, load_s = _timed(app.run)
+    rss["after_upload_mb"] = _status_mb("VmRSS")
+    rss["peak_after_upload_mb"] = _status_mb("VmHWM")
+    errors = [e.value for e in app.error] + [e.value for e in app.exception]
     pages = {}
     for page, (key, value) in zip(PAGES, FILTER_STEPS, strict=True):
         app, first_s = _timed(app.switch_page(f"pages/{page}").run)
         app, rerun_s = _timed(app.run)
         app, filter_s = _timed(app.sidebar.multiselect(key=key).set_value(value).run)
-        errors += [e.value for e in app.error]
+        errors += [e.value for e in app.error] + [e.value for e in app.exception]
         name = page.split("_", 1)[1].removesuffix(".py")
         pages[name] = {"first_s": first_s, "rerun_s": rerun_s, "filter_change_s": filter_s,
-                       "n_selected": app.sidebar.info[0].value.split(" of ")[0]}
-    return {"n": n, "upload_and_load_s": load_s, "pages": pages, "errors": errors}
+                       "n_selected": app.sidebar.info[0].value.split(" of ")[0],
+                       "rss_mb": _status_mb("VmRSS"), "peak_mb": _status_mb("VmHWM")}
+    for page in OTHER_PAGES:
+        app, first_s = _timed(app.switch_page(f"pages/{page}").run)
+        errors += [e.value for e in app.error] + [e.value for e in app.exception]
+        name = page.split("_", 1)[1].removesuffix(".py")
+        pages[name] = {"first_s": first_s, "rss_mb": _status_mb("VmRSS"),
+                       "peak_mb": _status_mb("VmHWM")}
+    rss["peak_mb"] = _status_mb("VmHWM")
+    rss["at_end_mb"] = _status_mb("VmRSS")
+    return {"n": n, "upload_and_load_s": load_s, "pages": pages, "rss": rss, "errors": errors,
+            "load_average": os.getloadavg()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,11 +103,20 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks import run_as_the_app_runs
 
     run_as_the_app_runs("benchmarks.app_pages", argv)  # as her2er-explorer starts the app
+    load_before = os.getloadavg()
     report = measure(args.n)
-    print(f"n = {report['n']:,}: upload + load {report['upload_and_load_s']:.2f} s")
+    report["load_average_before"] = load_before
+    print(f"n = {report['n']:,}: upload + load {report['upload_and_load_s']:.2f} s "
+          f"(load average before {load_before[0]:.2f}, after {report['load_average'][0]:.2f})")
     for page, times in report["pages"].items():
-        print(f"  {page:<10} first visit {times['first_s']:6.2f} s   rerun {times['rerun_s']:5.2f} s"
-              f"   after a filter change {times['filter_change_s']:5.2f} s ({times['n_selected']})")
+        line = f"  {page:<10} first visit {times['first_s']:6.2f} s"
+        if "rerun_s" in times:
+            line += (f"   rerun {times['rerun_s']:5.2f} s   after a filter change "
+                     f"{times['filter_change_s']:5.2f} s ({times['n_selected']})")
+        print(f"{line}   RSS {times['rss_mb']:5.0f} MB, peak {times['peak_mb']:5.0f} MB")
+    rss = report["rss"]
+    print(f"peak RSS {rss['peak_mb']:.0f} MB (before the upload {rss['before_upload_mb']:.0f} MB, "
+          f"after it {rss['after_upload_mb']:.0f} MB, peak by then {rss['peak_after_upload_mb']:.0f} MB)")
     print(json.dumps(report))
     return 1 if report["errors"] else 0
 

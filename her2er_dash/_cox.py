@@ -520,11 +520,15 @@ def fit(design: CoxDesign) -> tuple[CoxState, np.ndarray, float]:
 
 
 def _km_left_limit(layout: RiskLayout, at: np.ndarray) -> np.ndarray:
-    """Pooled Kaplan-Meier survival just before each time in ``at`` (all strata together)."""
+    """Pooled Kaplan-Meier survival just before each time in ``at`` (all strata together;
+    frequency weights count as replicated rows)."""
     uniq, inverse = np.unique(layout.time, return_inverse=True)
-    deaths = np.bincount(inverse, weights=layout.event, minlength=len(uniq))
-    leaving = np.bincount(inverse, minlength=len(uniq))
-    at_risk = len(layout.time) - np.concatenate(([0], np.cumsum(leaving)[:-1]))
+    counts = layout.counts
+    died = layout.event if counts is None else layout.event * counts
+    deaths = np.bincount(inverse, weights=died, minlength=len(uniq))
+    leaving = np.bincount(inverse, weights=counts, minlength=len(uniq))
+    total = len(layout.time) if counts is None else counts.sum()
+    at_risk = total - np.concatenate(([0], np.cumsum(leaving)[:-1]))
     surv = np.cumprod(1 - deaths / at_risk)
     before = np.searchsorted(uniq, at, side="left")  # count of distinct times < at
     return np.concatenate(([1.0], surv))[before]
@@ -536,15 +540,21 @@ def zph_test(
     """Score tests of proportional hazards as R's ``cox.zph(fit)`` (transform "km", terms=TRUE).
 
     Returns (chisq, df) per term plus a final GLOBAL entry. The test adds ``x * g(t)`` to the
-    model, with g = 1 - KM(t-) centred over events, and scores it at the fitted beta.
+    model, with g = 1 - KM(t-) centred over events, and scores it at the fitted beta. With
+    frequency weights (``counts``) every row stands for its replicates, deaths and KM included,
+    so a count table gives the test of the patient rows.
     """
     layout = design.layout
-    if layout.counts is not None:
-        raise AnalysisError("The proportional-hazards test is not available for weighted fits.")
     ttimes = 1 - _km_left_limit(layout, layout.time[layout.event_rows])
-    g_event = ttimes - ttimes.mean()
-    g = g_event[layout.terms.block_start]  # constant within a block of tied deaths
-    u = design.xev @ g_event - state.term_mean_sum(g)
+    if layout.counts is None:
+        g_event = ttimes - ttimes.mean()
+        g = g_event[layout.terms.block_start]  # constant within a block of tied deaths
+        u = design.xev @ g_event - state.term_mean_sum(g)
+    else:
+        deaths = layout.counts[layout.event_rows]
+        g_event = ttimes - (ttimes @ deaths) / deaths.sum()
+        g = g_event[layout.event_row_start]
+        u = design.xev @ (g_event * deaths) - state.term_mean_sum(g)
     i12 = design.information(state, g)
     i22 = design.information(state, g * g)
     p = len(u)
@@ -558,7 +568,15 @@ def zph_test(
 
 
 def _quadratic_form(matrix: np.ndarray, vector: np.ndarray) -> float:
-    """``v' M^-1 v``, NaN when M is singular (that PH test is then not computable)."""
+    """``v' M^-1 v``, NaN when M is singular (that PH test is then not computable).
+
+    Singular as R's ``solve`` judges it: reciprocal condition number below machine epsilon, so
+    an exactly singular matrix is refused whatever its rounding (rows and counts agree).
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rcond = 1 / np.linalg.cond(matrix, 1)
+    if not rcond >= np.finfo(float).eps:
+        return float("nan")
     try:
         return float(vector @ np.linalg.solve(matrix, vector))
     except np.linalg.LinAlgError:

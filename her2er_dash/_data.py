@@ -75,43 +75,60 @@ def require_columns(df: pd.DataFrame, columns: Iterable[str]) -> None:
 
 
 def _complete_mask(
-    df: pd.DataFrame, columns: list[str], converted: dict[str, np.ndarray]
+    df: pd.DataFrame, columns: list[str], converted: dict[str, np.ndarray],
+    counts: np.ndarray | None = None,
 ) -> tuple[np.ndarray, tuple[tuple[str, int], ...]]:
     """Rows with a value in every column, and the others counted per first missing column
-    (``converted``: columns already turned into float arrays, missing = NaN)."""
+    (``converted``: columns already turned into float arrays, missing = NaN; ``counts``: patients
+    per row of a count table, so that exclusions are counted in patients)."""
     keep = np.ones(len(df), dtype=bool)
     reasons: list[tuple[str, int]] = []
     for col in columns:
         isna = np.isnan(converted[col]) if col in converted else df[col].isna().to_numpy()
         missing = keep & isna
         if missing.any():
-            reasons.append((f"missing {col}", int(missing.sum())))
+            n = int(missing.sum()) if counts is None else int(counts[missing].sum())
+            reasons.append((f"missing {col}", n))
             keep &= ~missing
     return keep, tuple(reasons)
 
 
+def _patients(keep: np.ndarray | None, n_rows: int, counts: np.ndarray | None) -> int:
+    if counts is None:
+        return n_rows if keep is None else int(keep.sum())
+    return int(counts.sum() if keep is None else counts[keep].sum())
+
+
 def complete_cases(
-    df: pd.DataFrame, columns: Iterable[str], *, what: str = "this analysis"
+    df: pd.DataFrame, columns: Iterable[str], *, what: str = "this analysis",
+    count: str | None = None,
 ) -> tuple[pd.DataFrame, Exclusions]:
-    """Rows with a value in every one of ``columns``; the others are counted per first missing column."""
+    """Rows with a value in every one of ``columns``; the others are counted per first missing column.
+
+    ``count`` names the column holding each row's number of patients (a
+    :class:`~her2er_dash.counts.Counts` table): exclusions are then counted in patients, and the
+    column is kept.
+    """
     columns = list(dict.fromkeys(columns))
     require_columns(df, columns)
-    keep, reasons = _complete_mask(df, columns, {})
+    counts = None if count is None else df[count].to_numpy(dtype=np.int64)
+    keep, reasons = _complete_mask(df, columns, {}, counts)
     out = df.loc[keep]
-    excl = Exclusions(len(df), int(keep.sum()), reasons)
+    excl = Exclusions(_patients(None, len(df), counts), _patients(keep, len(df), counts), reasons)
     if out.empty:
         raise AnalysisError(f"No patient has every value needed for {what}: {excl.describe()}.")
     return out, excl
 
 
 def survival_frame(
-    df: pd.DataFrame, time: str, event: str, other: Iterable[str] = (), *, what: str = "this analysis"
+    df: pd.DataFrame, time: str, event: str, other: Iterable[str] = (), *,
+    what: str = "this analysis", count: str | None = None,
 ) -> tuple[pd.DataFrame, Exclusions]:
     """Complete cases for a survival analysis, with time as float and event as 0/1 integers.
 
     Missing or non-finite times are excluded and counted; negative times or events outside {0, 1}
     are data errors and raise :class:`AnalysisError`, because excluding them would hide a coding
-    problem (e.g. an inverted or mis-scaled column).
+    problem (e.g. an inverted or mis-scaled column). ``count``: as in :func:`complete_cases`.
     """
     columns = list(dict.fromkeys([time, event, *other]))
     require_columns(df, columns)
@@ -141,8 +158,9 @@ def survival_frame(
             "Recode the event column in the mapping (Cohort page → Column mapping → Recode values)."
         )
     times[~np.isfinite(times)] = np.nan  # infinite times are unusable, counted as missing
-    keep, reasons = _complete_mask(df, columns, {time: times, event: events})
-    excl = Exclusions(len(df), int(keep.sum()), reasons)
+    counts = None if count is None else df[count].to_numpy(dtype=np.int64)
+    keep, reasons = _complete_mask(df, columns, {time: times, event: events}, counts)
+    excl = Exclusions(_patients(None, len(df), counts), _patients(keep, len(df), counts), reasons)
     if not keep.any():
         raise AnalysisError(f"No patient has every value needed for {what}: {excl.describe()}.")
     # One row copy (take), then the two converted columns replace the originals.
@@ -151,7 +169,7 @@ def survival_frame(
     out[event] = events[keep].astype("int8")
     if int(out[event].sum()) == 0:
         raise AnalysisError(
-            f"There are no events in {event} among the {len(out):,} patients analysed, so survival "
+            f"There are no events in {event} among the {excl.n_used:,} patients analysed, so survival "
             "cannot be compared. Check the event coding (is 1 the event?) or choose another endpoint."
         )
     return out, excl

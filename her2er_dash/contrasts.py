@@ -8,12 +8,13 @@ import numpy as np
 import pandas as pd
 
 from . import subgroups
-from ._data import Exclusions, matches_text, require_columns
+from ._data import Exclusions, as_list, matches_text, require_columns
+from .counts import Counts, patients, unpack
 from .errors import AnalysisError
 
 
 def two_level_forest(
-    df: pd.DataFrame,
+    df,
     *,
     exposure: str,
     level: str,
@@ -27,11 +28,13 @@ def two_level_forest(
 
     Patients in any other level of ``exposure`` are excluded and counted in
     ``attrs["contrast_exclusions"]``; the forest's own exclusions stay in ``attrs["exclusions"]``.
+    ``df`` may be a :class:`~her2er_dash.counts.Counts` (see :func:`subgroups.forest`).
     """
     if level == reference:
         raise AnalysisError("Choose two different levels to compare.")
     outcomes = [outcome] if isinstance(outcome, str) else list(outcome)
-    needed = list(dict.fromkeys([exposure, *subgroups_, *outcomes]))
+    df, count = unpack(df)
+    needed = list(dict.fromkeys([exposure, *subgroups_, *outcomes, *as_list(count)]))
     require_columns(df, needed)
     is_level = matches_text(df[exposure], [str(level)])
     keep = is_level | matches_text(df[exposure], [str(reference)])
@@ -39,7 +42,7 @@ def two_level_forest(
     subset = df[needed].take(np.flatnonzero(keep))
     subset[exposure] = is_level[keep].astype(int)
     table = subgroups.forest(
-        subset,
+        subset if count is None else Counts(subset),
         exposure=exposure,
         subgroups=subgroups_,
         outcome=outcome,
@@ -47,9 +50,10 @@ def two_level_forest(
         alpha=alpha,
         progress=progress,
     )
-    other = int((~keep).sum())
+    total, kept = patients(df, count), patients(df[keep], count)
+    other = total - kept
     reasons = ((f"{exposure} not {level} or {reference}", other),) if other else ()
-    table.attrs["contrast_exclusions"] = Exclusions(len(df), int(keep.sum()), reasons)
+    table.attrs["contrast_exclusions"] = Exclusions(total, kept, reasons)
     table.attrs["contrast"] = f"{exposure}: {level} vs {reference}"
     return table
 

@@ -136,40 +136,52 @@ class CohortFilter:
         """Classify with this filter's cut-points, then keep the rows meeting every criterion."""
         return self.select(self.classify(df))
 
-    def _criteria(self, data: pd.DataFrame):
+    def criteria(self, columns) -> list[Criterion]:
+        """The criteria that apply to a cohort with these ``columns``, in the order of the flow.
+
+        One description serves every engine (pandas masks here, SQL in ``her2er_dash.engine``),
+        so labels, order and the handling of unknown values cannot drift apart.
+        """
+        columns = set(columns)
+        out = []
         for column, span in ((self.er_measure, self.er_range), ("age", self.age_range)):
-            if span is None or column not in data.columns:
+            if span is None or column not in columns:
                 continue
             low, high = span
-            values = pd.to_numeric(data[column], errors="coerce")
-            inside = values.between(low, high) | values.isna()  # unknown: kept (see docstring)
-            yield f"{column} in [{low:g}, {high:g}]", inside.to_numpy()
+            out.append(Criterion(f"{column} in [{low:g}, {high:g}]", column, "range", (low, high)))
         for column in self.exclude_missing:
-            if column in data.columns:
-                yield f"known {column}", data[column].notna().to_numpy()
+            if column in columns:
+                out.append(Criterion(f"known {column}", column, "known", None))
         for name, column, label in _CATEGORICAL:
             chosen = getattr(self, name)
             if not chosen:
                 continue
-            if column not in data.columns:
+            if column not in columns:
                 raise AnalysisError(
                     f"The filter on {label} cannot be applied: this cohort has no {column} column."
                 )
-            yield f"{label}: {', '.join(chosen)}", matches_text(data[column], chosen)
+            out.append(Criterion(f"{label}: {', '.join(chosen)}", column, "in", tuple(chosen)))
+        return out
+
+    def _criteria(self, data: pd.DataFrame):
+        for criterion in self.criteria(data.columns):
+            values = data[criterion.column]
+            if criterion.kind == "range":
+                low, high = criterion.value
+                values = pd.to_numeric(values, errors="coerce")
+                inside = values.between(low, high) | values.isna()  # unknown: kept (docstring)
+                yield criterion.label, inside.to_numpy()
+            elif criterion.kind == "known":
+                yield criterion.label, values.notna().to_numpy()
+            else:
+                yield criterion.label, matches_text(values, criterion.value)
 
     @staticmethod
     def _missing_note(data: pd.DataFrame, label: str) -> str:
-        # Tell the user that patients with an unknown value fail a criterion on that variable.
-        column = next((c for _, c, lab in _CATEGORICAL if label.startswith(f"{lab}:")), None)
-        kept = column is None and " in [" in label
-        if kept:
-            column = label.split(" in [")[0]
+        column, kept = note_column(label)
         if column is None or column not in data.columns:
             return ""
-        n_missing = int(data[column].isna().sum())
-        if not n_missing:
-            return ""
-        return f"{n_missing:,} with unknown {column} {'kept' if kept else 'excluded'}"
+        return missing_note(column, int(data[column].isna().sum()), kept)
 
     def describe(self) -> str:
         """A sentence for captions and the methods paragraph, e.g. "HER2 status: positive; age in [40, 70]"."""
@@ -221,6 +233,44 @@ class CohortFilter:
         return f"patients whose {what} was not {wanted}{unknown}"
 
 
+@dataclass(frozen=True)
+class Criterion:
+    """One step of the flow: ``kind`` is "range" (``value`` = (low, high), unknown kept),
+    "known" (unknown excluded) or "in" (``value`` = the chosen levels, as text)."""
+
+    label: str
+    column: str
+    kind: str
+    value: object
+
+
+def note_column(label: str) -> tuple[str | None, bool]:
+    """The column whose unknown values a criterion's note counts, and whether they are kept
+    (ranges keep them; level choices exclude them; "known" steps need no note)."""
+    column = next((c for _, c, lab in _CATEGORICAL if label.startswith(f"{lab}:")), None)
+    if column is None and " in [" in label:
+        return label.split(" in [")[0], True
+    return column, False
+
+
+def missing_note(column: str, n_missing: int, kept: bool) -> str:
+    """Tell the user that patients with an unknown value fail (or pass) a criterion."""
+    if not n_missing:
+        return ""
+    return f"{n_missing:,} with unknown {column} {'kept' if kept else 'excluded'}"
+
+
+def itt_note(n_missing: int, n_without_surgery: int | None) -> str:
+    """The sentence saying how many missing pCR results intention to treat counted as non-pCR."""
+    note = f"pCR by intention to treat: {n_missing:,} patients without a pCR result"
+    if n_without_surgery is not None:
+        note += f" ({n_without_surgery:,} without surgery)"
+    return note + " counted as non-pCR."
+
+
+ITT_COMPLETE = "pCR by intention to treat: every patient has a pCR result."
+
+
 def _pcr_intention_to_treat(data: pd.DataFrame) -> tuple[pd.DataFrame, tuple[str, ...]]:
     """Missing pCR counted as non-pCR, within studies that record pCR for anyone."""
     if "pcr" not in data.columns:
@@ -234,28 +284,37 @@ def _pcr_intention_to_treat(data: pd.DataFrame) -> tuple[pd.DataFrame, tuple[str
     elif not pcr.notna().any():
         missing[:] = False
     if not missing.any():
-        return data, ("pCR by intention to treat: every patient has a pCR result.",)
-    note = f"pCR by intention to treat: {int(missing.sum()):,} patients without a pCR result"
+        return data, (ITT_COMPLETE,)
+    no_surgery = None
     if "surgery_months" in data.columns:
         no_surgery = int((missing & data["surgery_months"].isna().to_numpy()).sum())
-        note += f" ({no_surgery:,} without surgery)"
-    note += " counted as non-pCR."
+    note = itt_note(int(missing.sum()), no_surgery)
     return data.assign(pcr=pcr.where(~missing, 0.0)), (note,)
 
 
 @dataclass(frozen=True)
 class FilterResult:
     """Filtered cohort plus the flow of counts through the criteria (and notes on how pCR was
-    counted)."""
+    counted).
+
+    ``n_selected`` is set when ``data`` holds only a random sample of the selected patients (a
+    registry queried in a database): it is then the number selected, and ``data`` the sample.
+    """
 
     data: pd.DataFrame
     flow: pd.DataFrame
     n_total: int
     notes: tuple[str, ...] = ()
+    n_selected: int | None = None
 
     @property
     def n(self) -> int:
-        return len(self.data)
+        return len(self.data) if self.n_selected is None else self.n_selected
+
+    @property
+    def sampled(self) -> bool:
+        """True when ``data`` is a sample of fewer patients than were selected."""
+        return self.n_selected is not None and len(self.data) < self.n_selected
 
     def describe(self) -> str:
         """ "n = 212 of 2,000 patients; excluded: 1,788 (HER2 status: positive 1,700; ...)"."""

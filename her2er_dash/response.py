@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ._data import Exclusions, as_list, complete_cases
+from .counts import unpack, weights
 from .errors import AnalysisError
 
 INTERVAL_METHODS: tuple[str, ...] = ("wilson", "clopper-pearson", "jeffreys", "agresti-coull")
@@ -87,21 +88,26 @@ def _is_numeric(values: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
 
 
-def _usable(df: pd.DataFrame, columns: Sequence[str], what: str):
-    """Complete cases of only the needed columns (copying 1M rows x all columns is slow)."""
+def _usable(df: pd.DataFrame, columns: Sequence[str], what: str, count: str | None = None):
+    """Complete cases of only the needed columns (copying 1M rows x all columns is slow);
+    ``count`` names the patients-per-row column of a count table (kept, never required)."""
     columns = list(dict.fromkeys(columns))
     missing = [c for c in columns if c not in df.columns]
     if missing:
         complete_cases(df, columns, what=what)  # raises the standard message
-    return complete_cases(df[columns], columns, what=what)
+    kept = columns if count is None else [*columns, count]
+    return complete_cases(df[kept], columns, what=what, count=count)
 
 
-def _require_both_outcomes(y: np.ndarray, outcome: str, what: str) -> None:
-    events = int(y.sum())
-    if events == 0 or events == len(y):
+def _require_both_outcomes(
+    y: np.ndarray, outcome: str, what: str, patients: np.ndarray | None = None
+) -> None:
+    events = int(y.sum()) if patients is None else int(y @ patients)
+    total = len(y) if patients is None else int(patients.sum())
+    if events == 0 or events == total:
         who = "None" if events == 0 else "All"
         raise AnalysisError(
-            f"{who} of the {len(y):,} patients had {outcome} = 1, so {what} cannot "
+            f"{who} of the {total:,} patients had {outcome} = 1, so {what} cannot "
             "estimate anything. Check the outcome coding or widen the cohort filter."
         )
 
@@ -357,10 +363,13 @@ def _codes_and_levels(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
     return pd.factorize(values, sort=True)
 
 
-def _counts_by(frame: pd.DataFrame, keys: list[str], y: np.ndarray) -> pd.DataFrame:
+def _counts_by(
+    frame: pd.DataFrame, keys: list[str], y: np.ndarray, patients: np.ndarray | None = None
+) -> pd.DataFrame:
     """Patients and responders per observed combination of ``keys`` (levels in natural order).
 
     Integer codes and ``bincount`` instead of a pandas groupby: several times faster at 1M rows.
+    ``patients``: patients per row of a count table (None: one per row).
     """
     cell = np.zeros(len(y), dtype=np.int64)
     level_lists = []
@@ -369,8 +378,12 @@ def _counts_by(frame: pd.DataFrame, keys: list[str], y: np.ndarray) -> pd.DataFr
         cell = cell * len(levels) + codes
         level_lists.append(levels)
     sizes = [len(levels) for levels in level_lists]
-    n = np.bincount(cell, minlength=int(np.prod(sizes)))
-    events = np.bincount(cell, weights=y, minlength=len(n))
+    if patients is None:
+        n = np.bincount(cell, minlength=int(np.prod(sizes)))
+        events = np.bincount(cell, weights=y, minlength=len(n))
+    else:
+        n = np.bincount(cell, weights=patients, minlength=int(np.prod(sizes))).astype(np.int64)
+        events = np.bincount(cell, weights=y * patients, minlength=len(n))
     present = np.flatnonzero(n)
     positions = np.unravel_index(present, sizes)
     columns = {
@@ -386,7 +399,7 @@ def _as_categorical(values: pd.Series) -> pd.Series:
 
 
 def pcr_rates(
-    df: pd.DataFrame,
+    df,
     by: str | Sequence[str] | None = None,
     *,
     method: str = "wilson",
@@ -397,7 +410,8 @@ def pcr_rates(
 
     Parameters
     ----------
-    df : patient-level data with a 0/1 ``outcome`` column.
+    df : patient-level data with a 0/1 ``outcome`` column, or a
+        :class:`~her2er_dash.counts.Counts` of (``outcome``, ``by``) cells (the same rates).
     by : None (one row, ``group = "All"``), a column name, or a list of columns.
     method : interval method, one of :data:`INTERVAL_METHODS` (module docstring gives the formulas).
     alpha : 1 - confidence level.
@@ -411,20 +425,24 @@ def pcr_rates(
     if method not in INTERVAL_METHODS:
         binomial_interval([0], [1], method=method)  # raises the standard message
     keys = as_list(by)
+    df, count = unpack(df)
     text_keys = [k for k in keys if k in df.columns and df[k].dtype == object]
     if text_keys:
         # Hash each text column once; later steps then work on small integer codes.
-        df = df[list(dict.fromkeys([outcome, *keys]))].assign(
+        df = df[list(dict.fromkeys([outcome, *keys, *as_list(count)]))].assign(
             **{k: _as_categorical(df[k]) for k in text_keys}
         )
-    frame, excl = _usable(df, [outcome, *keys], "pCR rates")
+    frame, excl = _usable(df, [outcome, *keys], "pCR rates", count)
     y = _binary(frame[outcome], outcome)
+    w = weights(frame, count)
     if keys:
-        counts = _counts_by(frame, keys, y)
+        counts = _counts_by(frame, keys, y, w)
         for key in text_keys:  # text in, text out (as before the categorical shortcut)
             counts[key] = counts[key].astype(object)
-    else:
+    elif w is None:
         counts = pd.DataFrame({"group": ["All"], "n": [len(y)], "pcr": [y.sum()]})
+    else:
+        counts = pd.DataFrame({"group": ["All"], "n": [int(w.sum())], "pcr": [y @ w]})
     counts["pcr"] = counts["pcr"].astype(int)
     counts["rate"] = counts["pcr"] / counts["n"]
     counts["ci_low"], counts["ci_high"] = binomial_interval(
@@ -436,15 +454,17 @@ def pcr_rates(
 
 
 def pcr_definitions(
-    df: pd.DataFrame, *, default: str | None = None, study: str = "study"
+    df, *, default: str | None = None, study: str = "study"
 ) -> pd.DataFrame:
     """Which pCR definition each study's ``pcr`` column follows.
 
     Read from the ``pcr_definition`` column where it has a value, else ``default`` (the
     definition stated for the whole cohort, e.g. at mapping), else "not recorded". One row per
     study and definition among patients with a pCR result (the whole cohort as one study when
-    there is no ``study`` column): ``study, pcr_definition, n``.
+    there is no ``study`` column): ``study, pcr_definition, n``. ``df`` may be a
+    :class:`~her2er_dash.counts.Counts` of (``study``, ``pcr_definition``, ``pcr``) cells.
     """
+    df, count = unpack(df)
     if "pcr" in df.columns:
         df = df[df["pcr"].notna().to_numpy()]
     fallback = default or "not recorded"
@@ -455,13 +475,19 @@ def pcr_definitions(
         definition = pd.Series(fallback, index=df.index, dtype=object)
     groups = df[study].astype(object).fillna("(no study)") if study in df.columns else None
     frame = pd.DataFrame({"study": "" if groups is None else groups, "pcr_definition": definition})
-    table = frame.groupby(["study", "pcr_definition"], sort=True).size().rename("n").reset_index()
+    if count is None:
+        table = frame.groupby(["study", "pcr_definition"], sort=True).size()
+    else:
+        frame["n"] = df[count].to_numpy(dtype=np.int64)
+        table = frame.groupby(["study", "pcr_definition"], sort=True)["n"].sum()
+    table = table.rename("n").reset_index()
     if table.empty:
         return pd.DataFrame({"study": [""], "pcr_definition": [fallback], "n": [0]})
     return table
 
 
-def _group_counts(frame: pd.DataFrame, group: str, y: np.ndarray, reference):
+def _group_counts(frame: pd.DataFrame, group: str, y: np.ndarray, reference,
+                  patients: np.ndarray | None = None):
     levels = _levels(frame[group])
     if len(levels) < 2:
         raise AnalysisError(
@@ -474,8 +500,12 @@ def _group_counts(frame: pd.DataFrame, group: str, y: np.ndarray, reference):
             f"Reference level {reference!r} does not occur in {group} (levels: {levels})."
         )
     codes = pd.Categorical(frame[group], categories=levels).codes
-    n = np.bincount(codes, minlength=len(levels))
-    x = np.bincount(codes, weights=y, minlength=len(levels)).astype(int)
+    if patients is None:
+        n = np.bincount(codes, minlength=len(levels))
+        x = np.bincount(codes, weights=y, minlength=len(levels)).astype(int)
+    else:
+        n = np.bincount(codes, weights=patients, minlength=len(levels)).astype(np.int64)
+        x = np.bincount(codes, weights=y * patients, minlength=len(levels)).astype(int)
     counts = pd.DataFrame({"level": levels, "n": n, "pcr": x})
     return counts, reference
 
@@ -513,7 +543,7 @@ def _two_by_two_effects(a, n1, c, n0, alpha: float) -> dict[str, np.ndarray]:
 
 
 def compare(
-    df: pd.DataFrame,
+    df,
     group: str,
     *,
     reference=None,
@@ -524,7 +554,8 @@ def compare(
 
     Parameters
     ----------
-    df : patient-level data.
+    df : patient-level data, or a :class:`~her2er_dash.counts.Counts` of (``group``,
+        ``outcome``) cells.
     group : the grouping column (two or more levels).
     reference : the reference level (default: the first level in natural order).
     outcome : the 0/1 response column.
@@ -543,10 +574,12 @@ def compare(
     from scipy.stats import chi2 as chi2_dist
     from scipy.stats import fisher_exact
 
-    frame, excl = _usable(df, [group, outcome], "the group comparison")
+    df, count = unpack(df)
+    frame, excl = _usable(df, [group, outcome], "the group comparison", count)
     y = _binary(frame[outcome], outcome)
-    _require_both_outcomes(y, outcome, "a comparison of response rates")
-    counts, reference = _group_counts(frame, group, y, reference)
+    w = weights(frame, count)
+    _require_both_outcomes(y, outcome, "a comparison of response rates", w)
+    counts, reference = _group_counts(frame, group, y, reference, w)
     ref = counts[counts["level"] == reference].iloc[0]
     rows = counts[counts["level"] != reference].reset_index(drop=True)
     a, n1 = rows["pcr"].to_numpy(float), rows["n"].to_numpy(float)

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ._data import as_list, complete_cases, require_columns, survival_frame
+from .counts import unpack, weights
 from .errors import AnalysisError
 from .response import _binary, _fit_logit, _is_numeric, _levels, _separated_column, _z
 
@@ -69,8 +70,14 @@ class _RowSplit:
         """Per level: patients, events, and whether the exposure varies."""
         valid = self.codes >= 0
         level = self.codes[valid]
-        n = np.bincount(level, minlength=self.n_levels)
-        events = np.bincount(level, self.engine.outcome[valid], minlength=self.n_levels)
+        patients = self.engine.patients
+        if patients is None:
+            n = np.bincount(level, minlength=self.n_levels)
+            events = np.bincount(level, self.engine.outcome[valid], minlength=self.n_levels)
+        else:
+            n = np.bincount(level, patients[valid], minlength=self.n_levels)
+            events = np.bincount(level, (self.engine.outcome * patients)[valid],
+                                 minlength=self.n_levels)
         span = pd.Series(self.engine.x[valid]).groupby(level).agg(["min", "max"])
         span = span.reindex(range(self.n_levels))
         return n, events, (span["max"] > span["min"]).to_numpy()
@@ -103,7 +110,8 @@ def _cell_keys(engine, codes: np.ndarray) -> tuple[np.ndarray, slice | np.ndarra
 
 
 def _logit_effect(x, successes, trials) -> tuple[float, float]:
-    """Log odds ratio per unit of x and its variance (``trials`` None: one row per patient)."""
+    """Log odds ratio per unit of x and its variance (``trials`` None: one row per patient;
+    else the patients of each row, ``successes`` the responders among them)."""
     X = np.column_stack([np.ones(len(x)), x])
     fit = _fit_logit(X, successes, trials)
     if _separated_column(fit, X, ["(Intercept)", "exposure"]) is not None:
@@ -117,10 +125,14 @@ def _dummies(codes: np.ndarray) -> np.ndarray:
     return (codes[:, None] == present[None, 1:]).astype(float)
 
 
-def _logit_fit_rows(X: np.ndarray, y: np.ndarray, names: list[str]):
+def _logit_fit_rows(X: np.ndarray, y: np.ndarray, names: list[str],
+                    patients: np.ndarray | None = None):
     from .response import _fit_collapsed
 
-    fit, rows = _fit_collapsed(X, y)
+    if patients is None:
+        fit, rows = _fit_collapsed(X, y)
+    else:  # rows of a count table are binomial cells already
+        fit, rows = _fit_logit(X, y * patients, patients), X
     if not fit.converged or _separated_column(fit, rows, names) is not None:
         raise AnalysisError("separation: the odds ratio would be infinite")
     return fit
@@ -143,9 +155,17 @@ class _Binary:
 
     measure = "odds ratio"
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, strata: np.ndarray | None = None):
-        self.x, self.outcome, self.strata = x, y, strata
+    def __init__(self, x: np.ndarray, y: np.ndarray, strata: np.ndarray | None = None,
+                 patients: np.ndarray | None = None):
+        self.x, self.outcome, self.strata, self.patients = x, y, strata, patients
         self.x_code, self.x_values = _exposure_cells(x)
+
+    def _binomial(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(successes, trials) of ``rows``: the outcome and None for patient rows."""
+        if self.patients is None:
+            return self.outcome[rows], None
+        trials = self.patients[rows].astype(float)
+        return self.outcome[rows] * trials, trials
 
     @staticmethod
     def non_events(n: np.ndarray, events: np.ndarray) -> np.ndarray:
@@ -157,22 +177,25 @@ class _Binary:
         return _BinomialSplit(self, codes, n_levels)
 
     def effect(self, rows: np.ndarray) -> tuple[float, float]:
+        patients = None if self.patients is None else self.patients[rows]
         if self.strata is None:
-            return _logit_effect(self.x[rows], self.outcome[rows], None)
+            return _logit_effect(self.x[rows], *self._binomial(rows))
         study = _dummies(self.strata[rows])
         X = np.column_stack([np.ones(len(rows)), self.x[rows], study])
         names = ["(Intercept)", "exposure", *(f"study{j}" for j in range(study.shape[1]))]
-        fit = _logit_fit_rows(X, self.outcome[rows], names)
+        fit = _logit_fit_rows(X, self.outcome[rows], names, patients)
         return float(fit.beta[1]), float(fit.cov[1, 1])
 
     def interaction_lr(self, rows: np.ndarray, level: np.ndarray) -> tuple[float, int]:
         if self.strata is None:
-            return _logit_interaction(self.x[rows], level, self.outcome[rows], None)
+            return _logit_interaction(self.x[rows], level, *self._binomial(rows))
+        patients = None if self.patients is None else self.patients[rows]
         main, full = _interaction_designs(self.x[rows], level)
         ones, study = np.ones((len(rows), 1)), _dummies(self.strata[rows])
         fits = [
             _logit_fit_rows(np.hstack([ones, design, study]), self.outcome[rows],
-                            [f"c{j}" for j in range(1 + design.shape[1] + study.shape[1])])
+                            [f"c{j}" for j in range(1 + design.shape[1] + study.shape[1])],
+                            patients)
             for design in (main, full)
         ]  # fmt: skip
         return 2 * (fits[1].loglik - fits[0].loglik), full.shape[1] - main.shape[1]
@@ -185,8 +208,10 @@ class _BinomialSplit:
     def __init__(self, engine: _Binary, codes: np.ndarray, n_levels: int):
         key, valid = _cell_keys(engine, codes)
         size, shape = n_levels * len(engine.x_values), (n_levels, len(engine.x_values))
-        self.trials = np.bincount(key, minlength=size).reshape(shape).astype(float)
-        self.successes = np.bincount(key, engine.outcome[valid], minlength=size).reshape(shape)
+        patients = None if engine.patients is None else engine.patients[valid]
+        responders = engine.outcome[valid] if patients is None else engine.outcome[valid] * patients
+        self.trials = np.bincount(key, patients, minlength=size).reshape(shape).astype(float)
+        self.successes = np.bincount(key, responders, minlength=size).reshape(shape)
         self.x_values = engine.x_values
 
     def level_counts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -227,9 +252,11 @@ class _Survival:
     measure = "hazard ratio"
 
     def __init__(
-        self, x: np.ndarray, time: np.ndarray, event: np.ndarray, strata: np.ndarray | None = None
+        self, x: np.ndarray, time: np.ndarray, event: np.ndarray, strata: np.ndarray | None = None,
+        patients: np.ndarray | None = None,
     ):
         self.x, self.time, self.outcome, self.strata = x, time, event, strata
+        self.patients = patients
         # Each patient is at risk at the event times up to their own time: with the event
         # times in descending order, those before position ``bucket`` (the count of event times
         # later than the patient's time); an event at the k-th event time has bucket k.
@@ -251,8 +278,8 @@ class _Survival:
         if self.strata is not None:
             beta, var, _, _ = _cox_fit_strata(self, rows, self.x[rows][:, None])
             return float(beta[0]), float(var[0, 0])
-        time, event, x, _ = self._sorted(rows, np.zeros(len(rows), dtype=np.int64))
-        beta, var, _, _ = _cox_fit(time, event, x[:, None])
+        time, event, x, _, patients = self._sorted(rows, np.zeros(len(rows), dtype=np.int64))
+        beta, var, _, _ = _cox_fit(time, event, x[:, None], patients)
         return float(beta[0]), float(var[0, 0])
 
     def interaction_lr(self, rows: np.ndarray, level: np.ndarray) -> tuple[float, int]:
@@ -261,31 +288,33 @@ class _Survival:
             loglik_main = _cox_fit_strata(self, rows, main)[2]
             loglik_full = _cox_fit_strata(self, rows, full)[2]
             return 2 * (loglik_full - loglik_main), full.shape[1] - main.shape[1]
-        time, event, x, level = self._sorted(rows, level)
+        time, event, x, level, patients = self._sorted(rows, level)
         main, full = _interaction_designs(x, level)
-        loglik_main = _cox_fit(time, event, main)[2]
-        loglik_full = _cox_fit(time, event, full)[2]
+        loglik_main = _cox_fit(time, event, main, patients)[2]
+        loglik_full = _cox_fit(time, event, full, patients)[2]
         return 2 * (loglik_full - loglik_main), full.shape[1] - main.shape[1]
 
     def _sorted(self, rows: np.ndarray, level: np.ndarray):
-        """(time, event, exposure, level) of ``rows``, in descending time."""
+        """(time, event, exposure, level, patients per row) of ``rows``, in descending time."""
         order = np.argsort(-self.time[rows], kind="stable")
         rows, level = rows[order], level[order]
-        return self.time[rows], self.outcome[rows], self.x[rows], level
+        patients = None if self.patients is None else self.patients[rows]
+        return self.time[rows], self.outcome[rows], self.x[rows], level, patients
 
 
-def _cox_fit(time, event, X):
+def _cox_fit(time, event, X, patients=None):
     from .survival import cox_fit_arrays
 
-    return cox_fit_arrays(time, event, X, ties="efron", presorted=True)
+    return cox_fit_arrays(time, event, X, ties="efron", presorted=True, weights=patients)
 
 
 def _cox_fit_strata(engine: _Survival, rows: np.ndarray, X: np.ndarray):
     """Cox fit of ``rows`` with a baseline hazard per stratum (study)."""
     from .survival import cox_fit_arrays
 
+    patients = None if engine.patients is None else engine.patients[rows]
     return cox_fit_arrays(engine.time[rows], engine.outcome[rows], X,
-                          strata=engine.strata[rows], ties="efron")  # fmt: skip
+                          strata=engine.strata[rows], ties="efron", weights=patients)  # fmt: skip
 
 
 class _CountSplit:
@@ -304,8 +333,14 @@ class _CountSplit:
         # Patients per (bucket, cell); bucket n_times holds those never at risk at an event.
         key = engine.bucket[valid] * n_cells + key
         size = (n_times + 1) * n_cells
-        total = np.bincount(key, minlength=size).reshape(-1, n_cells)
-        dead = np.bincount(key[engine.outcome[valid] > 0], minlength=size).reshape(-1, n_cells)
+        died = engine.outcome[valid] > 0
+        if engine.patients is None:
+            total = np.bincount(key, minlength=size).reshape(-1, n_cells)
+            dead = np.bincount(key[died], minlength=size).reshape(-1, n_cells)
+        else:
+            patients = engine.patients[valid]
+            total = np.bincount(key, patients, minlength=size).reshape(-1, n_cells)
+            dead = np.bincount(key[died], patients[died], minlength=size).reshape(-1, n_cells)
         self.patients = total.sum(axis=0).reshape(shape)
         self.events = dead.sum(axis=0).reshape(shape)
         at_risk = np.cumsum(total[:n_times], axis=0, dtype=float)
@@ -380,9 +415,10 @@ def _exposure_values(values: pd.Series, name: str, reference) -> tuple[np.ndarra
     return (values != reference).to_numpy(dtype=float), f"{other} vs {reference}"
 
 
-def _prepare(df: pd.DataFrame, exposure: str, subgroups: list[str], outcome, reference,
+def _prepare(df, exposure: str, subgroups: list[str], outcome, reference,
              strata: str | None = None):  # fmt: skip
-    keep = [exposure, *subgroups, *as_list(strata)]
+    df, count = unpack(df)
+    keep = [exposure, *subgroups, *as_list(strata), *as_list(count)]
     required = [exposure, *as_list(strata)]
     if isinstance(outcome, tuple | list):
         if len(outcome) != 2:
@@ -390,17 +426,20 @@ def _prepare(df: pd.DataFrame, exposure: str, subgroups: list[str], outcome, ref
         time, event = outcome
         needed = list(dict.fromkeys([time, event, *keep]))
         require_columns(df, needed)
-        frame, excl = survival_frame(df[needed], time, event, required, what="the forest plot")
+        frame, excl = survival_frame(df[needed], time, event, required, what="the forest plot",
+                                     count=count)
         x, contrast = _exposure_values(frame[exposure], exposure, reference)
         engine = _Survival(x, frame[time].to_numpy(float), frame[event].to_numpy(float),
-                           _strata_codes(frame, strata))  # fmt: skip
+                           _strata_codes(frame, strata), weights(frame, count))  # fmt: skip
         return frame, excl, engine, contrast
     needed = list(dict.fromkeys([outcome, *keep]))
     require_columns(df, needed)
-    frame, excl = complete_cases(df[needed], [*required, outcome], what="the forest plot")
+    frame, excl = complete_cases(df[needed], [*required, outcome], what="the forest plot",
+                                 count=count)
     y = _binary(frame[outcome], outcome)
     x, contrast = _exposure_values(frame[exposure], exposure, reference)
-    return frame, excl, _Binary(x, y, _strata_codes(frame, strata)), contrast
+    return frame, excl, _Binary(x, y, _strata_codes(frame, strata), weights(frame, count)), \
+        contrast
 
 
 def _strata_codes(frame: pd.DataFrame, strata: str | None) -> np.ndarray | None:
@@ -503,7 +542,7 @@ def _subgroup_rows(engine, name: str, values: pd.Series, z: float) -> list[dict]
 
 
 def forest(
-    df: pd.DataFrame,
+    df,
     *,
     exposure: str,
     subgroups: str | Sequence[str],
@@ -517,7 +556,8 @@ def forest(
 
     Parameters
     ----------
-    df : patient-level data.
+    df : patient-level data, or a :class:`~her2er_dash.counts.Counts` of (outcome, exposure,
+        subgroups, strata) cells: the same table.
     exposure : a two-level column (``reference`` picks the reference level, default the first in
         natural order) or a numeric column (per-unit effect).
     subgroups : subgroup column(s), each with at most 20 levels (cut continuous ones first).
@@ -548,7 +588,7 @@ def forest(
     frame, excl, engine, contrast = _prepare(df, exposure, subgroups, outcome, reference, strata)
     if isinstance(engine, _Binary) and engine.outcome.min() == engine.outcome.max():
         raise AnalysisError(
-            f"All {len(engine.outcome):,} patients have the same {outcome} value, so no effect can be "
+            f"All {excl.n_used:,} patients have the same {outcome} value, so no effect can be "
             "estimated. Check the outcome coding or widen the cohort filter."
         )
     z = _z(alpha)

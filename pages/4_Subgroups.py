@@ -63,6 +63,9 @@ with ui.panel():
             # pCR (or RCB) as exposure or subgroup of a survival outcome: from the landmark at surgery,
             # or refused with the reason (shown in this panel).
             data, landmark = ctx.survival_data(*outcome, uses=[exposure, *chosen])
+        if landmark is None:  # a registry's counts when the forest can use them
+            data = ctx.input_for("contrasts.two_level_forest", outcome=outcome, exposure=exposure,
+                                 subgroups_=chosen)
         spec = tuple(ctx.landmark_spec.items()) if landmark else None
         bar = st.progress(0.0, text="Fitting subgroup models…")
         table = ui.session_memo(

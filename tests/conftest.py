@@ -104,13 +104,19 @@ def curated_her2(curated_raw: pd.DataFrame) -> pd.DataFrame:
 def fresh_streamlit_caches():
     """Empty Streamlit's process-wide caches before and after a test (app tests must not see
     results, or uploads, cached by an earlier test)."""
+    import sys
+
     import streamlit as st
 
-    st.cache_data.clear()
-    st.cache_resource.clear()
+    def clear():
+        st.cache_data.clear()
+        st.cache_resource.clear()
+        if "ui" in sys.modules:  # the app's byte-bounded cache of whole-cohort frames
+            sys.modules["ui"].FRAME_CACHE.clear()
+
+    clear()
     yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
+    clear()
 
 
 METABRIC_CSV = ROOT / "tests" / "data" / "real" / "metabric_clinical.csv"

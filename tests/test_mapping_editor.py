@@ -81,20 +81,28 @@ def test_ispy1_upload_needs_no_edit_and_every_column_is_listed():
     assert _uploader_key(at) == "upload_files_1"
 
 
-def test_the_uploaded_bytes_leave_streamlits_upload_store(monkeypatch):
-    from streamlit.runtime.memory_uploaded_file_manager import MemoryUploadedFileManager
-
-    removed: list[str] = []
-    original = MemoryUploadedFileManager.remove_file
-
-    def spy(self, session_id, file_id):
-        removed.append(file_id)
-        return original(self, session_id, file_id)
-
-    monkeypatch.setattr(MemoryUploadedFileManager, "remove_file", spy)
+def test_the_loaded_files_leave_the_session_through_a_new_uploader():
     at = _upload(run_app(), (ISPY.name, ISPY.read_bytes(), XLSX))
     _clean(at)
-    assert len(removed) == 1  # the one uploaded file, released as soon as it was parsed
+    # the uploader that held the file is replaced by an empty one (a new key, public API only)
+    assert _uploader_key(at) == "upload_files_1"
+    assert not at.file_uploader(key="upload_files_1").value
+    assert "upload_files" not in at.session_state
+    item = next(iter(at.session_state["_uploads"].values()))
+    assert not any(isinstance(v, bytes | bytearray | memoryview) for v in item.values())
+
+
+def test_an_upload_over_the_memory_budget_is_refused_with_the_fix(monkeypatch):
+    monkeypatch.setenv("HER2ER_UPLOAD_BUDGET_MB", "0.01")
+    at = _upload(run_app(), ("lung_like.csv", _lung_like(), "text/csv"))
+    assert not at.exception
+    message = " ".join(e.value for e in at.error).replace("\\", "")
+    assert "lung_like.csv" in message
+    assert "120 rows" in message
+    assert "0.0 MB per upload" in message
+    assert "Fix:" in message
+    assert not at.session_state["_uploads"]
+    assert not _token(at).startswith("upload:")
 
 
 def test_search_filters_the_table_and_an_edit_updates_confidence_and_reason():

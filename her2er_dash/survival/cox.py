@@ -10,6 +10,7 @@ import pandas as pd
 
 from .. import _cox, _cox_cells
 from .._data import Exclusions, as_list, survival_frame
+from ..counts import unpack, weights
 from ..errors import AnalysisError
 from ._common import _check_choice, _chisq_p, _columns, _levels_and_codes, _two_sided_p, _z
 
@@ -200,7 +201,7 @@ def _coef_table(columns: list[str], beta: np.ndarray, var: np.ndarray, z: float)
 
 
 def cox(
-    df: pd.DataFrame,
+    df,
     time: str,
     event: str,
     terms: Sequence[str],
@@ -214,6 +215,9 @@ def cox(
 
     Parameters
     ----------
+    df : patient rows, or a :class:`~her2er_dash.counts.Counts` of (``time``, ``event``,
+        ``terms``, ``strata``) cells: the same fit and PH test, at a cost that depends on the
+        number of cells (small when the terms are categorical), not of patients.
     terms : column names. Numeric columns enter as they are; other columns (text, category,
         bool) become treatment dummies "col: level vs ref" against the first category level,
         the first sorted level, or ``reference={"col": level}``.
@@ -225,8 +229,11 @@ def cox(
     if not terms:
         raise AnalysisError("Choose at least one term for the Cox model.")
     z = _z(alpha)
-    needed = _columns(df, [time, event, *terms, *strata_cols])
-    clean, excl = survival_frame(needed, time, event, [*terms, *strata_cols], what="a Cox model")
+    frame, count = unpack(df)
+    needed = _columns(frame, [time, event, *terms, *strata_cols, *as_list(count)])
+    clean, excl = survival_frame(needed, time, event, [*terms, *strata_cols], what="a Cox model",
+                                 count=count)
+    patients = weights(clean, count)
     design = _design_matrix(clean, terms, reference or {})
     prepared = _cox.prepare(
         clean[time].to_numpy(dtype=float),
@@ -235,6 +242,7 @@ def cox(
         strata=_strata_codes(clean, strata_cols),
         ties=ties,
         names=design.columns,
+        counts=None if patients is None else patients.astype(float),
     )
     state, var, loglik0 = _cox.fit(prepared)
     chisq, dof = _cox.zph_test(prepared, state, [cols for _, cols in design.terms])
@@ -254,8 +262,9 @@ def cox(
         lr_dof=p,
         lr_p_value=float(_chisq_p(lr, p)),
         ph_test=ph,
-        n=len(clean),
-        events=int(clean[event].sum()),
+        n=excl.n_used,
+        events=int(clean[event].sum()) if patients is None
+        else int(clean[event].to_numpy(dtype=np.int64) @ patients),
         loglik=(loglik0, state.loglik),
         ties=ties,
         strata=tuple(strata_cols),

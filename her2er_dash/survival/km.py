@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .._data import Exclusions, as_list, survival_frame
+from ..counts import unpack, weights
 from ._common import _HALF_TOL, ALL_LABEL, CONF_TYPES, _check_choice, _columns, _group_codes, _z
 
 
@@ -19,19 +20,32 @@ def _group_time_order(time: np.ndarray, codes: np.ndarray) -> np.ndarray:
     return order[np.argsort(small[order], kind="stable")]
 
 
-def _km_steps(time: np.ndarray, event: np.ndarray, codes: np.ndarray) -> dict[str, np.ndarray]:
-    """One row per distinct (group, time): counts, KM survival and Greenwood variance of log S."""
+def _km_steps(
+    time: np.ndarray, event: np.ndarray, codes: np.ndarray, counts: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """One row per distinct (group, time): counts, KM survival and Greenwood variance of log S.
+
+    ``counts``: patients per row (a count table); None for one patient per row.
+    """
     order = _group_time_order(time, codes)
     t, e, g = time[order], event[order], codes[order]
     n = len(t)
     new = np.ones(n, dtype=bool)
     new[1:] = (t[1:] != t[:-1]) | (g[1:] != g[:-1])
     start = np.flatnonzero(new)
-    size = np.diff(np.append(start, n))
-    deaths = np.add.reduceat(e.astype(np.int64), start)
     group = g[start]
     group_stop = np.searchsorted(g, group, side="right")
-    at_risk = group_stop - start
+    if counts is None:
+        size = np.diff(np.append(start, n))
+        deaths = np.add.reduceat(e.astype(np.int64), start)
+        at_risk = group_stop - start
+    else:
+        c = counts[order]
+        size = np.add.reduceat(c, start)
+        deaths = np.add.reduceat(e.astype(np.int64) * c, start)
+        # Patients at risk: everyone of the group from this row on (a reverse cumulative sum).
+        after = np.concatenate(([0], np.cumsum(c)))
+        at_risk = after[group_stop] - after[start]
     with np.errstate(divide="ignore", invalid="ignore"):
         hazard = deaths / at_risk
         greenwood_step = deaths / (at_risk * (at_risk - deaths))
@@ -128,22 +142,25 @@ class KaplanMeierResult:
 
 
 def _prepare_groups(
-    df: pd.DataFrame, time: str, event: str, by: str | None, what: str
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], Exclusions]:
-    needed = _columns(df, [time, event, *as_list(by)])
-    clean, excl = survival_frame(needed, time, event, as_list(by), what=what)
+    df, time: str, event: str, by: str | None, what: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], Exclusions, np.ndarray | None]:
+    """Time, event, group codes, labels, exclusions and patients per row (None: one each) of
+    patient rows or a :class:`~her2er_dash.counts.Counts`."""
+    frame, count = unpack(df)
+    needed = _columns(frame, [time, event, *as_list(by), *as_list(count)])
+    clean, excl = survival_frame(needed, time, event, as_list(by), what=what, count=count)
     if by is None:
         codes, labels = np.zeros(len(clean), dtype=np.int64), [ALL_LABEL]
     else:
         codes, labels = _group_codes(clean[by])
     t = clean[time].to_numpy(dtype=float)
     e = clean[event].to_numpy(dtype=np.int64)
-    return t, e, codes, labels, excl
+    return t, e, codes, labels, excl, weights(clean, count)
 
 
-def _km_table(t, e, codes, labels, conf_type, z) -> tuple[pd.DataFrame, tuple]:
+def _km_table(t, e, codes, labels, conf_type, z, counts=None) -> tuple[pd.DataFrame, tuple]:
     """The KM table, plus (group codes, raw R-style limits) for reading medians off the curves."""
-    steps = _km_steps(t, e, codes)
+    steps = _km_steps(t, e, codes, counts)
     se_log = np.sqrt(steps["var_log"])
     low, high = _conf_bounds(steps["survival"], se_log, conf_type, z)
     surv = steps["survival"]
@@ -183,7 +200,7 @@ def _medians(table: pd.DataFrame, raw: tuple, labels: list[str]) -> pd.DataFrame
 
 
 def kaplan_meier(
-    df: pd.DataFrame,
+    df,
     time: str,
     event: str,
     *,
@@ -195,13 +212,15 @@ def kaplan_meier(
 
     Parameters
     ----------
+    df : patient rows, or a :class:`~her2er_dash.counts.Counts` of (``time``, ``event``,
+        ``by``) cells (the same curves).
     conf_type : "log-log" (R ``conf.type="log-log"``), "log" (R's default) or "plain".
     alpha : 1 - confidence level of the intervals.
     """
     _check_choice(conf_type, CONF_TYPES, "conf_type")
     z = _z(alpha)
-    t, e, codes, labels, excl = _prepare_groups(df, time, event, by, "a Kaplan-Meier curve")
-    table, raw = _km_table(t, e, codes, labels, conf_type, z)
+    t, e, codes, labels, excl, w = _prepare_groups(df, time, event, by, "a Kaplan-Meier curve")
+    table, raw = _km_table(t, e, codes, labels, conf_type, z, w)
     return KaplanMeierResult(
         table=table,
         medians=_medians(table, raw, labels),

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .._data import Exclusions, as_list
+from ..counts import unpack, weights
 from ..errors import AnalysisError
 from ._common import ADJUST_METHODS, _check_choice, _chisq_p, _group_codes, _needs_two_groups
 from .km import _prepare_groups
@@ -50,14 +51,18 @@ class LogrankResult:
 
 def _stratum_sums(
     time: np.ndarray, event: np.ndarray, codes: np.ndarray, n_groups: int, rho: float,
-    gamma: float,
+    gamma: float, patients: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
-    """Observed, expected (weighted) and the variance matrix of one stratum (survdiff2.c)."""
+    """Observed, expected (weighted) and the variance matrix of one stratum (survdiff2.c).
+
+    ``patients``: patients per row (a count table); None for one patient per row.
+    """
     uniq, inverse = np.unique(time, return_inverse=True)
     cell = inverse * n_groups + codes
     size = len(uniq) * n_groups
-    deaths = np.bincount(cell, weights=event, minlength=size).reshape(-1, n_groups)
-    counts = np.bincount(cell, minlength=size).reshape(-1, n_groups)
+    died = event if patients is None else event * patients
+    deaths = np.bincount(cell, weights=died, minlength=size).reshape(-1, n_groups)
+    counts = np.bincount(cell, weights=patients, minlength=size).reshape(-1, n_groups)
     risk = np.cumsum(counts[::-1], axis=0)[::-1]
     if rho or gamma:
         # Weights from the pooled Kaplan-Meier of the stratum, just before each time.
@@ -89,21 +94,24 @@ def logrank_arrays(
     strata: np.ndarray | None = None,
     rho: float = 0.0,
     gamma: float = 0.0,
+    patients: np.ndarray | None = None,
 ) -> tuple[float, int, np.ndarray, np.ndarray]:
     """Chi-square, df, observed and expected events per group (as ``survdiff``).
 
     ``strata`` (integer codes) gives each stratum its own risk sets; observed, expected and
     variances are summed over strata. ``rho``/``gamma`` weight each event time by
     S(t-)^rho (1 - S(t-))^gamma, S the Kaplan-Meier of the stratum (``survdiff(rho=)`` is gamma 0).
+    ``patients`` holds the patients per row of a count table (None: one per row).
     """
     if strata is None:
-        observed, expected, var = _stratum_sums(time, event, codes, n_groups, rho, gamma)
+        observed, expected, var = _stratum_sums(time, event, codes, n_groups, rho, gamma, patients)
     else:
         observed, expected = np.zeros(n_groups), np.zeros(n_groups)
         var = np.zeros((n_groups, n_groups))
         for s in np.unique(strata):
             rows = strata == s
-            o, e, v = _stratum_sums(time[rows], event[rows], codes[rows], n_groups, rho, gamma)
+            o, e, v = _stratum_sums(time[rows], event[rows], codes[rows], n_groups, rho, gamma,
+                                    None if patients is None else patients[rows])
             observed, expected, var = observed + o, expected + e, var + v
     used = np.flatnonzero(expected > 0)
     if len(used) < 2:
@@ -136,24 +144,28 @@ def p_adjust(p: np.ndarray, method: str) -> np.ndarray:
     return multipletests(p, method=_MULTIPLETESTS[method])[1]
 
 
-def _prepare_stratified(df: pd.DataFrame, time: str, event: str, by: str, strata: list[str]):
-    """Group arrays as for the unstratified test, plus stratum codes (missing strata excluded)."""
+def _prepare_stratified(df, time: str, event: str, by: str, strata: list[str]):
+    """Group arrays as for the unstratified test, plus stratum codes (missing strata excluded)
+    and patients per row (None: one each)."""
     if not strata:
-        return (*_prepare_groups(df, time, event, by, "a log-rank test"), None)
+        t, e, codes, labels, excl, w = _prepare_groups(df, time, event, by, "a log-rank test")
+        return t, e, codes, labels, excl, None, w
     from .._data import survival_frame
     from ._common import _columns
 
-    needed = _columns(df, [time, event, by, *strata])
-    clean, excl = survival_frame(needed, time, event, [by, *strata], what="a stratified log-rank test")
+    frame, count = unpack(df)
+    needed = _columns(frame, [time, event, by, *strata, *as_list(count)])
+    clean, excl = survival_frame(needed, time, event, [by, *strata],
+                                 what="a stratified log-rank test", count=count)
     codes, labels = _group_codes(clean[by])
     strata_codes = clean.groupby(strata, sort=True, observed=True).ngroup().to_numpy()
     t = clean[time].to_numpy(dtype=float)
     e = clean[event].to_numpy(dtype=np.int64)
-    return t, e, codes, labels, excl, strata_codes
+    return t, e, codes, labels, excl, strata_codes, weights(clean, count)
 
 
 def logrank(
-    df: pd.DataFrame,
+    df,
     time: str,
     event: str,
     by: str,
@@ -168,6 +180,8 @@ def logrank(
 
     Parameters
     ----------
+    df : patient rows, or a :class:`~her2er_dash.counts.Counts` of (``time``, ``event``, ``by``,
+        ``strata``) cells (the same test).
     adjust : "holm" (default), "bonferroni", "BH" or "none", as R's ``p.adjust``.
     strata : column(s) whose levels (e.g. the studies of a pooled cohort) get their own risk sets
         (R ``survdiff(... ~ group + strata(study))``); patients missing a stratum are excluded.
@@ -179,12 +193,13 @@ def logrank(
     strata_cols = as_list(strata)
     if not (np.isfinite(rho) and np.isfinite(gamma) and rho >= 0 and gamma >= 0):
         raise AnalysisError(f"rho and gamma must be >= 0 (got rho={rho!r}, gamma={gamma!r}).")
-    t, e, codes, labels, excl, strata_codes = _prepare_stratified(
+    t, e, codes, labels, excl, strata_codes, w = _prepare_stratified(
         df, time, event, by, strata_cols
     )
     _needs_two_groups(labels, by)
     options = {"strata": strata_codes, "rho": rho, "gamma": gamma}
-    stat, dof, observed, expected = logrank_arrays(t, e, codes, len(labels), **options)
+    stat, dof, observed, expected = logrank_arrays(t, e, codes, len(labels), patients=w,
+                                                   **options)
     if dof == 0:
         raise AnalysisError(
             f"The groups of {by!r} cannot be compared: when events occur, only one group still "
@@ -194,7 +209,8 @@ def logrank(
     table = pd.DataFrame(
         {
             "group": labels,
-            "n": np.bincount(codes, minlength=len(labels)),
+            "n": np.bincount(codes, minlength=len(labels)) if w is None
+            else np.bincount(codes, weights=w, minlength=len(labels)).astype(np.int64),
             "observed": observed,
             "expected": expected,
         }
@@ -206,7 +222,8 @@ def logrank(
             keep = (codes == a) | (codes == b)
             pair_options = {**options, "strata": None if strata_codes is None else strata_codes[keep]}
             s, k, _, _ = logrank_arrays(
-                t[keep], e[keep], (codes[keep] == b).astype(np.int64), 2, **pair_options
+                t[keep], e[keep], (codes[keep] == b).astype(np.int64), 2,
+                patients=None if w is None else w[keep], **pair_options
             )
             rows.append((labels[a], labels[b], s, float(_chisq_p(s, k)) if k else np.nan))
         pairs = pd.DataFrame(rows, columns=["group_a", "group_b", "statistic", "p"])

@@ -70,8 +70,8 @@ def rmst(
     z = _z(alpha)
     if not np.isfinite(tau) or tau <= 0:
         raise AnalysisError(f"tau must be a positive time (in the units of {time}); got {tau!r}.")
-    t, e, codes, labels, excl = _prepare_groups(df, time, event, by, "restricted mean survival")
-    steps = _km_steps(t, e, codes)
+    t, e, codes, labels, excl, w = _prepare_groups(df, time, event, by, "restricted mean survival")
+    steps = _km_steps(t, e, codes, w)
     est, se = np.empty(len(labels)), np.empty(len(labels))
     for code in range(len(labels)):
         part = steps["group"] == code
@@ -135,8 +135,8 @@ def milestone(
     z = _z(alpha)
     if not np.isfinite(at) or at < 0:
         raise AnalysisError(f"The milestone time must be >= 0; got {at!r}.")
-    t, e, codes, labels, excl = _prepare_groups(df, time, event, by, "milestone survival")
-    steps = _km_steps(t, e, codes)
+    t, e, codes, labels, excl, w = _prepare_groups(df, time, event, by, "milestone survival")
+    steps = _km_steps(t, e, codes, w)
     risk, surv, var_log = zip(
         *(_value_at(steps, code, at, label) for code, label in enumerate(labels)), strict=True
     )

@@ -1,0 +1,497 @@
+"""A cohort queried where it lies: Parquet files (or an in-memory table) through DuckDB.
+
+A :class:`Registry` never loads the patients into pandas. Each question the app asks is one SQL
+query over the columns it needs: the flow of patients through the sidebar's filters, grouped
+counts (:class:`~her2er_dash.counts.Counts`) for the counts-first analyses, the levels, ranges and
+missing values the widgets offer, and — only for views that need individual values (continuous
+covariates, quantiles, splines) — a random sample of the selected patients' rows.
+
+The registry must use the canonical column names and codings of :mod:`her2er_dash.schema`
+(statuses "positive"/"negative", events 0/1, times in months); other columns are ignored. Such a
+file is what ``her2er_dash.cohort.load(...).data.to_parquet(...)`` writes. Opening checks the
+column types and codings and refuses with a message naming the column and the fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..classify import IHC_SCORES, ERCutpoints, default_cutpoints
+from ..counts import COUNT, Counts
+from ..errors import AnalysisError, CohortError
+from ..filters import ITT_COMPLETE, CohortFilter, itt_note, missing_note, note_column
+from ..schema import (
+    BINARY_COLUMNS,
+    CANONICAL_COLUMNS,
+    DERIVED_COLUMNS,
+    ENDPOINT_COLUMNS,
+    NUMERIC_COLUMNS,
+)
+from .sql import CODED_LEVELS, classified_sql, criterion_sql, ident, in_list, literal
+
+#: Columns a registry may hold: the canonical ones and those a classified file adds (its
+#: recorded statuses feed the classification, as in ``classify_cohort``).
+KNOWN_COLUMNS = (*CANONICAL_COLUMNS, *DERIVED_COLUMNS)
+#: Patients drawn for the views that need individual rows (see :meth:`Registry.sample`).
+DEFAULT_SAMPLE = 100_000
+#: Text columns with more distinct values than this are identifiers, not levels.
+MAX_LEVELS = 1000
+_NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+                  "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "REAL", "DECIMAL", "BOOLEAN")
+
+
+def is_numeric_column(column: str) -> bool:
+    """Whether a canonical column holds numbers (else text)."""
+    return column in NUMERIC_COLUMNS or column in BINARY_COLUMNS or column in ENDPOINT_COLUMNS
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The patients a filter selects in a registry: the flow of counts (as
+    :meth:`CohortFilter.select` reports it), how many remain, and notes on how pCR is counted."""
+
+    flow: pd.DataFrame
+    n: int
+    n_total: int
+    notes: tuple[str, ...]
+    where: str  # the SQL condition (internal: reused by counts and samples)
+    itt_studies: tuple[str, ...] | None  # studies whose missing pCR counts as 0 (ITT), else None
+
+
+class Registry:
+    """A cohort in Parquet (one file or a folder of files) or in memory, queried with DuckDB.
+
+    Build with :meth:`open` (a path) or :meth:`from_frame` (a pandas or Arrow table kept in memory,
+    e.g. an uploaded file: it is never written to disk). ``threads`` and ``memory_limit`` bound
+    what DuckDB may use; it never spills to disk.
+    """
+
+    def __init__(self, relation: str, *, name: str, fingerprint: str, connection,
+                 categories: dict[str, list[str]], files: tuple[Path, ...] = ()):
+        self.name = name
+        self.fingerprint = fingerprint
+        self.files = files
+        self._relation = relation
+        self._con = connection
+        self._has_values: dict[str, bool] = {}
+        self._lock = threading.Lock()
+        types = dict(self._fetch(f"DESCRIBE SELECT * FROM {relation}")[["column_name",
+                                                                        "column_type"]].values)
+        self.columns: tuple[str, ...] = tuple(c for c in KNOWN_COLUMNS if c in types)
+        _check_types(self.columns, types, name)
+        self._base = self._base_sql(types)
+        self.n = int(self._scalar(f"SELECT count(*) FROM {relation}"))
+        if self.n == 0:
+            raise CohortError(f"{name}: the registry holds no patients.")
+        self._check_values()
+        self.categories = self._levels_order(categories)
+
+    # -- construction ---------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | os.PathLike | Sequence[Path], *, name: str | None = None,
+             threads: int | None = None, memory_limit: str | None = None) -> Registry:
+        """A registry from a Parquet file, a folder of Parquet files, or a list of files (read
+        in place)."""
+        if isinstance(path, list | tuple):
+            files = [Path(p) for p in path]
+            if not files:
+                raise CohortError("No Parquet file was given.")
+            label = name or files[0].name
+        else:
+            path = Path(path)
+            files = _parquet_files(path)
+            label = name or path.name
+        stats = [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+        fingerprint = hashlib.sha256(repr(stats).encode()).hexdigest()[:16]
+        con = _connect(threads, memory_limit)
+        listed = "[" + ", ".join(literal(str(f)) for f in files) + "]"
+        relation = (f"read_parquet({listed}, union_by_name = true, filename = true, "
+                    "file_row_number = true)")
+        try:
+            return cls(relation, name=label, fingerprint=fingerprint, connection=con,
+                       categories=_parquet_categories(files), files=tuple(files))
+        except (CohortError, AnalysisError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a damaged file is a message, not a crash
+            raise CohortError(f"{label}: the registry could not be read ({type(exc).__name__}: "
+                              f"{str(exc)[:200]}).") from exc
+
+    @classmethod
+    def from_frame(cls, frame, *, name: str = "in-memory cohort", threads: int | None = None,
+                   memory_limit: str | None = None) -> Registry:
+        """A registry over a pandas DataFrame or Arrow table held in memory (nothing on disk)."""
+        import pyarrow as pa
+
+        table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(
+            frame, preserve_index=False)
+        categories = {}
+        for field in table.schema:
+            if pa.types.is_dictionary(field.type):
+                chunks = table.column(field.name).chunks
+                if chunks:
+                    categories[field.name] = [str(v) for v in chunks[0].dictionary.to_pylist()]
+        table = table.append_column("__row", pa.array(np.arange(table.num_rows, dtype=np.int64)))
+        digest = hashlib.sha256()
+        for batch in table.to_batches():
+            for column in batch.columns:
+                for buffer in column.buffers():
+                    if buffer is not None:
+                        digest.update(memoryview(buffer))
+        con = _connect(threads, memory_limit)
+        con.register("cohort_table", table)
+        return cls("cohort_table", name=name, fingerprint=digest.hexdigest()[:16], connection=con,
+                   categories=categories)
+
+    def _base_sql(self, types: dict[str, str]) -> str:
+        """Canonical columns with numbers as DOUBLE (NaN read as missing, as pandas does) and
+        text as VARCHAR, plus a stable row key for sampling."""
+        parts = []
+        for column in self.columns:
+            c = ident(column)
+            if is_numeric_column(column):
+                parts.append(f"(CASE WHEN isnan(CAST({c} AS DOUBLE)) THEN NULL "
+                             f"ELSE CAST({c} AS DOUBLE) END) AS {c}")
+            else:
+                parts.append(f"CAST({c} AS VARCHAR) AS {c}")
+        key = ("hash(filename, file_row_number)" if "file_row_number" in types
+               else "hash(__row)")
+        parts.append(f"{key} AS __key")
+        return f"SELECT {', '.join(parts)} FROM {self._relation}"
+
+    # -- queries --------------------------------------------------------------------------
+    def _run(self, sql: str, fetch: str):
+        """Run a query: on its own cursor (sessions query a file registry in parallel), or on
+        the connection under a lock for a registered in-memory table (visible to it alone)."""
+        if self.files:
+            cursor = self._con.cursor()
+            try:
+                result = cursor.execute(sql)
+                return result.fetchdf() if fetch == "frame" else result.fetchall()
+            finally:
+                cursor.close()
+        with self._lock:
+            result = self._con.execute(sql)
+            return result.fetchdf() if fetch == "frame" else result.fetchall()
+
+    def _fetch(self, sql: str) -> pd.DataFrame:
+        return self._run(sql, "frame")
+
+    def _scalar(self, sql: str):
+        return self._run(sql, "rows")[0][0]
+
+    def _check_values(self) -> None:
+        """Refuse codings the analyses would misread (statuses, HER2 IHC, categories)."""
+        checks = []
+        for column in self.columns:
+            c = ident(column)
+            if column in CODED_LEVELS:
+                allowed = CODED_LEVELS[column]
+                checks.append((column, f"{c} IS NOT NULL AND {c} NOT IN {in_list(allowed)}",
+                               ", ".join(allowed)))
+            elif column == "her2_ihc":
+                checks.append((column, f"{c} IS NOT NULL AND {c} NOT IN {in_list(IHC_SCORES)}",
+                               "0, 0.5 (ultralow), 1, 2 or 3"))
+        if not checks:
+            return
+        counts = ", ".join(f"count(*) FILTER (WHERE {cond}) AS {ident(col)}"
+                           for col, cond, _ in checks)
+        bad = self._fetch(f"SELECT {counts} FROM ({self._base})").iloc[0]
+        for column, cond, allowed in checks:
+            if bad[column]:
+                odd = self._fetch(f"SELECT DISTINCT {ident(column)} AS v FROM ({self._base}) "
+                                  f"WHERE {cond} LIMIT 5")["v"].tolist()
+                raise CohortError(
+                    f"{self.name}: column {column} has {int(bad[column]):,} value(s) other than "
+                    f"{allowed} (e.g. {odd}). A registry must use the canonical codings: recode "
+                    "them in the file (or load it once with her2er_dash.cohort.load and save its "
+                    ".data as Parquet)."
+                )
+
+    def _levels_order(self, given: dict[str, list[str]]) -> dict[str, list[str]]:
+        """Level order of every text column: fixed for derived columns, the file's categorical
+        order where it has one (as pandas reads it), else sorted; identifiers have none."""
+        out = {}
+        text = [c for c in self.columns if not is_numeric_column(c) and c not in CODED_LEVELS]
+        if text:
+            distinct = ", ".join(f"approx_count_distinct({ident(c)}) AS {ident(c)}" for c in text)
+            sizes = self._fetch(f"SELECT {distinct} FROM ({self._base})").iloc[0]
+            few = [c for c in text if sizes[c] <= MAX_LEVELS * 1.2]
+            if few:
+                lists = ", ".join(f"list(DISTINCT {ident(c)}) FILTER (WHERE {ident(c)} IS NOT "
+                                  f"NULL) AS {ident(c)}" for c in few)
+                found = self._fetch(f"SELECT {lists} FROM ({self._base})").iloc[0]
+                for column in few:
+                    values = list(found[column]) if found[column] is not None else []
+                    if len(values) > MAX_LEVELS:
+                        continue
+                    first = [v for v in given.get(column, []) if v in set(values)]
+                    out[column] = first + sorted(set(values) - set(first))
+        for column, levels in CODED_LEVELS.items():
+            out[column] = list(levels)
+        return out
+
+    # -- the classified cohort ---------------------------------------------------------------
+    def cutpoints(self, flt: CohortFilter) -> ERCutpoints:
+        """:meth:`CohortFilter.cutpoints` with the defaults computed over the whole registry."""
+        measure = flt.er_measure or "er_percent"
+        base = self.default_cutpoints(measure)
+        low = flt.er_low if flt.er_low is not None else base.low
+        high = flt.er_high if flt.er_high is not None else base.high
+        return ERCutpoints(measure=measure, low=low, high=high)
+
+    def default_cutpoints(self, measure: str) -> ERCutpoints:
+        values = None
+        if measure == "esr1_mrna" and measure in self.columns:
+            median = self._scalar(f"SELECT median({ident(measure)}) FROM ({self._base})")
+            values = [] if median is None else [float(median)]
+        return default_cutpoints(measure, values=values)
+
+    def _classified(self, cutpoints: ERCutpoints | None) -> str:
+        return self._classification(cutpoints)[0]
+
+    def _classification(self, cutpoints: ERCutpoints | None) -> tuple[str, list[str]]:
+        any_level = (cutpoints is not None and cutpoints.measure in self.columns
+                     and self._has_value(cutpoints.measure))
+        return classified_sql(self._base, self.columns, cutpoints, any_level)
+
+    def _has_value(self, column: str) -> bool:
+        if column not in self._has_values:
+            self._has_values[column] = bool(
+                self._scalar(f"SELECT count({ident(column)}) > 0 FROM ({self._base})"))
+        return self._has_values[column]
+
+    def classified_columns(self, cutpoints: ERCutpoints | None = None) -> list[str]:
+        """The columns of the classified cohort (the registry's, plus the derived ones)."""
+        cutpoints = cutpoints or self._cutpoints_or_none(CohortFilter())
+        return self._classification(cutpoints)[1]
+
+    # -- the sidebar's selection -------------------------------------------------------------
+    def select(self, flt: CohortFilter) -> Selection:
+        """The flow of patients through ``flt`` (exact counts, one scan), as
+        :meth:`CohortFilter.select` reports it for rows."""
+        cutpoints = self._cutpoints_or_none(flt)
+        columns = self.classified_columns(cutpoints) if cutpoints else list(self.columns)
+        criteria = flt.criteria(columns)
+        source = self._classified(cutpoints)
+        parts = ["count(*) AS total"]
+        conditions = []
+        for i, criterion in enumerate(criteria):
+            conditions.append(criterion_sql(criterion))
+            parts.append(f"count(*) FILTER (WHERE {' AND '.join(conditions)}) AS step{i}")
+            column, _ = note_column(criterion.label)
+            if column is not None and column in columns:
+                parts.append(f"count(*) FILTER (WHERE {ident(column)} IS NULL) AS missing{i}")
+        row = self._fetch(f"SELECT {', '.join(parts)} FROM ({source})").iloc[0]
+        total = int(row["total"])
+        steps, remaining = [("All patients", "", total, 0)], total
+        for i, criterion in enumerate(criteria):
+            now = int(row[f"step{i}"])
+            column, kept = note_column(criterion.label)
+            note = missing_note(column, int(row[f"missing{i}"]), kept) if f"missing{i}" in row \
+                else ""
+            steps.append((criterion.label, note, now, remaining - now))
+            remaining = now
+        flow = pd.DataFrame(steps, columns=["criterion", "note", "n_remaining", "n_excluded"])
+        where = " AND ".join(conditions) or "TRUE"
+        notes, studies = ((), None)
+        if flt.pcr_itt and "pcr" in self.columns:
+            notes, studies = self._itt(source, where)
+        return Selection(flow, remaining, total, notes, where, studies)
+
+    def _cutpoints_or_none(self, flt: CohortFilter) -> ERCutpoints | None:
+        try:
+            return self.cutpoints(flt)
+        except AnalysisError:
+            return None  # e.g. ESR1 mRNA with no values: classified without an ER level
+
+    def _itt(self, source: str, where: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Intention to treat, as ``filters._pcr_intention_to_treat``: within the selection,
+        missing pCR counts as non-pCR in every study that records pCR for anyone."""
+        has_study = "study" in self.columns
+        group = f"coalesce({ident('study')}, '')" if has_study else "''"
+        recorded = self._fetch(f"SELECT DISTINCT {group} AS s FROM ({source}) WHERE {where} AND "
+                               f"{ident('pcr')} IS NOT NULL")["s"].tolist()
+        missing = f"{ident('pcr')} IS NULL AND {group} IN {in_list(recorded or [''])}" \
+            if recorded else "FALSE"
+        surgery = (f"count(*) FILTER (WHERE {missing} AND surgery_months IS NULL)"
+                   if "surgery_months" in self.columns else "NULL")
+        n_missing, no_surgery = self._fetch(
+            f"SELECT count(*) FILTER (WHERE {missing}) AS a, {surgery} AS b FROM ({source}) "
+            f"WHERE {where}").iloc[0]
+        if not n_missing:
+            return (ITT_COMPLETE,), tuple(recorded)
+        no_surgery = None if pd.isna(no_surgery) else int(no_surgery)
+        return (itt_note(int(n_missing), no_surgery),), tuple(recorded)
+
+    def _selected(self, selection: Selection, flt: CohortFilter) -> str:
+        """SQL of the selected patients' classified rows (pCR recoded under ITT)."""
+        source = self._classified(self._cutpoints_or_none(flt))
+        sql = f"SELECT * FROM ({source}) WHERE {selection.where}"
+        if selection.itt_studies is not None:
+            group = f"coalesce({ident('study')}, '')" if "study" in self.columns else "''"
+            studies = in_list(selection.itt_studies or [""])
+            recode = (f"CASE WHEN {ident('pcr')} IS NULL AND {group} IN {studies} THEN 0.0 "
+                      f"ELSE {ident('pcr')} END")
+            if not selection.itt_studies:
+                recode = ident("pcr")
+            sql = f"SELECT * REPLACE ({recode} AS {ident('pcr')}) FROM ({sql})"
+        return sql
+
+    # -- counts and samples --------------------------------------------------------------------
+    def counts(self, flt: CohortFilter, columns: Sequence[str],
+               selection: Selection | None = None) -> Counts:
+        """The selected patients grouped on ``columns`` (one ``GROUP BY``), as a
+        :class:`~her2er_dash.counts.Counts` whose text columns are categoricals in the
+        registry's level order."""
+        columns = list(dict.fromkeys(columns))
+        selection = selection or self.select(flt)
+        unknown = [c for c in columns if c not in self.classified_columns(
+            self._cutpoints_or_none(flt))]
+        if unknown:
+            raise AnalysisError(f"The registry has no column {', '.join(map(repr, unknown))}.")
+        if selection.n == 0:
+            raise AnalysisError("No patient is selected: widen the filters in the sidebar.")
+        listed = ", ".join(ident(c) for c in columns)
+        table = self._fetch(f"SELECT {listed}, count(*) AS {COUNT} FROM "
+                            f"({self._selected(selection, flt)}) GROUP BY ALL")
+        return Counts(self._typed(table, columns))
+
+    def sample(self, flt: CohortFilter, *, size: int = DEFAULT_SAMPLE,
+               selection: Selection | None = None) -> pd.DataFrame:
+        """A random sample of about ``size`` selected patients (every column; all of them when
+        fewer are selected). The draw is fixed by the data (a hash of each row's position), so
+        the same selection always gives the same sample. ``attrs["sample_of"]`` is the number
+        selected."""
+        selection = selection or self.select(flt)
+        sql = self._selected(selection, flt)
+        if selection.n > size:
+            scale = 2**64
+            threshold = int(scale * size / selection.n)
+            sql = f"SELECT * FROM ({sql}) WHERE __key < {threshold}::UBIGINT"
+        frame = self._fetch(f"SELECT * EXCLUDE (__key) FROM ({sql}) ORDER BY __key")
+        frame = self._typed(frame.reset_index(drop=True), list(frame.columns))
+        frame.attrs["sample_of"] = selection.n
+        return frame
+
+    def _typed(self, table: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
+        """Coded and text columns as categoricals in the registry's level order (as pandas
+        reads the file and classify_cohort derives them)."""
+        for column in columns:
+            if column in CODED_LEVELS:
+                codes = table[column].to_numpy(dtype=float, na_value=np.nan)
+                codes = np.where(np.isnan(codes), -1, codes).astype(np.int8)
+                table[column] = pd.Categorical.from_codes(
+                    codes, categories=list(CODED_LEVELS[column]),
+                    ordered=column in ("er_category", "her2_category"))
+            elif column in self.categories:
+                table[column] = pd.Categorical(table[column], categories=self.categories[column])
+        return table
+
+    # -- what the widgets offer -----------------------------------------------------------------
+    def levels(self, column: str, flt: CohortFilter | None = None) -> list[str]:
+        """Values of ``column`` present (among the selected patients), in level order."""
+        if column not in self._all_columns(flt):
+            return []
+        source = self._classified(self._cutpoints_or_none(flt or CohortFilter()))
+        where = self.select(flt).where if flt is not None else "TRUE"
+        values = self._fetch(f"SELECT DISTINCT {ident(column)} AS v FROM ({source}) WHERE "
+                             f"{where} AND {ident(column)} IS NOT NULL")["v"].tolist()
+        if column in CODED_LEVELS:
+            values = [CODED_LEVELS[column][int(v)] for v in values]
+        order = self.categories.get(column)
+        if order is not None:
+            present = set(values)
+            return [str(v) for v in order if v in present]
+        return sorted({str(v) for v in values})
+
+    def _all_columns(self, flt: CohortFilter | None) -> list[str]:
+        return self.classified_columns(self._cutpoints_or_none(flt or CohortFilter()))
+
+    def range(self, column: str) -> tuple[float, float] | None:
+        if column not in self.columns:
+            return None
+        low, high = self._fetch(f"SELECT min({ident(column)}) AS a, max({ident(column)}) AS b "
+                                f"FROM ({self._base})").iloc[0]
+        return None if pd.isna(low) else (float(low), float(high))
+
+    def unknown(self, column: str) -> int:
+        return int(self._scalar(f"SELECT count(*) - count({ident(column)}) FROM ({self._base})"))
+
+    def values_per_column(self) -> pd.Series:
+        """Patients with a value in each canonical column of the registry."""
+        counts = ", ".join(f"count({ident(c)}) AS {ident(c)}" for c in self.columns)
+        row = self._fetch(f"SELECT {counts} FROM ({self._base})").iloc[0]
+        return pd.Series({c: int(row[c]) for c in self.columns}, dtype="int64")
+
+    def __repr__(self) -> str:
+        return f"Registry({self.name!r}, {self.n:,} patients, {len(self.columns)} columns)"
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def _connect(threads: int | None, memory_limit: str | None):
+    import duckdb
+
+    con = duckdb.connect(":memory:")
+    con.execute(f"SET threads = {int(threads or os.cpu_count() or 1)}")
+    con.execute("SET temp_directory = ''")  # never spill patient data to disk
+    con.execute(f"SET memory_limit = {literal(memory_limit or '512MB')}")
+    con.execute("SET preserve_insertion_order = false")
+    return con
+
+
+def _parquet_files(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*.parquet") if p.is_file())
+        if files:
+            return files
+        raise CohortError(f"{path.name}: the folder holds no .parquet files.")
+    raise CohortError(f"{path.name}: no such file or folder.")
+
+
+def _parquet_categories(files: Sequence[Path]) -> dict[str, list[str]]:
+    """Level order of the categorical (dictionary) columns, as pandas would read them: the
+    dictionary of each file's first row group, in file order."""
+    import pyarrow.parquet as pq
+
+    out: dict[str, list[str]] = {}
+    for path in files:
+        handle = pq.ParquetFile(path)
+        schema = handle.schema_arrow
+        dictionary = [f.name for f in schema if str(f.type).startswith("dictionary")
+                      and f.name in KNOWN_COLUMNS]
+        if not dictionary or handle.metadata.num_row_groups == 0:
+            continue
+        group = handle.read_row_group(0, columns=dictionary)
+        for name in dictionary:
+            chunks = group.column(name).chunks
+            values = [str(v) for v in chunks[0].dictionary.to_pylist()] if chunks else []
+            seen = out.setdefault(name, [])
+            seen += [v for v in values if v not in seen]
+    return out
+
+
+def _check_types(columns: Sequence[str], types: dict[str, str], name: str) -> None:
+    if not columns:
+        raise CohortError(
+            f"{name}: none of the columns matches the cohort model (patient_id, er_status, "
+            "her2_status, pcr, efs_months, efs_event ...). A registry must use the canonical "
+            "column names (see data/README.md)."
+        )
+    wrong = [c for c in columns if is_numeric_column(c)
+             and not str(types[c]).upper().startswith(_NUMERIC_TYPES)]
+    if wrong:
+        shown = ", ".join(f"{c} ({types[c]})" for c in wrong[:5])
+        raise CohortError(f"{name}: column(s) {shown} must hold numbers. Store them as numeric "
+                          "Parquet columns (missing values as nulls).")

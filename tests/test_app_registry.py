@@ -1,0 +1,74 @@
+"""A registry of the operator's data folder as a cohort: offered in the picker, its counts-first
+analyses computed by DuckDB on all selected patients and equal to the same cohort in memory."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from apptest_helpers import goto, run_app, sidebar_count
+
+from her2er_dash import simulate, survival
+from her2er_dash.classify import classify_cohort
+
+N = 6000
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("datafolder")
+    frame = simulate.trial(N, seed=11, n_studies=3)
+    frame.to_parquet(root / "trial.parquet", index=False)
+    (root / "split").mkdir()
+    frame.iloc[: N // 2].to_parquet(root / "split" / "a.parquet", index=False)
+    frame.iloc[N // 2:].to_parquet(root / "split" / "b.parquet", index=False)
+    return root, frame
+
+
+def _registry_app(monkeypatch, root, name="trial.parquet"):
+    monkeypatch.setenv("HER2ER_DATA_DIR", str(root))
+    at = run_app()
+    options = at.sidebar.selectbox[0].options
+    assert f"Registry: {name}" in options, options
+    at.sidebar.selectbox[0].select(f"registry:{name}").run()
+    return at
+
+
+def test_data_folder_entries_appear_in_the_picker_and_say_what_uses_rows(monkeypatch, folder):
+    root, _ = folder
+    at = _registry_app(monkeypatch, root, "split")
+    assert not at.exception
+    assert sidebar_count(at).startswith(f"n = {N:,} of {N:,} patients")
+    notes = " ".join(c.value for c in at.sidebar.caption)
+    assert "Registry queried in place" in notes
+    assert "all 6,000 selected" in notes
+
+
+def test_no_folder_offers_no_registry(monkeypatch):
+    monkeypatch.delenv("HER2ER_DATA_DIR", raising=False)
+    at = run_app()
+    assert not any(o.startswith("registry:") for o in at.sidebar.selectbox[0].options)
+
+
+@pytest.mark.parametrize("page", ["2_Response.py", "3_Survival.py", "4_Subgroups.py"])
+def test_registry_pages_run_and_match_the_in_memory_cohort(monkeypatch, folder, page, tmp_path):
+    root, frame = folder
+    at = goto(_registry_app(monkeypatch, root), page)
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    ours = [t.value for t in at.dataframe]
+    assert ours, "the page shows tables"
+    if page == "3_Survival.py":  # the in-memory engine on the same patients
+        km = survival.kaplan_meier(classify_cohort(frame), "efs_months", "efs_event",
+                                   by="er_category")
+        medians = km.medians
+        shown = next(t for t in ours if list(t.columns) == list(medians.columns))
+        num = medians.select_dtypes("number").to_numpy(dtype=float)
+        got = shown.select_dtypes("number").to_numpy(dtype=float)
+        assert np.allclose(num, got, rtol=1e-9, equal_nan=True)
+
+
+@pytest.mark.parametrize("page", ["1_Cohort.py", "5_Evidence.py", "6_Methods.py", "7_Subsets.py"])
+def test_other_pages_work_on_a_registry(monkeypatch, folder, page):
+    root, _ = folder
+    at = goto(_registry_app(monkeypatch, root), page)
+    assert not at.exception, at.exception

@@ -1,0 +1,404 @@
+"""The DuckDB registry engine gives the pandas engine's numbers on the same patients.
+
+Classification (ER category, statuses, HER2 category under any cut-points), the sidebar's flow of
+patients, intention-to-treat pCR, and every counts-first analysis (Kaplan-Meier, log-rank, pCR
+rates, comparisons, Cox with categorical terms and its PH test, subgroup forests) are compared
+between ``Registry`` (Parquet read by DuckDB) and ``CohortFilter`` + the row-level functions on
+the same data read by pandas. Also: the registry refuses codings it would misread, never spills
+to disk, and the data folder never offers or opens anything outside itself.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from her2er_dash import contrasts, datasets, response, simulate, subgroups, survival
+from her2er_dash.engine import DataFolder, Registry
+from her2er_dash.errors import AnalysisError, CohortError
+from her2er_dash.filters import CohortFilter
+
+T, E = "efs_months", "efs_event"
+DERIVED = ("er_category", "er_status", "er_status_recorded", "pr_status", "hr_status",
+           "hr_status_recorded", "her2_status", "her2_category")
+REL = 1e-9
+
+
+def as_text(values: pd.Series) -> list:
+    return [None if pd.isna(v) else str(v) for v in values]
+
+
+def classified_both(frame: pd.DataFrame, flt: CohortFilter) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(pandas classification, registry classification), rows in patient_id order (made
+    unique: pooled cohorts repeat IDs across studies)."""
+    frame = frame.assign(patient_id=[f"{i:06d}" for i in range(len(frame))])
+    reg = Registry.from_frame(frame, threads=1)
+    ours = reg.sample(flt, size=10**9).sort_values("patient_id").reset_index(drop=True)
+    theirs = flt.classify(frame).sort_values("patient_id").reset_index(drop=True)
+    return theirs, ours
+
+
+def assert_close(a, b, rel=REL) -> None:
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    nan = np.isnan(a) & np.isnan(b)
+    assert (nan | (np.abs(a - b) <= rel * np.maximum(np.abs(a), np.abs(b)))).all(), (a, b)
+
+
+def assert_frames(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    assert list(a.columns) == list(b.columns)
+    assert len(a) == len(b)
+    for column in a.columns:
+        if pd.api.types.is_numeric_dtype(a[column]) and not pd.api.types.is_bool_dtype(a[column]):
+            assert_close(a[column], b[column])
+        else:
+            assert as_text(a[column]) == as_text(b[column]), column
+
+
+# ------------------------------------------------------------------------------------------------
+# Classification: SQL rules = classify_cohort
+# ------------------------------------------------------------------------------------------------
+
+STATUS = st.sampled_from(["positive", "negative", None])
+
+
+@st.composite
+def receptor_frames(draw):
+    n = draw(st.integers(1, 60))
+
+    def column(strategy):
+        return draw(st.lists(strategy, min_size=n, max_size=n))
+
+    frame = pd.DataFrame({"patient_id": [f"P{i:03d}" for i in range(n)]})
+    optional = {
+        "er_percent": st.one_of(st.none(), st.sampled_from([0.0, 0.5, 1.0, 5.0, 10.0, 10.5, 80.0])),
+        "er_allred": st.one_of(st.none(), st.sampled_from([0.0, 2.0, 3.0, 8.0])),
+        "er_status": STATUS, "pr_status": STATUS, "hr_status": STATUS, "her2_status": STATUS,
+        "pr_percent": st.one_of(st.none(), st.sampled_from([0.0, 0.9, 1.0, 50.0])),
+        "her2_ihc": st.one_of(st.none(), st.sampled_from([0.0, 0.5, 1.0, 2.0, 3.0])),
+        "her2_ish_ratio": st.one_of(st.none(), st.sampled_from([1.0, 1.99, 2.0, 3.5])),
+        "her2_copy_number": st.one_of(st.none(), st.sampled_from([2.0, 3.99, 4.0, 5.9, 6.0, 9.0])),
+        "her2_category": st.one_of(st.none(), st.sampled_from(["HER2-positive", "HER2-low"])),
+    }
+    chosen = draw(st.sets(st.sampled_from(sorted(optional)), min_size=1))
+    for name in sorted(chosen):
+        values = column(optional[name])
+        frame[name] = pd.to_numeric(pd.Series(values, dtype=object)) if name in (
+            "er_percent", "er_allred", "pr_percent", "her2_ihc", "her2_ish_ratio",
+            "her2_copy_number") else pd.Series(values, dtype=object)
+    return frame
+
+
+CUTS = st.sampled_from([CohortFilter(), CohortFilter(er_low=5.0, er_high=50.0),
+                        CohortFilter(er_high=1.0), CohortFilter(er_measure="er_allred"),
+                        CohortFilter(er_measure="er_allred", er_high=4.0)])
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(receptor_frames(), CUTS)
+def test_sql_classification_equals_classify_cohort(frame, flt):
+    theirs, ours = classified_both(frame, flt)
+    for column in DERIVED:
+        assert (column in theirs.columns) == (column in ours.columns), column
+        if column in theirs.columns:
+            assert as_text(theirs[column]) == as_text(ours[column]), column
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    """A synthetic trial with missing values sprinkled in, as Parquet and as pandas reads it."""
+    df = simulate.trial(6000, seed=5, n_studies=5)
+    rng = np.random.default_rng(1)
+    for column in ("er_percent", "pr_percent", "age", "pcr", T, "her2_ihc"):
+        df.loc[rng.random(len(df)) < 0.03, column] = np.nan
+    df.loc[rng.random(len(df)) < 0.05, "er_status"] = np.nan
+    path = tmp_path_factory.mktemp("reg") / "trial.parquet"
+    df.to_parquet(path, index=False)
+    return path, pd.read_parquet(path)
+
+
+@pytest.mark.parametrize("key", ["ispy1", "ispy2", "curated_neoadjuvant", "gbsg2", "synthetic"])
+@pytest.mark.parametrize("recorded", [False, True], ids=["as_loaded", "classified_file"])
+def test_sql_classification_equals_classify_on_bundled_cohorts(key, recorded):
+    frame = datasets.bundled(key).data
+    if not recorded:  # else: a file written from classified data (with *_recorded columns)
+        frame = frame.drop(columns=[c for c in ("er_category", "er_status_recorded",
+                                                "hr_status_recorded") if c in frame.columns])
+    for flt in (CohortFilter(), CohortFilter(er_low=5.0, er_high=20.0)):
+        theirs, ours = classified_both(frame, flt)
+        for column in DERIVED:
+            if column in theirs.columns:
+                assert as_text(theirs[column]) == as_text(ours[column]), (key, column)
+
+
+# ------------------------------------------------------------------------------------------------
+# The flow of patients through the filters
+# ------------------------------------------------------------------------------------------------
+
+FILTERS = [
+    CohortFilter(),
+    CohortFilter(her2_status=("positive",)),
+    CohortFilter(her2_status=("positive",), t_stage=("T1", "T2"), n_stage=("N0",)),
+    CohortFilter(er_range=(1.0, 60.0), er_categories=("ER-low", "ER-positive")),
+    CohortFilter(age_range=(40.0, 60.0), exclude_missing=("age",), pr_status=("negative",)),
+    CohortFilter(er_low=5.0, er_high=30.0, hr_status=("positive",), pcr_itt=True),
+    CohortFilter(pcr_itt=True, studies=("SYN-01", "SYN-03")),
+    CohortFilter(er_measure="er_allred", arms=("Chemo + trastuzumab",), her2_category=("HER2-low",)),
+]
+
+
+@pytest.mark.parametrize("flt", FILTERS, ids=lambda f: f.describe()[:40])
+def test_flow_and_notes_equal_the_pandas_selection(synthetic, flt):
+    path, frame = synthetic
+    reg = Registry.open(path, threads=2)
+    selection = reg.select(flt)
+    expected = flt.apply(frame)
+    pd.testing.assert_frame_equal(selection.flow, expected.flow)
+    assert selection.n == expected.n
+    assert selection.notes == expected.notes
+    sample = reg.sample(flt, size=10**9).sort_values("patient_id").reset_index(drop=True)
+    rows = expected.data.sort_values("patient_id").reset_index(drop=True)
+    assert_close(sample["pcr"], rows["pcr"])  # ITT recoding included
+
+
+def test_a_filter_on_a_missing_column_is_refused_as_in_pandas(synthetic):
+    _, frame = synthetic
+    without_arm = frame.drop(columns=["arm"])
+    flt = CohortFilter(arms=("Chemo + trastuzumab",))
+    with pytest.raises(AnalysisError, match="no arm column") as pandas_refusal:
+        flt.apply(without_arm)
+    with pytest.raises(AnalysisError, match="no arm column") as engine_refusal:
+        Registry.from_frame(without_arm).select(flt)
+    assert str(pandas_refusal.value) == str(engine_refusal.value)
+
+
+def test_levels_ranges_unknown_and_values_per_column_equal_pandas(synthetic):
+    path, frame = synthetic
+    reg = Registry.open(path)
+    classified = CohortFilter().classify(frame)
+    for column in ("arm", "study", "grade", "er_category", "her2_status", "pr_status"):
+        expected = [str(c) for c in classified[column].cat.categories
+                    if (classified[column] == c).any()]
+        assert reg.levels(column) == expected
+    flt = CohortFilter(her2_status=("positive",))
+    chosen = flt.apply(frame).data
+    assert reg.levels("arm", flt) == [str(c) for c in chosen["arm"].cat.categories
+                                      if (chosen["arm"] == c).any()]
+    assert reg.range("age") == (frame["age"].min(), frame["age"].max())
+    assert reg.unknown("age") == int(frame["age"].isna().sum())
+    counts = reg.values_per_column()
+    assert counts["er_percent"] == frame["er_percent"].notna().sum()
+    assert reg.cutpoints(CohortFilter(er_low=2.0)) == CohortFilter(er_low=2.0).cutpoints(frame)
+
+
+def test_the_sample_is_a_stable_random_subset(synthetic):
+    path, frame = synthetic
+    reg = Registry.open(path)
+    flt = CohortFilter(her2_status=("positive",))
+    first, again = reg.sample(flt, size=1000), reg.sample(flt, size=1000)
+    pd.testing.assert_frame_equal(first, again)
+    assert 800 < len(first) < 1200
+    assert first.attrs["sample_of"] == flt.apply(frame).n
+    assert set(first["patient_id"]) <= set(flt.apply(frame).data["patient_id"])
+    # not the first rows of the file: drawn from all of it
+    positions = frame.reset_index().set_index("patient_id").loc[first["patient_id"], "index"]
+    assert positions.max() > 0.9 * len(frame)
+
+
+# ------------------------------------------------------------------------------------------------
+# Analyses on the registry's counts = analyses on the pandas rows
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def both(synthetic):
+    path, frame = synthetic
+    flt = CohortFilter(her2_status=("positive",), pcr_itt=True)
+    return Registry.open(path, threads=2), flt, flt.apply(frame).data
+
+
+def test_kaplan_meier_and_logrank(both):
+    reg, flt, rows = both
+    cells = reg.counts(flt, [T, E, "er_category", "study"])
+    for by in (None, "er_category"):
+        a = survival.kaplan_meier(rows, T, E, by=by)
+        b = survival.kaplan_meier(cells, T, E, by=by)
+        assert_frames(a.table, b.table)
+        assert_frames(a.medians, b.medians)
+        assert a.exclusions == b.exclusions
+    for strata in (None, "study"):
+        a = survival.logrank(rows, T, E, "er_category", pairwise=True, strata=strata)
+        b = survival.logrank(cells, T, E, "er_category", pairwise=True, strata=strata)
+        assert_close([a.statistic], [b.statistic])
+        assert_frames(a.table, b.table)
+        assert_frames(a.pairwise, b.pairwise)
+
+
+def test_pcr_rates_comparisons_and_definitions(both):
+    reg, flt, rows = both
+    cells = reg.counts(flt, ["pcr", "er_category", "arm", "study", "pcr_definition"])
+    assert_frames(response.pcr_rates(rows, ["er_category", "arm"]),
+                  response.pcr_rates(cells, ["er_category", "arm"]))
+    assert_frames(response.compare(rows, "er_category"), response.compare(cells, "er_category"))
+    assert_frames(response.pcr_definitions(rows), response.pcr_definitions(cells))
+
+
+def test_cox_with_categorical_terms_and_its_ph_test(both):
+    reg, flt, rows = both
+    cells = reg.counts(flt, [T, E, "er_category", "arm", "study"])
+    for strata in (None, "study"):
+        a = survival.cox(rows, T, E, ["er_category", "arm"], strata=strata)
+        b = survival.cox(cells, T, E, ["er_category", "arm"], strata=strata)
+        assert_frames(a.table, b.table)
+        assert_frames(a.ph_test, b.ph_test)
+        assert_close([a.lr_statistic, *a.loglik], [b.lr_statistic, *b.loglik])
+        assert (a.n, a.events) == (b.n, b.events)
+
+
+@pytest.mark.parametrize("outcome", ["pcr", (T, E)])
+def test_subgroup_forests(both, outcome):
+    reg, flt, rows = both
+    wanted = ["arm", "grade", "t_stage", "n_stage"]
+    outcomes = [outcome] if isinstance(outcome, str) else list(outcome)
+    cells = reg.counts(flt, [*outcomes, "er_status", *wanted])
+    a = subgroups.forest(rows, exposure="er_status", subgroups=wanted, outcome=outcome,
+                         reference="negative")
+    b = subgroups.forest(cells, exposure="er_status", subgroups=wanted, outcome=outcome,
+                         reference="negative")
+    assert_frames(a, b)
+    cells = reg.counts(flt, [*outcomes, "er_category", *wanted])
+    options = {"exposure": "er_category", "level": "ER-positive", "reference": "ER-negative",
+               "subgroups_": wanted, "outcome": outcome}
+    assert_frames(contrasts.two_level_forest(rows, **options),
+                  contrasts.two_level_forest(cells, **options))
+
+
+def test_a_folder_of_files_is_one_registry(synthetic, tmp_path):
+    path, frame = synthetic
+    folder = tmp_path / "split"
+    folder.mkdir()
+    for i, start in enumerate(range(0, len(frame), 2500)):
+        frame.iloc[start:start + 2500].to_parquet(folder / f"part{i}.parquet", index=False)
+    reg, whole = Registry.open(folder), Registry.open(path)
+    flt = CohortFilter(her2_status=("positive",))
+    pd.testing.assert_frame_equal(reg.select(flt).flow, whole.select(flt).flow)
+    a = survival.kaplan_meier(reg.counts(flt, [T, E, "arm"]), T, E, by="arm")
+    b = survival.kaplan_meier(whole.counts(flt, [T, E, "arm"]), T, E, by="arm")
+    assert_frames(a.table, b.table)
+
+
+def test_esr1_median_cutpoint_comes_from_the_whole_registry(tmp_path):
+    frame = pd.DataFrame({"patient_id": [f"p{i}" for i in range(7)],
+                          "esr1_mrna": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, np.nan]})
+    frame.to_parquet(tmp_path / "m.parquet", index=False)
+    reg = Registry.open(tmp_path / "m.parquet")
+    cut = reg.cutpoints(CohortFilter(er_measure="esr1_mrna"))
+    assert cut == CohortFilter(er_measure="esr1_mrna").cutpoints(frame)
+    assert cut.high == 3.5
+
+
+# ------------------------------------------------------------------------------------------------
+# Refusals and privacy
+# ------------------------------------------------------------------------------------------------
+
+
+def test_registry_refuses_codings_it_would_misread(tmp_path):
+    bad = pd.DataFrame({"patient_id": ["a", "b"], "er_status": ["Pos", "negative"]})
+    bad.to_parquet(tmp_path / "bad.parquet", index=False)
+    with pytest.raises(CohortError, match=r"er_status has 1 value\(s\) other than negative, "):
+        Registry.open(tmp_path / "bad.parquet")
+    text = pd.DataFrame({"patient_id": ["a"], "age": ["fifty"]})
+    text.to_parquet(tmp_path / "text.parquet", index=False)
+    with pytest.raises(CohortError, match="age .* must hold numbers"):
+        Registry.open(tmp_path / "text.parquet")
+    none = pd.DataFrame({"x": [1], "y": [2]})
+    none.to_parquet(tmp_path / "none.parquet", index=False)
+    with pytest.raises(CohortError, match="canonical column names"):
+        Registry.open(tmp_path / "none.parquet")
+    ihc = pd.DataFrame({"patient_id": ["a"], "her2_ihc": [5.0]})
+    ihc.to_parquet(tmp_path / "ihc.parquet", index=False)
+    with pytest.raises(CohortError, match="her2_ihc"):
+        Registry.open(tmp_path / "ihc.parquet")
+    (tmp_path / "junk.parquet").write_bytes(b"not parquet")
+    with pytest.raises(CohortError, match="could not be read"):
+        Registry.open(tmp_path / "junk.parquet")
+
+
+def test_registry_never_spills_to_disk_and_reads_memory_tables(synthetic):
+    _, frame = synthetic
+    reg = Registry.from_frame(frame)
+    assert reg._scalar("SELECT current_setting('temp_directory')") == ""
+    assert reg.files == ()
+    flt = CohortFilter(her2_status=("positive",))
+    pd.testing.assert_frame_equal(reg.select(flt).flow, flt.apply(frame).flow)
+
+
+def test_counts_refuse_unknown_columns_and_empty_selections(both):
+    reg, flt, _ = both
+    with pytest.raises(AnalysisError, match="no column 'nope'"):
+        reg.counts(flt, ["nope"])
+    with pytest.raises(AnalysisError, match="No patient is selected"):
+        reg.counts(CohortFilter(studies=("no such study",)), ["arm"])
+
+
+# ------------------------------------------------------------------------------------------------
+# The operator's data folder
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def data_folder(tmp_path, synthetic):
+    path, frame = synthetic
+    root = tmp_path / "registries"
+    (root / "split").mkdir(parents=True)
+    (root / "trial.parquet").write_bytes(path.read_bytes())
+    frame.iloc[:100].to_parquet(root / "split" / "a.parquet", index=False)
+    frame.iloc[100:].to_parquet(root / "split" / "b.parquet", index=False)
+    (root / "notes.txt").write_text("not a registry")
+    (root / ".hidden.parquet").write_bytes(path.read_bytes())
+    (root / "empty").mkdir()
+    outside = tmp_path / "secret"
+    outside.mkdir()
+    frame.iloc[:10].to_parquet(outside / "secret.parquet", index=False)
+    os.symlink(outside / "secret.parquet", root / "linked_out.parquet")
+    os.symlink(outside, root / "linked_folder")
+    os.symlink(root / "trial.parquet", root / "alias.parquet")  # stays inside: allowed
+    (root / "mixed").mkdir()
+    frame.iloc[:10].to_parquet(root / "mixed" / "ok.parquet", index=False)
+    os.symlink(outside / "secret.parquet", root / "mixed" / "escape.parquet")
+    return root, outside
+
+
+def test_data_folder_offers_only_registries_inside_it(data_folder):
+    root, _ = data_folder
+    folder = DataFolder(root)
+    assert folder.entries() == ["alias.parquet", "trial.parquet", "split"]
+    assert [p.name for p in folder.resolve("split")] == ["a.parquet", "b.parquet"]
+    reg = folder.open("split")
+    assert reg.n == 6000
+    assert reg.name == "split"
+
+
+@pytest.mark.parametrize("name", ["../secret/secret.parquet", "..", "/etc/passwd", "linked_out.parquet",
+                                  "linked_folder", "mixed", ".hidden.parquet", "notes.txt",
+                                  "split/a.parquet", "", "empty", "trial.parquet/..",
+                                  "..\\secret\\secret.parquet"])
+def test_data_folder_refuses_paths_outside_or_not_offered(data_folder, name):
+    root, outside = data_folder
+    with pytest.raises(CohortError, match="not a registry of the data folder|holds no readable"):
+        DataFolder(root).resolve(name)
+
+
+def test_data_folder_refuses_an_absolute_path_even_inside_it(data_folder):
+    root, _ = data_folder
+    with pytest.raises(CohortError, match="not a registry"):
+        DataFolder(root).resolve(str(root / "trial.parquet"))
+
+
+def test_data_folder_must_exist(tmp_path):
+    with pytest.raises(CohortError, match="does not exist"):
+        DataFolder(tmp_path / "nope")

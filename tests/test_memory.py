@@ -1,0 +1,90 @@
+"""Memory footprint of uploads: estimates from headers, the budget's refusal, compaction."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from her2er_dash import memory, simulate
+from her2er_dash.errors import CohortError
+
+
+@pytest.fixture(scope="module")
+def trial():
+    return simulate.trial(3000, seed=2)
+
+
+def test_estimates_read_the_shape_of_parquet_and_csv(trial):
+    buffer = io.BytesIO()
+    trial.to_parquet(buffer, index=False)
+    parquet = memory.estimate_upload(buffer.getvalue(), "t.parquet")
+    text = memory.estimate_upload(trial.to_csv(index=False).encode(), "t.csv")
+    for estimate in (parquet, text):
+        assert (estimate.rows, estimate.columns) == trial.shape
+        assert estimate.bytes >= estimate.file_bytes + trial.size * memory.BYTES_PER_VALUE
+
+
+def test_a_csv_without_final_newline_counts_every_row():
+    data = b"id,er_percent\n1,5\n2,90"
+    assert memory.estimate_upload(data, "x.csv").rows == 2
+
+
+def test_an_upload_over_budget_is_refused_naming_file_size_budget_and_fix(trial):
+    estimate = memory.estimate_upload(trial.to_csv(index=False).encode(), "big.csv")
+    memory.check_budget([estimate], None)  # no budget configured: no limit
+    memory.check_budget([estimate], estimate.bytes)
+    with pytest.raises(CohortError) as info:
+        memory.check_budget([estimate], estimate.bytes // 2)
+    message = str(info.value)
+    assert "big.csv" in message
+    assert "3,000 rows" in message
+    assert memory.mb_text(estimate.bytes) in message
+    assert f"{memory.mb_text(estimate.bytes // 2)} per upload" in message
+    assert "data folder" in message
+    assert "Fix:" in message
+
+
+def test_compaction_keeps_values_and_shrinks_repeated_texts():
+    rng = np.random.default_rng(0)
+    n = 20_000
+    frame = pd.DataFrame({
+        "patient_id": [f"P{i}" for i in range(n)],
+        "study": rng.choice(["B", "A", "C"], n).astype(object),
+        "grade": pd.Series(rng.choice(["G1", "G2", None], n), dtype=object),
+        "age": rng.normal(50, 10, n),
+    })
+    frame.attrs["note"] = "kept"
+    small = memory.compact_frame(frame)
+    assert small["patient_id"].dtype == object  # identifiers stay text
+    assert list(small["study"].cat.categories) == ["A", "B", "C"]
+    for column in frame.columns:
+        assert small[column].astype(object).where(small[column].notna(), None).tolist() == \
+            frame[column].where(frame[column].notna(), None).tolist()
+    assert small.attrs == {"note": "kept"}
+    assert small.memory_usage(deep=True).sum() < 0.7 * frame.memory_usage(deep=True).sum()
+
+
+def test_the_apps_frame_cache_is_bounded_by_bytes_not_entries():
+    import ui
+
+    frame = pd.DataFrame({"x": np.zeros(1000)})  # 8,000 bytes of values
+    size = int(frame.memory_usage(index=True, deep=False).sum())
+    cache = ui.FrameCache(budget=int(2.5 * size))
+    calls = []
+
+    def make(i):
+        calls.append(i)
+        return frame.copy()
+
+    for i in range(3):
+        cache.get(("k", i), lambda i=i: make(i))
+    assert cache.nbytes <= cache.budget
+    cache.get(("k", 2), lambda: make(99))  # most recent: still cached
+    cache.get(("k", 0), lambda: make(0))  # least recent: evicted, computed again
+    assert calls == [0, 1, 2, 0]
+    big = pd.DataFrame({"x": np.zeros(10_000)})
+    assert cache.get(("big",), lambda: big) is big  # larger than the budget: not kept
+    assert cache.nbytes <= cache.budget
