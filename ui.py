@@ -1008,15 +1008,27 @@ def panel(title: str | None = None) -> Iterator[None]:
         )
 
 
-def table(df: pd.DataFrame, name: str, *, caption: str | None = None, **kwargs) -> None:
-    """A dataframe with a CSV download (cells escaped against formula injection)."""
+#: Streamlit's default height of a table row (px); presenter mode scales it with the text.
+TABLE_ROW_PX = 35
+#: Missing medians are not reached (the curve stays above 50%): say so instead of "None".
+MEDIAN_MISSING = {"median": "not reached", "ci_low": "—", "ci_high": "—"}
+
+
+def table(df: pd.DataFrame, name: str, *, caption: str | None = None,
+          missing: dict[str, str] | None = None, **kwargs) -> None:  # fmt: skip
+    """A dataframe with a CSV download (cells escaped against formula injection).
+
+    On screen, p-values read as in papers (:func:`format_p`) and the columns in ``missing`` show
+    their text (e.g. "not reached") where the value is missing, instead of Streamlit's "None";
+    the download keeps the numbers. In presenter mode the rows are taller, as the text is.
+    """
     from her2er_dash.export import safe_csv_bytes
 
-    shown = df.copy()
-    shown.attrs = {}  # result metadata (exclusions) is shown in the caption, not serialised
-    for column in shown.columns:
-        if _is_p_column(str(column)) and pd.api.types.is_numeric_dtype(shown[column]):
-            shown[column] = shown[column].map(format_p)
+    shown = display_frame(df, missing)
+    if presenter_on():
+        from her2er_dash.figures import PRESENTER_SCALE
+
+        kwargs.setdefault("row_height", round(TABLE_ROW_PX * PRESENTER_SCALE))
     st.dataframe(shown, hide_index=True, width="stretch", **kwargs)
     if caption:
         st.caption(caption)
@@ -1030,6 +1042,20 @@ def table(df: pd.DataFrame, name: str, *, caption: str | None = None, **kwargs) 
         mime="text/csv",
         key=f"dl_{name}",
     )
+
+
+def display_frame(df: pd.DataFrame, missing: dict[str, str] | None = None) -> pd.DataFrame:
+    """The table as shown: p-values formatted, missing values of ``missing``'s columns as text."""
+    shown = df.copy()
+    shown.attrs = {}  # result metadata (exclusions) is shown in the caption, not serialised
+    for column in shown.columns:
+        if _is_p_column(str(column)) and pd.api.types.is_numeric_dtype(shown[column]):
+            shown[column] = shown[column].map(format_p)
+    for column, text in (missing or {}).items():
+        if column in shown.columns and shown[column].isna().any():
+            shown[column] = [text if pd.isna(v) else (f"{v:.4g}" if isinstance(v, float) else str(v))
+                             for v in shown[column]]  # fmt: skip
+    return shown
 
 
 def synthetic_banner() -> str | None:
@@ -1064,35 +1090,152 @@ def format_p(p: float) -> str:
     return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}"
 
 
-def figure(fig, name: str) -> None:
-    """A plotly figure with the camera button for PNG/SVG and an HTML download."""
-    from her2er_dash.export import PLOTLY_CONFIG, figure_html
+def presenter_on() -> bool:
+    """Whether this session shows the page in presenter mode (the sidebar toggle)."""
+    return bool(st.session_state.get("presenter", False))
 
-    config = dict(PLOTLY_CONFIG)
-    image_format = st.session_state.get("image_format", "png")
-    config["toImageButtonOptions"] = {
-        **config.get("toImageButtonOptions", {}), "filename": f"{export_prefix()}{name}",
-        "format": image_format,
-    }
-    if st.session_state.get("_synthetic_view"):
-        _ensure_watermark(fig)  # so that PNG/SVG and HTML files say SYNTHETIC too
-    st.plotly_chart(fig, config=config, key=f"fig_{name}", width="stretch")
+
+def chart(name: str, build: Callable, *args, published: bool = False, **kwargs) -> None:
+    """Draw ``build(*args, **kwargs)``, a ``her2er_dash.figures`` builder, as figure ``name``.
+
+    The one place where figures get the session's presenter mode and, when the cohort on screen
+    is synthetic, the SYNTHETIC watermark; ``published=True`` marks figures of published (real)
+    data, which never get it. Built figures are cached across sessions on the content of their
+    inputs (see :func:`fingerprint`), so a figure costs its serialisation only, not its
+    construction, when the same result is drawn again. Builders that offer a ``narrow`` layout
+    (forest plots) are drawn twice, and CSS shows the stacked one on phone screens only.
+    """
+    options = {**kwargs, "presenter": presenter_on()}
+    synthetic = bool(st.session_state.get("_synthetic_view")) and not published
+    if "watermark" in _parameters(build):
+        options["watermark"] = "SYNTHETIC DATA" if synthetic else None
+    if "narrow" not in _parameters(build):
+        figure(_cached_figure(build, args, options), name, synthetic=synthetic)
+        return
+    with st.container(key=f"{WIDE_PREFIX}{name}"):
+        figure(_cached_figure(build, args, options), name, synthetic=synthetic)
+    with st.container(key=f"{NARROW_PREFIX}{name}"):
+        figure(_cached_figure(build, args, {**options, "narrow": True}), f"{name}_narrow",
+               synthetic=synthetic, filename=name)
+
+
+#: Container keys of the two layouts of a figure (see :func:`page_style`).
+WIDE_PREFIX, NARROW_PREFIX = "figwide_", "fignarrow_"
+#: Below this width (px) the stacked layouts are shown (Streamlit stacks columns there too).
+NARROW_SCREEN_PX = 640
+
+
+def figure(fig, name: str, *, synthetic: bool | None = None, filename: str | None = None) -> None:
+    """Draw a built plotly figure with the camera button for PNG/SVG and an HTML download.
+
+    Both exports have the figure's content (watermark, at-risk table, titles) at publication
+    size (``export.image_options``: 7 × 5 in at 300 dpi for PNG). The figure is drawn with its
+    own template (``theme=None``), so the screen, the PNG/SVG and the HTML file look the same.
+    ``synthetic`` names the files SYNTHETIC_… (default: whether the cohort on screen is
+    synthetic); the figure itself is never changed here (it may be shared through the cache).
+    """
+    from her2er_dash.export import figure_html, plotly_config
+
+    synthetic = bool(st.session_state.get("_synthetic_view")) if synthetic is None else synthetic
+    stem = f"{'SYNTHETIC_' if synthetic else ''}{filename or name}"
+    config = plotly_config(fig, filename=stem, image_format=st.session_state.get("image_format", "png"))
+    st.plotly_chart(fig, config=config, key=f"fig_{name}", width="stretch", theme=None)
     st.download_button(
         "Download figure (HTML)",
-        lambda: figure_html(fig),  # ~5 MB with plotly.js inlined: build only when clicked
-        file_name=f"{export_prefix()}{name}.html",
+        lambda: figure_html(fig, config=config),  # ~5 MB with plotly.js inlined: built on click
+        file_name=f"{stem}.html",
         mime="text/html",
         key=f"dlfig_{name}",
     )
 
 
-def _ensure_watermark(fig) -> None:
-    """Add the SYNTHETIC watermark to a figure a page drew without one."""
-    if any(getattr(a, "name", None) == "watermark" for a in fig.layout.annotations):
+@st.cache_resource(max_entries=128, ttl=3600, show_spinner=False)
+def _figure_cache(key: str, _build: Callable, _args: tuple, _kwargs: dict):
+    # Shared by every session: the figure must never be modified after this (nothing does:
+    # st.plotly_chart and figure_html only read it).
+    return _build(*_args, **_kwargs)
+
+
+def _cached_figure(build: Callable, args: tuple, kwargs: dict):
+    key = fingerprint((build.__module__, build.__qualname__, args, kwargs))
+    return _figure_cache(key, build, args, kwargs)
+
+
+_PARAMETERS: dict[Callable, frozenset[str]] = {}
+
+
+def _parameters(build: Callable) -> frozenset[str]:
+    if build not in _PARAMETERS:
+        import inspect
+
+        _PARAMETERS[build] = frozenset(inspect.signature(build).parameters)
+    return _PARAMETERS[build]
+
+
+def fingerprint(value: Any) -> str:
+    """A digest of ``value``'s content: equal for equal tables, results and options.
+
+    Tables are hashed row by row (``pandas.util.hash_pandas_object``, with their columns, dtypes
+    and scalar ``attrs``), arrays by their bytes, dataclasses and plain objects field by field;
+    so analysis results, which are new objects each time they leave Streamlit's cache, map to
+    the same key when their numbers are the same.
+    """
+    digest = hashlib.blake2b(digest_size=20)
+    _feed(digest, value)
+    return digest.hexdigest()
+
+
+def _feed(digest, value: Any) -> None:
+    import dataclasses
+
+    update = digest.update
+    if value is None or isinstance(value, (bool, int, float, complex, str, bytes)):
+        update(f"{type(value).__name__}:{value!r};".encode())
+    elif isinstance(value, (pd.DataFrame, pd.Series, np.ndarray)):
+        _feed_array(digest, value)
+    elif isinstance(value, (list, tuple)):
+        update(b"[")
+        for item in value:
+            _feed(digest, item)
+        update(b"]")
+    elif isinstance(value, dict):
+        update(b"{")
+        for key in sorted(value, key=repr):
+            _feed(digest, key)
+            _feed(digest, value[key])
+        update(b"}")
+    elif isinstance(value, (set, frozenset)):
+        _feed(digest, sorted(value, key=repr))
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        update(f"dc:{type(value).__qualname__};".encode())
+        for item in dataclasses.fields(value):
+            _feed(digest, item.name)
+            _feed(digest, getattr(value, item.name))
+    elif callable(value) and hasattr(value, "__qualname__"):
+        update(f"fn:{getattr(value, '__module__', '')}.{value.__qualname__};".encode())
+    elif hasattr(value, "__dict__"):
+        update(f"obj:{type(value).__qualname__};".encode())
+        _feed(digest, vars(value))
+    else:
+        update(f"{type(value).__qualname__}:{value!r};".encode())
+
+
+def _feed_array(digest, value: pd.DataFrame | pd.Series | np.ndarray) -> None:
+    import pickle
+
+    if isinstance(value, np.ndarray):
+        digest.update(f"nd:{value.dtype}:{value.shape};".encode())
+        digest.update(pickle.dumps(value, protocol=5) if value.dtype == object
+                      else np.ascontiguousarray(value).tobytes())  # fmt: skip
         return
-    fig.add_annotation(text="SYNTHETIC DATA", xref="paper", yref="paper", x=0.5, y=0.5,
-                       showarrow=False, textangle=-20, name="watermark",
-                       font={"size": 44, "color": "rgba(0,0,0,0.10)"})
+    frame = value.to_frame() if isinstance(value, pd.Series) else value
+    digest.update(repr((type(value).__name__, [str(c) for c in frame.columns],
+                        [str(d) for d in frame.dtypes], frame.shape)).encode())  # fmt: skip
+    try:
+        digest.update(pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes())
+    except TypeError:  # unhashable cells (lists): the pickled table instead
+        digest.update(pickle.dumps(frame, protocol=5))
+    _feed(digest, {k: v for k, v in value.attrs.items() if isinstance(v, (str, int, float, bool))})
 
 
 def register_analysis(page: str, analyses: list[dict]) -> None:
@@ -1180,8 +1323,7 @@ def sidebar() -> Context:
         presenter = toggle("Presenter mode (large fonts)", key="presenter")
         st.radio("Figure image format (camera button on each figure)", ["png", "svg"],
                  key="image_format", horizontal=True)
-    if presenter:
-        st.html("<style>html, body, [class*='st-'] {font-size: 1.25rem;}</style>")
+    page_style(presenter)
     return Context(cohort=cohort, flt=flt, filtered=filtered, presenter=presenter,
                    classified=classified, landmark_fallback=fallback)
 
@@ -1359,24 +1501,52 @@ def _time_model_widgets(cohort: ActiveCohort) -> float | None:
                   default=cohort.landmark_months if documented else 6.0, min_value=0.0)
 
 
+def page_style(presenter: bool) -> None:
+    """The page's CSS, in one place: a compact top (the first chart above the fold on a 1366 × 768
+    laptop), the stacked figure layouts on phones only (see :func:`chart`), and presenter mode.
+
+    Presenter mode scales the root font size by ``figures.PRESENTER_SCALE``: Streamlit sizes
+    headings, body text, widgets and table text in rem, so they all grow by the one factor the
+    figures use for their text, and keep their proportions (headings stay larger than body text).
+    """
+    from her2er_dash.figures import PRESENTER_SCALE
+
+    rules = [
+        '[data-testid="stMainBlockContainer"] {padding-top: 3rem; padding-bottom: 4rem;}',
+        '[data-testid="stMainBlockContainer"] h1 {font-size: 2.1rem; padding-top: 0.25rem;}',
+        f"@media (max-width: {NARROW_SCREEN_PX}px) {{[class*='st-key-{WIDE_PREFIX}'] {{display: none;}}}}",
+        f"@media (min-width: {NARROW_SCREEN_PX + 1}px) {{[class*='st-key-{NARROW_PREFIX}'] {{display: none;}}}}",
+    ]
+    if presenter:
+        rules.append(f"html {{font-size: {100 * PRESENTER_SCALE:.0f}%;}}")
+    st.html("<style>" + "\n".join(rules) + "</style>")
+
+
 def page_header(ctx: Context, title: str, intro: str) -> None:
+    """Title, a one-paragraph intro, and — compactly, so the page's first chart stays in view —
+    the synthetic-data warning and the cohort's limits (details in one expander)."""
     st.title(title)
     st.caption(intro)
-    if ctx.cohort.synthetic:
+    cohort = ctx.cohort
+    if cohort.synthetic:
         st.warning(
-            f"**SYNTHETIC DATA** — {ctx.cohort.title}. Generated by `her2er_dash.simulate`; not real "
-            "patients. What it shows about pCR and ER it shows because the generator assumes it: "
-            + " ".join(ctx.cohort.assumptions),
+            f"**SYNTHETIC DATA** — {cohort.title}: generated by `her2er_dash.simulate`, not real "
+            "patients. What it shows about pCR and ER it shows because the generator assumes it "
+            "(see *About this cohort*).",
             icon="⚠️",
         )
-    if ctx.cohort.cannot_show:
-        with st.expander(f"What this cohort can and cannot show ({len(ctx.cohort.cannot_show)} "
-                         "limits)"):
-            if ctx.cohort.can_show:
-                st.markdown("**Can show**\n\n" + "\n".join(f"- {s}" for s in ctx.cohort.can_show))
-            st.markdown("**Cannot show**\n\n" + "\n".join(f"- {s}" for s in ctx.cohort.cannot_show))
-            if ctx.cohort.citation:
-                st.caption(f"Cite: {ctx.cohort.citation} Licence: {ctx.cohort.licence}.")
+    if cohort.cannot_show or cohort.assumptions:
+        limits = f"{len(cohort.cannot_show)} limits" if cohort.cannot_show else "assumptions"
+        with st.expander(f"About this cohort: what it can and cannot show ({limits})"):
+            if cohort.assumptions:
+                st.markdown("**What the generator assumes**\n\n"
+                            + "\n".join(f"- {s}" for s in cohort.assumptions))  # fmt: skip
+            if cohort.can_show:
+                st.markdown("**Can show**\n\n" + "\n".join(f"- {s}" for s in cohort.can_show))
+            if cohort.cannot_show:
+                st.markdown("**Cannot show**\n\n" + "\n".join(f"- {s}" for s in cohort.cannot_show))
+            if cohort.citation:
+                st.caption(f"Cite: {cohort.citation} Licence: {cohort.licence}.")
 
 
 def finish() -> None:

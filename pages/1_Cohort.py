@@ -13,7 +13,9 @@ ui.page_header(
     "the sidebar or upload your own here, then explore pCR, survival, subgroups and published evidence.",
 )
 
-with ui.panel("Bring your own data"):
+# Side by side on wide screens (stacked on phones): the way in, and the selection at a glance.
+bring, flow = st.columns([3, 2], gap="large")
+with bring, ui.panel("Bring your own data"):
     st.markdown(
         "CSV/TSV/semicolon text, Excel (.xlsx/.xls; sheets joined on the patient ID, data-dictionary "
         "sheets read as descriptions), Parquet, cBioPortal clinical files and study-view downloads, GDC "
@@ -43,6 +45,9 @@ with ui.panel("Bring your own data"):
         if st.button("Load study", key="cbio_load"):
             with st.spinner(f"Fetching {study} from cBioPortal…"):
                 ui.load_cbioportal(study)
+with flow, ui.panel("Flow of patients through the filters"):
+    ui.chart("filter_flow", figures.flow_figure, ctx.filtered.flow)
+    ui.table(ctx.filtered.flow, "filter_flow")
 
 if ctx.cohort.cohort is not None:
     with ui.panel("Column mapping"):
@@ -75,10 +80,6 @@ with ui.panel("ER definitions: the cut-off each study's recorded status implies"
         ui.table(cutoffs, "er_cutoffs_by_study",
                  caption="Highest ER level recorded negative and lowest recorded positive per study; "
                          "n_changed counts recorded statuses the current rule changes.")
-
-with ui.panel("Flow of patients through the filters"):
-    ui.figure(figures.flow_figure(ctx.filtered.flow, presenter=ctx.presenter), "filter_flow")
-    ui.table(ctx.filtered.flow, "filter_flow")
 
 with ui.panel("What is in this cohort"):
     filled = ui.values_per_column(ctx.cohort)

@@ -42,11 +42,8 @@ with ui.panel("pCR rate by group"):
     alpha = {"90%": 0.10, "95%": 0.05, "99%": 0.01}[level]
     rates = ctx.run("response.pcr_rates", by=by or None, method=method, alpha=alpha)
     with left:
-        fig = figures.rates_figure(
-            rates, x=by[0] if by else None, color=by[1] if len(by) > 1 else None,
-            presenter=ctx.presenter, watermark=ctx.watermark,
-        )
-        ui.figure(fig, "pcr_rates")
+        ui.chart("pcr_rates", figures.rates_figure, rates, x=by[0] if by else None,
+                 color=by[1] if len(by) > 1 else None)
     ui.table(rates, "pcr_rates", caption=f"{rates.attrs['exclusions'].describe()}. {ctx.pcr_caption()}")
     analyses.append({"kind": "pcr_rates", "by": by or None, "method": method, "alpha": alpha})
 
@@ -87,8 +84,7 @@ with ui.panel("pCR probability across ER level"):
             df_spline = int(ui.selectbox("Spline degrees of freedom", [1, 2, 3, 4, 5], key="resp_dr_df",
                                          default=3))
         dose = ctx.run("response.er_dose_response", er=er, df_spline=df_spline)
-        ui.figure(figures.dose_response_figure(dose, presenter=ctx.presenter, watermark=ctx.watermark),
-                  "er_dose_response")
+        ui.chart("er_dose_response", figures.dose_response_figure, dose)
         st.caption(
             f"Logistic regression on a natural cubic spline of {er} ({df_spline} df). "
             f"Overall p = {dose.p_overall:.3g}; non-linearity p = {dose.p_nonlinear:.3g}. "

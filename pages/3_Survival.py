@@ -51,9 +51,8 @@ def competing_risks_panel(full, endpoint, time, event, group, horizon, label, co
                                         default=True)
     cif = full.run("survival.cumulative_incidence", time=time, event=event, by=group,
                    strata="study" if stratify else None)
-    ui.figure(figures.cif_figure(cif, mode=mode, cause_labels=schema.CAUSE_LABELS.get(endpoint),
-                                 time_label=label, presenter=full.presenter,
-                                 watermark=full.watermark), f"cif_{endpoint}")
+    ui.chart(f"cif_{endpoint}", figures.cif_figure, cif, mode=mode,
+             cause_labels=schema.CAUSE_LABELS.get(endpoint), time_label=label)
     st.caption(f"{cif.exclusions.describe()}. Aalen–Johansen cumulative incidence with 95% "
                "pointwise log(−log) CIs (as R cmprsk::cuminc).")
     cause = schema.cause_label(endpoint, 1)
@@ -201,9 +200,8 @@ def iptw_panel(ctx, endpoint, time, event, log):
     result = ctx.run("survival.iptw_kaplan_meier", time=time, event=event, exposure=exposure,
                      confounders=confounders, reference=reference, truncate=trunc)
     unadjusted = ctx.run("survival.kaplan_meier", time=time, event=event, by=exposure)
-    ui.figure(figures.adjusted_figure(result, unadjusted=unadjusted, time_label=label,
-                                      presenter=ctx.presenter, watermark=ctx.watermark),
-              f"iptw_{endpoint}")
+    ui.chart(f"iptw_{endpoint}", figures.adjusted_figure, result, unadjusted=unadjusted,
+             time_label=label)
     w = result.weights
     info = w.truncation
     trunc_text = ("no truncation" if info["quantiles"] is None else
@@ -218,8 +216,7 @@ def iptw_panel(ctx, endpoint, time, event, log):
         st.warning(f"Balance is incomplete after weighting (largest |SMD| = {worst:.2f} > 0.1): "
                    "residual confounding is likely; add the unbalanced covariate or restrict the "
                    "cohort.")
-    ui.figure(figures.balance_figure(w.balance, presenter=ctx.presenter, watermark=ctx.watermark),
-              f"iptw_balance_{endpoint}")
+    ui.chart(f"iptw_balance_{endpoint}", figures.balance_figure, w.balance)
     ui.table(w.balance, f"iptw_balance_{endpoint}", caption="Standardised mean differences before "
              "and after weighting (denominator: pooled SD before weighting).")
     ui.table(w.summary, f"iptw_weights_{endpoint}", caption="Weights per group (ESS: Kish effective "
@@ -330,12 +327,12 @@ with ui.panel("Kaplan–Meier"):
     km, km_landmark = ctx.run_survival("survival.kaplan_meier", time=time, event=event, uses=[group],
                                        by=group, conf_type=conf_type)
     label = ctx.time_label(endpoint, landmarked=km_landmark is not None)
-    ui.figure(figures.km_figure(km, time_label=label, presenter=ctx.presenter, watermark=ctx.watermark),
-              f"km_{endpoint}")
+    ui.chart(f"km_{endpoint}", figures.km_figure, km, time_label=label)
     landmark_caption(km_landmark)
     st.caption(f"{km.exclusions.describe()}. Pointwise {conf_type} 95% CI (Greenwood variance).")
-    ui.table(km.medians, f"km_medians_{endpoint}", caption="Median survival (months) with 95% CI; "
-             "empty when the curve does not fall below 50%.")
+    ui.table(km.medians, f"km_medians_{endpoint}", missing=ui.MEDIAN_MISSING,
+             caption="Median survival (months) with 95% CI: 'not reached' when the curve does not "
+             "fall below 50% ('—': a confidence limit not reached).")
     analyses.append({"kind": "kaplan_meier", "endpoint": endpoint, "by": group, "conf_type": conf_type,
                      **({"landmark": ctx.landmark_spec} if km_landmark else {})})
 
@@ -429,8 +426,7 @@ with ui.panel("Is pCR equally prognostic across ER groups? (landmark at surgery)
         except AnalysisError as refused:  # e.g. no surgery times and no fallback: say why
             st.warning(ui.plain(refused))
     if result is not None:
-        ui.figure(figures.forest_figure(result, measure="HR", presenter=ctx.presenter,
-                                        watermark=ctx.watermark), f"pcr_by_er_{endpoint}")
+        ui.chart(f"pcr_by_er_{endpoint}", figures.forest_figure, result, measure="HR")
         landmark_caption(result.attrs["landmark"])
         ui.table(result, f"pcr_by_er_{endpoint}",
                  caption=f"Interaction p: likelihood-ratio test of pCR × {schema.column_label(er_group)}. "

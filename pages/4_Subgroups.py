@@ -87,8 +87,7 @@ with ui.panel():
             f"{0.05 * n_tests:.1f} would be 'significant' by chance alone even if the effect were the "
             "same in every subgroup."
         )
-        ui.figure(figures.forest_figure(table, measure=measure, presenter=ctx.presenter,
-                                        watermark=ctx.watermark), "subgroup_forest")
+        ui.chart("subgroup_forest", figures.forest_figure, table, measure=measure)
         notes = [table.attrs["contrast"], table.attrs["contrast_exclusions"].describe()]
         if "exclusions" in table.attrs:
             notes.append(table.attrs["exclusions"].describe())

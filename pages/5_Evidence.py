@@ -28,6 +28,7 @@ GROUP_NAMES = {"hr_status": ("HR+", "HR−"), "er_status": ("ER+", "ER−"),
 def moderator_section(table, moderators, *, method, hksj, key, name, input_spec, what, extra=None):
     """The moderator tests (QM, p) of a study table, and the subgroup forest of one tested moderator."""
     extra = extra or {}
+    published = input_spec["source"] != "cohort"  # published arms are real data: no SYNTHETIC mark
     tests = evidence.moderator_tests(table, moderators, method=method, hksj=hksj)
     tested = tests[np.isfinite(tests["qm"])]
     for row in tested.to_dict("records"):
@@ -57,10 +58,9 @@ def moderator_section(table, moderators, *, method, hksj, key, name, input_spec,
     groups = meta.subgroup(used, chosen, method=method, hksj=hksj, tau2="common")
     fit = meta.regress(used, [chosen], method=method, hksj=hksj)
     test = evidence.qm_text(tested.set_index("column").loc[chosen])
-    ui.figure(figures.meta_forest_figure(groups.summary_frame(exponentiate=True), presenter=ctx.presenter,
-                                         watermark=ctx.watermark, title=f"By {label(chosen, chosen).lower()}",
-                                         heterogeneity=f"Test for subgroup differences: {test}"),
-              f"{name}_subgroups")
+    ui.chart(f"{name}_subgroups", figures.meta_forest_figure, groups.summary_frame(exponentiate=True),
+             title=f"By {label(chosen, chosen).lower()}", heterogeneity=f"Test for subgroup differences: {test}",
+             published=published)
     ui.table(fit.table, f"{name}_regression",
              caption="Meta-regression coefficients on the log scale (the intercept is the reference level). "
              + " ".join(ui.plain(n) for n in fit.notes))
@@ -82,6 +82,7 @@ def influence_section(table, result, *, method, hksj, name, input_spec, extra=No
 
 def bias_section(table, *, method, hksj, name, input_spec, extra=None):
     """Funnel plot and Egger's test, only with at least 10 studies."""
+    published = input_spec["source"] != "cohort"
     k = int(table["excluded"].fillna("").eq("").sum()) if "excluded" in table.columns else len(table)
     if k < evidence.MIN_STUDIES_FOR_BIAS:
         st.info(f"Funnel plot and Egger's test are not shown: they need at least "
@@ -90,8 +91,7 @@ def bias_section(table, *, method, hksj, name, input_spec, extra=None):
         return
     funnel = meta.funnel(table, method=method, hksj=hksj)
     egger = meta.egger(table, method=method, hksj=hksj)
-    ui.figure(figures.funnel_figure(funnel, egger=egger, presenter=ctx.presenter, watermark=ctx.watermark),
-              f"{name}_funnel")
+    ui.chart(f"{name}_funnel", figures.funnel_figure, funnel, egger=egger, published=published)
     ui.table(egger.table, f"{name}_egger", caption="Egger's regression test: the slope on the standard error "
              "tests funnel asymmetry. Asymmetry can come from publication bias, but also from true "
              "heterogeneity, chance or small studies differing in design; it does not prove bias.")
@@ -138,7 +138,7 @@ with ui.panel("Published trials: pCR in HR+ vs HR− HER2+ disease"):
         st.info("No published arm matches these filters. Pick at least one regimen class, pCR definition and "
                 "verification level.")
     else:
-        ui.figure(figures.published_figure(shown, presenter=ctx.presenter), "published_trials")
+        ui.chart("published_trials", figures.published_figure, shown, published=True)
     first = ["trial", "arm", "regimen_class", "chemo", "dual_blockade", "pcr_definition", "verification",
              "n_hr_pos", "pcr_events_hr_pos", "rate_printed_hr_pos", "source_hr_pos",
              "n_hr_neg", "pcr_events_hr_neg", "rate_printed_hr_neg", "source_hr_neg"]
@@ -183,9 +183,8 @@ with ui.panel("Meta-analysis of the published arms that print counts"):
         pooled = meta.pool(arms, method=pub_method, hksj=pub_hksj)
         influence = influence_section(arms, pooled, method=pub_method, hksj=pub_hksj, name="published",
                                       input_spec=pub_input)
-        ui.figure(figures.meta_forest_figure(pooled, presenter=ctx.presenter, influence=influence,
-                                             measure_label=evidence.PUBLISHED_MEASURE_LABELS[quantity]),
-                  "published_pooled")
+        ui.chart("published_pooled", figures.meta_forest_figure, pooled, influence=influence,
+                 measure_label=evidence.PUBLISHED_MEASURE_LABELS[quantity], published=True)
         ui.table(evidence.model_rows(glmm, pooled, guard=guard), "published_pooled_models",
                  caption="GLMM: binomial-normal model fitted by maximum likelihood on the counts (metafor "
                  "rma.glmm; no continuity correction), the recommended model for sparse pCR counts. Inverse "
@@ -202,7 +201,7 @@ with ui.panel("Meta-analysis of the published arms that print counts"):
             {"kind": "meta", "function": "pool", "method": pub_method, "hksj": pub_hksj, "input": pub_input},
         ]
         if influence is not None:
-            ui.figure(figures.leave_one_out_figure(influence, presenter=ctx.presenter), "published_leave_one_out")
+            ui.chart("published_leave_one_out", figures.leave_one_out_figure, influence, published=True)
             ui.table(influence.summary_frame(), "published_leave_one_out",
                      caption="Leave-one-out: the pooled estimate and heterogeneity without each arm in turn.")
         st.markdown("**Does the pooled quantity differ by study-level moderators?**")
@@ -217,7 +216,7 @@ with ui.panel("Meta-analysis of the published arms that print counts"):
 with ui.panel("Published pCR → survival hazard ratios by HR status"):
     prognosis = datasets.published_prognosis()
     rows = evidence.prognosis_rows(prognosis)
-    ui.figure(figures.prognosis_figure(rows, presenter=ctx.presenter), "published_prognosis")
+    ui.chart("published_prognosis", figures.prognosis_figure, rows, published=True)
     first = ["study", "population", "hr_status", "endpoint", "printed", "hr", "ci_low", "ci_high", "n", "events",
              "verification", "source_location"]
     ui.table(rows[first + [c for c in rows.columns if c not in first]], "published_prognosis",
@@ -380,8 +379,7 @@ def pool_cohort() -> None:
 
 def cohort_forest(result, table, influence) -> None:
     """The forest (with leave-one-out), heterogeneity, the per-study table with small studies flagged."""
-    ui.figure(figures.meta_forest_figure(result, presenter=ctx.presenter, watermark=ctx.watermark,
-                                         influence=influence), "meta_forest")
+    ui.chart("meta_forest", figures.meta_forest_figure, result, influence=influence)
     st.markdown(
         f"k = {result.k} studies · τ² = {result.tau2:.4g} · I² = {result.i2:.1f}% · "
         f"Q = {result.q:.2f} (df {result.q_df}), p = {ui.format_p(result.p_heterogeneity)}"
@@ -405,8 +403,7 @@ def cohort_forest(result, table, influence) -> None:
     if flagged:
         st.caption(f"Small studies ({len(flagged)}): {', '.join(ui.plain(s) for s in flagged)}.")
     if influence is not None:
-        ui.figure(figures.leave_one_out_figure(influence, presenter=ctx.presenter, watermark=ctx.watermark),
-                  "meta_leave_one_out")
+        ui.chart("meta_leave_one_out", figures.leave_one_out_figure, influence)
         ui.table(influence.summary_frame(), "meta_leave_one_out",
                  caption="Leave-one-out: the pooled estimate and heterogeneity without each study in turn.")
 
@@ -455,11 +452,10 @@ with ui.panel("CTNeoBC: is pCR equally prognostic in HR+ and HR− disease? (thi
                 st.warning(ui.plain(landmark["warning"]))
             flags, withheld = evidence.ctneobc_guard(ct)
             names = {"positive": positive, "negative": negative}
-            ui.figure(figures.meta_forest_figure(
-                evidence.ctneobc_forest_frame(ct, names), presenter=ctx.presenter, watermark=ctx.watermark,
-                measure_label="Hazard ratio of pCR", title=f"pCR → {ct_endpoint.upper()} by study and {positive}/"
-                f"{negative}", heterogeneity=f"Pooled within each group ({ct.method}); test of the difference below"),
-                "ctneobc_forest")
+            ui.chart("ctneobc_forest", figures.meta_forest_figure, evidence.ctneobc_forest_frame(ct, names),
+                     measure_label="Hazard ratio of pCR", title=f"pCR → {ct_endpoint.upper()} by study and "
+                     f"{positive}/{negative}",
+                     heterogeneity=f"Pooled within each group ({ct.method}); test of the difference below")
             per_study = ct.per_study.assign(small=flags)
             ui.table(per_study, "ctneobc_per_study",
                      caption="Per study and group: patients, events, pCR patients and their events after the "

@@ -13,15 +13,16 @@ ui.page_header(
     "along continuous signatures (luminal, ESR1/PGR, HER2), over two signatures at once, and by "
     "regimen group — to find the HER2+ tumours that behave like ER-driven (luminal) disease.",
 )
-st.caption(
-    "**What this page shows:** associations between tumour biology and pCR (or survival) within "
-    "one cohort, with 95% confidence intervals. **What it does not show:** treatment benefit. A "
-    "subtype with little pCR after chemotherapy is not thereby shown to do as well without it; "
-    "only a randomised chemotherapy-free arm can show that. Groups with fewer than 10 patients or "
-    "5 responders/non-responders get counts but no p-value, models with fewer than 10 of the rarer "
-    "outcome per coefficient are flagged, and with many tests on one page some small p-values are "
-    "expected by chance."
-)
+with st.expander("What this page shows, and what it cannot show"):
+    st.caption(
+        "**What this page shows:** associations between tumour biology and pCR (or survival) within "
+        "one cohort, with 95% confidence intervals. **What it does not show:** treatment benefit. A "
+        "subtype with little pCR after chemotherapy is not thereby shown to do as well without it; "
+        "only a randomised chemotherapy-free arm can show that. Groups with fewer than 10 patients or "
+        "5 responders/non-responders get counts but no p-value, models with fewer than 10 of the rarer "
+        "outcome per coefficient are flagged, and with many tests on one page some small p-values are "
+        "expected by chance."
+    )
 data = ctx.data
 ISPY2 = "ispy2"
 st.session_state["_ers_offered"] = False
@@ -104,8 +105,7 @@ with ui.panel("pCR by molecular subtype and hormone-receptor status"):
             receptor = ui.selectbox("Split by", receptor_cols, key="ers_receptor",
                                     format_func=schema.column_label)
         res = ctx.run("subsets.subtype_response", subtype=subtype, receptor=receptor, her2=her2)
-        ui.figure(figures.subtype_rates_figure(res, presenter=ctx.presenter, watermark=ctx.watermark),
-                  "subset_subtype_rates")
+        ui.chart("subset_subtype_rates", figures.subtype_rates_figure, res)
         ui.table(res.table, "subset_subtype_rates",
                  caption=f"pCR with 95% Wilson CI; 'all' rows pool the levels. "
                          f"{res.exclusions.describe()}. 'small': too few patients or responders "
@@ -137,8 +137,7 @@ with ui.panel("pCR along a continuous signature"):
                                          key="ers_df", default=3))
         dose = ctx.run("subsets.signature_response", signature=signature, df_spline=df_spline,
                        her2=her2)
-        ui.figure(figures.dose_response_figure(dose, presenter=ctx.presenter,
-                                               watermark=ctx.watermark), "subset_signature")
+        ui.chart("subset_signature", figures.dose_response_figure, dose)
         st.caption(f"Logistic regression on a natural cubic spline of {signature} ({dose.df_spline} "
                    f"df). Overall p = {ui.format_p(dose.p_overall)}; non-linearity p = "
                    f"{ui.format_p(dose.p_nonlinear)}. {dose.exclusions.describe()}. "
@@ -173,8 +172,7 @@ with ui.panel("Two signatures at once"):
         with c3:
             bins = int(ui.selectbox("Bins per axis", [2, 3, 4], key="ers_bins", default=3))
         surf = ctx.run("subsets.signature_surface", x=x, y=y, bins=bins, her2=her2)
-        ui.figure(figures.surface_figure(surf, presenter=ctx.presenter, watermark=ctx.watermark),
-                  "subset_surface")
+        ui.chart("subset_surface", figures.surface_figure, surf)
         st.caption(
             f"Colour and contours: fitted P(pCR) from logit P = b0 + b1·x + b2·y + b3·x·y, drawn only "
             f"where at least 3 patients lie within half an SD (blank = extrapolation). Boxes: observed "
@@ -232,8 +230,7 @@ with ui.panel("Does the association depend on the regimen?"):
         else:
             inter = ctx.run("subsets.regimen_interaction", markers=chosen, regimen=regimen,
                             grouping=grouping, model=model, her2=her2)
-            ui.figure(figures.slopes_figure(inter, presenter=ctx.presenter, watermark=ctx.watermark),
-                      "subset_regimen_slopes")
+            ui.chart("subset_regimen_slopes", figures.slopes_figure, inter)
             n_tests = int(inter.tests["p_value"].notna().sum())
             st.markdown(f"**{n_tests} likelihood-ratio tests** below — at α = 0.05 about "
                         f"{0.05 * n_tests:.1f} would be 'significant' by chance alone. "
@@ -265,15 +262,15 @@ with ui.panel("Survival by subtype within HER2+ disease"):
         km = ctx.run("subsets.subtype_survival", time=schema.time_column(endpoint),
                      event=schema.event_column(endpoint), subtype=surv_subtype, her2=her2)
         label = schema.time_axis_label(ctx.cohort.time_origin, endpoint)
-        ui.figure(figures.km_figure(km.km, time_label=label, presenter=ctx.presenter,
-                                    watermark=ctx.watermark), "subset_survival")
+        ui.chart("subset_survival", figures.km_figure, km.km, time_label=label)
         if km.note:
             st.warning(ui.plain(km.note[0].upper() + km.note[1:]) + ": the curves are descriptive.")
         else:
             st.markdown(f"Log-rank χ² = {km.logrank_statistic:.2f} on {km.logrank_df} df, "
                         f"p = {ui.format_p(km.logrank_p)}")
-        ui.table(km.groups, "subset_survival_groups",
-                 caption=f"{km.exclusions.describe()}. Median survival (months) with 95% CI.")
+        ui.table(km.groups, "subset_survival_groups", missing=ui.MEDIAN_MISSING,
+                 caption=f"{km.exclusions.describe()}. Median survival (months) with 95% CI "
+                         "('not reached' when the curve stays above 50%).")
         analyses.append({"kind": "subtype_survival", "endpoint": endpoint, "subtype": surv_subtype,
                          "her2": her2})
 

@@ -410,3 +410,77 @@ def own_output_files() -> list[str]:
             if target.startswith("/") and os.path.isfile(target):
                 found.append(target)
     return sorted(set(found))
+
+
+# --------------------------------------------------------------------------------------------
+# Screenshots at the three screen sizes of issue 16
+# --------------------------------------------------------------------------------------------
+
+#: name -> (viewport, presenter mode on): a projector, a laptop, a phone.
+SCREEN_SIZES: dict[str, tuple[dict[str, int], bool]] = {
+    "1920x1080-presenter": ({"width": 1920, "height": 1080}, True),
+    "1366x768": ({"width": 1366, "height": 768}, False),
+    "390x844": ({"width": 390, "height": 844}, False),
+}
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+
+
+def page_url(base: str, target: AppPage, *, cohort: str | None = None, presenter: bool = False) -> str:
+    """The URL of ``target`` with the cohort and presenter mode set in the query (as a shared link)."""
+    query = "&".join(q for q in (f"cohort={cohort}" if cohort else "", "presenter=1" if presenter else "") if q)
+    return target.url(base) + (f"?{query}" if query else "")
+
+
+MAIN_SCROLLER = '[data-testid="stMain"]'
+MAX_SHOT_HEIGHT = 16_000
+
+
+def capture(page, path: Path, *, full_page: bool = True) -> list[Path]:
+    """Screenshot the page as a user sees it (scrolled to the top, no hover tooltip): ``path`` is
+    the first screen (above the fold); with ``full_page``, ``<stem>-full.png`` is the whole page.
+
+    Streamlit scrolls its main area, not the document, so a browser's "full page" screenshot
+    stops at the fold: the whole page is taken by growing the viewport to the main area's
+    height (at most :data:`MAX_SHOT_HEIGHT` px), then restoring it.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.mouse.move(0, 0)
+    page.evaluate(f"document.querySelector('{MAIN_SCROLLER}')?.scrollTo(0, 0)")
+    page.screenshot(path=str(path))
+    written = [path]
+    if full_page:
+        viewport = page.viewport_size
+        height = page.evaluate(f"document.querySelector('{MAIN_SCROLLER}')?.scrollHeight || 0")
+        if height > viewport["height"]:
+            page.set_viewport_size({"width": viewport["width"], "height": min(int(height), MAX_SHOT_HEIGHT)})
+            try:
+                wait_until_idle(page)
+                page.wait_for_timeout(500)  # charts re-layout to the new size
+                full = path.with_name(f"{path.stem}-full.png")
+                page.screenshot(path=str(full))
+                written.append(full)
+            finally:
+                page.set_viewport_size(viewport)
+    return written
+
+
+def capture_pages(browser, base: str, size: str, *, cohort: str | None = "synthetic",
+                  pages: Iterable[AppPage] | None = None, out: Path = SCREENSHOTS,
+                  timeout_ms: float = 120_000, check=None) -> list[Path]:
+    """Open every page at one of :data:`SCREEN_SIZES` (a fresh browser context, each page from
+    its URL) and write ``<out>/<size>/<page>.png`` (the first screen) and ``<page>-full.png``;
+    ``check(page, target)`` runs before each shot."""
+    viewport, presenter = SCREEN_SIZES[size]
+    context = browser.new_context(viewport=viewport)
+    written = []
+    try:
+        page = context.new_page()
+        for target in pages or app_pages():
+            page.goto(page_url(base, target, cohort=cohort, presenter=presenter), wait_until="domcontentloaded")
+            wait_for_page(page, target.heading, timeout_ms)
+            if check is not None:
+                check(page, target)
+            written += capture(page, out / size / f"{target.path.lower()}.png")
+    finally:
+        context.close()
+    return written

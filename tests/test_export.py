@@ -460,12 +460,31 @@ def test_figure_html_is_self_contained():
     assert html.rstrip().endswith("</html>")
     assert '<script src="https://cdn.plot.ly' not in html  # plotly.js is embedded: works offline
     assert len(html) > 1_000_000
-    assert '"scale": 2' in html
+    # The camera button of the HTML file exports as the app's does: 7 x 5 in at 300 dpi.
+    assert '"width": 700, "height": 500, "scale": 3' in html
 
 
-def test_plotly_config_asks_for_double_size_png():
-    assert export.PLOTLY_CONFIG["toImageButtonOptions"]["scale"] == 2
-    assert export.PLOTLY_CONFIG["toImageButtonOptions"]["format"] == "png"
+def test_plotly_config_asks_for_publication_size_png():
+    options = export.PLOTLY_CONFIG["toImageButtonOptions"]
+    assert options["format"] == "png"
+    # 7 in x 5 in at 300 dpi.
+    assert (options["width"] * options["scale"], options["height"] * options["scale"]) == (2100, 1500)
+    assert export.EXPORT_INCHES == (7.0, 5.0)
+    assert export.EXPORT_DPI == 300
+
+
+def test_image_options_keep_a_tall_figure_tall_and_take_the_format():
+    import plotly.graph_objects as go
+
+    tall = go.Figure(layout={"height": 900})
+    assert export.image_options(tall)["height"] == 900
+    assert export.image_options(tall)["width"] == 700
+    assert export.image_options(_small_figure())["height"] == 500
+    assert export.plotly_config(_small_figure(), image_format="svg", filename="km")[
+        "toImageButtonOptions"
+    ] == {"format": "svg", "filename": "km", "width": 700, "height": 500, "scale": 3}
+    with pytest.raises(ValueError, match="png"):
+        export.image_options(tall, image_format="jpeg")
 
 
 def test_figure_image_returns_none_without_kaleido(monkeypatch):

@@ -210,14 +210,21 @@ def test_km_curves_carry_the_table_numbers():
         assert _trace(fig, f"{group} lower CI").fill == "tonexty"
 
 
+def _at_risk(fig, group: str) -> list:
+    return [a for a in fig.layout.annotations if a.name == f"{group} at risk"]
+
+
 def test_km_number_at_risk_row_matches_the_table():
     fig = figures.km_figure(KM_TABLE, at_risk_times=[0, 5, 10, 15])
-    negative = _trace(fig, "ER-negative at risk")
-    positive = _trace(fig, "ER-positive at risk")
+    negative = _at_risk(fig, "ER-negative")
+    positive = _at_risk(fig, "ER-positive")
     # At t, the number at risk is that of the first table time >= t (0 after the last time).
-    assert list(negative.text) == ["10", "8", "3", "0"]
-    assert list(positive.text) == ["8", "7", "2", "2"]
-    assert negative.yaxis == "y2"
+    assert [a.text for a in negative] == ["10", "8", "3", "0"]
+    assert [a.text for a in positive] == ["8", "7", "2", "2"]
+    assert [a.x for a in negative] == [0, 5, 10, 15]
+    # One row per group, below the plot, the second under the first.
+    assert {a.yshift for a in negative} != {a.yshift for a in positive}
+    assert max(a.yshift for a in positive) < min(a.yshift for a in negative) < 0
     np.testing.assert_array_equal(fig.layout.xaxis.tickvals, [0, 5, 10, 15])
 
 
@@ -225,7 +232,9 @@ def test_km_axes_are_labelled_with_units():
     fig = figures.km_figure(KM_TABLE, time_label="Months since diagnosis")
     assert fig.layout.xaxis.title.text == "Months since diagnosis"
     assert fig.layout.yaxis.title.text == "Survival probability"
-    assert fig.layout.yaxis2.title.text == "Number at risk"
+    assert [a.text for a in fig.layout.annotations if a.name == "at-risk header"] == [
+        "<b>Number at risk</b>"
+    ]
     assert figures.km_figure(KM_TABLE).layout.xaxis.title.text == "Time (months)"
     assert tuple(fig.layout.yaxis.range) == (0, 1.02)
 
@@ -243,13 +252,13 @@ def test_km_figure_of_a_real_result_uses_its_at_risk_method(gbsg2):
     fig = figures.km_figure(km, at_risk_times=ticks, time_label="Days since surgery")
     expected = km.at_risk(ticks)
     for group in ("no", "yes"):
-        shown = [int(v.replace(",", "")) for v in _trace(fig, f"{group} at risk").text]
+        shown = [int(a.text.replace(",", "")) for a in _at_risk(fig, group)]
         assert shown == expected.loc[expected["group"] == group, "n_at_risk"].tolist()
         part = km.table[km.table["group"] == group]
         np.testing.assert_array_equal(_trace(fig, group).y[1:], part["survival"])
     # At time 0 everyone is at risk: 440 without and 246 with hormone therapy in GBSG2.
-    assert _trace(fig, "no at risk").text[0] == "440"
-    assert _trace(fig, "yes at risk").text[0] == "246"
+    assert _at_risk(fig, "no")[0].text == "440"
+    assert _at_risk(fig, "yes")[0].text == "246"
 
 
 def test_thin_steps_keeps_every_step_above_the_tolerance():
@@ -381,9 +390,29 @@ def _annotation_texts(fig) -> list[str]:
     return [a.text for a in fig.layout.annotations]
 
 
+def _column_annotations(fig, header: str) -> list:
+    """The annotations of a text column drawn beside a forest plot (header excluded), in row order."""
+    assert any(a.name == f"column header: {header}" for a in fig.layout.annotations), header
+    return [a for a in fig.layout.annotations if a.name == f"column: {header}"]
+
+
 def _column(fig, header: str) -> list[str]:
-    """Cells of a table column drawn beside a forest plot (the header cell dropped)."""
-    return list(_trace(fig, f"column: {header}").text[1:])
+    """Cells of a table column drawn beside a forest plot (empty cells are not drawn: "")."""
+    y_rows = _row_positions(fig)
+    by_row = {a.y: a.text for a in _column_annotations(fig, header)}
+    return [by_row.get(y, "") for y in y_rows]
+
+
+def _row_positions(fig) -> list[float]:
+    """The y of every row of a forest plot: those of its label column (every row has a label)."""
+    labels = next(a.name for a in fig.layout.annotations if a.name.startswith("column: "))
+    return [a.y for a in fig.layout.annotations if a.name == labels]
+
+
+def _title_text(fig) -> str:
+    """The title with its subtitle (the caption after ``<br>``)."""
+    title = fig.layout.title
+    return f"{title.text or ''} {title.subtitle.text or ''}".replace("<br>", " ")
 
 
 def test_forest_points_and_intervals_are_the_table_numbers():
@@ -421,17 +450,17 @@ def test_forest_row_order_text_columns_and_caption():
         "170 / 80",
         "130 / 40",
     ]
-    estimates = _column(fig, "Estimate (CI)")
+    estimates = _column(fig, "OR (95% CI)")  # the measure named in the header
     assert estimates[0] == "0.45 (0.28–0.72)"
     assert estimates[2] == "— (no estimate)"  # the 8-patient level; reason in the table
     # The interaction p-value sits on the subgroup header rows only.
     assert _column(fig, "p interaction") == ["", "0.61", "", "", "", "0.34", "", ""]
     assert "2 interaction tests shown: expect ~0.1 false positives at α = 0.05" in (
-        fig.layout.title.text
+        " ".join(_title_text(fig).split())
     )
     # Every text row lines up with its plotted row.
     points = _trace(fig, "Subgroup estimate")
-    rows = np.asarray(_trace(fig, "column: Subgroup").y)[1:]
+    rows = np.asarray([a.y for a in _column_annotations(fig, "Subgroup")])
     np.testing.assert_array_equal(points.y, rows[[2, 3, 4, 6, 7]])
 
 
@@ -445,7 +474,7 @@ def test_forest_figure_of_a_real_survival_forest(gbsg2):
     levels = table[table["subgroup"] != "Overall"]
     np.testing.assert_array_equal(_trace(fig, "Subgroup estimate").x, levels["estimate"])
     assert fig.layout.xaxis.title.text == "Hazard ratio for RFS (95% CI, log scale)"
-    assert "2 interaction tests shown" in fig.layout.title.text
+    assert "2 interaction tests shown" in _title_text(fig)
     overall = table.iloc[0]
     assert sorted(set(_trace(fig, overall["level"]).x)) == sorted(
         [overall["ci_low"], overall["estimate"], overall["ci_high"]]
@@ -487,8 +516,8 @@ def test_meta_forest_figure_from_a_real_pooled_result():
     )
     weights = [f"{w:.1f}%" for w in studies["weight"]]
     assert _column(fig, "Weight")[: len(weights)] == weights
-    assert "I² = " in fig.layout.title.text
-    assert "τ² = " in fig.layout.title.text
+    assert "I² = " in _title_text(fig)
+    assert "τ² = " in _title_text(fig)
     assert fig.layout.xaxis.type == "log"
     assert fig.layout.xaxis.title.text == "Odds ratio (95% CI, log scale)"
     named = figures.meta_forest_figure(frame, measure_label="Odds ratio for pCR")
@@ -581,7 +610,8 @@ def test_published_figure_draws_the_published_rates_unchanged():
         pd.to_numeric(trials["pcr_rate_hr_neg"], errors="coerce").to_numpy(float),
     )
     assert fig.layout.xaxis.title.text
-    assert fig.layout.yaxis.title.text
+    # The rows are labelled by the trial and arm column (the y axis itself is hidden).
+    assert any(a.name == "column header: Trial · arm" for a in fig.layout.annotations)
 
 
 def test_prognosis_figure_draws_the_printed_hazard_ratios():
@@ -593,7 +623,7 @@ def test_prognosis_figure_draws_the_printed_hazard_ratios():
     for status, name in (("positive", "HR-positive"), ("negative", "HR-negative"), ("all", "All")):
         expected = rows.loc[rows["hr_status"].astype(str) == status, "hr"].to_numpy(float)
         np.testing.assert_allclose(np.asarray(drawn[name].x, dtype=float), expected)
-    texts = [a.text for a in fig.layout.annotations]
-    assert "0.15 (0.03–0.63) · primary" in texts
-    assert any(t.endswith("· tertiary") for t in texts)
+    estimates, verification = _column(fig, "HR (95% CI)"), _column(fig, "Verification")
+    assert ("0.15 (0.03–0.63)", "primary") in set(zip(estimates, verification, strict=True))
+    assert "tertiary" in verification
     assert fig.layout.xaxis.type == "log"

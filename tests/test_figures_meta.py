@@ -36,7 +36,11 @@ def _trace(fig, name):
 
 
 def _column(fig, header):
-    return list(_trace(fig, f"column: {header}").text[1:])
+    """Cells of a text column beside a forest plot, one per row ("" where none is drawn)."""
+    assert any(a.name == f"column header: {header}" for a in fig.layout.annotations), header
+    labels = next(a.name for a in fig.layout.annotations if a.name.startswith("column: "))
+    by_row = {a.y: a.text for a in fig.layout.annotations if a.name == f"column: {header}"}
+    return [by_row.get(a.y, "") for a in fig.layout.annotations if a.name == labels]
 
 
 def _builders():
@@ -85,7 +89,8 @@ def test_funnel_figure_draws_studies_and_region():
         rtol=1e-12,
     )
     assert fig.layout.yaxis.autorange == "reversed"
-    assert "Egger's test (rma, sei): z = " in fig.layout.title.text
+    title = fig.layout.title
+    assert "Egger's test (rma, sei): z = " in f"{title.text} {title.subtitle.text}".replace("<br>", " ")
 
 
 def test_forest_shows_the_pooled_estimate_without_each_study():

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import math
+import re
+import textwrap
 import unicodedata
 import zlib
 from collections.abc import Iterable, Sequence
@@ -124,12 +127,227 @@ def _rgba(hex_color: str, alpha: float) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Shared layout
+# Shared layout: one text size, scaled by one factor in presenter mode
 # ---------------------------------------------------------------------------------------------
 
-_FONT = {False: 13, True: 20}
-_LINE = {False: 2.0, True: 4.0}
-_MARKER = {False: 8, True: 13}
+FONT_FAMILY = "Arial, Helvetica, sans-serif"
+#: Text of figures at normal size (px): tick labels, axis titles, legends, table cells.
+BASE_FONT_PX = 14
+#: Presenter mode scales every text of the page (``ui.py``'s CSS) and of the figures by this
+#: one factor, so that headings, body text, tables and figure text keep their proportions.
+PRESENTER_SCALE = 1.4
+#: The SYNTHETIC watermark's size (px). Fixed, not scaled: it must fit inside the exported image
+#: (700 px wide at scale 3, see ``export.image_options``) in presenter mode too.
+WATERMARK_FONT_PX = 40
+#: ... and in the stacked layouts for phones, whose plot is narrower.
+NARROW_WATERMARK_FONT_PX = 26
+TEXT_COLOR = "#222222"
+MUTED_COLOR = "#555555"
+GRID_COLOR = "#E3E7ED"
+AXIS_COLOR = "#555555"
+
+
+def text_scale(presenter: bool) -> float:
+    """The factor applied to every text size: :data:`PRESENTER_SCALE` in presenter mode, else 1."""
+    return PRESENTER_SCALE if presenter else 1.0
+
+
+def font_px(presenter: bool, relative: float = 1.0) -> int:
+    """A text size in px: ``relative`` × :data:`BASE_FONT_PX`, scaled for presenter mode."""
+    return round(BASE_FONT_PX * relative * text_scale(presenter))
+
+
+_FONT = {p: font_px(p) for p in (False, True)}
+_LINE = {p: 2.0 * text_scale(p) for p in (False, True)}
+_MARKER = {p: 8.0 * text_scale(p) for p in (False, True)}
+
+#: Plotly's line height for multi-line text (em).
+LINE_HEIGHT = 1.3
+_AXIS_KEY = re.compile(r"^[xy]axis\d*$")
+
+
+def text_px(text: str, size: float, *, bold: bool = False) -> float:
+    """Width (px) of ``text`` (markup ignored) at ``size`` px in Arial, from per-character widths.
+
+    An upper estimate (used to give text columns room): digits, most letters and punctuation are
+    at most 0.61 em wide in Arial (0.67 em bold); wide letters (m, w, M, W) and dashes are counted
+    as 0.85 em.
+    """
+    plain = re.sub(r"<[^>]+>", "", str(text)).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    wide = sum(c in "mwMW—…%@" for c in plain)
+    narrow = sum(c in " .,:;|!il'()[]/-" for c in plain)
+    other = len(plain) - wide - narrow
+    em = 0.85 * wide + 0.34 * narrow + (0.67 if bold else 0.61) * other
+    return em * size
+
+
+def truncate(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters with an ellipsis (whole when it fits)."""
+    text = str(text)
+    return text if len(text) <= limit else text[: max(limit - 1, 1)].rstrip() + "…"
+
+
+@functools.cache
+def _template():
+    """The house template, built once: white background, light grid, axis lines."""
+    import plotly.graph_objects as go
+
+    axis = {
+        "gridcolor": GRID_COLOR,
+        "linecolor": AXIS_COLOR,
+        "showline": True,
+        "ticks": "outside",
+        "tickcolor": AXIS_COLOR,
+        "ticklen": 5,
+        "zeroline": False,
+        "automargin": True,
+        "title": {"standoff": 8},
+    }
+    return go.layout.Template(
+        layout={
+            "font": {"family": FONT_FAMILY, "color": TEXT_COLOR},
+            "paper_bgcolor": "white",
+            "plot_bgcolor": "white",
+            "colorway": list(_HASH_PALETTE),
+            "hoverlabel": {"align": "left"},
+            "xaxis": axis,
+            "yaxis": axis,
+        }
+    )
+
+
+def house_layout(
+    layout: dict,
+    *,
+    title: str | None,
+    presenter: bool,
+    watermark: str | None,
+    height: int | None = None,
+    axes: Iterable[str] = ("xaxis", "yaxis"),
+    narrow: bool = False,
+) -> dict:
+    """``layout`` completed with the house style: every text size from :func:`font_px`.
+
+    Sets the global font, hover labels, legend, the title, the tick labels and title of every
+    axis named in ``layout`` or ``axes``, and the size of annotations that have none, so that
+    presenter mode scales all of them by the same factor (and Streamlit's theme cannot replace
+    them). Adds the watermark as a last annotation named "watermark".
+    """
+    size = font_px(presenter)
+    out = dict(layout)
+    out["template"] = _template()
+    out["font"] = {"family": FONT_FAMILY, "color": TEXT_COLOR, **out.get("font", {}), "size": size}
+    out["hoverlabel"] = {"font": {"size": size}, **out.get("hoverlabel", {})}
+    legend = dict(out.get("legend", {}))
+    legend["font"] = {**legend.get("font", {}), "size": size}
+    if "title" in legend:
+        legend["title"] = {**legend["title"], "font": {"size": size}}
+    out["legend"] = legend
+    for key in {*axes, *(k for k in out if _AXIS_KEY.match(k))}:
+        axis = dict(out.get(key, {}))
+        axis["tickfont"] = {**axis.get("tickfont", {}), "size": size}
+        axis_title = axis.get("title", {})
+        axis_title = {"text": axis_title} if isinstance(axis_title, str) else dict(axis_title)
+        axis_title["font"] = {**axis_title.get("font", {}), "size": size}
+        axis["title"] = axis_title
+        out[key] = axis
+    if title:
+        # At the top of the figure (legends above the plot sit between it and the plot). A second
+        # line ("…<br><sup>caption</sup>") becomes plotly's subtitle: a multi-line title anchored
+        # at the top is cut by plotly.js, a subtitle is not.
+        main, sub = _split_title(title, narrow)
+        out["title"] = {"text": main, "x": 0.0, "xanchor": "left", "xref": "container",
+                        "y": 1.0, "yref": "container", "yanchor": "top", "pad": {"t": 8, "l": 8},
+                        "font": {"size": font_px(presenter, 1.3)}}
+        if sub:
+            out["title"]["subtitle"] = {"text": "<br>".join(sub),
+                                        "font": {"size": font_px(presenter, 0.9), "color": MUTED_COLOR}}
+    if height is not None:
+        out["height"] = int(height)
+    annotations = [
+        {**a, "font": {**a.get("font", {}), "size": a.get("font", {}).get("size", size)}}
+        for a in out.get("annotations", ())
+    ]
+    if watermark:
+        annotations.append(watermark_annotation(watermark, NARROW_WATERMARK_FONT_PX if narrow
+                                                else WATERMARK_FONT_PX))
+    if annotations:
+        out["annotations"] = annotations
+    return out
+
+
+#: Subtitles are wrapped at this many characters (fewer in the narrow layouts for phones).
+SUBTITLE_CHARS = {False: 110, True: 46}
+
+
+def _split_title(title: str, narrow: bool = False) -> tuple[str, list[str]]:
+    """(main title, subtitle lines): the text after the first ``<br>`` (``<sup>`` dropped),
+    wrapped."""
+    main, _, sub = str(title).partition("<br>")
+    sub = re.sub(r"</?sup>", "", sub).replace("<br>", " ").strip()
+    return main, textwrap.wrap(sub, SUBTITLE_CHARS[narrow]) if sub else []
+
+
+def title_px(title: str | None, presenter: bool, narrow: bool = False) -> int:
+    """Height (px) that a figure title (and its subtitle, after a ``<br>``) takes at the top."""
+    if not title:
+        return 0
+    _, sub = _split_title(title, narrow)
+    height = 8 + font_px(presenter, 1.3) * LINE_HEIGHT + 6
+    if sub:
+        height += 10 + len(sub) * font_px(presenter, 0.9) * LINE_HEIGHT
+    return round(height)
+
+
+def legend_px(presenter: bool, names: Sequence[str] = ("",), *, width: float = 520) -> int:
+    """Height (px) of a horizontal legend of ``names`` over a plot ``width`` px wide (rows
+    wrap like plotly's: each item is its text plus a 40 px symbol and gap)."""
+    size = font_px(presenter)
+    rows, used = 1, 0.0
+    for name in names:
+        item = text_px(name, size) + 40 + size
+        if used and used + item > width:
+            rows, used = rows + 1, 0.0
+        used += item
+    return round(size * 1.6 * rows + 6)
+
+
+def watermark_annotation(text: str, size: int = WATERMARK_FONT_PX) -> dict:
+    """A faint label across the middle of the plot, sized to fit an exported image."""
+    return {
+        "text": text,
+        "name": "watermark",
+        "xref": "paper",
+        "yref": "paper",
+        "x": 0.5,
+        "y": 0.5,
+        "showarrow": False,
+        "textangle": -20,
+        "font": {"size": size, "color": "rgba(0,0,0,0.10)"},
+    }
+
+
+def _compose(
+    traces: Sequence,
+    layout: dict,
+    *,
+    title: str | None,
+    presenter: bool,
+    watermark: str | None,
+    height: int | None = None,
+    narrow: bool = False,
+) -> go.Figure:
+    """The figure in one construction: traces and the complete layout validated once.
+
+    Building figures with repeated ``update_layout``/``add_annotation`` calls re-parses property
+    paths and re-copies the template each time (half of a Survival render before this; see
+    ``benchmarks/README.md``); a single ``go.Figure(data, layout)`` validates everything once.
+    """
+    import plotly.graph_objects as go
+
+    full = house_layout(layout, title=title, presenter=presenter, watermark=watermark, height=height,
+                        narrow=narrow)
+    return go.Figure(data=list(traces), layout=full)
 
 
 def _new_figure() -> go.Figure:
@@ -146,32 +364,13 @@ def _finish(
     watermark: str | None,
     height: int | None = None,
 ) -> go.Figure:
-    """Apply the house layout: white template, font size, title and optional watermark."""
-    size = _FONT[presenter]
+    """Apply the house layout (:func:`house_layout`) to a figure built step by step, in one update."""
+    present = [k for k in fig.layout.to_plotly_json() if _AXIS_KEY.match(k)]
+    layout = {"annotations": [a.to_plotly_json() for a in fig.layout.annotations]}
     fig.update_layout(
-        template="plotly_white",
-        font={"size": size, "family": "Arial, Helvetica, sans-serif"},
-        hoverlabel={"font_size": size},
-        legend={"font": {"size": size}},
+        house_layout(layout, title=title, presenter=presenter, watermark=watermark, height=height,
+                     axes=present or ("xaxis", "yaxis"))  # fmt: skip
     )
-    if title:
-        fig.update_layout(
-            title={"text": title, "x": 0.0, "xanchor": "left", "font": {"size": size + 4}}
-        )
-    if height is not None:
-        fig.update_layout(height=height)
-    if watermark:
-        fig.add_annotation(
-            text=watermark,
-            xref="paper",
-            yref="paper",
-            x=0.5,
-            y=0.5,
-            showarrow=False,
-            textangle=-20,
-            font={"size": 3 * size + 20, "color": "rgba(0,0,0,0.10)"},
-            name="watermark",
-        )
     return fig
 
 

@@ -9,8 +9,8 @@ import pandas as pd
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import plotly.graph_objects as go
+from ._rows import escape as _escape
 from ._style import OKABE_ITO, _finish, _new_figure, _require
-from .forest import _escape
 
 
 def flow_figure(

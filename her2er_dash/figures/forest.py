@@ -13,18 +13,20 @@ from ..schema import column_label
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import plotly.graph_objects as go
+from ._rows import Column, Labels, axis_block_px, row_px, side_columns, stacked_columns
+from ._rows import escape as _escape
 from ._style import (
-    _FONT,
     _LINE,
     _MARKER,
     OKABE_ITO,
-    _finish,
+    _compose,
     _fmt_count,
     _fmt_p,
     _fmt_ratio,
-    _new_figure,
     _norm,
     _require,
+    font_px,
+    title_px,
 )
 
 _MEASURE_NAMES = {"OR": "Odds ratio", "HR": "Hazard ratio", "RR": "Risk ratio"}
@@ -126,19 +128,24 @@ def forest_figure(
     title: str | None = None,
     presenter: bool = False,
     watermark: str | None = None,
+    narrow: bool = False,
 ) -> go.Figure:
     """Subgroup forest plot from a ``subgroups.forest`` table.
 
     Rows: the overall row first (drawn as a diamond), then each subgroup as a bold header carrying
     its interaction p-value, followed by its levels. Text columns: "n / events", "estimate (CI)"
-    and "p interaction". Levels without an estimate show "—" and their ``warning``. The caption
-    states how many interaction tests are shown and how many false positives to expect by chance.
+    and "p interaction", each as wide as its content (see ``_rows``); labels longer than
+    ``_rows.LABEL_CHARS`` are cut, with the full text in the hover. Levels without an estimate
+    show "—" and their ``warning``. The caption states how many interaction tests are shown and
+    how many false positives to expect by chance.
 
     Parameters
     ----------
     measure : "OR", "HR" or "RR"; default read from the table's ``measure`` column, else "OR".
     outcome_label : e.g. "pCR" or "EFS", used in the default x label.
     favours : optional labels drawn below the axis left and right of the reference line.
+    narrow : the stacked layout for phone screens: labels above their rows (with n / events and
+        the interaction p-value), only the estimate as a column.
     """
     import plotly.graph_objects as go
 
@@ -156,9 +163,8 @@ def forest_figure(
         np.array([rows[i][c] for i in at], dtype=float)
         for c in ("estimate", "ci_low", "ci_high", "n")
     )
-    fig = _new_figure()
-    fig.add_trace(_whiskers(low, high, y[at], presenter))
-    fig.add_trace(
+    traces = [
+        _whiskers(low, high, y[at], presenter),
         go.Scatter(
             x=est,
             y=y[at],
@@ -167,43 +173,75 @@ def forest_figure(
             showlegend=False,
             marker=_area_marker(n, OKABE_ITO["blue"], _MARKER[presenter] * 2.2, symbol="square"),
             customdata=np.column_stack([low, high, n]),
-            text=[rows[i]["label"] for i in at],
+            text=[_escape(rows[i]["label"]) for i in at],
             hovertemplate="%{text}: %{x:.3g} (%{customdata[0]:.3g}–%{customdata[1]:.3g}), "
             "n = %{customdata[2]:,}<extra></extra>",
-        )
-    )
+        ),
+    ]
     for i, row in enumerate(rows):
         if row["kind"] == "overall" and np.isfinite(row.get("estimate", np.nan)):
-            fig.add_trace(
+            traces.append(
                 _diamond_trace(row["estimate"], row["ci_low"], row["ci_high"], y[i], row["label"])
             )
-    fig.add_vline(x=reference_line, line={"color": "#666666", "dash": "dash", "width": 1})
-    _forest_text_columns(fig, rows, y, presenter)
     every = np.r_[
         low,
         high,
         [r["ci_low"] for r in rows if r["kind"] == "overall"],
         [r["ci_high"] for r in rows if r["kind"] == "overall"],
     ].astype(float)
-    fig.update_layout(
-        xaxis={
-            "type": "log",
-            "title": {"text": x_label},
-            "domain": [0.34, 0.64],
-            "range": (span := _log_range(every, every, reference_line)),
-            "tickvals": _log_ticks(span),
-            "zeroline": False,
-        },
-        yaxis={"visible": False, "range": [y.min() - 0.8 if len(y) else -1, 1.2]},
-        margin={"l": 10, "r": 10, "t": 90},
-    )
+    span = _log_range(every, every, reference_line)
+    label, right = _forest_columns(rows, code, conf_level)
+    lay = stacked_columns if narrow else side_columns
+    annotations, margin_l, margin_r = lay(label, right, y, presenter)
     if favours:
-        _add_favours(fig, favours, reference_line, presenter)
+        annotations += _favours(favours, reference_line, presenter)
     heading = (
         f"{title or name + ' by subgroup'}<br><sup>{_multiplicity_caption(table, alpha)}</sup>"
     )
-    height = max(360, 120 + (34 if presenter else 24) * (len(rows) + 1))
-    return _finish(fig, title=heading, presenter=presenter, watermark=watermark, height=height)
+    top = title_px(heading, presenter, narrow)
+    plot = row_px(presenter, narrow) * (len(rows) + 2.5)
+    layout = {
+        "xaxis": {
+            "type": "log",
+            "title": {"text": x_label},
+            "range": span,
+            "tickvals": _log_ticks(span),
+            "zeroline": False,
+        },
+        "yaxis": {"visible": False, "range": [y.min() - 0.8 if len(y) else -1, 1.7]},
+        "margin": {"l": margin_l, "r": margin_r, "t": top, "b": axis_block_px(presenter)},
+        "annotations": annotations,
+        "shapes": [_reference_line(reference_line)],
+        "showlegend": False,
+    }
+    height = top + plot + axis_block_px(presenter)
+    return _compose(traces, layout, title=heading, presenter=presenter, watermark=watermark,
+                    height=height, narrow=narrow)  # fmt: skip
+
+
+def _reference_line(x: float) -> dict:
+    return {"type": "line", "xref": "x", "yref": "paper", "x0": x, "x1": x, "y0": 0, "y1": 1,
+            "line": {"color": "#666666", "dash": "dash", "width": 1}}  # fmt: skip
+
+
+def _forest_columns(rows: list[dict], code: str, conf_level: float) -> tuple[Labels, list[Column]]:
+    counts, estimates, p_values, grey = [], [], [], []
+    for row in rows:
+        header = row["kind"] == "header"
+        counts.append("" if header else _n_events_text(row))
+        estimates.append("" if header else _escape(_estimate_text(row)))
+        p_values.append(_fmt_p(row.get("p_interaction")) if header else "")
+        missing = not header and not np.isfinite(row.get("estimate", np.nan))
+        grey.append("#777777" if missing else "#222222")
+    labels = Labels("Subgroup", [r["label"] for r in rows],
+                    bold=[r["kind"] in ("header", "overall") for r in rows],
+                    indent=[r["kind"] == "level" for r in rows])  # fmt: skip
+    right = [
+        Column("n / events", counts, align="right", inline=""),
+        Column(f"{code} ({conf_level:.0%} CI)", estimates, colors=grey),
+        Column("p interaction", p_values, align="right", inline="p interaction "),
+    ]
+    return labels, right
 
 
 def interaction_test_count(table: pd.DataFrame) -> int:
@@ -222,93 +260,15 @@ def _multiplicity_caption(table: pd.DataFrame, alpha: float) -> str:
     )
 
 
-def _add_favours(fig, favours: tuple[str, str], reference_line: float, presenter: bool) -> None:
+def _favours(favours: tuple[str, str], reference_line: float, presenter: bool) -> list[dict]:
     # Drawn in the header row, either side of the reference line, where they cannot hide data.
-    # (Few annotations, so add_annotation is cheap here.)
-    for text, anchor in ((f"← {favours[0]}", "right"), (f"{favours[1]} →", "left")):
-        fig.add_annotation(
-            text=_escape(text),
-            x=math.log10(reference_line),
-            xref="x",
-            y=1.0,
-            yref="y",
-            xshift=-4 if anchor == "right" else 4,
-            showarrow=False,
-            xanchor=anchor,
-            font={"size": _FONT[presenter] - 3, "color": "#555555"},
-        )
-
-
-_FOREST_COLUMNS = (
-    ("Subgroup", 0.0, "left"),
-    ("n / events", 0.72, "center"),
-    ("Estimate (CI)", 0.84, "center"),
-    ("p interaction", 1.0, "right"),
-)
-
-
-def _text_columns(
-    fig, columns: list[tuple[str, float, str, list[str], list[str]]], y, size
-) -> None:
-    """Draw table columns beside a plot as text traces on two hidden x axes sharing the rows.
-
-    Each column is (header, x position in figure width 0..1, "left"/"center"/"right", cell
-    texts, cell colours). Text traces are used rather than annotations because plotly
-    re-validates every annotation whenever one is added, which takes seconds for a big forest.
-    """
-    import plotly.graph_objects as go
-
-    position = {"left": "middle right", "center": "middle center", "right": "middle left"}
-    for header, xpos, anchor, texts, colors in columns:
-        axis = "x2" if xpos < 0.5 else "x3"
-        domain = (0.0, 0.34) if axis == "x2" else (0.66, 1.0)
-        local = (xpos - domain[0]) / (domain[1] - domain[0])
-        fig.add_trace(
-            go.Scatter(
-                x=np.full(len(texts) + 1, local),
-                y=np.r_[1.0, y],
-                text=[f"<b>{header}</b>", *texts],
-                mode="text",
-                cliponaxis=False,
-                textposition=position[anchor],
-                textfont={"size": size, "color": ["#222222", *colors]},
-                xaxis=axis,
-                name=f"column: {header}",
-                hoverinfo="skip",
-                showlegend=False,
-            )
-        )
-    hidden = {"range": [0, 1], "visible": False, "fixedrange": True, "anchor": "y"}
-    fig.update_layout(
-        xaxis2={**hidden, "domain": [0.0, 0.34]}, xaxis3={**hidden, "domain": [0.66, 1.0]}
-    )
-
-
-def _forest_text_columns(fig, rows: list[dict], y: np.ndarray, presenter: bool) -> None:
-    labels, counts, estimates, p_values, muted = [], [], [], [], []
-    for row in rows:
-        label = _escape(row["label"])
-        header = row["kind"] == "header"
-        bold = header or row["kind"] == "overall"
-        labels.append(f"<b>{label}</b>" if bold else "\u2003" + label)
-        counts.append("" if header else _n_events_text(row))
-        estimates.append("" if header else _escape(_estimate_text(row)))
-        p_values.append(_fmt_p(row.get("p_interaction")) if header else "")
-        muted.append(not header and not np.isfinite(row.get("estimate", np.nan)))
-    dark = ["#222222"] * len(rows)
-    grey = ["#777777" if m else "#222222" for m in muted]
-    columns = [
-        ("Subgroup", 0.0, "left", labels, dark),
-        ("n / events", 0.72, "center", counts, dark),
-        ("Estimate (CI)", 0.84, "center", estimates, grey),
-        ("p interaction", 1.0, "right", p_values, dark),
-    ]
-    _text_columns(fig, columns, y, _FONT[presenter])
-
-
-def _escape(text: str) -> str:
-    # Plotly renders a subset of HTML in text: show user-supplied labels literally.
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return [
+        {"text": _escape(text), "x": math.log10(reference_line), "xref": "x", "y": 1.0,
+         "yref": "y", "xshift": -4 if anchor == "right" else 4, "showarrow": False,
+         "xanchor": anchor, "name": "favours",
+         "font": {"size": font_px(presenter, 0.8), "color": "#555555"}}
+        for text, anchor in ((f"← {favours[0]}", "right"), (f"{favours[1]} →", "left"))
+    ]  # fmt: skip
 
 
 _SCALE_LABELS = {
@@ -331,6 +291,7 @@ def meta_forest_figure(
     presenter: bool = False,
     watermark: str | None = None,
     influence=None,
+    narrow: bool = False,
 ) -> go.Figure:
     """Meta-analysis forest plot from ``MetaResult.summary_frame()`` (or the ``MetaResult``).
 
@@ -350,6 +311,7 @@ def meta_forest_figure(
     influence : optional ``LeaveOneOutResult`` of the same analysis (or its ``summary_frame()``):
         each study row then also shows, as an open diamond and in a column, the pooled estimate
         without that study.
+    narrow : the stacked layout for phone screens (labels above their rows, with the weight).
     """
     import plotly.graph_objects as go
 
@@ -371,9 +333,8 @@ def meta_forest_figure(
         if "weight" in frame.columns
         else np.ones(len(studies))
     )
-    fig = _new_figure()
-    fig.add_trace(_whiskers(low[studies], high[studies], y[studies], presenter))
-    fig.add_trace(
+    traces = [
+        _whiskers(low[studies], high[studies], y[studies], presenter),
         go.Scatter(
             x=est[studies],
             y=y[studies],
@@ -386,16 +347,16 @@ def meta_forest_figure(
                 symbol="square",
             ),
             customdata=np.column_stack([low[studies], high[studies], weight]),
-            text=labels[studies],
+            text=[_escape(v) for v in labels[studies]],
             hovertemplate="%{text}: %{x:.3g} (%{customdata[0]:.3g}–%{customdata[1]:.3g}), "
             "weight %{customdata[2]:.1f}%<extra></extra>",
             showlegend=False,
-        )
-    )
+        ),
+    ]
     without = _leave_one_out_by_label(influence, labels)
     if without is not None:
         shown = studies[np.isfinite(without[studies])]
-        fig.add_trace(
+        traces.append(
             go.Scatter(
                 x=without[shown],
                 y=y[shown],
@@ -407,15 +368,15 @@ def meta_forest_figure(
                     "color": OKABE_ITO["vermillion"],
                     "line": {"width": 2},
                 },
-                text=labels[shown],
+                text=[_escape(v) for v in labels[shown]],
                 hovertemplate="Pooled without %{text}: %{x:.3g}<extra></extra>",
                 showlegend=False,
             )
         )
     for i in np.flatnonzero(kinds == "pooled"):
-        fig.add_trace(_diamond_trace(est[i], low[i], high[i], y[i], labels[i]))
+        traces.append(_diamond_trace(est[i], low[i], high[i], y[i], labels[i]))
     for i in np.flatnonzero(kinds == "prediction"):
-        fig.add_trace(
+        traces.append(
             go.Scatter(
                 x=[low[i], high[i]],
                 y=[y[i], y[i]],
@@ -426,9 +387,9 @@ def meta_forest_figure(
                 showlegend=False,
             )
         )
-    if reference_line is not None:
-        fig.add_vline(x=reference_line, line={"color": "#666666", "dash": "dash", "width": 1})
-    _meta_text_columns(fig, frame.assign(_label=labels), kinds, y, presenter, conf_level, without)
+    label, right = _meta_columns(frame.assign(_label=labels), kinds, conf_level, without)
+    lay = stacked_columns if narrow else side_columns
+    annotations, margin_l, margin_r = lay(label, right, y, presenter)
     heading = title or f"{measure_label}: meta-analysis"
     if heterogeneity:
         heading += f"<br><sup>{_escape(heterogeneity)}</sup>"
@@ -436,19 +397,23 @@ def meta_forest_figure(
         "title": {
             "text": f"{measure_label} ({conf_level:.0%} CI{', log scale' if log_scale else ''})"
         },
-        "domain": [0.34, 0.64],
         "zeroline": False,
     }
     if log_scale:
         span = _log_range(low, high, reference_line or 1.0)
         axis.update(type="log", range=span, tickvals=_log_ticks(span))
-    fig.update_layout(
-        xaxis=axis,
-        yaxis={"visible": False, "range": [y.min() - 0.8, 1.2]},
-        margin={"l": 10, "r": 10, "t": 90},
-    )
-    height = max(340, 130 + (34 if presenter else 24) * (len(frame) + 1))
-    return _finish(fig, title=heading, presenter=presenter, watermark=watermark, height=height)
+    top = title_px(heading, presenter, narrow)
+    layout = {
+        "xaxis": axis,
+        "yaxis": {"visible": False, "range": [y.min() - 0.8, 1.7]},
+        "margin": {"l": margin_l, "r": margin_r, "t": top, "b": axis_block_px(presenter)},
+        "annotations": annotations,
+        "shapes": [] if reference_line is None else [_reference_line(reference_line)],
+        "showlegend": False,
+    }
+    height = top + row_px(presenter, narrow) * (len(frame) + 2.5) + axis_block_px(presenter)
+    return _compose(traces, layout, title=heading, presenter=presenter, watermark=watermark,
+                    height=height, narrow=narrow)  # fmt: skip
 
 
 def _whiskers(low: np.ndarray, high: np.ndarray, y: np.ndarray, presenter: bool):
@@ -552,31 +517,25 @@ def _meta_estimate_text(row: dict, kind: str) -> str:
     return f"{_fmt_ratio(row['estimate'])} {interval}"
 
 
-def _meta_text_columns(fig, frame, kinds, y, presenter, conf_level, without=None) -> None:
-    labels, estimates, weights, colors = [], [], [], []
+def _meta_columns(frame, kinds, conf_level, without=None) -> tuple[Labels, list[Column]]:
+    estimates, weights, colors = [], [], []
     for kind, row in zip(kinds, frame.to_dict("records"), strict=True):
-        label = _escape(row["_label"])
-        labels.append(f"<b>{label}</b>" if kind in ("pooled", "prediction") else label)
         estimates.append(_meta_estimate_text(row, kind))
         weight = row.get("weight")
         shown = kind == "study" and weight is not None and np.isfinite(weight)
         weights.append(f"{weight:.1f}%" if shown else "")
         colors.append("#777777" if kind == "excluded" else "#222222")
-    if without is None:
-        columns = [
-            ("Study", 0.0, "left", labels, colors),
-            (f"Estimate ({conf_level:.0%} CI)", 0.82, "center", estimates, colors),
-            ("Weight", 1.0, "right", weights, colors),
-        ]
-    else:
+    labels = Labels("Study", frame["_label"].astype(str).tolist(),
+                    bold=[k in ("pooled", "prediction") for k in kinds], colors=colors)
+    right = [
+        Column(f"Estimate ({conf_level:.0%} CI)", estimates, colors=colors),
+        Column("Weight", weights, align="right", colors=colors, inline=""),
+    ]
+    if without is not None:
         omitted = [_fmt_ratio(v) if np.isfinite(v) else "" for v in without]
-        columns = [
-            ("Study", 0.0, "left", labels, colors),
-            (f"Estimate ({conf_level:.0%} CI)", 0.745, "center", estimates, colors),
-            ("Weight", 0.85, "center", weights, colors),
-            ("Without study", 1.0, "right", omitted, colors),
-        ]
-    _text_columns(fig, columns, y, _FONT[presenter])
+        right.append(Column("Without study", omitted, align="right", colors=colors,
+                            inline="without it "))  # fmt: skip
+    return labels, right
 
 
 def _leave_one_out_by_label(influence, labels: np.ndarray) -> np.ndarray | None:

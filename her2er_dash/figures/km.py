@@ -12,16 +12,21 @@ import pandas as pd
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import plotly.graph_objects as go
 from ._style import (
-    _FONT,
     _LINE,
     _MARKER,
-    _finish,
+    LINE_HEIGHT,
+    _compose,
     _fmt_count,
-    _new_figure,
     _require,
     _rgba,
     _table_of,
+    font_px,
     group_colors,
+    legend_px,
+    text_px,
+    text_scale,
+    title_px,
+    truncate,
 )
 
 #: Steps smaller than this (in survival probability) are merged when a curve is thinned.
@@ -154,7 +159,7 @@ def _km_group_traces(
             x=np.r_[0.0, time[keep]],
             y=np.r_[1.0, surv[keep]],
             mode="lines",
-            name=name,
+            name=truncate(name, LEGEND_CHARS),  # the legend; the hover names the group in full
             legendgroup=name,
             line={"color": color, "width": _LINE[presenter], "shape": "hv"},
             hovertemplate=f"{name}<br>{time_label}: %{{x:.4g}}<br>Survival: %{{y:.3f}}<extra></extra>",
@@ -182,6 +187,12 @@ def _km_group_traces(
             )
         )
     return traces
+
+
+#: Group names longer than these are cut (with "…") in the legend and in the at-risk row labels
+#: (which take room from the plot); the full name is in the hover of the curve and of the label.
+LEGEND_CHARS = 40
+LABEL_CHARS = 18
 
 
 def km_figure(
@@ -213,6 +224,12 @@ def km_figure(
         n; the drawn curve is within 0.001 of the table everywhere.
     time_label : x-axis title, with units.
     colors : override :func:`group_colors`.
+
+    The numbers at risk are a table of annotations (named "<group> at risk") placed in pixels
+    below the x-axis title, one row per group under a "Number at risk" header, so they never
+    collide with the axis whatever the figure's size. Long group names are cut in the legend
+    (:data:`LEGEND_CHARS`) and the row labels (:data:`LABEL_CHARS`), with the full name in the
+    hover, so they cannot squeeze the plot.
     """
     table = _table_of(km, "table")
     _require(table, ["group", "time", "survival"], "Kaplan–Meier")
@@ -225,87 +242,115 @@ def km_figure(
         else _nice_ticks(t_max, "month" in time_label.lower()),
         float,
     )
-    fig = _new_figure()
+    traces = []
     # One budget for the figure (not per group), so that many mid-sized groups stay small too.
     per_group = max_points if len(table) <= max_points else max(200, max_points // len(groups))
     for group, part in table.groupby("group", sort=False):
         name = str(group)
-        fig.add_traces(
-            _km_group_traces(
-                part,
-                color=palette[name],
-                name=name,
-                max_points=per_group,
-                t_max=t_max,
-                show_ci=show_ci,
-                show_censor=show_censor,
-                presenter=presenter,
-                time_label=time_label,
-            )
+        traces += _km_group_traces(
+            part,
+            color=palette[name],
+            name=name,
+            max_points=per_group,
+            t_max=t_max,
+            show_ci=show_ci,
+            show_censor=show_censor,
+            presenter=presenter,
+            time_label=time_label,
         )
-    table_share = min(0.35, 0.06 * (len(groups) + 1)) if show_at_risk else 0.0
-    gap = 0.14 if show_at_risk else 0.0
-    fig.update_layout(
-        xaxis={
-            "title": {"text": time_label},
-            # Start a little left of 0 so the at-risk counts at time 0 are not clipped.
+    layout = {
+        "xaxis": {
+            "title": {"text": time_label, "standoff": AXIS_STANDOFF},
+            # Start left of 0 so the at-risk counts at time 0 are not cut by the plot's edge.
             "range": [-0.05 * (t_max or 1.0), 1.03 * (t_max or 1.0)],
             "tickvals": ticks,
-            "zeroline": False,
-            "anchor": "y",
         },
-        yaxis={
-            "title": {"text": y_label},
-            "range": [0, 1.02],
-            "tickformat": ".1f",
-            "domain": [table_share + gap, 1.0],
-        },
-        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0, "xanchor": "left"},
-        hovermode="closest",
-    )
+        "yaxis": {"title": {"text": y_label}, "range": [0, 1.02], "tickformat": ".1f"},
+        "legend": {"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0, "xanchor": "left"},
+        "hovermode": "closest",
+        "margin": {"t": title_px(title, presenter) + 4
+                   + legend_px(presenter, [truncate(g, LEGEND_CHARS) for g in groups]),
+                   "r": 16, "l": 10, "b": 10},
+    }
+    plot_px = round(300 * text_scale(presenter))
     if show_at_risk:
-        _add_at_risk_rows(fig, km, table, ticks, groups, palette, presenter, table_share)
-    height = 520 + 28 * len(groups) * show_at_risk
-    return _finish(
-        fig,
-        title=title,
-        presenter=presenter,
-        watermark=watermark,
-        height=int(height * (1.3 if presenter else 1.0)),
-    )
+        at_risk = km.at_risk(ticks) if hasattr(km, "at_risk") else _at_risk_from_table(table, ticks)
+        annotations, margin_b, margin_l = at_risk_table(at_risk, groups, palette, presenter)
+        layout["annotations"] = annotations
+        layout["margin"].update(b=margin_b, l=margin_l)
+    height = layout["margin"]["t"] + plot_px + layout["margin"]["b"]
+    return _compose(traces, layout, title=title, presenter=presenter, watermark=watermark,
+                    height=height)  # fmt: skip
 
 
-def _add_at_risk_rows(fig, km, table, ticks, groups, palette, presenter, table_share) -> None:
-    import plotly.graph_objects as go
+#: Pixels between the x tick labels and the x-axis title (``xaxis.title.standoff``).
+AXIS_STANDOFF = 8
 
-    at_risk = km.at_risk(ticks) if hasattr(km, "at_risk") else _at_risk_from_table(table, ticks)
-    for group in groups:
+
+def at_risk_offsets(presenter: bool, rows: int) -> tuple[int, list[int], int]:
+    """Pixel offsets below the x axis of a number-at-risk table: (header, each row, margin).
+
+    The axis block (tick marks, tick labels, standoff, axis title) comes first, then the
+    "Number at risk" header and one row per group; the last value is the bottom margin that holds
+    them all.
+    """
+    size = font_px(presenter)
+    line = size * LINE_HEIGHT
+    axis_block = 5 + line + AXIS_STANDOFF + line + 0.6 * size  # ticks, labels, standoff, title, gap
+    row = round(size * 1.45)
+    header = round(axis_block)
+    offsets = [header + row * (i + 1) for i in range(rows)]
+    return header, offsets, (offsets[-1] if offsets else header) + row + 4
+
+
+def at_risk_table(at_risk: pd.DataFrame, groups: Sequence[str], palette: dict[str, str],
+                  presenter: bool, *, xref: str = "x", labels: bool = True) -> tuple[list[dict], int, int]:
+    """Annotations of a number-at-risk table under an x axis, and the margins it needs.
+
+    ``at_risk``: columns ``group, time, n_at_risk``. Returns (annotations, bottom margin, left
+    margin). Each count is an annotation named "<group> at risk" at its time (``xref``) and a
+    fixed pixel offset below the plot; row labels (cut to :data:`LABEL_CHARS`, full name in the
+    hover) sit in the left margin, right-aligned clear of the first count.
+    """
+    size = font_px(presenter)
+    header, offsets, margin_b = at_risk_offsets(presenter, len(groups))
+    annotations: list[dict] = []
+    widest = 0.0
+    for group, offset in zip(groups, offsets, strict=True):
         rows = at_risk[at_risk["group"].astype(str) == group]
-        fig.add_trace(
-            go.Scatter(
-                x=rows["time"].to_numpy(float),
-                y=[group] * len(rows),
-                text=[_fmt_count(v) for v in rows["n_at_risk"]],
-                mode="text",
-                textfont={"color": palette[group], "size": _FONT[presenter]},
-                name=f"{group} at risk",
-                showlegend=False,
-                yaxis="y2",
-                hovertemplate=f"{group}: %{{text}} at risk at %{{x:.4g}}<extra></extra>",
-            )
-        )
-    fig.update_layout(
-        yaxis2={
-            "domain": [0.0, table_share],
-            "anchor": "x",
-            "type": "category",
-            "categoryorder": "array",
-            "categoryarray": list(reversed(groups)),
-            "showgrid": False,
-            "zeroline": False,
-            "title": {"text": "Number at risk"},
-            "tickfont": {"size": _FONT[presenter]},
-        },
-    )
+        for t, n in zip(rows["time"].to_numpy(float), rows["n_at_risk"], strict=True):
+            text = _fmt_count(n)
+            widest = max(widest, text_px(text, size))
+            annotations.append({
+                "name": f"{group} at risk", "text": text, "x": float(t), "xref": xref, "y": 0,
+                "yref": "paper", "yanchor": "top", "yshift": -offset, "showarrow": False,
+                "font": {"color": palette[group], "size": size},
+                "hovertext": f"{_escape(group)}: {text} at risk at {t:g}",
+            })  # fmt: skip
+    margin_l = 10
+    if labels:
+        shift = round(widest / 2 + 10)  # clear of the count at time 0, centred near the edge
+        cut = [truncate(g, LABEL_CHARS) for g in groups]
+        for group, short, offset in zip(groups, cut, offsets, strict=True):
+            annotations.append({
+                "name": "at-risk label", "text": _escape(short), "x": 0, "xref": "paper",
+                "xanchor": "right", "xshift": -shift, "y": 0, "yref": "paper", "yanchor": "top",
+                "yshift": -offset, "showarrow": False,
+                "font": {"color": palette[group], "size": size},
+                **({"hovertext": _escape(group)} if short != group else {}),
+            })  # fmt: skip
+        label_px = max(text_px(c, size) for c in cut) if cut else 0.0
+        margin_l = round(label_px + shift + 6)
+        # The header starts at the figure's left edge: it has a row of its own, so it may run on
+        # under the plot without touching a count.
+        annotations.append({
+            "name": "at-risk header", "text": "<b>Number at risk</b>", "x": 0, "xref": "paper",
+            "xanchor": "left", "xshift": -(margin_l - 4), "y": 0, "yref": "paper",
+            "yanchor": "top", "yshift": -header, "showarrow": False, "font": {"size": size},
+        })  # fmt: skip
+    return annotations, margin_b, margin_l
 
 
+def _escape(text: str) -> str:
+    # Plotly renders a subset of HTML in text: show user-supplied labels literally.
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

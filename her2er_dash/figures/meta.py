@@ -14,24 +14,25 @@ import pandas as pd
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import plotly.graph_objects as go
 
+from ._rows import Column, Labels, axis_block_px, row_px, side_columns, stacked_columns
+from ._rows import escape as _escape
 from ._style import (
-    _FONT,
     _LINE,
     _MARKER,
     OKABE_ITO,
+    _compose,
     _finish,
     _fmt_p,
     _fmt_ratio,
     _new_figure,
     _require,
+    title_px,
 )
 from .forest import (
     _SCALE_LABELS,
     _diamond_trace,
-    _escape,
     _log_range,
     _log_ticks,
-    _text_columns,
     _whiskers,
 )
 
@@ -44,6 +45,7 @@ def leave_one_out_figure(
     title: str | None = None,
     presenter: bool = False,
     watermark: str | None = None,
+    narrow: bool = False,
 ) -> go.Figure:
     """Influence plot: the pooled estimate with each study left out in turn (``leave1out``).
 
@@ -54,7 +56,8 @@ def leave_one_out_figure(
 
     One row per omitted study (point and interval of the re-pooled estimate), the all-studies
     estimate as a diamond, a dashed line and a shaded band at its interval, so a study whose
-    omission moves the estimate outside the band stands out.
+    omission moves the estimate outside the band stands out. ``narrow``: the stacked layout for
+    phone screens (see ``forest_figure``).
     """
     import plotly.graph_objects as go
 
@@ -67,15 +70,9 @@ def leave_one_out_figure(
     pooled = frame[frame["kind"] == "pooled"].iloc[0]
     y = -np.arange(len(omitted), dtype=float)
     y_pooled = -float(len(omitted)) - 0.5
-    fig = _new_figure()
-    fig.add_vrect(
-        x0=pooled["ci_low"], x1=pooled["ci_high"], fillcolor="rgba(0,114,178,0.10)",
-        line_width=0, layer="below",
-    )
-    fig.add_vline(x=pooled["estimate"], line={"color": OKABE_ITO["blue"], "dash": "dash", "width": 1})
     low, high, est = (omitted[c].to_numpy(float) for c in ("ci_low", "ci_high", "estimate"))
-    fig.add_trace(_whiskers(low, high, y, presenter))
-    fig.add_trace(
+    traces = [
+        _whiskers(low, high, y, presenter),
         go.Scatter(
             x=est,
             y=y,
@@ -83,51 +80,55 @@ def leave_one_out_figure(
             name="Pooled without the study",
             marker={"symbol": "circle", "size": _MARKER[presenter], "color": OKABE_ITO["blue"]},
             customdata=np.column_stack([low, high]),
-            text=omitted["label"].astype(str),
+            text=[_escape(v) for v in omitted["label"].astype(str)],
             hovertemplate="%{text}: %{x:.3g} (%{customdata[0]:.3g}–%{customdata[1]:.3g})"
             "<extra></extra>",
             showlegend=False,
-        )
-    )
-    fig.add_trace(
+        ),
         _diamond_trace(pooled["estimate"], pooled["ci_low"], pooled["ci_high"], y_pooled,
-                       str(pooled["label"]))
-    )
+                       str(pooled["label"])),
+    ]  # fmt: skip
     rows = pd.concat([omitted, frame[frame["kind"] == "pooled"]], ignore_index=True)
     all_y = np.r_[y, y_pooled]
-    labels = [
-        f"<b>{_escape(t)}</b>" if k == "pooled" else _escape(t)
-        for t, k in zip(rows["label"], rows["kind"], strict=True)
-    ]
     estimates = [
         f"{_fmt_ratio(e)} ({_fmt_ratio(lo)}–{_fmt_ratio(hi)})"
         for e, lo, hi in zip(rows["estimate"], rows["ci_low"], rows["ci_high"], strict=True)
     ]
-    dark = ["#222222"] * len(rows)
-    columns = [
-        ("Study left out", 0.0, "left", labels, dark),
-        (f"Pooled ({conf_level:.0%} CI)", 0.8, "center", estimates, dark),
-    ]
+    label = Labels("Study left out", rows["label"].astype(str).tolist(),
+                   bold=(rows["kind"] == "pooled").tolist())
+    right = [Column(f"Pooled ({conf_level:.0%} CI)", estimates)]
     if "i2" in rows.columns:  # heterogeneity left without each study
-        columns.append(("I²", 1.0, "right", [f"{v:.0f}%" for v in rows["i2"]], dark))
-    _text_columns(fig, columns, all_y, _FONT[presenter])
+        right.append(Column("I²", [f"{v:.0f}%" for v in rows["i2"]], align="right", inline=""))
+    lay = stacked_columns if narrow else side_columns
+    annotations, margin_l, margin_r = lay(label, right, all_y, presenter)
     axis = {
         "title": {"text": f"{measure_label} ({conf_level:.0%} CI{', log scale' if ratio else ''})"},
-        "domain": [0.34, 0.64],
         "zeroline": False,
     }
+    shapes = [
+        {"type": "rect", "xref": "x", "yref": "paper", "x0": pooled["ci_low"], "x1": pooled["ci_high"],
+         "y0": 0, "y1": 1, "fillcolor": "rgba(0,114,178,0.10)", "line": {"width": 0}, "layer": "below"},
+        {"type": "line", "xref": "x", "yref": "paper", "x0": pooled["estimate"], "x1": pooled["estimate"],
+         "y0": 0, "y1": 1, "line": {"color": OKABE_ITO["blue"], "dash": "dash", "width": 1}},
+    ]  # fmt: skip
     if ratio:
         span = _log_range(np.r_[low, pooled["ci_low"]], np.r_[high, pooled["ci_high"]], 1.0)
         axis.update(type="log", range=span, tickvals=_log_ticks(span))
-        fig.add_vline(x=1.0, line={"color": "#666666", "dash": "dot", "width": 1})
-    fig.update_layout(
-        xaxis=axis,
-        yaxis={"visible": False, "range": [y_pooled - 0.8, 1.2]},
-        margin={"l": 10, "r": 10, "t": 70},
-    )
-    height = max(320, 130 + (34 if presenter else 24) * (len(rows) + 1))
+        shapes.append({"type": "line", "xref": "x", "yref": "paper", "x0": 1.0, "x1": 1.0, "y0": 0,
+                       "y1": 1, "line": {"color": "#666666", "dash": "dot", "width": 1}})  # fmt: skip
     heading = title or f"{measure_label}: leave-one-out sensitivity"
-    return _finish(fig, title=heading, presenter=presenter, watermark=watermark, height=height)
+    top = title_px(heading, presenter, narrow)
+    layout = {
+        "xaxis": axis,
+        "yaxis": {"visible": False, "range": [y_pooled - 0.8, 1.7]},
+        "margin": {"l": margin_l, "r": margin_r, "t": top, "b": axis_block_px(presenter)},
+        "annotations": annotations,
+        "shapes": shapes,
+        "showlegend": False,
+    }
+    height = top + row_px(presenter, narrow) * (len(rows) + 3) + axis_block_px(presenter)
+    return _compose(traces, layout, title=heading, presenter=presenter, watermark=watermark,
+                    height=height, narrow=narrow)  # fmt: skip
 
 
 def funnel_figure(

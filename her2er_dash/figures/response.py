@@ -11,7 +11,21 @@ from ..schema import column_label
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import plotly.graph_objects as go
-from ._style import _LINE, _MARKER, OKABE_ITO, _finish, _new_figure, _require, _rgba, group_colors
+from ._style import (
+    _LINE,
+    _MARKER,
+    OKABE_ITO,
+    _compose,
+    _finish,
+    _new_figure,
+    _require,
+    _rgba,
+    font_px,
+    group_colors,
+    legend_px,
+    text_scale,
+    title_px,
+)
 
 
 def rates_figure(
@@ -48,7 +62,7 @@ def rates_figure(
     levels = [str(v) for v in (pd.unique(rates[color]) if color else pd.unique(rates[x]))]
     palette = {**group_colors(levels), **(colors or {})}
     level_pct = f"{conf_level:.0%}"
-    fig = _new_figure()
+    traces = []
     for level, part in split:
         rate = part["rate"].to_numpy(float)
         error = {
@@ -76,29 +90,34 @@ def rates_figure(
             "showlegend": bool(color),
         }
         if style == "bar":
-            trace = go.Bar(
-                marker_color=marker_color,
-                textposition="inside",
-                insidetextanchor="start",
-                textangle=0,
-                **common,
-            )
+            # pCR/n at the foot of the bar, horizontal; where a bar is too narrow or short for it
+            # at a readable size, plotly hides it (layout.uniformtext) and the hover still says it.
+            traces.append(go.Bar(
+                marker_color=marker_color, textposition="inside", insidetextanchor="start",
+                textangle=0, insidetextfont={"color": "white", "size": font_px(presenter)},
+                constraintext="inside", **common,
+            ))  # fmt: skip
         else:
-            trace = go.Scatter(
-                mode="markers+text",
-                textposition="middle right",
-                marker={"color": marker_color, "size": _MARKER[presenter] * 1.4},
-                **common,
-            )
-        fig.add_trace(trace)
-    fig.update_layout(
-        barmode="group",
-        scattermode="group",
-        xaxis={"title": {"text": x_label or column_label(x)}, "type": "category"},
-        yaxis={"title": {"text": "pCR rate"}, "range": [0, 1], "tickformat": ".0%"},
-        legend={"title": {"text": column_label(color)}} if color else {},
-    )
-    return _finish(fig, title=title, presenter=presenter, watermark=watermark)
+            traces.append(go.Scatter(
+                mode="markers+text", textposition="middle right",
+                marker={"color": marker_color, "size": _MARKER[presenter] * 1.4}, **common,
+            ))  # fmt: skip
+    layout = {
+        "barmode": "group",
+        "scattermode": "group",
+        "uniformtext": {"minsize": font_px(presenter, 0.85), "mode": "hide"},
+        "xaxis": {"title": {"text": x_label or column_label(x)}, "type": "category"},
+        "yaxis": {"title": {"text": "pCR rate"}, "range": [0, 1], "tickformat": ".0%"},
+        "margin": {"t": title_px(title, presenter) + 8, "l": 10, "r": 10, "b": 10},
+    }
+    if color:
+        # Above the plot, in rows: a legend at the side took up to half the width.
+        layout["legend"] = {"title": {"text": column_label(color) + ":"}, "orientation": "h",
+                            "x": 0, "xanchor": "left", "y": 1.02, "yanchor": "bottom"}
+        layout["margin"]["t"] += legend_px(presenter, [column_label(color), *levels])
+    height = round(440 * text_scale(presenter)) + layout["margin"]["t"]
+    return _compose(traces, layout, title=title, presenter=presenter, watermark=watermark,
+                    height=height)
 
 
 # ---------------------------------------------------------------------------------------------
