@@ -269,15 +269,16 @@ def upload_widget_key() -> str:
     return "upload_files" if rounds == 0 else f"upload_files_{rounds}"
 
 
-def add_upload(cohort, name: str, source=None, kind: str = "upload") -> str:
+def add_upload(cohort, name: str, source=None, kind: str = "upload", origin: dict | None = None) -> str:
     """Keep a loaded Cohort (and its compacted raw table, to re-map) in session memory; make it
-    active."""
+    active. ``origin`` says how to read it again outside the app (the reproducibility script):
+    ``{"files": [names], "encoding": chosen or None}`` or ``{"cbioportal_study": id}``."""
     # The token keys shared caches: content hash AND mapping, so a re-mapped file never reuses
     # results computed under its previous mapping.
     digest = hashlib.sha256((cohort.source.sha256 + cohort.mapping.to_json()).encode()).hexdigest()
     token = f"{kind}:{digest[:16]}"
     uploads()[token] = {"cohort": cohort, "name": name, "source": source,
-                        "source_id": f"{kind}:{cohort.source.sha256}"}
+                        "source_id": f"{kind}:{cohort.source.sha256}", "origin": origin or {}}
     # The picker is already drawn in this run: switch to the new cohort on the next run.
     st.session_state["_pending_cohort"] = token
     return token
@@ -308,7 +309,8 @@ def load_uploads(files, mapping_file=None, encoding: str | None = None) -> None:
         st.session_state["_last_upload"] = None
         st.error(plain(exc))
         return
-    add_upload(loaded, name, cohort_io.compact(raw))
+    add_upload(loaded, name, cohort_io.compact(raw),
+               origin={"files": [f.name for f in files], "encoding": encoding})
     _release_uploaded_bytes(files)
     st.session_state["_upload_round"] = st.session_state.get("_upload_round", 0) + 1
     st.session_state["_upload_done"] = (
@@ -349,15 +351,16 @@ def remap_upload(token: str, mapping) -> None:
         loaded = cohort_io.build_cohort(cohort_io.expand(item["source"]), mapping)
     except ValueError as exc:
         st.error(plain(exc))
-        st.download_button("Download the edited mapping (JSON)", mapping.to_json(),
-                           file_name="her2er_mapping.json", mime="application/json",
-                           key=f"map_dl_failed_{token}")
+        download("Download the edited mapping (JSON)", mapping.to_json(),
+                 file_name="her2er_mapping.json", mime="application/json",
+                 key=f"map_dl_failed_{token}")
         st.caption("To use columns that are not in memory, upload the file again together "
                    "with this mapping (Optional: a saved mapping).")
         return
     del uploads()[token]
     st.session_state.pop(f"_map_edits_{token}", None)
-    add_upload(loaded, item["name"], item["source"])
+    add_upload(loaded, item["name"], item["source"], kind=token.split(":", 1)[0],
+               origin=item.get("origin"))
     st.rerun()
 
 
@@ -372,7 +375,8 @@ def load_cbioportal(study_id: str) -> None:
     except ValueError as exc:
         st.error(plain(exc))
         return
-    add_upload(loaded, f"cBioPortal {study_id}", cohort_io.compact(raw), kind="cbio")
+    add_upload(loaded, f"cBioPortal {study_id}", cohort_io.compact(raw), kind="cbio",
+               origin={"cbioportal_study": study_id.strip()})
     st.rerun()
 
 
@@ -738,14 +742,43 @@ def table(df: pd.DataFrame, name: str, *, caption: str | None = None, **kwargs) 
         st.caption(caption)
     tables = st.session_state.setdefault("_tables", {})
     tables[name] = df
-    banner = synthetic_banner()
-    st.download_button(
-        "Download CSV",
-        lambda: safe_csv_bytes(df, banner=banner),  # built only when clicked
-        file_name=f"{export_prefix()}{name}.csv",
-        mime="text/csv",
-        key=f"dl_{name}",
-    )
+    download("Download CSV", safe_csv_bytes(df, banner=synthetic_banner()),
+             file_name=f"{export_prefix()}{name}.csv", mime="text/csv", key=f"dl_{name}")
+
+
+#: Payloads larger than this are built only after a "Prepare" click (see :func:`download`).
+LARGE_DOWNLOAD_BYTES = 2 * 1024 * 1024
+
+
+def download(label: str, data: bytes | str | Callable[[], bytes | str], *, file_name: str,
+             mime: str, key: str, large: bool = False, where: Any = None,
+             help: str | None = None) -> None:
+    """The one download button of the app: a plain file link that can never be left pending.
+
+    The payload is built in this script run and served as an ordinary file, and the click does
+    not rerun the app (``on_click="ignore"``). Streamlit's deferred downloads
+    (``data=callable``) are not used: their bytes travel back over the websocket as a reply that
+    Streamlit drops when a script run starts before it is sent (the browser queue is cleared at
+    each run start, keeping only lifecycle messages), and the click itself starts such a run, so
+    about one click in ten left the button spinning and disabled with no file (issue 16).
+
+    ``large=True`` (e.g. a figure with plotly.js inlined, ~5 MB): the page shows a "Prepare"
+    button first; once clicked, the file is built in that same run and its download button
+    replaces it, until the user leaves the page. So large files cost memory only when asked for.
+    ``where``: the container to draw in (a column, st.sidebar...; default: the current one).
+    """
+    where = st if where is None else where
+    slot = where.empty()
+    if large:
+        prepared = st.session_state.setdefault("_prepared_downloads", set())
+        if key not in prepared:
+            if not slot.button(f"Prepare {label[0].lower()}{label[1:]}", key=f"prepare_{key}",
+                               help="Builds the file; its download button appears here."):
+                return
+            prepared.add(key)
+    payload = data() if callable(data) else data
+    slot.download_button(label, payload, file_name=file_name, mime=mime, key=key,
+                         on_click="ignore", help=help)
 
 
 def synthetic_banner() -> str | None:
@@ -793,13 +826,9 @@ def figure(fig, name: str) -> None:
     if st.session_state.get("_synthetic_view"):
         _ensure_watermark(fig)  # so that PNG/SVG and HTML files say SYNTHETIC too
     st.plotly_chart(fig, config=config, key=f"fig_{name}", width="stretch")
-    st.download_button(
-        "Download figure (HTML)",
-        lambda: figure_html(fig),  # ~5 MB with plotly.js inlined: build only when clicked
-        file_name=f"{export_prefix()}{name}.html",
-        mime="text/html",
-        key=f"dlfig_{name}",
-    )
+    download("Download figure (HTML)", lambda: figure_html(fig),  # ~5 MB: plotly.js inlined
+             file_name=f"{export_prefix()}{name}.html", mime="text/html", key=f"dlfig_{name}",
+             large=True)
 
 
 def _ensure_watermark(fig) -> None:
@@ -1090,12 +1119,29 @@ def page_header(ctx: Context, title: str, intro: str) -> None:
                 st.caption(f"Cite: {ctx.cohort.citation} Licence: {ctx.cohort.licence}.")
 
 
+def on_page(url_path: str) -> None:
+    """Called by the router before a page runs: files prepared for download (see
+    :func:`download`) belong to the page they were prepared on."""
+    if st.session_state.get("_page") != url_path:
+        st.session_state["_page"] = url_path
+        st.session_state.pop("_prepared_downloads", None)
+
+
 def finish() -> None:
     """End of every page run: keep the URL in step with the view."""
     sync_url()
     st.session_state["_last_view"] = json.dumps(
         {k: v for k, v in _view().items() if k != "cohort" or v in PATIENT_LEVEL_BUNDLES}, default=str
     )
+
+
+def _upload_origin(cohort: ActiveCohort) -> dict:
+    """How the reproducibility script reads an upload again: its real file names, content hash
+    and chosen encoding (never the on-screen label), or the public study it was fetched from."""
+    item = uploads().get(cohort.token)
+    if item is None or cohort.cohort is None:
+        return {}
+    return {**item.get("origin", {}), "sha256": cohort.cohort.source.sha256}
 
 
 def view_spec(ctx: Context) -> dict:
@@ -1121,6 +1167,7 @@ def view_spec(ctx: Context) -> dict:
             "time_origin": ctx.cohort.time_origin,
             "time_origin_stated": ctx.cohort.time_origin_stated,
             "mapping": ctx.cohort.cohort.mapping.to_json() if ctx.cohort.cohort is not None else None,
+            **_upload_origin(ctx.cohort),
         },
         "filters": ctx.flt.to_dict(),
         "filter_description": ctx.flt.describe(),

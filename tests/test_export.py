@@ -362,14 +362,18 @@ def test_script_for_every_analysis_kind_is_valid_python():
     assert "meta.by_study(data, analysis='pcr_or'" in script
 
 
-def test_script_for_an_upload_uses_the_saved_mapping_and_asks_for_the_path():
+def test_script_for_an_upload_uses_the_saved_mapping_and_the_real_file_names():
     mapping = '{"columns": {"ER_STATUS": "er_status"}, "note": "it\'s \\"quoted\\""}'
-    view = _view(key=None, title="my upload", synthetic=False, file_name="trial.xlsx")
+    view = _view(key=None, title="my upload", synthetic=False,
+                 source="trial.xlsx (Excel (.xlsx), sha256 0123456789ab…)",  # the on-screen label
+                 files=["trial.xlsx"], sha256="0123456789abcdef", encoding=None)
     view["mapping_json"] = mapping
     script = export.repro_script(view)
-    compile(script, "reproduce_her2er.py", "exec")
-    assert "Put the path of your own file here" in script
-    assert "DATA_FILE = 'trial.xlsx'" in script
+    compile(script, "her2er_reproduce.py", "exec")
+    assert "write the full path if the file is elsewhere" in script
+    assert "DATA_FILES = ['trial.xlsx']" in script  # the file's own name, not the label
+    assert "sha256 0123" not in script.split("DATA_FILES", 1)[1].splitlines()[0]
+    assert "SOURCE_SHA256 = '0123456789abcdef'" in script
     namespace: dict = {}
     exec(next(line for line in script.splitlines() if line.startswith("MAPPING_JSON")), namespace)
     assert namespace["MAPPING_JSON"] == mapping
