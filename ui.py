@@ -20,7 +20,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from importlib import import_module
 from pathlib import Path
@@ -177,6 +177,24 @@ def selectbox(label: str, options: list, *, key: str, default=None, **kwargs):
     remember(key, default, one_of(options, default))
     st.selectbox(label, options, key=key, **kwargs)
     return record(key)
+
+
+def level_pair(levels: list, *, keys: tuple[str, str], labels: tuple[str, str],
+               defaults: tuple = (None, None), columns: tuple = (None, None),
+               **kwargs) -> tuple[Any, Any]:
+    """Two pickers for a contrast (e.g. a level and its reference) that can never hold the same
+    value: the second offers every level but the one chosen in the first. When the user picks in
+    the first the level the second held, the second moves to its default (or the first other
+    level). ``levels`` needs at least two values; ``columns``: containers to draw each in."""
+    if len(levels) < 2:
+        raise ValueError(f"A contrast needs two levels; there are {len(levels)}.")
+    with columns[0] or nullcontext():
+        first = selectbox(labels[0], levels, key=keys[0], default=defaults[0], **kwargs)
+    others = [v for v in levels if v != first]
+    with columns[1] or nullcontext():
+        second = selectbox(labels[1], others, key=keys[1],
+                           default=defaults[1] if defaults[1] in others else None, **kwargs)
+    return first, second
 
 
 def multiselect(label: str, options: list, *, key: str, default=(), **kwargs) -> list:

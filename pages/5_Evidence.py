@@ -292,14 +292,9 @@ def cohort_options() -> tuple[dict, dict, list] | None:
         kwargs["exposure"] = table_args["exposure"] = exposure
     if analysis != "pcr_rate" and exposure == "er_category":
         er_levels = ctx.levels("er_category")
-        e1, e2 = st.columns(2)
-        with e1:
-            level = ui.selectbox("ER category", er_levels, key="ev_er_level", default=er_levels[-1])
-        with e2:
-            ref = ui.selectbox("against", er_levels, key="ev_er_ref", default=er_levels[0])
-        if level == ref:
-            st.info("Choose two different ER categories to compare.")
-            return None
+        level, ref = ui.level_pair(er_levels, keys=("ev_er_level", "ev_er_ref"),
+                                   labels=("ER category", "against"),
+                                   defaults=(er_levels[-1], er_levels[0]), columns=tuple(st.columns(2)))
         compared.append(["er_category", [level, ref]])
         kwargs["reference"] = table_args["reference"] = ref
         st.caption(f"Patients in other ER categories are left out of this comparison "
