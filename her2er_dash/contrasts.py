@@ -10,6 +10,7 @@ import pandas as pd
 from . import subgroups
 from ._data import Exclusions, matches_text, require_columns
 from .errors import AnalysisError
+from .schema import column_label
 
 
 def two_level_forest(
@@ -48,9 +49,9 @@ def two_level_forest(
         progress=progress,
     )
     other = int((~keep).sum())
-    reasons = ((f"{exposure} not {level} or {reference}", other),) if other else ()
+    reasons = ((f"{column_label(exposure)} not {level} or {reference}", other),) if other else ()
     table.attrs["contrast_exclusions"] = Exclusions(len(df), int(keep.sum()), reasons)
-    table.attrs["contrast"] = f"{exposure}: {level} vs {reference}"
+    table.attrs["contrast"] = f"{column_label(exposure)}: {level} vs {reference}"
     return table
 
 
@@ -64,6 +65,6 @@ def level_subset(df: pd.DataFrame, column: str, levels) -> pd.DataFrame:
     out = df.take(np.flatnonzero(keep))
     out[column] = out[column].astype(str).to_numpy(dtype=object)
     other = int((~keep).sum())
-    reasons = ((f"{column} not {' or '.join(wanted)}", other),) if other else ()
+    reasons = ((f"{column_label(column)} not {' or '.join(wanted)}", other),) if other else ()
     out.attrs["subset_exclusions"] = Exclusions(len(df), int(keep.sum()), reasons)
     return out

@@ -13,11 +13,14 @@ import importlib.util
 import json
 import math
 import platform
+import re
 import shutil
 from collections.abc import Iterable
 from datetime import date
 
 import pandas as pd
+
+from .wording import count
 
 #: Plotly ``config`` for every chart: the camera button saves a PNG at twice the screen size.
 PLOTLY_CONFIG: dict = {
@@ -565,7 +568,7 @@ def _competing_sentence(a: dict, cite: _Citer) -> str:
                      "percentiles" if trunc else "")  # fmt: skip
         stabilised = "stabilised " if a.get("stabilized", True) else ""
         return (
-            f"{_endpoint_text(a)} by {_md(a.get('exposure'))} was adjusted for "
+            f"{_endpoint_text(a)} by {_names(a.get('exposure'))} was adjusted for "
             f"{_names(a.get('confounders'))} by inverse probability of treatment weighting"
             f"{cite('Cole & Hernán 2004', 'Xie & Liu 2005')}: the propensity of exposure was "
             f"estimated by logistic regression and {stabilised}weights were formed{truncated}; "
@@ -725,7 +728,7 @@ def _meta_sentence(a: dict, cite: _Citer) -> str:
         source = "Study-level estimates (as reported by each study) were pooled by "
     else:
         source = (
-            f"Study-level {analysis} were estimated per {_md(a.get('study', 'study'))} (two-stage "
+            f"Study-level {analysis} were estimated per {_names(a.get('study', 'study')).lower()} (two-stage "
             "analysis; 0.5 added to every cell of a 2×2 table with a zero cell) and pooled by "
         )
     prediction = (
@@ -764,7 +767,7 @@ def _regress_sentence(a: dict, cite: _Citer) -> str:
 def _subgroup_sentence(a: dict, cite: _Citer) -> str:
     common = a.get("tau2") == "common"
     return (
-        f"Studies were pooled within each level of {_md(a.get('by', 'subgroup'))} by "
+        f"Studies were pooled within each level of {_names(a.get('by', 'subgroup'))} by "
         f"{_method_name(a, cite)} meta-analysis "
         f"({'one τ² shared by all subgroups' if common else 'each subgroup with its own τ²'}), "
         "and subgroups were compared with the test for subgroup differences"
@@ -815,7 +818,7 @@ def _ctneobc_sentence(a: dict, cite: _Citer) -> str:
         f"As in the CTNeoBC pooled analysis{cite('Cortazar et al. 2014')}, hazard ratios of pCR "
         f"versus residual disease for {_endpoint_text(a).lower()} were estimated by Cox "
         f"regression{cite('Cox 1972', 'Efron 1977')} within each study and "
-        f"{_md(a.get('group', 'er_status'))} group, with time counted {start}"
+        f"{_names(a.get('group', 'er_status'))} group, with time counted {start}"
         f"{cite('Anderson, Cain & Gelber 1983')}; they were pooled within each group by "
         f"{_method_name(a, cite)} meta-analysis and compared between groups by a z-test of the "
         "pooled log hazard ratios and by pooling the within-study differences"
@@ -850,8 +853,8 @@ def _subset_sentence(a: dict, cite: _Citer) -> str:
         subtype = a.get("subtype", "blueprint_subtype")
         ref = {"pam50_subtype": "Parker et al. 2009", "blueprint_subtype": "Krijgsman et al. 2012"}
         return (
-            f"{within[0].upper() + within[1:]}, pCR rates by {_md(subtype)}{cite(ref.get(subtype))} "
-            f"and {_md(a.get('receptor', 'hr_status'))} are reported with {level} Wilson intervals"
+            f"{within[0].upper() + within[1:]}, pCR rates by {_names(subtype)}{cite(ref.get(subtype))} "
+            f"and {_names(a.get('receptor', 'hr_status'))} are reported with {level} Wilson intervals"
             f"{cite('Wilson 1927')}; each subtype is compared with the reference subtype within "
             f"each hormone-receptor stratum by risk difference with the Newcombe hybrid score interval"
             f"{cite('Newcombe 1998')}, odds ratio and Fisher's exact test{cite('Fisher 1922')}, and "
@@ -860,7 +863,7 @@ def _subset_sentence(a: dict, cite: _Citer) -> str:
         )
     if kind == "signature_response":
         return (
-            f"The probability of pCR along {_md(a.get('signature', 'luminal_index'))} {within} was "
+            f"The probability of pCR along {_names(a.get('signature', 'luminal_index'))} {within} was "
             f"modelled by logistic regression on a natural cubic spline with {a.get('df_spline', 3)} "
             f"degrees of freedom{cite('Durrleman & Simon 1989')} (knots at quantiles, as R "
             f"splines::ns), with {level} pointwise bands and likelihood-ratio tests against the "
@@ -874,7 +877,7 @@ def _subset_sentence(a: dict, cite: _Citer) -> str:
         )
     if kind == "signature_surface":
         return (
-            f"pCR over {_md(a.get('x', 'luminal_index'))} and {_md(a.get('y', 'her2_index'))} {within} "
+            f"pCR over {_names(a.get('x', 'luminal_index'))} and {_names(a.get('y', 'her2_index'))} {within} "
             f"is shown as observed rates in {a.get('bins', 3)} x {a.get('bins', 3)} quantile bins "
             f"(Wilson intervals; bins with fewer than {a.get('min_n', 10)} patients show counts "
             "only) and as a logistic surface with both signatures and their product, drawn only "
@@ -887,7 +890,7 @@ def _subset_sentence(a: dict, cite: _Citer) -> str:
         return (
             f"Whether the association of {_names(a.get('markers'))} with pCR differs by regimen "
             f"group ({_md(a.get('grouping', 'payload'))} grouping of "
-            f"{_md(a.get('regimen', 'regimen_class'))}) was assessed {within} by logistic regression "
+            f"{_names(a.get('regimen', 'regimen_class'))}) was assessed {within} by logistic regression "
             f"with a marker-by-group interaction ({model}; odds ratios per {per}), with a "
             "likelihood-ratio test for each interaction and for each marker adjusted for regimen "
             f"group; regimen groups too small for a test were left out, and models with fewer than "
@@ -896,7 +899,7 @@ def _subset_sentence(a: dict, cite: _Citer) -> str:
             "show associations, not treatment effects."
         )
     return (
-        f"{_endpoint_text(a)} by {_md(a.get('subtype', 'pam50_subtype'))} {within} was estimated "
+        f"{_endpoint_text(a)} by {_names(a.get('subtype', 'pam50_subtype'))} {within} was estimated "
         f"by the Kaplan–Meier method{cite('Kaplan & Meier 1958')} and compared by the log-rank "
         f"test{cite('Mantel 1966')} only when every subtype had at least {a.get('min_n', 10)} "
         f"patients and {a.get('min_events', 5)} events."
@@ -1012,7 +1015,7 @@ def _mapping_sentences(mapping: dict) -> list[str]:
         ignored = len(mapping.get("columns") or {}) - len(columns)
         out.append(
             f"Source columns were mapped as follows: {pairs}"
-            + (f" ({ignored} other column(s) not used)." if ignored else ".")
+            + (f" ({count(ignored, 'other column')} not used)." if ignored else ".")
         )
     derived = derived_rules_sentence(mapping)
     if derived:
@@ -1130,6 +1133,25 @@ def _selection_paragraph(view: dict) -> str:
     return " ".join(parts)
 
 
+_SENTENCE_END = re.compile(r"(?<=[.])\s+(?=[A-Z])")
+
+
+def _without_repeats(paragraphs: list[str]) -> list[str]:
+    """The paragraphs with every sentence already said earlier left out (so that e.g. "Heterogeneity
+    is reported as ..." is said once however many meta-analyses end with it)."""
+    said: set[str] = set()
+    out = []
+    for paragraph in paragraphs:
+        kept = []
+        for sentence in _SENTENCE_END.split(paragraph):
+            if sentence not in said:
+                kept.append(sentence)
+                said.add(sentence)
+        if kept:
+            out.append(" ".join(kept))
+    return out
+
+
 def methods_text(view: dict) -> str:
     """A Markdown methods paragraph for what is on screen, with references and software versions.
 
@@ -1165,8 +1187,9 @@ def methods_text(view: dict) -> str:
         sentences.append(_analysis_sentence(analysis, cite))
     if _cause_specific_note(analyses):
         sentences.append(_cause_specific_note(analyses))
-    # several analyses of one kind (e.g. one meta-regression per moderator) share a sentence
-    sentences = list(dict.fromkeys(sentences))
+    # several analyses of one kind (e.g. one meta-regression per moderator) share a sentence,
+    # and analyses of one family end with the same sentence (e.g. how heterogeneity is reported)
+    sentences = _without_repeats(sentences)
     if sentences:
         blocks.append("**Statistical analysis.** " + " ".join(sentences))
         blocks.append(

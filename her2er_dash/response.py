@@ -30,6 +30,8 @@ import pandas as pd
 
 from ._data import Exclusions, as_list, complete_cases
 from .errors import AnalysisError
+from .schema import column_label
+from .wording import count
 
 INTERVAL_METHODS: tuple[str, ...] = ("wilson", "clopper-pearson", "jeffreys", "agresti-coull")
 
@@ -1025,8 +1027,8 @@ def _dose_response(
         ""
         if used_df == df_spline
         else (
-            f"Only {used_df} spline df used: {df_spline - used_df} quantile knot(s) coincided "
-            f"because many patients share the same {variable} value."
+            f"Only {used_df} spline df used: {count(df_spline - used_df, 'quantile knot')} "
+            f"coincided because many patients share the same {column_label(variable)} value."
         )
     )
     merged = _collapse(x[:, None], y)  # ER is usually recorded on a coarse scale

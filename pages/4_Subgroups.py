@@ -3,7 +3,7 @@
 import streamlit as st
 
 import ui
-from her2er_dash import contrasts, figures, schema
+from her2er_dash import contrasts, figures, schema, wording
 
 ctx = ui.sidebar()
 ui.page_header(
@@ -87,9 +87,9 @@ with ui.panel():
                 st.warning(ui.plain(landmark["warning"]))
         n_tests = figures.interaction_test_count(table)
         st.markdown(
-            f"**{n_tests} interaction test{'s' if n_tests != 1 else ''} on screen** — at α = 0.05, about "
-            f"{0.05 * n_tests:.1f} would be 'significant' by chance alone even if the effect were the "
-            "same in every subgroup."
+            f"**{wording.count(n_tests, 'interaction test')} on screen** — at α = 0.05, about "
+            f"{wording.expected_by_chance(n_tests)} would be 'significant' by chance alone even if the "
+            "effect were the same in every subgroup."
         )
         ui.figure(figures.forest_figure(table, measure=measure, presenter=ctx.presenter,
                                         watermark=ctx.watermark), "subgroup_forest")
@@ -98,7 +98,8 @@ with ui.panel():
             notes.append(table.attrs["exclusions"].describe())
         if outcome_key == "pcr":
             notes.append(ctx.pcr_caption())
-        ui.table(table, "subgroup_forest", caption=ui.plain(" · ".join(notes)))
+        # the contrast's and the fit's counts are the same line when neither excluded anyone
+        ui.table(table, "subgroup_forest", caption=ui.plain(" · ".join(dict.fromkeys(notes))))
         ui.register_analysis("subgroups", [{"kind": "two_level_forest", "exposure": exposure,
                                             "level": level, "reference": reference,
                                             "subgroups_": chosen, "outcome": outcome,

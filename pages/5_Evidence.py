@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from her2er_dash import datasets, evidence, figures, meta, schema
+from her2er_dash import datasets, evidence, figures, meta, schema, wording
 from her2er_dash.errors import AnalysisError
 
 ctx = ui.sidebar()
@@ -175,7 +175,8 @@ with ui.panel("Meta-analysis of the published arms that print counts"):
     pub_input = {"function": "published_table", "source": "published_trials",
                  "args": {"quantity": quantity, **published_filters}}
     if len(arms) < 2:
-        st.info(f"{len(arms)} chosen arm(s) print these counts: a meta-analysis needs at least 2. Widen the "
+        st.info(f"{'Only ' if len(arms) else ''}{wording.count(len(arms), 'chosen arm')} "
+                f"{'prints' if len(arms) == 1 else 'print'} these counts: a meta-analysis needs at least 2. Widen the "
                 "filters or pool another quantity (the HR+ pCR rate has the most counted arms).")
     else:
         guard = evidence.p_value_guard(arms)
