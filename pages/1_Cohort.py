@@ -43,6 +43,8 @@ with ui.panel("Bring your own data"):
         if st.button("Load study", key="cbio_load"):
             with st.spinner(f"Fetching {study} from cBioPortal…"):
                 ui.load_cbioportal(study)
+if ui.upload_lost():
+    st.stop()  # the bundled cohort in the sidebar is not the one the user's link was about
 
 if ctx.cohort.cohort is not None:
     with ui.panel("Column mapping"):

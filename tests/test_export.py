@@ -278,7 +278,7 @@ def test_upload_mapping_conversions_are_described():
                  time_origin="randomisation", time_origin_stated=True)
     text = export.methods_text(view)
     assert "'ER %' → ER (% positive nuclei)" in text
-    assert "(1 other column(s) not used)" in text
+    assert "(1 other column not used)" in text
     assert "HER2 status values were recoded: 'Pos' → positive, 'Neg' → negative." in text
     assert "Event-free survival was converted from days to months (× 12/365.25)" in text
     assert "EFS event indicator was coded 1 = no event in the source and was inverted" in text
@@ -479,3 +479,67 @@ def test_figure_image_returns_none_without_kaleido(monkeypatch):
 def test_figure_image_refuses_unknown_formats():
     with pytest.raises(ValueError, match="fmt must be 'png' or 'svg'"):
         export.figure_image(_small_figure(), "gif")
+
+
+def test_generated_script_for_an_upload_runs_outside_the_repo_on_the_users_file(tmp_path):
+    """The bundle of an uploaded cohort: the user's file (with its own column names) beside the
+    script, the saved mapping, run from another folder with her2er_dash importable only as an
+    installed package would be (PYTHONPATH, cwd outside the repository)."""
+    from her2er_dash import cohort as cohort_mod
+    from her2er_dash import datasets, response
+    from her2er_dash.cohort import Mapping
+    from her2er_dash.filters import CohortFilter
+
+    synthetic = datasets.bundled("synthetic").data
+    renamed = {"patient_id": "Subject", "er_percent": "ER (%)", "her2_status": "HER2 result",
+               "pcr": "pCR (0/1)", "age": "Age at dx"}
+    upload = synthetic[list(renamed)].rename(columns=renamed).head(600)
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "my trial.csv").write_text(upload.to_csv(index=False), encoding="utf-8")
+    mapping = Mapping(columns={source: canonical for canonical, source in renamed.items()})
+    loaded = cohort_mod.load(str(bundle / "my trial.csv"), mapping=mapping)
+
+    analyses = [{"kind": "pcr_rates", "by": "er_category", "method": "wilson"}]
+    view = _view(analyses, key=None, title="my upload", synthetic=False,
+                 source="my trial.csv (CSV, sha256 0123…)", files=["my trial.csv"],
+                 sha256=loaded.source.sha256, encoding=None)
+    view["mapping_json"] = mapping.to_json()
+    script = bundle / export.SCRIPT_NAME
+    script.write_text(export.repro_script(view), encoding="utf-8")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    run = subprocess.run(
+        [sys.executable, str(script), str(elsewhere / "tables")], capture_output=True, text=True,
+        cwd=elsewhere, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "differ from the ones analysed" not in run.stderr  # the same file, by SHA-256
+    printed = _parse_printed_tables(run.stdout)
+    data = CohortFilter.from_dict(view["filters"]).apply(loaded.data).data
+    expected = response.pcr_rates(data, by="er_category", method="wilson")
+    got = printed["01_pcr_rates"]
+    assert list(got.columns) == list(expected.columns)
+    numeric = expected.select_dtypes("number").columns
+    np.testing.assert_allclose(got[numeric].to_numpy(float), expected[numeric].to_numpy(float),
+                               rtol=1e-12)
+    assert (elsewhere / "tables" / "01_pcr_rates.csv").exists()
+
+    # A changed file is run, with a warning that the numbers may differ.
+    (bundle / "my trial.csv").write_text(upload.head(500).to_csv(index=False), encoding="utf-8")
+    changed = subprocess.run([sys.executable, str(script), str(elsewhere / "t2")],
+                             capture_output=True, text=True, cwd=elsewhere,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
+    assert changed.returncode == 0, changed.stderr[-2000:]
+    assert "differ from the ones analysed in the app" in changed.stderr
+
+
+def test_generated_script_says_how_to_install_her2er_dash_when_it_is_missing(tmp_path):
+    script = tmp_path / export.SCRIPT_NAME
+    script.write_text(export.repro_script(_view()), encoding="utf-8")
+    # -I -S: no site-packages and no PYTHONPATH, as on a computer without her2er_dash
+    run = subprocess.run([sys.executable, "-I", "-S", str(script)], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=120)
+    assert run.returncode == 1
+    assert f"{export.SCRIPT_NAME} needs the her2er_dash package: pip install" in run.stderr
+    assert "Traceback" not in run.stderr
