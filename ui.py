@@ -46,6 +46,11 @@ LIST_SEP = "|"
 
 # --------------------------------------------------------------------------------------------
 # The view: every widget whose value belongs in the shareable URL is "remembered" here.
+# Not Streamlit's widget ``bind="query-params"`` (1.67): a bound widget always writes its value to
+# the URL, while an upload's filter values (arm, study names) are the user's data and must never
+# go there; a bound parameter cannot be set through st.query_params (the cohort=uploaded marker,
+# the filter reset on a cohort switch); and an untouched widget here follows the next cohort's
+# default (e.g. its age range) instead of keeping the previous cohort's as a silent filter.
 # --------------------------------------------------------------------------------------------
 
 
@@ -949,6 +954,16 @@ def ensure_router() -> None:
         st.stop()
 
 
+@st.fragment(run_every="1h")
+def _rerun_on_reconnect() -> None:
+    """Draws nothing. A page with a timed fragment is rerun by the browser whenever its websocket
+    reconnects (Streamlit's frontend does so only for such pages). After a server restart that
+    rerun starts a new session from the URL and the widgets: a bundled cohort's view comes back,
+    and an uploaded cohort (gone with the old process) is asked for again, instead of the page
+    showing the dead session's output until the next click. The hourly fragment run itself
+    costs nothing."""
+
+
 def sidebar() -> Context:
     """Draw the cohort picker and filters (identical on every page) and return the context."""
     ensure_router()
@@ -985,6 +1000,7 @@ def sidebar() -> Context:
         presenter = toggle("Presenter mode (large fonts)", key="presenter")
         st.radio("Figure image format (camera button on each figure)", ["png", "svg"],
                  key="image_format", horizontal=True)
+        _rerun_on_reconnect()
     if presenter:
         st.html("<style>html, body, [class*='st-'] {font-size: 1.25rem;}</style>")
     return Context(cohort=cohort, flt=flt, filtered=filtered, presenter=presenter,
