@@ -691,7 +691,8 @@ def _check_level_separation(frame: pd.DataFrame, terms: Sequence[str], y: np.nda
             level = uniques[bad[0]]
             pct = "0%" if x[bad[0]] == 0 else "100%"
             raise AnalysisError(
-                f"Separation: all {int(n[bad[0]])} patients with {term} = {level!r} have "
+                f"Separation: {'the' if n[bad[0]] == 1 else 'all'} {count(int(n[bad[0]]), 'patient')} "
+                f"with {column_label(term)} {level!r} {'has' if n[bad[0]] == 1 else 'have'} "
                 f"{pct} response, so its odds ratio is infinite. Merge that level with another, "
                 "use fewer terms, or analyse it descriptively (pCR rates)."
             )
