@@ -76,6 +76,15 @@ def page():
             browser.close()
 
 
+COUNT_RUNS_JS = """() => {
+  window.__her2erRuns = 0;
+  const app = document.querySelector('[data-testid="stApp"]');
+  new MutationObserver(() => {
+    if (app.getAttribute('data-test-script-state') === 'running') window.__her2erRuns += 1;
+  }).observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+}"""
+
+
 def _wait_disconnected(page) -> None:
     page.wait_for_function(
         """() => document.querySelector('[data-testid="stApp"]')
@@ -94,8 +103,11 @@ def test_a_bundled_view_comes_back_after_a_server_restart(restartable, page):
 
     restartable.kill()
     _wait_disconnected(page)
+    page.evaluate(COUNT_RUNS_JS)
     restartable.start()
-    # The page reconnects on its own (no reload), and its rerun in the new session reads the URL.
+    # The page reconnects on its own (no reload or click) and reruns in a new session, which
+    # reads the URL: what is on screen is computed by the new server, not left from the old one.
+    page.wait_for_function("() => window.__her2erRuns > 0", timeout=TIMEOUT_MS)
     page.wait_for_function(bu.IDLE_JS, timeout=TIMEOUT_MS)
     bu.settle(page)
     bu.wait_for_page(page, survival.heading, TIMEOUT_MS)
