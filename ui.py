@@ -361,7 +361,18 @@ def load_uploads(files, mapping_file=None, encoding: str | None = None) -> None:
     mapping_text = mapping_file.getvalue() if mapping_file is not None else b""
     signature = "".join(digests) + hashlib.sha256(mapping_text).hexdigest() + str(encoding)
     if st.session_state.get("_last_upload") == signature:
-        return  # the same files are still in the uploader: nothing new to parse
+        # The same files dropped again after they were loaded (the uploader is emptied after each
+        # load): nothing new to parse, but the user asked for that cohort, so it becomes active.
+        token = st.session_state.get("_last_upload_token")
+        if token in uploads():
+            _release_uploaded_bytes(files)
+            st.session_state["_upload_round"] = st.session_state.get("_upload_round", 0) + 1
+            st.session_state["_pending_cohort"] = token
+            _forget_lost_upload()
+            st.session_state["_upload_done"] = (f"{' + '.join(f.name for f in files)} was already "
+                                                "loaded in this session: it is the active cohort again.")
+            st.rerun()
+        return
     st.session_state["_last_upload"] = signature
     name = " + ".join(f.name for f in files)
     try:
@@ -374,8 +385,8 @@ def load_uploads(files, mapping_file=None, encoding: str | None = None) -> None:
         st.session_state["_last_upload"] = None
         st.error(plain(exc))
         return
-    add_upload(loaded, name, cohort_io.compact(raw),
-               origin={"files": [f.name for f in files], "encoding": encoding})
+    st.session_state["_last_upload_token"] = add_upload(
+        loaded, name, cohort_io.compact(raw), origin={"files": [f.name for f in files], "encoding": encoding})
     _release_uploaded_bytes(files)
     st.session_state["_upload_round"] = st.session_state.get("_upload_round", 0) + 1
     st.session_state["_upload_done"] = (

@@ -258,6 +258,23 @@ def test_uploaded_data_never_reaches_the_url():
     assert dict(at.query_params) == {"cohort": ui_marker()}
 
 
+def test_the_same_file_uploaded_again_becomes_the_active_cohort_again():
+    """Found by the randomised browser test: a file loaded, another cohort picked, the same file
+    dropped again: nothing happened (the file sat in the uploader, the cohort stayed)."""
+    data = ("trial.csv", _upload_frame().to_csv(index=False).encode(), "text/csv")
+    at = run_app(cohort="synthetic")
+    at.file_uploader(key="upload_files").set_value(data).run()
+    token = at.sidebar.selectbox(key="cohort").value
+    assert token.startswith("upload:")
+    at.sidebar.selectbox(key="cohort").set_value("synthetic").run()
+    at.file_uploader(key="upload_files_1").set_value(data).run()
+    assert_clean(at)
+    assert at.sidebar.selectbox(key="cohort").value == token
+    assert any("already loaded" in s.value for s in at.success)
+    assert len(at.session_state["_uploads"]) == 1
+    assert at.file_uploader(key="upload_files_2").value in (None, [])  # released, empty again
+
+
 def ui_marker() -> str:
     import ui
 
