@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -92,13 +93,17 @@ def _pick_in(page, walk: Walk, box) -> str | None:
     except Exception:  # noqa: BLE001 - a multiselect whose options are all chosen shows none
         page.keyboard.press("Escape")
         return None
-    choices = [o for o in _visible(options) if o.inner_text().strip()]
-    if not choices:
+    texts = [t.strip() for t in options.all_inner_texts() if t.strip() not in ("", "No results")]
+    if not texts:
         page.keyboard.press("Escape")
         return None
-    choice = walk.rng.choice(choices)
-    text = choice.inner_text().strip()
-    choice.click()
+    text = walk.rng.choice(texts)
+    exact = re.compile(rf"^\s*{re.escape(text)}\s*$")
+    try:
+        options.filter(has_text=exact).first.click(timeout=5_000)
+    except Exception:  # noqa: BLE001 - the list closed or re-rendered under the pointer: no action
+        page.keyboard.press("Escape")
+        return None
     page.keyboard.press("Escape")
     return text
 
