@@ -12,7 +12,8 @@ PORT    ?= 8501
 WORKERS ?=
 export NUMPY_MADVISE_HUGEPAGE := 0
 
-.PHONY: run serve test test-lowest test-latest lock lint bench bench-smoke bench-app loadtest soak clean
+.PHONY: run serve test test-lowest test-latest lock lint bench bench-smoke bench-app loadtest soak \
+	monkey screenshots clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +64,18 @@ loadtest: $(STAMP)
 # One hour, memory with and without Streamlit's post-run garbage collection.
 soak: $(STAMP)
 	$(BIN)/python -m benchmarks.soak --minutes 60
+
+# The randomised browser test with the long walk (the default suite runs 40 actions).
+MONKEY_ACTIONS ?= 200
+MONKEY_SEED ?= 16
+monkey: $(STAMP)
+	HER2ER_MONKEY_ACTIONS=$(MONKEY_ACTIONS) HER2ER_MONKEY_SEED=$(MONKEY_SEED) \
+		$(BIN)/python -m pytest tests/test_browser_monkey.py -q -s -p no:cacheprovider
+
+# Every page at three screen sizes into test-artifacts/screenshots/, then the README's pictures.
+screenshots: $(STAMP)
+	$(BIN)/python -m pytest tests/test_browser_screens.py -q -p no:cacheprovider
+	$(BIN)/python scripts/screenshots.py --from-artifacts
 
 clean:
 	rm -rf $(VENV) .venv-lowest .venv-latest .pytest_cache test-artifacts benchmarks/cache

@@ -15,7 +15,9 @@ HERE = Path(__file__).resolve().parent
 
 # (file in pages/, title in the menu, URL path, Material icon). The URL paths equal the names
 # Streamlit derives from the file names, so a shared link resolves the same page whichever way
-# the server first routes it (see ui.ensure_router).
+# the server first routes it (see ui.ensure_router). Every page, the first included, is served at
+# its own path: the app root is a hidden page that forwards to the first one (Streamlit serves
+# its default page at "/" only, so "/Cohort" would otherwise be "page not found").
 PAGES = [
     ("1_Cohort.py", "Cohort", "Cohort", ":material/table_view:"),
     ("2_Response.py", "Response (pCR)", "Response", ":material/target:"),
@@ -29,12 +31,18 @@ PAGES = [
 
 def run() -> None:
     st.set_page_config(page_title="HER2/ER Explorer", page_icon=":material/biotech:", layout="wide")
-    pages = [
-        st.Page(str(HERE / "pages" / file), title=title, url_path=path, icon=icon, default=(i == 0))
-        for i, (file, title, path, icon) in enumerate(PAGES)
-    ]
+    pages = [st.Page(str(HERE / "pages" / file), title=title, url_path=path, icon=icon)
+             for file, title, path, icon in PAGES]
+
+    def root() -> None:
+        # Keeps the query string, so a shared link to the root restores its view.
+        st.switch_page(pages[0], query_params=st.query_params.to_dict())
+
+    home = st.Page(root, title=PAGES[0][1], url_path="home", default=True, visibility="hidden")
     with ui.routed():
-        st.navigation(pages).run()
+        page = st.navigation([home, *pages])
+        ui.on_page(page.url_path)
+        page.run()
 
 
 if __name__ == "__main__":  # Streamlit runs the entry point as __main__; ui imports it otherwise

@@ -21,7 +21,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from importlib import import_module
 from pathlib import Path
@@ -47,6 +47,11 @@ LIST_SEP = "|"
 
 # --------------------------------------------------------------------------------------------
 # The view: every widget whose value belongs in the shareable URL is "remembered" here.
+# Not Streamlit's widget ``bind="query-params"`` (1.67): a bound widget always writes its value to
+# the URL, while an upload's filter values (arm, study names) are the user's data and must never
+# go there; a bound parameter cannot be set through st.query_params (the cohort=uploaded marker,
+# the filter reset on a cohort switch); and an untouched widget here follows the next cohort's
+# default (e.g. its age range) instead of keeping the previous cohort's as a silent filter.
 # --------------------------------------------------------------------------------------------
 
 
@@ -139,12 +144,53 @@ def sync_url() -> None:
     view = _view()
     defaults = st.session_state["_view_defaults"]
     wanted = {k: _encode(v) for k, v in view.items() if k in defaults and v != defaults[k]}
-    if view.get("cohort", DEFAULT_COHORT) not in PATIENT_LEVEL_BUNDLES:
-        # With an upload, filter values are the user's data (arm, study names...): the URL stays
-        # empty, and the view is shared through the Methods page's bundle instead.
-        wanted = {}
+    if view.get("cohort", DEFAULT_COHORT) not in PATIENT_LEVEL_BUNDLES or upload_lost():
+        # With an upload, filter values are the user's data (arm, study names...): the URL says
+        # only that the cohort was the user's own (so that a reload or a restarted server asks
+        # for the file again instead of showing another cohort), and the view is shared through
+        # the Methods page's bundle instead.
+        wanted = {"cohort": UPLOAD_MARKER}
     if dict(st.query_params) != wanted:
         st.query_params.from_dict(wanted)
+
+
+#: The URL's ``cohort`` while the user's own (uploaded or live) cohort is active: no name, no hash.
+UPLOAD_MARKER = "uploaded"
+
+
+def upload_lost() -> bool:
+    """True while the URL names an uploaded cohort that this session does not hold (a reload, an
+    expired session or a restarted server: uploads live in session memory only)."""
+    return bool(st.session_state.get("_upload_lost"))
+
+
+def _note_lost_upload() -> None:
+    raw = st.session_state["_url_raw"]
+    if raw.get("cohort") == UPLOAD_MARKER:
+        raw.pop("cohort")
+        if not uploads():
+            st.session_state["_upload_lost"] = True
+
+
+def _forget_lost_upload() -> None:
+    st.session_state.pop("_upload_lost", None)
+
+
+def ask_for_lost_upload() -> None:
+    """Say that the uploaded cohort is gone and must be uploaded again; on every page but the
+    Cohort page (where the uploader is), stop there, so that no other cohort's numbers are shown
+    in its place."""
+    if not upload_lost():
+        return
+    st.warning(
+        "**Your uploaded cohort is no longer in memory** (the page was reloaded, the session "
+        "expired or the server restarted: uploaded data lives only in the session that uploaded "
+        "it, never on disk). Upload the file again on the Cohort page, or pick a bundled cohort "
+        "in the sidebar.", icon=":material/upload_file:")
+    if st.session_state.get("_page") != "Cohort":
+        st.page_link("pages/1_Cohort.py",
+                     label="Upload it again on the Cohort page", icon=":material/table_view:")
+        st.stop()
 
 
 def one_of(options: list, fallback: Any = None) -> Callable[[Any], Any]:
@@ -178,6 +224,24 @@ def selectbox(label: str, options: list, *, key: str, default=None, **kwargs):
     remember(key, default, one_of(options, default))
     st.selectbox(label, options, key=key, **kwargs)
     return record(key)
+
+
+def level_pair(levels: list, *, keys: tuple[str, str], labels: tuple[str, str],
+               defaults: tuple = (None, None), columns: tuple = (None, None),
+               **kwargs) -> tuple[Any, Any]:
+    """Two pickers for a contrast (e.g. a level and its reference) that can never hold the same
+    value: the second offers every level but the one chosen in the first. When the user picks in
+    the first the level the second held, the second moves to its default (or the first other
+    level). ``levels`` needs at least two values; ``columns``: containers to draw each in."""
+    if len(levels) < 2:
+        raise ValueError(f"A contrast needs two levels; there are {len(levels)}.")
+    with columns[0] or nullcontext():
+        first = selectbox(labels[0], levels, key=keys[0], default=defaults[0], **kwargs)
+    others = [v for v in levels if v != first]
+    with columns[1] or nullcontext():
+        second = selectbox(labels[1], others, key=keys[1],
+                           default=defaults[1] if defaults[1] in others else None, **kwargs)
+    return first, second
 
 
 def multiselect(label: str, options: list, *, key: str, default=(), **kwargs) -> list:
@@ -373,18 +437,20 @@ def upload_widget_key() -> str:
     return "upload_files" if rounds == 0 else f"upload_files_{rounds}"
 
 
-def add_upload(cohort, name: str, source=None, kind: str = "upload") -> str:
+def add_upload(cohort, name: str, source=None, kind: str = "upload", origin: dict | None = None) -> str:
     """Keep a loaded Cohort (and its compacted raw table, to re-map) in session memory; make it
-    active."""
+    active. ``origin`` says how to read it again outside the app (the reproducibility script):
+    ``{"files": [names], "encoding": chosen or None}`` or ``{"cbioportal_study": id}``."""
     # The token keys shared caches: content hash AND mapping, so a re-mapped file never reuses
     # results computed under its previous mapping.
     digest = hashlib.sha256((cohort.source.sha256 + cohort.mapping.to_json()).encode()).hexdigest()
     cohort = replace(cohort, data=memory.compact_frame(cohort.data))
     token = f"{kind}:{digest[:16]}"
     uploads()[token] = {"cohort": cohort, "name": name, "source": source,
-                        "source_id": f"{kind}:{cohort.source.sha256}"}
+                        "source_id": f"{kind}:{cohort.source.sha256}", "origin": origin or {}}
     # The picker is already drawn in this run: switch to the new cohort on the next run.
     st.session_state["_pending_cohort"] = token
+    _forget_lost_upload()
     return token
 
 
@@ -400,7 +466,17 @@ def load_uploads(files, mapping_file=None, encoding: str | None = None) -> None:
     mapping_text = mapping_file.getvalue() if mapping_file is not None else b""
     signature = "".join(digests) + hashlib.sha256(mapping_text).hexdigest() + str(encoding)
     if st.session_state.get("_last_upload") == signature:
-        return  # the same files are still in the uploader: nothing new to parse
+        # The same files dropped again after they were loaded (the uploader is emptied after each
+        # load): nothing new to parse, but the user asked for that cohort, so it becomes active.
+        token = st.session_state.get("_last_upload_token")
+        if token in uploads():
+            st.session_state["_upload_round"] = st.session_state.get("_upload_round", 0) + 1
+            st.session_state["_pending_cohort"] = token
+            _forget_lost_upload()
+            st.session_state["_upload_done"] = (f"{' + '.join(f.name for f in files)} was already "
+                                                "loaded in this session: it is the active cohort again.")
+            st.rerun()
+        return
     st.session_state["_last_upload"] = signature
     name = " + ".join(f.name for f in files)
     try:
@@ -415,7 +491,8 @@ def load_uploads(files, mapping_file=None, encoding: str | None = None) -> None:
         st.session_state["_last_upload"] = None
         st.error(plain(exc))
         return
-    add_upload(loaded, name, cohort_io.compact(raw))
+    st.session_state["_last_upload_token"] = add_upload(
+        loaded, name, cohort_io.compact(raw), origin={"files": [f.name for f in files], "encoding": encoding})
     del raw, source, files  # our last references to the uploaded bytes go with this run
     # A new uploader key replaces the widget with an empty one: its files leave the session's
     # widget state. (Streamlit's upload store frees their bytes when the session ends; it has
@@ -441,15 +518,16 @@ def remap_upload(token: str, mapping) -> None:
         loaded = cohort_io.build_cohort(cohort_io.expand(item["source"]), mapping)
     except ValueError as exc:
         st.error(plain(exc))
-        st.download_button("Download the edited mapping (JSON)", mapping.to_json(),
-                           file_name="her2er_mapping.json", mime="application/json",
-                           key=f"map_dl_failed_{token}")
+        download("Download the edited mapping (JSON)", mapping.to_json(),
+                 file_name="her2er_mapping.json", mime="application/json",
+                 key=f"map_dl_failed_{token}")
         st.caption("To use columns that are not in memory, upload the file again together "
                    "with this mapping (Optional: a saved mapping).")
         return
     del uploads()[token]
     st.session_state.pop(f"_map_edits_{token}", None)
-    add_upload(loaded, item["name"], item["source"])
+    add_upload(loaded, item["name"], item["source"], kind=token.split(":", 1)[0],
+               origin=item.get("origin"))
     st.rerun()
 
 
@@ -464,7 +542,8 @@ def load_cbioportal(study_id: str) -> None:
     except ValueError as exc:
         st.error(plain(exc))
         return
-    add_upload(loaded, f"cBioPortal {study_id}", cohort_io.compact(raw), kind="cbio")
+    add_upload(loaded, f"cBioPortal {study_id}", cohort_io.compact(raw), kind="cbio",
+               origin={"cbioportal_study": study_id.strip()})
     st.rerun()
 
 
@@ -1034,14 +1113,43 @@ def table(df: pd.DataFrame, name: str, *, caption: str | None = None,
         st.caption(caption)
     tables = st.session_state.setdefault("_tables", {})
     tables[name] = df
-    banner = synthetic_banner()
-    st.download_button(
-        "Download CSV",
-        lambda: safe_csv_bytes(df, banner=banner),  # built only when clicked
-        file_name=f"{export_prefix()}{name}.csv",
-        mime="text/csv",
-        key=f"dl_{name}",
-    )
+    download("Download CSV", safe_csv_bytes(df, banner=synthetic_banner()),
+             file_name=f"{export_prefix()}{name}.csv", mime="text/csv", key=f"dl_{name}")
+
+
+#: Payloads larger than this are built only after a "Prepare" click (see :func:`download`).
+LARGE_DOWNLOAD_BYTES = 2 * 1024 * 1024
+
+
+def download(label: str, data: bytes | str | Callable[[], bytes | str], *, file_name: str,
+             mime: str, key: str, large: bool = False, where: Any = None,
+             help: str | None = None) -> None:
+    """The one download button of the app: a plain file link that can never be left pending.
+
+    The payload is built in this script run and served as an ordinary file, and the click does
+    not rerun the app (``on_click="ignore"``). Streamlit's deferred downloads
+    (``data=callable``) are not used: their bytes travel back over the websocket as a reply that
+    Streamlit drops when a script run starts before it is sent (the browser queue is cleared at
+    each run start, keeping only lifecycle messages), and the click itself starts such a run, so
+    about one click in ten left the button spinning and disabled with no file (issue 16).
+
+    ``large=True`` (e.g. a figure with plotly.js inlined, ~5 MB): the page shows a "Prepare"
+    button first; once clicked, the file is built in that same run and its download button
+    replaces it, until the user leaves the page. So large files cost memory only when asked for.
+    ``where``: the container to draw in (a column, st.sidebar...; default: the current one).
+    """
+    where = st if where is None else where
+    slot = where.empty()
+    if large:
+        prepared = st.session_state.setdefault("_prepared_downloads", set())
+        if key not in prepared:
+            if not slot.button(f"Prepare {label[0].lower()}{label[1:]}", key=f"prepare_{key}",
+                               help="Builds the file; its download button appears here."):
+                return
+            prepared.add(key)
+    payload = data() if callable(data) else data
+    slot.download_button(label, payload, file_name=file_name, mime=mime, key=key,
+                         on_click="ignore", help=help)
 
 
 def display_frame(df: pd.DataFrame, missing: dict[str, str] | None = None) -> pd.DataFrame:
@@ -1140,13 +1248,8 @@ def figure(fig, name: str, *, synthetic: bool | None = None, filename: str | Non
     stem = f"{'SYNTHETIC_' if synthetic else ''}{filename or name}"
     config = plotly_config(fig, filename=stem, image_format=st.session_state.get("image_format", "png"))
     st.plotly_chart(fig, config=config, key=f"fig_{name}", width="stretch", theme=None)
-    st.download_button(
-        "Download figure (HTML)",
-        lambda: figure_html(fig, config=config),  # ~5 MB with plotly.js inlined: built on click
-        file_name=f"{stem}.html",
-        mime="text/html",
-        key=f"dlfig_{name}",
-    )
+    download("Download figure (HTML)", lambda: figure_html(fig, config=config),  # ~5 MB: plotly.js
+             file_name=f"{stem}.html", mime="text/html", key=f"dlfig_{name}", large=True)
 
 
 @st.cache_resource(max_entries=128, ttl=3600, show_spinner=False)
@@ -1287,6 +1390,16 @@ def ensure_router() -> None:
         st.stop()
 
 
+@st.fragment(run_every="1h")
+def _rerun_on_reconnect() -> None:
+    """Draws nothing. A page with a timed fragment is rerun by the browser whenever its websocket
+    reconnects (Streamlit's frontend does so only for such pages). After a server restart that
+    rerun starts a new session from the URL and the widgets: a bundled cohort's view comes back,
+    and an uploaded cohort (gone with the old process) is asked for again, instead of the page
+    showing the dead session's output until the next click. The hourly fragment run itself
+    costs nothing."""
+
+
 def sidebar() -> Context:
     """Draw the cohort picker and filters (identical on every page) and return the context."""
     ensure_router()
@@ -1295,9 +1408,12 @@ def sidebar() -> Context:
         st.markdown("### Cohort")
         if "_pending_cohort" in st.session_state:
             st.session_state["cohort"] = st.session_state.pop("_pending_cohort")
+        _view()
+        _note_lost_upload()
         remember("cohort", DEFAULT_COHORT, one_of(list(options)))
         st.selectbox(
-            "Cohort", list(options), format_func=options.get, key="cohort", label_visibility="collapsed"
+            "Cohort", list(options), format_func=options.get, key="cohort", label_visibility="collapsed",
+            on_change=_forget_lost_upload,
         )
         record("cohort")
         reset_filters_on_cohort_change(st.session_state["cohort"])
@@ -1323,6 +1439,7 @@ def sidebar() -> Context:
         presenter = toggle("Presenter mode (large fonts)", key="presenter")
         st.radio("Figure image format (camera button on each figure)", ["png", "svg"],
                  key="image_format", horizontal=True)
+        _rerun_on_reconnect()
     page_style(presenter)
     return Context(cohort=cohort, flt=flt, filtered=filtered, presenter=presenter,
                    classified=classified, landmark_fallback=fallback)
@@ -1527,6 +1644,7 @@ def page_header(ctx: Context, title: str, intro: str) -> None:
     the synthetic-data warning and the cohort's limits (details in one expander)."""
     st.title(title)
     st.caption(intro)
+    ask_for_lost_upload()
     cohort = ctx.cohort
     if cohort.synthetic:
         st.warning(
@@ -1549,12 +1667,29 @@ def page_header(ctx: Context, title: str, intro: str) -> None:
                 st.caption(f"Cite: {cohort.citation} Licence: {cohort.licence}.")
 
 
+def on_page(url_path: str) -> None:
+    """Called by the router before a page runs: files prepared for download (see
+    :func:`download`) belong to the page they were prepared on."""
+    if st.session_state.get("_page") != url_path:
+        st.session_state["_page"] = url_path
+        st.session_state.pop("_prepared_downloads", None)
+
+
 def finish() -> None:
     """End of every page run: keep the URL in step with the view."""
     sync_url()
     st.session_state["_last_view"] = json.dumps(
         {k: v for k, v in _view().items() if k != "cohort" or v in PATIENT_LEVEL_BUNDLES}, default=str
     )
+
+
+def _upload_origin(cohort: ActiveCohort) -> dict:
+    """How the reproducibility script reads an upload again: its real file names, content hash
+    and chosen encoding (never the on-screen label), or the public study it was fetched from."""
+    item = uploads().get(cohort.token)
+    if item is None or cohort.cohort is None:
+        return {}
+    return {**item.get("origin", {}), "sha256": cohort.cohort.source.sha256}
 
 
 def view_spec(ctx: Context) -> dict:
@@ -1580,6 +1715,7 @@ def view_spec(ctx: Context) -> dict:
             "time_origin": ctx.cohort.time_origin,
             "time_origin_stated": ctx.cohort.time_origin_stated,
             "mapping": ctx.cohort.cohort.mapping.to_json() if ctx.cohort.cohort is not None else None,
+            **_upload_origin(ctx.cohort),
         },
         "filters": ctx.flt.to_dict(),
         "filter_description": ctx.flt.describe(),

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import pandas as pd
 import streamlit as st
 
+import ui
 from her2er_dash import schema
 from her2er_dash.ingest import edits as ed
 from her2er_dash.ingest import roles
@@ -282,6 +283,5 @@ def _pending_and_apply(token: str, loaded, edits: ed.Edits, apply) -> None:
     if middle.button("Discard changes", key=f"map_discard_{token}", disabled=not edits):
         st.session_state.pop(f"_map_edits_{token}", None)
         st.rerun()
-    right.download_button("Download mapping (JSON)", loaded.mapping.to_json(),
-                          file_name="her2er_mapping.json", mime="application/json",
-                          key=f"map_dl_{token}")
+    ui.download("Download mapping (JSON)", loaded.mapping.to_json(), where=right,
+                file_name="her2er_mapping.json", mime="application/json", key=f"map_dl_{token}")

@@ -40,6 +40,7 @@ _SUBMODULES = (
     "summary",
     "survival",
     "validate",
+    "wording",
 )
 
 __all__ = ["AnalysisError", "CohortError", "__version__", *_SUBMODULES]

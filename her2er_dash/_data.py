@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from . import wording
 from .errors import AnalysisError
-from .schema import COMPETING_ENDPOINTS, event_column
+from .schema import COMPETING_ENDPOINTS, column_label, event_column
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class Exclusions:
         return self.n_input - self.n_used
 
     def describe(self) -> str:
-        """One line, e.g. ``"n = 480 of 500 (excluded: 20 missing efs_months)"``."""
+        """One line, e.g. ``"n = 480 of 500 (excluded: 20 missing Event-free survival (months))"``."""
         text = f"n = {self.n_used:,} of {self.n_input:,}"
         if self.reasons:
             text += " (excluded: " + "; ".join(f"{n:,} {why}" for why, n in self.reasons) + ")"
@@ -88,7 +89,7 @@ def _complete_mask(
         missing = keep & isna
         if missing.any():
             n = int(missing.sum()) if counts is None else int(counts[missing].sum())
-            reasons.append((f"missing {col}", n))
+            reasons.append((f"missing {column_label(col)}", n))
             keep &= ~missing
     return keep, tuple(reasons)
 
@@ -138,7 +139,7 @@ def survival_frame(
     if negative.any():
         rows = list(np.flatnonzero(negative)[:5])
         raise AnalysisError(
-            f"{time} has {int(negative.sum())} negative value(s) (first rows {rows}). "
+            f"{time} has {wording.count(int(negative.sum()), 'negative value')} (first rows {rows}). "
             "Survival times must be >= 0: check the time origin and units of this column."
         )
     odd_mask = ~np.isnan(events) & (events != 0) & (events != 1)

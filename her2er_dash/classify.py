@@ -44,7 +44,9 @@ from .schema import (
     HER2_IHC_ULTRALOW,
     NEGATIVE,
     POSITIVE,
+    column_label,
 )
+from .wording import count
 
 #: Units used when a cut-point rule is written out for a person.
 _UNITS: dict[str, tuple[str, str]] = {
@@ -298,8 +300,9 @@ def er_category_source(df: pd.DataFrame, cutpoints: ERCutpoints | None = None) -
     if n_missing and status is not None:
         n_status = int((df[cutpoints.measure].isna() & df[status].notna()).sum())
         text += (
-            f" {n_status:,} patient(s) without a {cutpoints.measure} value were classified from "
-            "the recorded ER status (ER-positive or ER-negative only)."
+            f" {count(n_status, 'patient')} without a value of {column_label(cutpoints.measure)} "
+            f"{'was' if n_status == 1 else 'were'} classified from the recorded ER status "
+            "(ER-positive or ER-negative only)."
         )
     return text
 

@@ -36,6 +36,7 @@ from .ingest.record import DerivedRule, Mapping
 from .schema import IDENTIFIER_COLUMNS
 from .summary import table_one
 from .validate import issue, issue_frame, validate_cohort
+from .wording import count
 
 __all__ = ["Cohort", "DerivedRule", "Mapping", "SourceInfo", "build_cohort", "from_frame",
            "load", "read_source", "table_one"]
@@ -230,7 +231,7 @@ def _read_one(source, name, sheet, max_bytes, encoding, mapping) -> RawTable:
     raw.evidence = sample.evidence
     kept = raw.frame.shape[1]
     raw.notes.append(("info", "", f"{label} is large ({len(data) / 1024**2:,.0f} MB): only the "
-                      f"{kept} column(s) the mapping uses were read, of "
+                      f"{count(kept, 'column')} the mapping uses were read, of "
                       f"{len(raw.all_columns)}; the others were guessed from the first "
                       f"{SAMPLE_ROWS:,} rows. Mapping another column needs the file again."))
     return raw
@@ -270,7 +271,7 @@ def _describe_with(raw: RawTable, dictionary: RawTable) -> None:
     for column, ev in matched.items():
         raw.evidence.setdefault(column, ev)
     raw.notes.append(("info", "", f"{dictionary.name} is a data dictionary: it describes "
-                      f"{len(matched)} column(s) and was not read as patients."))
+                      f"{count(len(matched), 'column')} and was not read as patients."))
 
 
 def _join_tables(raws: list[RawTable]) -> RawTable:
@@ -362,7 +363,7 @@ def _derive(data: pd.DataFrame, records: list[dict]) -> pd.DataFrame:
     for col in ("er_status", "pr_status", "hr_status", "her2_status"):
         if col in derived and int(derived[col].notna().sum()) > before.get(col, 0):
             added = int(derived[col].notna().sum()) - before.get(col, 0)
-            records.append(issue("info", col, added, f"{col} derived for {added:,} patient(s) "
+            records.append(issue("info", col, added, f"{col} derived for {count(added, 'patient')} "
                                  "from measured levels (ASCO/CAP rules) where the file had none."))
     source = derived.attrs.get("er_category_source")
     if source:

@@ -11,6 +11,7 @@ from . import subgroups
 from ._data import Exclusions, as_list, matches_text, require_columns
 from .counts import Counts, patients, unpack
 from .errors import AnalysisError
+from .schema import column_label
 
 
 def two_level_forest(
@@ -52,9 +53,9 @@ def two_level_forest(
     )
     total, kept = patients(df, count), patients(df[keep], count)
     other = total - kept
-    reasons = ((f"{exposure} not {level} or {reference}", other),) if other else ()
+    reasons = ((f"{column_label(exposure)} not {level} or {reference}", other),) if other else ()
     table.attrs["contrast_exclusions"] = Exclusions(total, kept, reasons)
-    table.attrs["contrast"] = f"{exposure}: {level} vs {reference}"
+    table.attrs["contrast"] = f"{column_label(exposure)}: {level} vs {reference}"
     return table
 
 
@@ -68,6 +69,6 @@ def level_subset(df: pd.DataFrame, column: str, levels) -> pd.DataFrame:
     out = df.take(np.flatnonzero(keep))
     out[column] = out[column].astype(str).to_numpy(dtype=object)
     other = int((~keep).sum())
-    reasons = ((f"{column} not {' or '.join(wanted)}", other),) if other else ()
+    reasons = ((f"{column_label(column)} not {' or '.join(wanted)}", other),) if other else ()
     out.attrs["subset_exclusions"] = Exclusions(len(df), int(keep.sum()), reasons)
     return out

@@ -13,11 +13,14 @@ import importlib.util
 import json
 import math
 import platform
+import re
 import shutil
 from collections.abc import Iterable
 from datetime import date
 
 import pandas as pd
+
+from .wording import count
 
 #: Exported images: 7 × 5 inches (a journal's double column) at 300 dpi = 2100 × 1500 px. The
 #: figure is laid out 700 × 500 CSS px and rasterised at scale 3, so its text keeps the size it
@@ -597,7 +600,7 @@ def _competing_sentence(a: dict, cite: _Citer) -> str:
                      "percentiles" if trunc else "")  # fmt: skip
         stabilised = "stabilised " if a.get("stabilized", True) else ""
         return (
-            f"{_endpoint_text(a)} by {_md(a.get('exposure'))} was adjusted for "
+            f"{_endpoint_text(a)} by {_names(a.get('exposure'))} was adjusted for "
             f"{_names(a.get('confounders'))} by inverse probability of treatment weighting"
             f"{cite('Cole & Hernán 2004', 'Xie & Liu 2005')}: the propensity of exposure was "
             f"estimated by logistic regression and {stabilised}weights were formed{truncated}; "
@@ -757,7 +760,7 @@ def _meta_sentence(a: dict, cite: _Citer) -> str:
         source = "Study-level estimates (as reported by each study) were pooled by "
     else:
         source = (
-            f"Study-level {analysis} were estimated per {_md(a.get('study', 'study'))} (two-stage "
+            f"Study-level {analysis} were estimated per {_names(a.get('study', 'study')).lower()} (two-stage "
             "analysis; 0.5 added to every cell of a 2×2 table with a zero cell) and pooled by "
         )
     prediction = (
@@ -796,7 +799,7 @@ def _regress_sentence(a: dict, cite: _Citer) -> str:
 def _subgroup_sentence(a: dict, cite: _Citer) -> str:
     common = a.get("tau2") == "common"
     return (
-        f"Studies were pooled within each level of {_md(a.get('by', 'subgroup'))} by "
+        f"Studies were pooled within each level of {_names(a.get('by', 'subgroup'))} by "
         f"{_method_name(a, cite)} meta-analysis "
         f"({'one τ² shared by all subgroups' if common else 'each subgroup with its own τ²'}), "
         "and subgroups were compared with the test for subgroup differences"
@@ -847,7 +850,7 @@ def _ctneobc_sentence(a: dict, cite: _Citer) -> str:
         f"As in the CTNeoBC pooled analysis{cite('Cortazar et al. 2014')}, hazard ratios of pCR "
         f"versus residual disease for {_endpoint_text(a).lower()} were estimated by Cox "
         f"regression{cite('Cox 1972', 'Efron 1977')} within each study and "
-        f"{_md(a.get('group', 'er_status'))} group, with time counted {start}"
+        f"{_names(a.get('group', 'er_status'))} group, with time counted {start}"
         f"{cite('Anderson, Cain & Gelber 1983')}; they were pooled within each group by "
         f"{_method_name(a, cite)} meta-analysis and compared between groups by a z-test of the "
         "pooled log hazard ratios and by pooling the within-study differences"
@@ -882,8 +885,8 @@ def _subset_sentence(a: dict, cite: _Citer) -> str:
         subtype = a.get("subtype", "blueprint_subtype")
         ref = {"pam50_subtype": "Parker et al. 2009", "blueprint_subtype": "Krijgsman et al. 2012"}
         return (
-            f"{within[0].upper() + within[1:]}, pCR rates by {_md(subtype)}{cite(ref.get(subtype))} "
-            f"and {_md(a.get('receptor', 'hr_status'))} are reported with {level} Wilson intervals"
+            f"{within[0].upper() + within[1:]}, pCR rates by {_names(subtype)}{cite(ref.get(subtype))} "
+            f"and {_names(a.get('receptor', 'hr_status'))} are reported with {level} Wilson intervals"
             f"{cite('Wilson 1927')}; each subtype is compared with the reference subtype within "
             f"each hormone-receptor stratum by risk difference with the Newcombe hybrid score interval"
             f"{cite('Newcombe 1998')}, odds ratio and Fisher's exact test{cite('Fisher 1922')}, and "
@@ -892,7 +895,7 @@ def _subset_sentence(a: dict, cite: _Citer) -> str:
         )
     if kind == "signature_response":
         return (
-            f"The probability of pCR along {_md(a.get('signature', 'luminal_index'))} {within} was "
+            f"The probability of pCR along {_names(a.get('signature', 'luminal_index'))} {within} was "
             f"modelled by logistic regression on a natural cubic spline with {a.get('df_spline', 3)} "
             f"degrees of freedom{cite('Durrleman & Simon 1989')} (knots at quantiles, as R "
             f"splines::ns), with {level} pointwise bands and likelihood-ratio tests against the "
@@ -906,7 +909,7 @@ def _subset_sentence(a: dict, cite: _Citer) -> str:
         )
     if kind == "signature_surface":
         return (
-            f"pCR over {_md(a.get('x', 'luminal_index'))} and {_md(a.get('y', 'her2_index'))} {within} "
+            f"pCR over {_names(a.get('x', 'luminal_index'))} and {_names(a.get('y', 'her2_index'))} {within} "
             f"is shown as observed rates in {a.get('bins', 3)} x {a.get('bins', 3)} quantile bins "
             f"(Wilson intervals; bins with fewer than {a.get('min_n', 10)} patients show counts "
             "only) and as a logistic surface with both signatures and their product, drawn only "
@@ -919,7 +922,7 @@ def _subset_sentence(a: dict, cite: _Citer) -> str:
         return (
             f"Whether the association of {_names(a.get('markers'))} with pCR differs by regimen "
             f"group ({_md(a.get('grouping', 'payload'))} grouping of "
-            f"{_md(a.get('regimen', 'regimen_class'))}) was assessed {within} by logistic regression "
+            f"{_names(a.get('regimen', 'regimen_class'))}) was assessed {within} by logistic regression "
             f"with a marker-by-group interaction ({model}; odds ratios per {per}), with a "
             "likelihood-ratio test for each interaction and for each marker adjusted for regimen "
             f"group; regimen groups too small for a test were left out, and models with fewer than "
@@ -928,7 +931,7 @@ def _subset_sentence(a: dict, cite: _Citer) -> str:
             "show associations, not treatment effects."
         )
     return (
-        f"{_endpoint_text(a)} by {_md(a.get('subtype', 'pam50_subtype'))} {within} was estimated "
+        f"{_endpoint_text(a)} by {_names(a.get('subtype', 'pam50_subtype'))} {within} was estimated "
         f"by the Kaplan–Meier method{cite('Kaplan & Meier 1958')} and compared by the log-rank "
         f"test{cite('Mantel 1966')} only when every subtype had at least {a.get('min_n', 10)} "
         f"patients and {a.get('min_events', 5)} events."
@@ -1044,7 +1047,7 @@ def _mapping_sentences(mapping: dict) -> list[str]:
         ignored = len(mapping.get("columns") or {}) - len(columns)
         out.append(
             f"Source columns were mapped as follows: {pairs}"
-            + (f" ({ignored} other column(s) not used)." if ignored else ".")
+            + (f" ({count(ignored, 'other column')} not used)." if ignored else ".")
         )
     derived = derived_rules_sentence(mapping)
     if derived:
@@ -1162,6 +1165,25 @@ def _selection_paragraph(view: dict) -> str:
     return " ".join(parts)
 
 
+_SENTENCE_END = re.compile(r"(?<=[.])\s+(?=[A-Z])")
+
+
+def _without_repeats(paragraphs: list[str]) -> list[str]:
+    """The paragraphs with every sentence already said earlier left out (so that e.g. "Heterogeneity
+    is reported as ..." is said once however many meta-analyses end with it)."""
+    said: set[str] = set()
+    out = []
+    for paragraph in paragraphs:
+        kept = []
+        for sentence in _SENTENCE_END.split(paragraph):
+            if sentence not in said:
+                kept.append(sentence)
+                said.add(sentence)
+        if kept:
+            out.append(" ".join(kept))
+    return out
+
+
 def methods_text(view: dict) -> str:
     """A Markdown methods paragraph for what is on screen, with references and software versions.
 
@@ -1197,8 +1219,9 @@ def methods_text(view: dict) -> str:
         sentences.append(_analysis_sentence(analysis, cite))
     if _cause_specific_note(analyses):
         sentences.append(_cause_specific_note(analyses))
-    # several analyses of one kind (e.g. one meta-regression per moderator) share a sentence
-    sentences = list(dict.fromkeys(sentences))
+    # several analyses of one kind (e.g. one meta-regression per moderator) share a sentence,
+    # and analyses of one family end with the same sentence (e.g. how heterogeneity is reported)
+    sentences = _without_repeats(sentences)
     if sentences:
         blocks.append("**Statistical analysis.** " + " ".join(sentences))
         blocks.append(
@@ -1388,10 +1411,24 @@ def _analysis_block(number: int, analysis: dict) -> list[str]:
     return lines + [""]
 
 
-_SCRIPT_HEAD = '''"""Recompute the tables of a HER2/ER Explorer view.
+#: File name of the reproducibility script (the app prefixes it like every download).
+SCRIPT_NAME = "her2er_reproduce.py"
 
-Generated by her2er_dash {version} on {today}. Run:  python {filename} [output_folder]
-Each table is printed as CSV and saved as <output_folder>/<name>.csv.
+_SCRIPT_HEAD = '''"""Recompute the tables of a HER2/ER Explorer view: {filename}
+
+Generated by her2er_dash {version} on {today}.
+
+Needs Python 3.11 or later and the her2er_dash package, at the version that made this script
+(the same numbers need the same code):
+
+    pip install "her2er-dash=={version}"
+
+or, from the HER2/ER Explorer source (the folder that holds pyproject.toml):
+
+    pip install path/to/her2er-explorer
+
+Then run:  python {filename} [output_folder]
+Each table is printed as CSV and saved as <output_folder>/<name>.csv (default: her2er_tables).
 """
 
 import dataclasses
@@ -1399,10 +1436,21 @@ import numbers
 import sys
 from pathlib import Path
 
-import pandas as pd
+VERSION = {version!r}
+try:
+    import her2er_dash
+except ImportError:
+    sys.exit(f"{{Path(__file__).name}} needs the her2er_dash package: pip install "
+             f"'her2er-dash=={{VERSION}}' (or pip install path/to/her2er-explorer from the "
+             "source folder), then run it again.")
+if her2er_dash.__version__ != VERSION:
+    print(f"Warning: this script was made with her2er_dash {{VERSION}} and runs with "
+          f"{{her2er_dash.__version__}}: numbers may differ.", file=sys.stderr)
 
-from her2er_dash import {modules}
-from her2er_dash.filters import CohortFilter
+import pandas as pd  # noqa: E402  (after the check above, which says how to install)
+
+from her2er_dash import {modules}  # noqa: E402
+from her2er_dash.filters import CohortFilter  # noqa: E402
 
 OUT = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("her2er_tables")
 OUT.mkdir(parents=True, exist_ok=True)
@@ -1437,34 +1485,69 @@ def _load_lines(view: dict) -> list[str]:
     if key and key != "upload":
         return [
             f"# Cohort: {_comment(cohort.get('title', key))}",
-            "from her2er_dash import datasets",
+            "from her2er_dash import datasets  # noqa: E402",
             "",
             f"data = datasets.bundled({key!r}).data",
         ]
     mapping = view.get("mapping_json") or cohort.get("mapping_json") or cohort.get("mapping")
     if mapping is not None and not isinstance(mapping, str):
         mapping = json.dumps(mapping, indent=1)
-    file_name = cohort.get("file_name") or cohort.get("source") or "your_file.csv"
+    mapping_line = f"MAPPING_JSON = {mapping!r}" if mapping is not None else "MAPPING_JSON = None"
+    if cohort.get("cbioportal_study"):
+        return [
+            f"# Cohort: {_comment(cohort.get('title', 'cBioPortal study'))} (public, fetched live)",
+            "from her2er_dash import cbioportal  # noqa: E402",
+            "from her2er_dash.cohort import Mapping, build_cohort  # noqa: E402",
+            "",
+            mapping_line,
+            "mapping = Mapping.from_json(MAPPING_JSON) if MAPPING_JSON else None",
+            f"raw = cbioportal.read_study({str(cohort['cbioportal_study'])!r})",
+            "data = build_cohort(raw, mapping).data",
+        ]
+    files = [str(f) for f in cohort.get("files") or []] or ["your_file.csv"]
+    encoding = cohort.get("encoding")
     return [
         f"# Cohort: {_comment(cohort.get('title', 'uploaded file'))}",
-        "from her2er_dash.cohort import Mapping, load",
+        "from her2er_dash.cohort import Mapping, load  # noqa: E402",
         "",
-        "# Put the path of your own file here: the data never left your computer.",
-        f"DATA_FILE = {str(file_name)!r}",
-        f"MAPPING_JSON = {mapping!r}" if mapping is not None else "MAPPING_JSON = None",
+        "# Your file(s): they never left your computer. A name is looked for in the current folder,",
+        "# then beside this script; write the full path if the file is elsewhere.",
+        f"DATA_FILES = {_literal(files)}",
+        f"SOURCE_SHA256 = {str(cohort.get('sha256') or '')!r}  # of the file(s) the app analysed",
+        f"ENCODING = {encoding!r}" + ("  # as chosen in the app" if encoding else ""),
+        mapping_line,
+        "",
+        "",
+        "def find(name: str) -> Path:",
+        "    path = Path(name)",
+        "    beside = Path(__file__).resolve().with_name(path.name)",
+        "    return path if path.exists() or not beside.exists() else beside",
+        "",
+        "",
         "mapping = Mapping.from_json(MAPPING_JSON) if MAPPING_JSON else None",
-        "data = load(DATA_FILE, mapping=mapping).data",
+        "paths = [str(find(name)) for name in DATA_FILES]",
+        "loaded = load(paths if len(paths) > 1 else paths[0], mapping=mapping, encoding=ENCODING)",
+        "if SOURCE_SHA256 and loaded.source.sha256 != SOURCE_SHA256:",
+        "    print('Warning: these files differ from the ones analysed in the app (SHA-256): '",
+        "          'numbers may differ.', file=sys.stderr)",
+        "data = loaded.data",
     ]
 
 
-def repro_script(view: dict, *, filename: str = "reproduce_her2er.py") -> str:
+def repro_script(view: dict, *, filename: str = SCRIPT_NAME) -> str:
     """A runnable Python script that recomputes every table of ``view`` with her2er_dash.
 
-    It loads the bundled cohort by key (``datasets.bundled(key)``) or, for an upload, the user's
-    own file with the saved column mapping (``cohort.load(path, mapping=Mapping.from_json(...))``;
-    the path must be filled in), applies ``CohortFilter.from_dict(view["filters"])``, then calls
-    each analysis of ``view["analyses"]`` with its options as keyword arguments and prints and
-    saves each result table.
+    The script says at its top how to install her2er_dash and stops with that advice when the
+    package is missing; ``filename`` is the name it is saved under (its docstring says it).
+
+    It loads the bundled cohort by key (``datasets.bundled(key)``), or a public cBioPortal study
+    (``view["cohort"]["cbioportal_study"]``), or, for an upload, the user's own file(s) with the
+    saved column mapping: ``view["cohort"]["files"]`` are the uploaded file names (looked for
+    in the current folder, then beside the script), ``"sha256"`` the content hash the app saw
+    (the script warns when the file differs) and ``"encoding"`` a text encoding the user chose.
+    It then applies ``CohortFilter.from_dict(view["filters"])``, calls each analysis of
+    ``view["analyses"]`` with its options as keyword arguments, and prints and saves each result
+    table.
 
     Every key of an analysis dict except ``kind``, ``label``, ``title``, ``endpoint`` (expanded to
     ``time``/``event``), ``landmark`` (run the analysis on ``survival.landmark(..., at=)``) and
@@ -1578,6 +1661,7 @@ __all__ = [
     "FORMULA_PREFIXES",
     "PLOTLY_CONFIG",
     "REFERENCES",
+    "SCRIPT_NAME",
     "SYNTHETIC_CSV_BANNER",
     "figure_html",
     "figure_image",

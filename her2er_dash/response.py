@@ -31,6 +31,8 @@ import pandas as pd
 from ._data import Exclusions, as_list, complete_cases
 from .counts import unpack, weights
 from .errors import AnalysisError
+from .schema import column_label
+from .wording import count
 
 INTERVAL_METHODS: tuple[str, ...] = ("wilson", "clopper-pearson", "jeffreys", "agresti-coull")
 
@@ -722,7 +724,8 @@ def _check_level_separation(frame: pd.DataFrame, terms: Sequence[str], y: np.nda
             level = uniques[bad[0]]
             pct = "0%" if x[bad[0]] == 0 else "100%"
             raise AnalysisError(
-                f"Separation: all {int(n[bad[0]])} patients with {term} = {level!r} have "
+                f"Separation: {'the' if n[bad[0]] == 1 else 'all'} {count(int(n[bad[0]]), 'patient')} "
+                f"with {column_label(term)} {level!r} {'has' if n[bad[0]] == 1 else 'have'} "
                 f"{pct} response, so its odds ratio is infinite. Merge that level with another, "
                 "use fewer terms, or analyse it descriptively (pCR rates)."
             )
@@ -1058,8 +1061,8 @@ def _dose_response(
         ""
         if used_df == df_spline
         else (
-            f"Only {used_df} spline df used: {df_spline - used_df} quantile knot(s) coincided "
-            f"because many patients share the same {variable} value."
+            f"Only {used_df} spline df used: {count(df_spline - used_df, 'quantile knot')} "
+            f"coincided because many patients share the same {column_label(variable)} value."
         )
     )
     merged = _collapse(x[:, None], y)  # ER is usually recorded on a coarse scale

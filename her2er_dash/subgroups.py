@@ -29,6 +29,7 @@ from ._data import as_list, complete_cases, require_columns, survival_frame
 from .counts import unpack, weights
 from .errors import AnalysisError
 from .response import _binary, _fit_logit, _is_numeric, _levels, _separated_column, _z
+from .schema import column_label
 
 MIN_PATIENTS = 10
 MIN_EVENTS = 5
@@ -596,7 +597,7 @@ def forest(
     overall = _level_rows(engine, np.zeros(len(frame), dtype=np.int64), 1, z)[0][0]
     if overall["warning"]:
         raise AnalysisError(
-            f"The overall effect of {exposure} cannot be estimated: {overall['warning']}. "
+            f"The overall effect of {column_label(exposure)} cannot be estimated: {overall['warning']}. "
             "Include more patients or choose another exposure."
         )
     rows = [{"subgroup": OVERALL, "level": ALL_PATIENTS, **overall, "p_interaction": np.nan}]

@@ -15,7 +15,14 @@ import pandas as pd
 
 from ._data import Exclusions, as_list, require_columns
 from .errors import AnalysisError
-from .schema import COMPETING_ENDPOINTS, ENDPOINT_LABELS, ENDPOINTS, event_column, time_column
+from .schema import (
+    COMPETING_ENDPOINTS,
+    ENDPOINT_LABELS,
+    ENDPOINTS,
+    column_label,
+    event_column,
+    time_column,
+)
 
 _CATEGORY_ROWS = (("t_stage", "T stage"), ("grade", "Grade"), ("n_stage", "Nodes"),
                   ("arm", "Arm"), ("study", "Study"))
@@ -127,7 +134,8 @@ def table_one(df: pd.DataFrame, *, by=("er_category", "her2_status")) -> pd.Data
     }
     columns["All"] = _group_rows(frame)
     table = _assemble(columns)
-    reasons = ((f"missing {'/'.join(by)} (shown as '{MISSING_GROUP}')", int(missing.sum())),)
+    reasons = ((f"missing {' / '.join(map(column_label, by))} (shown as '{MISSING_GROUP}')",
+                int(missing.sum())),)
     table.attrs["exclusions"] = Exclusions(len(df), int((~missing).sum()),
                                            reasons if missing.any() else ())
     return table

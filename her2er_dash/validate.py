@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .schema import COMPETING_ENDPOINTS, ENDPOINTS, event_column, time_column
+from .wording import count
 
 ISSUE_COLUMNS = ("severity", "column", "count", "rows", "message")
 _SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
@@ -92,8 +93,9 @@ def _check_ids(df: pd.DataFrame) -> list[dict]:
     out = []
     dup = ids.duplicated(keep=False).to_numpy() & ids.notna().to_numpy()
     if dup.any():
-        out.append(issue("error", "patient_id", dup, f"{ids[dup].nunique():,} patient ID(s) "
-                         "appear on more than one row. Each row must be one patient: remove "
+        n_ids = ids[dup].nunique()
+        out.append(issue("error", "patient_id", dup, f"{count(n_ids, 'patient ID')} "
+                         f"{'appears' if n_ids == 1 else 'appear'} on more than one row. Each row must be one patient: remove "
                          "duplicates or map another column as the patient ID."))
     missing = ids.isna().to_numpy()
     if missing.any():

@@ -45,6 +45,8 @@ with bring, ui.panel("Bring your own data"):
         if st.button("Load study", key="cbio_load"):
             with st.spinner(f"Fetching {study} from cBioPortal…"):
                 ui.load_cbioportal(study)
+if ui.upload_lost():
+    st.stop()  # the bundled cohort in the sidebar is not the one the user's link was about
 with flow, ui.panel("Flow of patients through the filters"):
     ui.chart("filter_flow", figures.flow_figure, ctx.filtered.flow)
     ui.table(ctx.filtered.flow, "filter_flow")

@@ -3,7 +3,7 @@
 import streamlit as st
 
 import ui
-from her2er_dash import figures, schema
+from her2er_dash import figures, schema, wording
 
 ctx = ui.sidebar()
 ui.page_header(
@@ -63,7 +63,8 @@ with ui.panel("Compare two groups"):
         comparison.loc[small, ["chi2", "chi2_p", "fisher_p"]] = float("nan")
         reasons = "; ".join(f"{r.level} vs {r.reference} ({r.small_group})"
                             for r in comparison[small].itertuples())
-        st.warning(f"{int(small.sum())} comparison(s) involve a group with fewer than 10 patients, 5 "
+        st.warning(f"{wording.count(int(small.sum()), 'comparison')} "
+                   f"{'involves' if small.sum() == 1 else 'involve'} a group with fewer than 10 patients, 5 "
                    f"responders or 5 non-responders: shown descriptively, without p-values. "
                    f"{ui.plain(reasons)}")
     ui.table(comparison, "pcr_compare",
@@ -86,7 +87,8 @@ with ui.panel("pCR probability across ER level"):
         dose = ctx.run("response.er_dose_response", er=er, df_spline=df_spline)
         ui.chart("er_dose_response", figures.dose_response_figure, dose)
         st.caption(
-            f"Logistic regression on a natural cubic spline of {er} ({df_spline} df). "
+            f"Logistic regression on a natural cubic spline of {schema.ER_MEASURES.get(er, er)} "
+            f"({df_spline} df). "
             f"Overall p = {dose.p_overall:.3g}; non-linearity p = {dose.p_nonlinear:.3g}. "
             + dose.exclusions.describe()
         )
@@ -119,7 +121,8 @@ with ui.panel("ER cut-point explorer"):
                               format_func=schema.ER_MEASURES.get)
         cut = ctx.run("response.cutpoint_search", er=er_cut)
         st.markdown(
-            f"Best cut-point **{cut.er} ≥ {cut.best_cut:g}** (χ² = {cut.statistic:.2f}); naive p = "
+            f"Best cut-point **{schema.ER_MEASURES.get(cut.er, cut.er)} ≥ {cut.best_cut:g}** "
+            f"(χ² = {cut.statistic:.2f}); naive p = "
             f"{cut.p_naive:.3g}, **p corrected for the search = {cut.p_lausen:.3g}** "
             f"(Lausen–Schumacher), permutation p = {cut.p_permutation:.3g} ({cut.n_perm:,} permutations)."
         )

@@ -3,7 +3,7 @@
 import streamlit as st
 
 import ui
-from her2er_dash import contrasts, figures, schema
+from her2er_dash import contrasts, figures, schema, wording
 
 ctx = ui.sidebar()
 ui.page_header(
@@ -21,6 +21,11 @@ categorical = [c for c in ("arm", "regimen_class", "er_category", "er_status", "
 outcomes = (["pcr"] if "pcr" in data.columns and data["pcr"].notna().any() else []) + [
     e for e in schema.available_endpoints(data.columns) if data[f"{e}_event"].notna().any()
 ]
+# pCR (or its RCB class) as the exposure of pCR itself has an infinite odds ratio: it is an
+# exposure only where a survival outcome exists.
+PCR_FAMILY = ("pcr", "rcb_class")
+if outcomes == ["pcr"]:
+    categorical = [c for c in categorical if c not in PCR_FAMILY]
 if not categorical or not outcomes:
     st.info("This selection has no exposure with two levels or no outcome to analyse.")
     ui.finish()
@@ -33,10 +38,10 @@ with c1:
                             format_func=schema.column_label,
                             help="ER category keeps ER-low as its own level: pick the two levels to compare.")
 levels = ctx.levels(exposure)
-with c2:
-    level = ui.selectbox("Level", levels, key="sub_level", default=levels[-1])
-with c3:
-    reference = ui.selectbox("Reference", levels, key="sub_reference", default=levels[0])
+level, reference = ui.level_pair(levels, keys=("sub_level", "sub_reference"), labels=("Level", "Reference"),
+                                 defaults=(levels[-1], levels[0]), columns=(c2, c3))
+if exposure in PCR_FAMILY:
+    outcomes = [o for o in outcomes if o != "pcr"]
 with c4:
     outcome_key = ui.selectbox(
         "Outcome", outcomes, key="sub_outcome",
@@ -68,24 +73,26 @@ with ui.panel():
                                  subgroups_=chosen)
         spec = tuple(ctx.landmark_spec.items()) if landmark else None
         bar = st.progress(0.0, text="Fitting subgroup models…")
-        table = ui.session_memo(
-            "forest",
-            (ctx.cohort.token, ctx.flt, exposure, level, reference, tuple(chosen), outcome_key, spec),
-            lambda: contrasts.two_level_forest(
-                data, exposure=exposure, level=level, reference=reference, subgroups_=chosen,
-                outcome=outcome, progress=lambda f, msg: bar.progress(min(max(f, 0.0), 1.0), text=msg),
-            ),
-        )
-        bar.empty()
+        try:
+            table = ui.session_memo(
+                "forest",
+                (ctx.cohort.token, ctx.flt, exposure, level, reference, tuple(chosen), outcome_key, spec),
+                lambda: contrasts.two_level_forest(
+                    data, exposure=exposure, level=level, reference=reference, subgroups_=chosen,
+                    outcome=outcome, progress=lambda f, msg: bar.progress(min(max(f, 0.0), 1.0), text=msg),
+                ),
+            )
+        finally:  # a refused fit shows its reason in the panel, never a bar left at "Fitting…"
+            bar.empty()
         if landmark is not None:
             st.caption(ui.plain(landmark["note"]))
             if landmark.get("warning"):
                 st.warning(ui.plain(landmark["warning"]))
         n_tests = figures.interaction_test_count(table)
         st.markdown(
-            f"**{n_tests} interaction test{'s' if n_tests != 1 else ''} on screen** — at α = 0.05, about "
-            f"{0.05 * n_tests:.1f} would be 'significant' by chance alone even if the effect were the "
-            "same in every subgroup."
+            f"**{wording.count(n_tests, 'interaction test')} on screen** — at α = 0.05, about "
+            f"{wording.expected_by_chance(n_tests)} would be 'significant' by chance alone even if the "
+            "effect were the same in every subgroup."
         )
         ui.chart("subgroup_forest", figures.forest_figure, table, measure=measure)
         notes = [table.attrs["contrast"], table.attrs["contrast_exclusions"].describe()]
@@ -93,7 +100,8 @@ with ui.panel():
             notes.append(table.attrs["exclusions"].describe())
         if outcome_key == "pcr":
             notes.append(ctx.pcr_caption())
-        ui.table(table, "subgroup_forest", caption=ui.plain(" · ".join(notes)))
+        # the contrast's and the fit's counts are the same line when neither excluded anyone
+        ui.table(table, "subgroup_forest", caption=ui.plain(" · ".join(dict.fromkeys(notes))))
         ui.register_analysis("subgroups", [{"kind": "two_level_forest", "exposure": exposure,
                                             "level": level, "reference": reference,
                                             "subgroups_": chosen, "outcome": outcome,

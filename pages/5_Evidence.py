@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from her2er_dash import datasets, evidence, figures, meta, schema
+from her2er_dash import datasets, evidence, figures, meta, schema, wording
 from her2er_dash.errors import AnalysisError
 
 ctx = ui.sidebar()
@@ -175,7 +175,8 @@ with ui.panel("Meta-analysis of the published arms that print counts"):
     pub_input = {"function": "published_table", "source": "published_trials",
                  "args": {"quantity": quantity, **published_filters}}
     if len(arms) < 2:
-        st.info(f"{len(arms)} chosen arm(s) print these counts: a meta-analysis needs at least 2. Widen the "
+        st.info(f"{'Only ' if len(arms) else ''}{wording.count(len(arms), 'chosen arm')} "
+                f"{'prints' if len(arms) == 1 else 'print'} these counts: a meta-analysis needs at least 2. Widen the "
                 "filters or pool another quantity (the HR+ pCR rate has the most counted arms).")
     else:
         guard = evidence.p_value_guard(arms)
@@ -291,14 +292,9 @@ def cohort_options() -> tuple[dict, dict, list] | None:
         kwargs["exposure"] = table_args["exposure"] = exposure
     if analysis != "pcr_rate" and exposure == "er_category":
         er_levels = ctx.levels("er_category")
-        e1, e2 = st.columns(2)
-        with e1:
-            level = ui.selectbox("ER category", er_levels, key="ev_er_level", default=er_levels[-1])
-        with e2:
-            ref = ui.selectbox("against", er_levels, key="ev_er_ref", default=er_levels[0])
-        if level == ref:
-            st.info("Choose two different ER categories to compare.")
-            return None
+        level, ref = ui.level_pair(er_levels, keys=("ev_er_level", "ev_er_ref"),
+                                   labels=("ER category", "against"),
+                                   defaults=(er_levels[-1], er_levels[0]), columns=tuple(st.columns(2)))
         compared.append(["er_category", [level, ref]])
         kwargs["reference"] = table_args["reference"] = ref
         st.caption(f"Patients in other ER categories are left out of this comparison "

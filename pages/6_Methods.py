@@ -28,13 +28,14 @@ with ui.panel("References"):
     st.markdown("\n".join(f"{i}. {ref}" for i, ref in enumerate(export.references(), start=1)))
 
 with ui.panel("Reproducibility bundle"):
-    script = export.repro_script(view)
+    script_name = f"{ui.export_prefix()}{export.SCRIPT_NAME}"
+    script = export.repro_script(view, filename=script_name)
     st.session_state["_repro_script"] = script
     c1, c2, c3 = st.columns(3)
-    c1.download_button("View (JSON)", json.dumps(view, indent=2, default=str),
-                       file_name=f"{ui.export_prefix()}her2er_view.json", mime="application/json", key="dl_view")
-    c2.download_button("Python script", script, file_name=f"{ui.export_prefix()}her2er_reproduce.py",
-                       mime="text/x-python", key="dl_script")
+    ui.download("View (JSON)", json.dumps(view, indent=2, default=str), where=c1,
+                file_name=f"{ui.export_prefix()}her2er_view.json", mime="application/json", key="dl_view")
+    ui.download("Python script", script, file_name=script_name,
+                mime="text/x-python", key="dl_script", where=c2)
     tables = st.session_state.get("_tables", {})
     banner, prefix = ui.synthetic_banner(), ui.export_prefix()
     buffer = io.BytesIO()
@@ -47,10 +48,10 @@ with ui.panel("Reproducibility bundle"):
         for name, frame in tables.items():
             archive.writestr(f"{prefix}{name}.csv", export.safe_csv_bytes(frame, banner=banner))
         archive.writestr("her2er_view.json", json.dumps(view, indent=2, default=str))
-        archive.writestr("her2er_reproduce.py", script)
+        archive.writestr(script_name, script)
     st.session_state["_bundle_zip"] = buffer.getvalue()  # what the button serves (tests read it)
-    c3.download_button(f"All tables shown so far ({len(tables)}, ZIP)", buffer.getvalue(),
-                       file_name=f"{prefix}her2er_tables.zip", mime="application/zip", key="dl_zip")
+    ui.download(f"All tables shown so far ({len(tables)}, ZIP)", buffer.getvalue(), where=c3,
+                file_name=f"{prefix}her2er_tables.zip", mime="application/zip", key="dl_zip")
     with st.expander("Script preview"):
         st.code(script, language="python")
     if view["cohort"]["key"] is None:

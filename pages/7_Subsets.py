@@ -3,7 +3,7 @@
 import streamlit as st
 
 import ui
-from her2er_dash import figures, schema, subsets
+from her2er_dash import figures, schema, subsets, wording
 
 ctx = ui.sidebar()
 ui.page_header(
@@ -111,7 +111,8 @@ with ui.panel("pCR by molecular subtype and hormone-receptor status"):
                          f"{res.exclusions.describe()}. 'small': too few patients or responders "
                          "for a p-value.")
         ui.table(res.contrasts, "subset_subtype_contrasts",
-                 caption=f"Each subtype against {res.reference} within each {receptor} stratum: "
+                 caption=f"Each subtype against {res.reference} within each "
+                         f"{schema.column_label(receptor)} stratum: "
                          "risk difference (Newcombe), odds ratio (Wald), Fisher's exact p "
                          "(withheld for small groups).")
         readable = {f"{subtype}, adjusted for {receptor}":
@@ -138,7 +139,7 @@ with ui.panel("pCR along a continuous signature"):
         dose = ctx.run("subsets.signature_response", signature=signature, df_spline=df_spline,
                        her2=her2)
         ui.chart("subset_signature", figures.dose_response_figure, dose)
-        st.caption(f"Logistic regression on a natural cubic spline of {signature} ({dose.df_spline} "
+        st.caption(f"Logistic regression on a natural cubic spline of {schema.column_label(signature)} ({dose.df_spline} "
                    f"df). Overall p = {ui.format_p(dose.p_overall)}; non-linearity p = "
                    f"{ui.format_p(dose.p_nonlinear)}. {dose.exclusions.describe()}. "
                    + ui.plain(dose.note))
@@ -232,8 +233,9 @@ with ui.panel("Does the association depend on the regimen?"):
                             grouping=grouping, model=model, her2=her2)
             ui.chart("subset_regimen_slopes", figures.slopes_figure, inter)
             n_tests = int(inter.tests["p_value"].notna().sum())
-            st.markdown(f"**{n_tests} likelihood-ratio tests** below — at α = 0.05 about "
-                        f"{0.05 * n_tests:.1f} would be 'significant' by chance alone. "
+            st.markdown(f"**{wording.count(n_tests, 'likelihood-ratio test')}** below — at α = 0.05 "
+                        f"about {wording.expected_by_chance(n_tests)} would be 'significant' by "
+                        "chance alone. "
                         f"n = {inter.n:,}, pCR = {inter.events:,}.")
             for warning in inter.warnings:
                 st.warning(ui.plain(warning))

@@ -1,8 +1,16 @@
 """README screenshots: every main page of the app with the default cohort.
 
-Run from the repository root: ``python scripts/screenshots.py`` (about a minute). Starts
-``streamlit run app.py`` on loopback, opens each page in Debian's Chromium (1400 x 1000) through
-the sidebar menu, waits until every chart is drawn, and writes ``docs/screenshots/<page>.png``.
+Two ways, from the repository root:
+
+- ``make screenshots``: runs the screenshot test (``tests/test_browser_screens.py``, every page at
+  1920 x 1080 with presenter mode, 1366 x 768 and 390 x 844, into ``test-artifacts/screenshots/``)
+  and then ``python scripts/screenshots.py --from-artifacts``, which copies the README's pictures
+  (:data:`CHOSEN`: the laptop size, the view of a journal-club reader) into ``docs/screenshots/``.
+  So the README always shows what the tests saw.
+- ``python scripts/screenshots.py`` (about a minute): starts ``streamlit run app.py`` on loopback,
+  opens each page in Debian's Chromium (1400 x 1000) through the sidebar menu, waits until every
+  chart is drawn, and writes ``docs/screenshots/<page>.png`` directly.
+
 Each PNG is reduced to a 256-colour palette (Pillow) so it stays well under 400 KB.
 """
 
@@ -19,6 +27,15 @@ sys.path.insert(0, str(ROOT))
 from tests import browser_utils as bu  # noqa: E402  (the repository root is put on the path first)
 
 OUT = ROOT / "docs" / "screenshots"
+ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
+#: README picture -> the test artifact it is copied from (viewport-sized crop of the page top).
+CHOSEN = {
+    f"{page}.png": f"laptop_1366x768/{page}.png"
+    for page in ("cohort", "response", "survival", "subgroups", "evidence", "methods", "subsets")
+} | {"response_presenter.png": "projector_1920x1080/response.png",
+     "response_phone.png": "phone_390x844/response.png"}
+#: The top of a full-page capture kept for the README (width x height of its viewport).
+CROP_HEIGHT = {"laptop_1366x768": 768 * 2, "projector_1920x1080": 1080, "phone_390x844": 844 * 2}
 VIEWPORT = {"width": 1400, "height": 1000}
 MAX_BYTES = 400 * 1024
 TIMEOUT_MS = 120_000
@@ -33,6 +50,28 @@ def compact_png(raw: bytes) -> bytes:
     buffer = io.BytesIO()
     palette.save(buffer, format="PNG", optimize=True)
     return buffer.getvalue() if buffer.tell() < len(raw) else raw
+
+
+def from_artifacts(out: Path = OUT, artifacts: Path = ARTIFACTS) -> list[Path]:
+    """Copy the :data:`CHOSEN` captures of the screenshot test into ``out`` (cropped to the top of
+    the page, palette PNG); fail when one is missing (run the test first)."""
+    from PIL import Image
+
+    missing = [src for src in CHOSEN.values() if not (artifacts / src).exists()]
+    if missing:
+        raise FileNotFoundError(f"not captured yet: {missing}; run pytest tests/test_browser_screens.py")
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, src in CHOSEN.items():
+        image = Image.open(artifacts / src)
+        height = min(image.height, CROP_HEIGHT[src.split("/")[0]])
+        buffer = io.BytesIO()
+        image.crop((0, 0, image.width, height)).save(buffer, format="PNG")
+        path = out / name
+        path.write_bytes(compact_png(buffer.getvalue()))
+        print(f"{path.relative_to(ROOT)} <- {src}: {path.stat().st_size / 1024:.0f} KB")
+        written.append(path)
+    return written
 
 
 def shoot(out: Path = OUT) -> list[Path]:
@@ -69,7 +108,12 @@ def shoot(out: Path = OUT) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--from-artifacts", action="store_true",
+                        help="copy the README pictures from the screenshot test's captures")
     args = parser.parse_args(argv)
+    if args.from_artifacts:
+        written = from_artifacts(args.out)
+        return 0 if all(p.stat().st_size <= MAX_BYTES for p in written) else 1
     reason = bu.browser_skip_reason()
     if reason:
         print(f"no screenshots: {reason}", file=sys.stderr)

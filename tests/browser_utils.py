@@ -484,3 +484,91 @@ def capture_pages(browser, base: str, size: str, *, cohort: str | None = "synthe
     finally:
         context.close()
     return written
+
+
+# Watching a page settle (randomised and fault tests)
+# --------------------------------------------------------------------------------------------
+
+# What the page is doing right now: the script state, the websocket, and every element that
+# spins: st.spinner, a status widget's running icon, lazily drawn skeletons and a download
+# button left disabled (the issue 16 freeze).
+STATE_JS = """() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  const count = s => document.querySelectorAll(s).length;
+  return {
+    script: app ? app.getAttribute('data-test-script-state') : null,
+    connection: app ? app.getAttribute('data-test-connection-state') : null,
+    spinners: count('[data-testid="stSpinner"]') + count('[data-testid="stSkeleton"]')
+      + count('[data-testid="stDownloadButton"] button[disabled]'),
+    running: count('[data-testid="stStatusWidgetRunningIcon"]'),
+  };
+}"""
+
+
+class StuckPage(AssertionError):
+    """The page did not settle: a spinner outlived its script run, or the run never ended."""
+
+
+def settle(page, *, stuck_after_s: float = 10.0, timeout_s: float = 120.0, poll_s: float = 0.25) -> float:
+    """Wait until the app is idle (as :data:`IDLE_JS`), watching for stuck spinners; return the
+    seconds waited.
+
+    A spinner, skeleton or disabled download button still on screen ``stuck_after_s`` seconds
+    after the script run finished (the server has nothing more to send) is stuck: raise
+    :class:`StuckPage`. A long computation keeps its spinner while the script runs; only
+    ``timeout_s`` bounds that.
+    """
+    start = time.monotonic()
+    idle_since = None  # when the script was last seen finished and connected
+    calm = 0
+    while True:
+        now = time.monotonic()
+        state = page.evaluate(STATE_JS)
+        finished = state["script"] == "notRunning" and state["connection"] == "CONNECTED"
+        if finished and not state["running"]:
+            idle_since = idle_since or now
+            if state["spinners"] == 0:
+                calm += 1
+                if calm >= 3:  # idle on three polls in a row (a rerun may start right after)
+                    return now - start
+            else:
+                calm = 0
+                if now - idle_since > stuck_after_s:
+                    raise StuckPage(f"a spinner is still on screen {now - idle_since:.1f} s after "
+                                    f"the script run finished ({state})")
+        else:
+            idle_since, calm = None, 0
+        if now - start > timeout_s:
+            raise StuckPage(f"the page was not idle after {timeout_s:.0f} s ({state})")
+        time.sleep(poll_s)
+
+
+def count_numbers(line: str) -> tuple[int, int]:
+    """(analysed, total) from the sidebar line "n = 1,573 of 2,000 patients; ..."."""
+    match = re.match(r"n = ([\d,]+) of ([\d,]+) patients", line)
+    if not match:
+        raise AssertionError(f"unexpected sidebar count line: {line!r}")
+    return int(match.group(1).replace(",", "")), int(match.group(2).replace(",", ""))
+
+
+def exception_texts(page) -> list[str]:
+    """Texts of every exception box (st.exception / an uncaught error) on the page."""
+    return page.locator('[data-testid="stException"]').all_inner_texts()
+
+
+def alert_error_texts(page) -> list[str]:
+    """Texts of every st.error alert on the page."""
+    return page.locator('[data-testid="stAlertContentError"]').all_inner_texts()
+
+
+def selectbox_value(page, widget_key: str) -> str:
+    """The option shown by the selectbox drawn with ``key=widget_key`` (its combobox input)."""
+    return page.locator(f".st-key-{widget_key} input").first.input_value()
+
+
+def wait_for_selectbox(page, widget_key: str, contains: str, timeout_ms: float = 60_000) -> None:
+    """Wait until the selectbox ``widget_key`` shows an option containing ``contains``."""
+    page.wait_for_function(
+        """([key, text]) => { const e = document.querySelector(`.st-key-${key} input`);
+                              return !!e && e.value.includes(text); }""",
+        arg=[widget_key, contains], timeout=timeout_ms)

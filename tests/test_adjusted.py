@@ -207,5 +207,5 @@ def test_missing_confounders_are_excluded_and_counted(metabric):
     result = sv.iptw_kaplan_meier(metabric.dropna(subset=["os_event"]), "os_months", "os_event",
                                   "chemotherapy", ["age", "grade"], reference="no")  # fmt: skip
     assert dict(result.exclusions.reasons) == {
-        "missing grade": int(metabric.dropna(subset=["os_event"])["grade"].isna().sum())
+        "missing Grade": int(metabric.dropna(subset=["os_event"])["grade"].isna().sum())
     }

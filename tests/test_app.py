@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from her2er_dash import datasets, simulate
-from tests.apptest_helpers import ROOT, goto, run_app, sidebar_count
+from tests.apptest_helpers import ROOT, goto, run_app, sidebar_count, text_defects
 
 # Streamlit caches are process-wide: every test starts from empty ones.
 pytestmark = pytest.mark.usefixtures("fresh_streamlit_caches")
@@ -28,6 +28,7 @@ def all_text(at: AppTest) -> str:
 def assert_clean(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
+    assert not text_defects(at), text_defects(at)
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -188,6 +189,7 @@ def test_gbsg2_says_what_it_cannot_show():
     for page in PAGES[1:]:
         at = goto(at, page)
         assert not at.exception, page
+        assert not text_defects(at), (page, text_defects(at))
 
 
 def test_view_json_is_valid():
@@ -252,7 +254,59 @@ def test_uploaded_data_never_reaches_the_url():
     at.sidebar.multiselect(key="f_arm").set_value([arms[0]]).run()
     assert_clean(at)
     assert "Secret" not in json.dumps(dict(at.query_params))
-    assert "upload" not in json.dumps(dict(at.query_params))
+    # the URL says only that the cohort is the user's own: no name, hash or value
+    assert dict(at.query_params) == {"cohort": ui_marker()}
+
+
+def test_the_same_file_uploaded_again_becomes_the_active_cohort_again():
+    """Found by the randomised browser test: a file loaded, another cohort picked, the same file
+    dropped again: nothing happened (the file sat in the uploader, the cohort stayed)."""
+    data = ("trial.csv", _upload_frame().to_csv(index=False).encode(), "text/csv")
+    at = run_app(cohort="synthetic")
+    at.file_uploader(key="upload_files").set_value(data).run()
+    token = at.sidebar.selectbox(key="cohort").value
+    assert token.startswith("upload:")
+    at.sidebar.selectbox(key="cohort").set_value("synthetic").run()
+    at.file_uploader(key="upload_files_1").set_value(data).run()
+    assert_clean(at)
+    assert at.sidebar.selectbox(key="cohort").value == token
+    assert any("already loaded" in s.value for s in at.success)
+    assert len(at.session_state["_uploads"]) == 1
+    assert at.file_uploader(key="upload_files_2").value in (None, [])  # released, empty again
+
+
+def ui_marker() -> str:
+    import ui
+
+    return ui.UPLOAD_MARKER
+
+
+def test_a_link_to_an_upload_no_longer_in_memory_asks_for_the_file_again():
+    """A reload, an expired session or a restarted server: the upload is gone. The page says so
+    and shows no other cohort's numbers in its place; uploading again (or picking a bundled
+    cohort) ends it."""
+    at = run_app(cohort=ui_marker())
+    assert not at.exception
+    assert any("no longer in memory" in w.value for w in at.warning)
+    assert not at.dataframe  # the Cohort page stops below its uploader
+    assert at.query_params["cohort"] in (ui_marker(), [ui_marker()])
+    at = goto(at, "2_Response.py")
+    assert not at.exception
+    assert any("no longer in memory" in w.value for w in at.warning)
+    assert not at.dataframe
+    assert not at.get("plotly_chart")
+    at = goto(at, "1_Cohort.py")
+    at.file_uploader(key="upload_files").set_value(
+        ("trial.csv", _upload_frame().to_csv(index=False).encode(), "text/csv")).run()
+    assert_clean(at)
+    assert not any("no longer in memory" in w.value for w in at.warning)
+    assert at.sidebar.selectbox(key="cohort").value.startswith("upload:")
+    assert at.dataframe
+
+    at = run_app(cohort=ui_marker())
+    at.sidebar.selectbox(key="cohort").set_value("synthetic").run()
+    assert not any("no longer in memory" in w.value for w in at.warning)
+    assert at.dataframe
 
 
 BAD_DIR = ROOT / "tests" / "data" / "bad"

@@ -226,7 +226,7 @@ def test_every_export_of_the_synthetic_cohort_says_synthetic():
     assert all(n.startswith("SYNTHETIC_") for n in tables)
     for name in tables:
         assert bundle.read(name).decode("utf-8").startswith("# SYNTHETIC DATA")
-    assert "# SYNTHETIC DATA" in bundle.read("her2er_reproduce.py").decode()
+    assert "# SYNTHETIC DATA" in bundle.read("SYNTHETIC_her2er_reproduce.py").decode()
     assert json.loads(bundle.read("her2er_view.json"))["cohort"]["synthetic"] is True
 
 

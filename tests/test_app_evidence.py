@@ -237,11 +237,3 @@ def test_twelve_uploaded_studies_show_the_funnel_plot_and_egger_test():
     assert list(egger["term"]) == ["intercept (limit estimate)", "sei"]
 
 
-def test_two_identical_er_categories_stop_only_the_pooling_panel():
-    at = _evidence("synthetic")
-    assert at.selectbox(key="ev_exposure").value == "er_category"
-    at.selectbox(key="ev_er_level").set_value("ER-negative").run()
-    at.selectbox(key="ev_er_ref").set_value("ER-negative").run()
-    _clean(at)
-    assert "Choose two different ER categories to compare." in _text(at)
-    assert list(_frame_with(at, "approach", "ratio")["approach"]) == ["two-stage", "within-study", "one-stage"]

@@ -82,7 +82,7 @@ def test_a_cohort_without_subtypes_or_signatures_says_what_it_needs_and_offers_i
     assert_clean(at)
     text = text_of(at)
     assert "none of the columns the subset explorer needs" in text
-    assert "a subtype column (blueprint_subtype or pam50_subtype)" in text
+    assert "a subtype column (BluePrint `blueprint_subtype` or PAM50 `pam50_subtype`)" in text
     assert "a continuous signature" in text
     assert not at.dataframe  # nothing is computed, nothing is blank either
     at.button(key="ers_open_ispy2_top").click().run()
@@ -145,7 +145,7 @@ def test_an_upload_of_the_public_gse194040_table_reaches_the_same_counts():
     assert counts(pam50, "pam50_subtype") == {
         "Basal": (8, 20), "Her2": (67, 103), "LumA": (16, 59), "LumB": (19, 58), "Normal": (2, 3),
         "all": (112, 243)}
-    assert "it needs regimen_class or arm" in text_of(at)
+    assert "it needs a regimen class or arm (`regimen_class` or `arm`)" in text_of(at)
     assert at.button(key="ers_open_ispy2_regimen")  # one click to the bundled copy, with regimens
 
 

@@ -64,7 +64,7 @@ def test_er_category_falls_back_to_status_where_measure_missing():
     assert got.iloc[3] == "ER-low"  # the measure wins over the status where both exist
     source = classify.er_category_source(df)
     assert "ASCO/CAP 2020" in source
-    assert "2 patient(s)" in source
+    assert "2 patients" in source
 
 
 def test_er_category_source_says_status_only():

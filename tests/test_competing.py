@@ -328,7 +328,7 @@ def test_bad_event_codes_and_missing_cause_raise():
 def test_missing_values_are_excluded_and_counted(metabric):
     result = sv.cumulative_incidence(metabric, "bcss_months", "bcss_event", by="grade")
     assert result.exclusions.n_used == metabric["grade"].notna().sum()
-    assert dict(result.exclusions.reasons) == {"missing grade": int(metabric["grade"].isna().sum())}
+    assert dict(result.exclusions.reasons) == {"missing Grade": int(metabric["grade"].isna().sum())}
 
 
 small = st.integers(0, 10).flatmap(

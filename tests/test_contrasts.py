@@ -30,8 +30,8 @@ def test_equals_the_forest_of_the_two_levels(gbsg, as_category):
     pd.testing.assert_frame_equal(table, expected, rtol=1e-12)
     excluded = table.attrs["contrast_exclusions"]
     assert excluded.n_used == len(two)
-    assert excluded.reasons == (("grade not III or I", int((gbsg["grade"] == "II").sum())),)
-    assert table.attrs["contrast"] == "grade: III vs I"
+    assert excluded.reasons == (("Grade not III or I", int((gbsg["grade"] == "II").sum())),)
+    assert table.attrs["contrast"] == "Grade: III vs I"
 
 
 def test_numeric_exposure_levels_are_read_as_text(gbsg):

@@ -237,7 +237,7 @@ def test_study_level_moderators_come_from_the_patients(curated):
     share = table["share of chemotherapy + anti-HER2"]
     assert share["GSE22358"] == pytest.approx(27 / 122)
     assert share["GSE25055"] == 0.0
-    assert table.loc["GSE16446", "excluded"] == "no er_status = positive patients"
+    assert table.loc["GSE16446", "excluded"] == "no patient with ER status positive"
     assert table["patients"].sum() == len(curated)
     tests = evidence.moderator_tests(table.reset_index(), ["pcr_definition", "share of chemotherapy + anti-HER2"])
     assert np.isfinite(tests["qm"]).all()

@@ -279,7 +279,7 @@ def test_upload_mapping_conversions_are_described():
                  time_origin="randomisation", time_origin_stated=True)
     text = export.methods_text(view)
     assert "'ER %' → ER (% positive nuclei)" in text
-    assert "(1 other column(s) not used)" in text
+    assert "(1 other column not used)" in text
     assert "HER2 status values were recoded: 'Pos' → positive, 'Neg' → negative." in text
     assert "Event-free survival was converted from days to months (× 12/365.25)" in text
     assert "EFS event indicator was coded 1 = no event in the source and was inverted" in text
@@ -363,14 +363,18 @@ def test_script_for_every_analysis_kind_is_valid_python():
     assert "meta.by_study(data, analysis='pcr_or'" in script
 
 
-def test_script_for_an_upload_uses_the_saved_mapping_and_asks_for_the_path():
+def test_script_for_an_upload_uses_the_saved_mapping_and_the_real_file_names():
     mapping = '{"columns": {"ER_STATUS": "er_status"}, "note": "it\'s \\"quoted\\""}'
-    view = _view(key=None, title="my upload", synthetic=False, file_name="trial.xlsx")
+    view = _view(key=None, title="my upload", synthetic=False,
+                 source="trial.xlsx (Excel (.xlsx), sha256 0123456789ab…)",  # the on-screen label
+                 files=["trial.xlsx"], sha256="0123456789abcdef", encoding=None)
     view["mapping_json"] = mapping
     script = export.repro_script(view)
-    compile(script, "reproduce_her2er.py", "exec")
-    assert "Put the path of your own file here" in script
-    assert "DATA_FILE = 'trial.xlsx'" in script
+    compile(script, "her2er_reproduce.py", "exec")
+    assert "write the full path if the file is elsewhere" in script
+    assert "DATA_FILES = ['trial.xlsx']" in script  # the file's own name, not the label
+    assert "sha256 0123" not in script.split("DATA_FILES", 1)[1].splitlines()[0]
+    assert "SOURCE_SHA256 = '0123456789abcdef'" in script
     namespace: dict = {}
     exec(next(line for line in script.splitlines() if line.startswith("MAPPING_JSON")), namespace)
     assert namespace["MAPPING_JSON"] == mapping
@@ -510,3 +514,67 @@ def test_statsmodels_is_cited_exactly_when_it_computed_something(analysis, cited
     # statsmodels adjusts pairwise p-values (multipletests) and imputes (MICEData).
     text = export.methods_text(_view([analysis]))
     assert ("statsmodels " in text) is cited
+
+
+def test_generated_script_for_an_upload_runs_outside_the_repo_on_the_users_file(tmp_path):
+    """The bundle of an uploaded cohort: the user's file (with its own column names) beside the
+    script, the saved mapping, run from another folder with her2er_dash importable only as an
+    installed package would be (PYTHONPATH, cwd outside the repository)."""
+    from her2er_dash import cohort as cohort_mod
+    from her2er_dash import datasets, response
+    from her2er_dash.cohort import Mapping
+    from her2er_dash.filters import CohortFilter
+
+    synthetic = datasets.bundled("synthetic").data
+    renamed = {"patient_id": "Subject", "er_percent": "ER (%)", "her2_status": "HER2 result",
+               "pcr": "pCR (0/1)", "age": "Age at dx"}
+    upload = synthetic[list(renamed)].rename(columns=renamed).head(600)
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "my trial.csv").write_text(upload.to_csv(index=False), encoding="utf-8")
+    mapping = Mapping(columns={source: canonical for canonical, source in renamed.items()})
+    loaded = cohort_mod.load(str(bundle / "my trial.csv"), mapping=mapping)
+
+    analyses = [{"kind": "pcr_rates", "by": "er_category", "method": "wilson"}]
+    view = _view(analyses, key=None, title="my upload", synthetic=False,
+                 source="my trial.csv (CSV, sha256 0123…)", files=["my trial.csv"],
+                 sha256=loaded.source.sha256, encoding=None)
+    view["mapping_json"] = mapping.to_json()
+    script = bundle / export.SCRIPT_NAME
+    script.write_text(export.repro_script(view), encoding="utf-8")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    run = subprocess.run(
+        [sys.executable, str(script), str(elsewhere / "tables")], capture_output=True, text=True,
+        cwd=elsewhere, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "differ from the ones analysed" not in run.stderr  # the same file, by SHA-256
+    printed = _parse_printed_tables(run.stdout)
+    data = CohortFilter.from_dict(view["filters"]).apply(loaded.data).data
+    expected = response.pcr_rates(data, by="er_category", method="wilson")
+    got = printed["01_pcr_rates"]
+    assert list(got.columns) == list(expected.columns)
+    numeric = expected.select_dtypes("number").columns
+    np.testing.assert_allclose(got[numeric].to_numpy(float), expected[numeric].to_numpy(float),
+                               rtol=1e-12)
+    assert (elsewhere / "tables" / "01_pcr_rates.csv").exists()
+
+    # A changed file is run, with a warning that the numbers may differ.
+    (bundle / "my trial.csv").write_text(upload.head(500).to_csv(index=False), encoding="utf-8")
+    changed = subprocess.run([sys.executable, str(script), str(elsewhere / "t2")],
+                             capture_output=True, text=True, cwd=elsewhere,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300)
+    assert changed.returncode == 0, changed.stderr[-2000:]
+    assert "differ from the ones analysed in the app" in changed.stderr
+
+
+def test_generated_script_says_how_to_install_her2er_dash_when_it_is_missing(tmp_path):
+    script = tmp_path / export.SCRIPT_NAME
+    script.write_text(export.repro_script(_view()), encoding="utf-8")
+    # -I -S: no site-packages and no PYTHONPATH, as on a computer without her2er_dash
+    run = subprocess.run([sys.executable, "-I", "-S", str(script)], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=120)
+    assert run.returncode == 1
+    assert f"{export.SCRIPT_NAME} needs the her2er_dash package: pip install" in run.stderr
+    assert "Traceback" not in run.stderr

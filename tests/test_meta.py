@@ -240,7 +240,7 @@ def test_studies_without_both_groups_are_listed_not_dropped(er_patients):
     result = meta.by_study(er_patients, exposure="er_status")
     excluded = result.table[result.table["excluded"] != ""]
     assert sorted(excluded["study"]) == ["GSE16446", "GSE25065,GSE25066"]
-    assert set(excluded["excluded"]) == {"no er_status = positive patients"}
+    assert set(excluded["excluded"]) == {"no patient with ER status positive"}
     assert excluded["weight"].isna().all()
     n_in_excluded = int((excluded["n_exp"] + excluded["n_ref"]).sum())
     assert result.exclusions.n_used == len(er_patients) - n_in_excluded

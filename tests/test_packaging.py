@@ -130,8 +130,10 @@ def test_wheel_carries_the_data_and_the_app(wheel: Path):
     assert "her2er_dash/data/README.md" in names
     assert {"her2er_dash/data/ispy1.csv.gz", "her2er_dash/data/ispy2.csv.gz",
             "her2er_dash/data/curated_neoadjuvant.csv.gz"} <= names  # the real bundled cohorts
-    assert {"her2er_explorer_app/app.py", "her2er_explorer_app/ui.py",
-            "her2er_explorer_app/.streamlit/config.toml"} <= names
+    # every module beside app.py (ui, ui_mapping...) travels with it: the pages import them
+    app_modules = {f"her2er_explorer_app/{p.name}" for p in ROOT.glob("*.py")}
+    assert {"her2er_explorer_app/app.py", "her2er_explorer_app/.streamlit/config.toml",
+            *app_modules} <= names, app_modules - names
     assert any(n.startswith("her2er_explorer_app/pages/") for n in names)
     metadata = next(n for n in names if n.endswith(".dist-info/METADATA"))
     text = zipfile.ZipFile(wheel).read(metadata).decode()

@@ -265,7 +265,7 @@ def test_logistic_separation_names_the_level():
             "pcr": [0, 1] * 7 + [0] + [1] * 15 + [1, 0] * 7 + [1],
         }
     )
-    with pytest.raises(AnalysisError, match=r"Separation: all 15 patients with arm = 'B'.*Merge"):
+    with pytest.raises(AnalysisError, match=r"Separation: all 15 patients with Arm / regimen 'B'.*Merge"):
         response.logistic(df, "arm")
 
 

@@ -61,7 +61,7 @@ def test_ispy2_her2_positive_counts_by_blueprint_and_pam50(ispy2):
     assert _counts(pam50.table, "pam50_subtype") == {
         "LumA": (16, 59), "LumB": (19, 58), "Her2": (67, 103), "Basal": (8, 20), "Normal": (2, 3),
         "all": (112, 243)}
-    assert pam50.exclusions.reasons == (("HER2 status not positive", 742), ("missing pam50_subtype", 2))
+    assert pam50.exclusions.reasons == (("HER2 status not positive", 742), ("missing PAM50 subtype", 2))
     assert pam50.reference == "Her2"
     assert blueprint.reference == "HER2-type"
 
@@ -380,7 +380,7 @@ def test_availability_names_what_each_cohort_lacks():
 
 
 def test_named_failures(ispy2):
-    with pytest.raises(AnalysisError, match="No patient has her2_status = 'equivocal'"):
+    with pytest.raises(AnalysisError, match="No patient has HER2 status 'equivocal'"):
         subsets.subtype_response(ispy2, her2="equivocal")
     with pytest.raises(AnalysisError, match="two different signatures"):
         subsets.signature_surface(ispy2, x="her2_index", y="her2_index")
@@ -471,10 +471,10 @@ def test_every_subset_analysis_has_a_methods_sentence_and_a_script_block():
     view = {"cohort": {"key": "ispy2", "title": "I-SPY 2", "synthetic": False, "n_total": 987},
             "filters": {}, "analyses": SUBSET_ANALYSES}
     text = export.methods_text(view)
-    for phrase in ("pam50\\_subtype (Parker et al. 2009)", "natural cubic spline with 3 degrees",
+    for phrase in ("PAM50 subtype (Parker et al. 2009)", "natural cubic spline with 3 degrees",
                    "Holm-adjusted (Holm 1979)", "3 x 3 quantile bins", "in all patients",
                    "all markers in one model", "(Peduzzi et al. 1996)",
-                   "Recurrence-free survival by pam50\\_subtype within HER2-positive disease"):
+                   "Recurrence-free survival by PAM50 subtype within HER2-positive disease"):
         assert phrase in text, phrase
     for key in ("Parker et al. 2009", "Peduzzi et al. 1996", "Holm 1979", "Kaplan & Meier 1958"):
         assert export.REFERENCES[key] in text

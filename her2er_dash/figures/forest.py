@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..schema import column_label
+from ..wording import expected_by_chance
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import plotly.graph_objects as go
@@ -256,7 +257,7 @@ def _multiplicity_caption(table: pd.DataFrame, alpha: float) -> str:
     k = interaction_test_count(table)
     return (
         f"{k} interaction test{'' if k == 1 else 's'} shown: expect "
-        f"~{k * alpha:.1f} false positives at α = {alpha:g}"
+        f"~{expected_by_chance(k, alpha)} false positives at α = {alpha:g}"
     )
 
 

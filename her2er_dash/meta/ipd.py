@@ -15,6 +15,7 @@ import pandas as pd
 
 from .._data import Exclusions, complete_cases, require_columns, survival_frame
 from ..errors import AnalysisError
+from ..schema import column_label
 from .effects import (
     TWO_BY_TWO_COLUMNS,
     _Effects,
@@ -182,8 +183,8 @@ def _two_group_counts(codes, n_studies, exposed, values):
 
 def _group_reasons(n: np.ndarray, exposure: str, exposed_level, reference) -> np.ndarray:
     reasons = np.full(len(n), "", dtype=object)
-    reasons[n[:, 1] == 0] = f"no {exposure} = {exposed_level} patients"
-    reasons[n[:, 0] == 0] = f"no {exposure} = {reference} patients"
+    reasons[n[:, 1] == 0] = f"no patient with {column_label(exposure)} {exposed_level}"
+    reasons[n[:, 0] == 0] = f"no patient with {column_label(exposure)} {reference}"
     return reasons
 
 
@@ -208,7 +209,8 @@ def _odds_ratios_by_study(df, study, exposure, outcome, reference) -> _Effects:
         }
     )
     effects = _effects_from_two_by_two(table, labels, 0.5)
-    note = f"Odds ratio of {outcome}: {exposure} = {exposed_level} vs {reference} (reference)."
+    note = (f"Odds ratio of {column_label(outcome)}: {column_label(exposure)} {exposed_level} vs "
+            f"{reference} (reference).")
     return replace(
         effects,
         notes=(note, *effects.notes),

@@ -40,6 +40,7 @@ import pandas as pd
 from .. import survival
 from .._data import Exclusions, require_columns, survival_frame
 from ..errors import AnalysisError
+from ..schema import column_label
 from ._stats import _normal_quantile, _two_sided_p
 from .ipd import _binary_exposure, _hazard_ratios_by_study, _require_frame
 from .pool import _check_options, pool
@@ -194,7 +195,8 @@ def ctneobc(
             "before it were excluded; survival is counted from the landmark.",
         )
     notes.append(
-        f"Hazard ratios of {exposure} describe prognosis (association), not the benefit of a "
+        f"Hazard ratios of {column_label(exposure)} describe prognosis (association), not the "
+        "benefit of a "
         "treatment."
     )
     return CTNeoBCResult(

@@ -28,6 +28,7 @@ import pandas as pd
 
 from .._data import Exclusions, as_list
 from ..errors import AnalysisError
+from ..wording import count
 from ._stats import (
     _chi2_sf,
     _f_sf,
@@ -491,7 +492,7 @@ def _regression_notes(method: str, hksj: bool, k: int, p: int) -> tuple[str, ...
         )
     if k < 10 * max(p - 1, 1):
         notes.append(
-            f"Only {k} studies for {max(p - 1, 1)} moderator coefficient(s): meta-regression has "
+            f"Only {count(k, 'study')} for {count(max(p - 1, 1), 'moderator coefficient')}: meta-regression has "
             "little power and is prone to chance findings (about 10 studies per moderator are "
             "usually asked for); read it as exploratory."
         )

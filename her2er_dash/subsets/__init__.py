@@ -119,24 +119,27 @@ def availability(df: pd.DataFrame) -> pd.DataFrame:
     markers = [c for c in MARKER_COLUMNS if c in has and response._is_numeric(df[c])]
     endpoints = [e for e in available_endpoints(has) if time_column(e) in has and event_column(e) in has]
     regimens = [c for c in REGIMEN_COLUMNS if c in has]
-    need_pcr = [] if pcr else ["a pCR column (pcr, 0/1)"]
+    # In words, with the canonical names (as code) a column must be mapped to on the Cohort page.
+    need_pcr = [] if pcr else ["a pCR column (`pcr`, 0/1)"]
+    subtype_column = "a subtype column (BluePrint `blueprint_subtype` or PAM50 `pam50_subtype`)"
     rows = [
-        ("pCR by subtype x HR status", "pcr; blueprint_subtype or pam50_subtype; hr_status or er_status",
-         need_pcr + ([] if subtypes else ["a subtype column (blueprint_subtype or pam50_subtype)"])
-         + ([] if receptors else ["hr_status or er_status"]), subtypes + receptors),
-        ("pCR along a signature", "pcr; one continuous signature or ER/HER2 level",
-         need_pcr + ([] if markers else ["a continuous signature (e.g. luminal_index, er_pgr_avg, "
-                                          "her2_index) or ER/HER2 level"]), markers),
-        ("Two-signature surface", "pcr; two continuous signatures",
+        ("pCR by subtype x HR status", "pCR; BluePrint or PAM50 subtype; HR or ER status",
+         need_pcr + ([] if subtypes else [subtype_column])
+         + ([] if receptors else ["HR or ER status (`hr_status` or `er_status`)"]),
+         subtypes + receptors),
+        ("pCR along a signature", "pCR; one continuous signature or ER/HER2 level",
+         need_pcr + ([] if markers else ["a continuous signature (e.g. `luminal_index`, "
+                                          "`er_pgr_avg`, `her2_index`) or ER/HER2 level"]), markers),
+        ("Two-signature surface", "pCR; two continuous signatures",
          need_pcr + ([] if len(markers) >= 2 else [f"two continuous signatures (found {len(markers)})"]),
          markers),
-        ("Marker x regimen interaction", "pcr; regimen_class or arm (two or more groups); a marker",
-         need_pcr + ([] if regimens else ["regimen_class or arm"])
+        ("Marker x regimen interaction", "pCR; regimen class or arm (two or more groups); a marker",
+         need_pcr + ([] if regimens else ["a regimen class or arm (`regimen_class` or `arm`)"])
          + ([] if markers else ["a continuous marker (ER level, luminal or HER2 signature)"]),
          regimens + markers),
         ("Survival by subtype", "a survival endpoint (time and event); a subtype column",
-         ([] if endpoints else ["a survival endpoint (e.g. efs_months and efs_event)"])
-         + ([] if subtypes else ["a subtype column (blueprint_subtype or pam50_subtype)"]),
+         ([] if endpoints else ["a survival endpoint (e.g. `efs_months` and `efs_event`)"])
+         + ([] if subtypes else [subtype_column]),
          endpoints + subtypes),
     ]
     return pd.DataFrame(

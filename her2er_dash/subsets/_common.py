@@ -10,7 +10,7 @@ import pandas as pd
 from .. import response
 from .._data import Exclusions, matches_text, require_columns
 from ..errors import AnalysisError
-from ..schema import ER_MEASURES, SIGNATURE_COLUMNS
+from ..schema import ER_MEASURES, SIGNATURE_COLUMNS, column_label
 
 MIN_GROUP = 10
 MIN_EVENTS = 5
@@ -64,19 +64,20 @@ def _select(df: pd.DataFrame, columns: Sequence[str], her2: str | None, what: st
         missing = status.isna().to_numpy()
         match = matches_text(status, [her2])
         if missing.any():
-            reasons.append(("missing her2_status", int(missing.sum())))
+            reasons.append(("missing HER2 status", int(missing.sum())))
         if (~missing & ~match).any():
             reasons.append((f"HER2 status not {her2}", int((~missing & ~match).sum())))
         keep = match
         if not keep.any():
             raise AnalysisError(
-                f"No patient has her2_status = {her2!r}, so {what} cannot be computed. Check the "
+                f"No patient has HER2 status {her2!r}, so {what} cannot be computed. Check the "
                 "HER2 filter in the sidebar, or map a HER2 status column on the Cohort page."
             )
     for column in columns:
         lost = keep & df[column].isna().to_numpy()
         if lost.any():
-            reasons.append(((reasons_for or {}).get(column, f"missing {column}"), int(lost.sum())))
+            reasons.append(((reasons_for or {}).get(column, f"missing {column_label(column)}"),
+                            int(lost.sum())))
             keep &= ~lost
     excl = Exclusions(len(df), int(keep.sum()), tuple(reasons))
     if not keep.any():

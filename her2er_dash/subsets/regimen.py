@@ -200,8 +200,9 @@ def regimen_interaction(
         names = ", ".join(groups.loc[small, "group"])
         excl = Exclusions(excl.n_input, int(in_model.sum()), excl.reasons
                           + ((f"regimen group too small for the model ({names})", int((~in_model).sum())),))
-        warnings.append(f"Regimen group(s) {names} have {_small_note(min_n, min_events)}; they are "
-                        "left out of the models.")
+        warnings.append(f"{'Regimen group' if small.sum() == 1 else 'Regimen groups'} {names} "
+                        f"{'has' if small.sum() == 1 else 'have'} {_small_note(min_n, min_events)}; "
+                        f"{'it is' if small.sum() == 1 else 'they are'} left out of the models.")
     common = {"groups": groups, "markers": markers, "regimen": regimen, "grouping": grouping,
               "model": model, "scale": scale, "contrast": _contrast_text(groups),
               "n": int(in_model.sum()), "events": int(y[in_model].sum()), "exclusions": excl}

@@ -26,6 +26,7 @@ import pandas as pd
 
 from .._data import Exclusions, _complete_mask, as_list, require_columns
 from ..errors import AnalysisError
+from ..wording import count
 from ._common import ALL_LABEL, _chisq_p, _group_codes, _two_sided_p, _z
 
 #: R's ``.Machine$double.eps``, used where crr evaluates the censoring distribution just before t.
@@ -56,7 +57,7 @@ def competing_frame(
     if (times < 0).any():
         rows = list(np.flatnonzero(times < 0)[:5])
         raise AnalysisError(
-            f"{time} has {int((times < 0).sum())} negative value(s) (first rows {rows}). "
+            f"{time} has {count(int((times < 0).sum()), 'negative value')} (first rows {rows}). "
             "Survival times must be >= 0: check the time origin and units of this column."
         )
     odd = ~np.isnan(events) & ((events < 0) | (events % 1 != 0))

@@ -22,6 +22,7 @@ import pandas as pd
 
 from .._data import Exclusions, survival_frame
 from ..errors import AnalysisError
+from ..schema import UNSTATED_TIME_ORIGIN
 
 #: Columns whose values are known only at surgery (an exposure from them needs a landmark).
 KNOWN_AT_SURGERY: tuple[str, ...] = ("pcr", "rcb_class")
@@ -240,11 +241,12 @@ def _unlandmarked(df: pd.DataFrame, time: str, event: str) -> pd.DataFrame:
 
 
 def _refusal(time_origin: str | None) -> str:
-    origin = time_origin or "the time origin"
+    origin = ("its time origin" if time_origin in (None, UNSTATED_TIME_ORIGIN)
+              else time_origin)
     return (
         f"pCR is known only at surgery, so it cannot be an exposure for survival counted from "
         f"{origin}: that would credit pCR with the event-free time every patient needed to reach "
         "surgery (guarantee-time, or immortal-time, bias). This cohort has no surgery times. Map "
-        "a time-to-surgery column (surgery_months), state that times start at surgery, or set a "
+        "a time-to-surgery column (`surgery_months`), state that times start at surgery, or set a "
         "fixed landmark as a stated fallback."
     )
