@@ -58,7 +58,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks.st_protocol import TESTED_STREAMLIT, ForwardMsg, Session, installed_streamlit
+from benchmarks.st_protocol import (
+    TESTED_STREAMLIT,
+    ForwardMsg,
+    Session,
+    installed_streamlit,
+    is_transient,
+)
 from deploy.serve import AFFINITY_COOKIE, Deployment
 from tests import browser_utils as bu
 
@@ -386,7 +392,7 @@ def renders_of_frames(frames: list[bytes]) -> list[dict]:
     for data in frames:
         msg = ForwardMsg.FromString(data)
         kind = msg.WhichOneof("type")
-        if kind in ("delta", "ref_hash"):
+        if kind in ("delta", "ref_hash") and not is_transient(msg):
             deltas += 1
             delta_bytes += len(data)
         elif kind == "script_finished" and msg.script_finished == 0:

@@ -59,11 +59,26 @@ class Render:
 
     seconds: float = 0.0
     messages: int = 0
-    deltas: int = 0  # new elements, blocks and references to cached elements
+    deltas: int = 0  # new elements, blocks and references to cached elements (not transient ones)
     delta_bytes: int = 0
+    transient: int = 0  # spinners and empty placeholders (see is_transient)
     bytes: int = 0
     errors: list[str] = field(default_factory=list)  # exception elements and error alerts
     count_line: str = ""  # the sidebar's "n = … of … patients" (shows which filter was applied)
+
+
+def is_transient(msg: ForwardMsg) -> bool:
+    """Whether ``msg`` carries no page content: a transient element (Streamlit's spinners, shown
+    only when a block outlasts a short delay, e.g. a cache miss under load) or an empty
+    placeholder (sent or not depending on whether the element that replaces it follows before
+    the next flush). Their number depends on timing, not on the page, so they are counted apart:
+    two sessions of the same page then have the same deltas."""
+    if msg.WhichOneof("type") != "delta":
+        return False
+    kind = msg.delta.WhichOneof("type")
+    if kind == "new_transient":
+        return True
+    return kind == "new_element" and msg.delta.new_element.WhichOneof("type") in ("empty", "spinner")
 
 
 @dataclass
@@ -243,6 +258,9 @@ class Session:
         return False
 
     def _delta(self, msg: ForwardMsg, data: bytes, render: Render) -> None:
+        if is_transient(msg):
+            render.transient += 1
+            return
         render.deltas += 1
         render.delta_bytes += len(data)
         if msg.metadata.cacheable and msg.hash:

@@ -125,3 +125,25 @@ def test_widgets_are_found_by_their_user_key():
     assert _widget(element) is None
     element.markdown.body = "no widget"
     assert _widget(element) is None
+
+
+def test_spinners_and_placeholders_are_not_counted_as_page_content():
+    # A cache miss under load shows a spinner; a cache hit does not; an st.empty() slot is sent
+    # or coalesced with what replaces it depending on timing. The page's delta count must not
+    # depend on either, or two sessions of one page look like two pages.
+    from benchmarks.st_protocol import is_transient
+
+    def element(kind):
+        msg = ForwardMsg()
+        getattr(msg.delta.new_element, kind).SetInParent()
+        return msg
+
+    spinner = ForwardMsg()
+    spinner.delta.new_transient.SetInParent()
+    assert is_transient(spinner)
+    assert is_transient(element("empty"))
+    assert not is_transient(element("markdown"))
+    assert not is_transient(element("download_button"))
+    block = ForwardMsg()
+    block.delta.add_block.SetInParent()
+    assert not is_transient(block)
