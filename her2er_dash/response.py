@@ -1054,7 +1054,7 @@ def _dose_response(
     knots = spline_knots(x, int(df_spline))
     if len(knots) < 2:
         raise AnalysisError(
-            f"Every patient has the same {variable} value, so no curve can be drawn."
+            f"Every patient has the same {column_label(variable)} value, so no curve can be drawn."
         )
     used_df = len(knots) - 1
     note = (

@@ -589,7 +589,7 @@ def forest(
     frame, excl, engine, contrast = _prepare(df, exposure, subgroups, outcome, reference, strata)
     if isinstance(engine, _Binary) and engine.outcome.min() == engine.outcome.max():
         raise AnalysisError(
-            f"All {excl.n_used:,} patients have the same {outcome} value, so no effect can be "
+            f"All {excl.n_used:,} patients have the same {column_label(outcome)} value, so no effect can be "
             "estimated. Check the outcome coding or widen the cohort filter."
         )
     z = _z(alpha)

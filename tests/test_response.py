@@ -358,7 +358,7 @@ def test_dose_response_quantile_bins_for_other_measures(gbsg2):
 
 
 def test_dose_response_failures(curated_her2):
-    with pytest.raises(AnalysisError, match="same er_percent value"):
+    with pytest.raises(AnalysisError, match=r"same ER \(% positive nuclei\) value"):
         response.er_dose_response(curated_her2.assign(er_percent=5.0))
     with pytest.raises(AnalysisError, match="must be numeric"):
         response.er_dose_response(curated_her2, er="er_status")

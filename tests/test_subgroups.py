@@ -133,7 +133,7 @@ def test_separated_level_gets_no_estimate():
 def test_forest_failures(her2, gbsg):
     with pytest.raises(AnalysisError, match="exactly two levels"):
         subgroups.forest(her2, exposure="study", subgroups="grade")
-    with pytest.raises(AnalysisError, match="same pcr value"):
+    with pytest.raises(AnalysisError, match="same pCR value"):
         subgroups.forest(her2.assign(pcr=1.0), exposure="er_status", subgroups="grade")
     with pytest.raises(AnalysisError, match="distinct values"):
         subgroups.forest(gbsg, exposure="horTh", subgroups="age", outcome="cens")
