@@ -158,3 +158,30 @@ def metabric(metabric_raw: pd.DataFrame) -> pd.DataFrame:
         }
     )
     return out.dropna(subset=["bcss_months", "bcss_event"]).reset_index(drop=True)
+
+
+# Real-browser tests: one app server and one Chromium per test module (a module may define its
+# own ``server``, e.g. with a private data folder; its ``browser`` then uses that one).
+
+
+@pytest.fixture(scope="module")
+def server():
+    from tests import browser_utils as bu
+
+    bu.require_browser()
+    with bu.streamlit_server() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    from playwright.sync_api import sync_playwright
+
+    from tests import browser_utils as bu
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(**bu.launch_kwargs())
+        try:
+            yield chromium
+        finally:
+            chromium.close()

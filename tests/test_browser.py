@@ -19,25 +19,6 @@ SHOTS = bu.ROOT / "test-artifacts" / "screenshots"
 PAGE_TIMEOUT_MS = 90_000
 
 
-@pytest.fixture(scope="module")
-def server():
-    bu.require_browser()
-    with bu.streamlit_server() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def browser(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(**bu.launch_kwargs())
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
 @pytest.fixture
 def page(browser):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})

@@ -60,25 +60,6 @@ def _expected(cohort_: cohort.Cohort) -> tuple[str, int, int]:
     return schema.ENDPOINT_LABELS[endpoint], int(data[needed].notna().all(axis=1).sum()), len(data)
 
 
-@pytest.fixture(scope="module")
-def server():
-    bu.require_browser()
-    with bu.streamlit_server() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def browser(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(**bu.launch_kwargs())
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
 @pytest.fixture
 def page(browser, server):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})

@@ -44,25 +44,6 @@ LAYOUT_JS = """() => {
 }"""
 
 
-@pytest.fixture(scope="module")
-def server():
-    bu.require_browser()
-    with bu.streamlit_server() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def browser(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(**bu.launch_kwargs())
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
 def _pages():
     return [p for p in bu.app_pages() if p.path in CHECKED]
 

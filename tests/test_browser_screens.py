@@ -25,25 +25,6 @@ SIZES = {
 }
 
 
-@pytest.fixture(scope="module")
-def server():
-    bu.require_browser()
-    with bu.streamlit_server() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def browser(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(**bu.launch_kwargs())
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
 @pytest.mark.parametrize("size", list(SIZES))
 def test_every_page_at_each_screen_size(server, browser, size):
     viewport, query = SIZES[size]
