@@ -420,7 +420,8 @@ def test_new_cutpoints_give_a_new_classification(synthetic):
     first = reg.classified_table(default)
     assert reg.classified_table(default) == first  # computed once, then reused
     other = reg.classified_table(moved)
-    assert other != first and reg.fingerprint in other
+    assert other != first
+    assert reg.fingerprint in other
     for flt in (moved, default, moved):  # switching back and forth: each its own numbers
         cells = reg.counts(flt, ["er_category"]).table
         ours = {str(k): int(v) for k, v in zip(cells["er_category"], cells["n_patients"],
@@ -452,7 +453,8 @@ def test_classified_tables_are_bounded_private_and_removed(synthetic, tmp_path, 
     kept = [n.rsplit(".", 1)[1] for n in names[-engine.KEEP_CLASSIFIED:]]
     assert sorted(tables) == sorted(kept)  # the oldest cut-points' table was dropped
     scratch = [p for p in tmp_path.iterdir() if p.name.startswith("her2er-registry-")]
-    assert len(scratch) == 1 and (scratch[0].stat().st_mode & 0o777) == 0o700
+    assert len(scratch) == 1
+    assert (scratch[0].stat().st_mode & 0o777) == 0o700
     assert not any(p.suffix == ".duckdb" for p in path.parent.iterdir())  # never beside the data
     reg.close()
     assert not scratch[0].exists()
