@@ -451,7 +451,8 @@ def test_classified_tables_are_bounded_private_and_removed(synthetic, tmp_path, 
     tables = reg._fetch("SELECT table_name FROM duckdb_tables() WHERE database_name = "
                         "'classified'")["table_name"].tolist()
     kept = [n.rsplit(".", 1)[1] for n in names[-engine.KEEP_CLASSIFIED:]]
-    assert sorted(tables) == sorted(kept)  # the oldest cut-points' table was dropped
+    kept += [f"{n}_head" for n in kept]
+    assert sorted(tables) == sorted(kept)  # the oldest cut-points' tables were dropped
     scratch = [p for p in tmp_path.iterdir() if p.name.startswith("her2er-registry-")]
     assert len(scratch) == 1
     assert (scratch[0].stat().st_mode & 0o777) == 0o700
@@ -474,3 +475,20 @@ def test_counts_many_equals_one_count_per_set(synthetic):
         a = many.table.sort_values(key).reset_index(drop=True)
         b = one.table.sort_values(key).reset_index(drop=True)
         pd.testing.assert_frame_equal(a, b, check_dtype=False, check_categorical=True)
+
+
+def test_a_sample_from_the_lowest_keys_copy_equals_one_from_every_patient(synthetic, monkeypatch):
+    from her2er_dash.engine import registry as engine
+
+    path, _ = synthetic
+    flt = CohortFilter(her2_status=("positive",), pcr_itt=True)
+    monkeypatch.setattr(engine, "DEFAULT_SAMPLE", 100)
+    samples = []
+    for head in (5, 0):  # 500 patients' lowest keys copied / none (every patient scanned)
+        monkeypatch.setattr(engine, "HEAD_SAMPLES", head)
+        reg = Registry.open(path, threads=1)
+        copied = reg._scalar(f"SELECT count(*) FROM {reg.classified_table(flt)}_head")
+        assert copied == (0 if head == 0 else pytest.approx(500, rel=0.3))
+        samples.append(reg.sample(flt, size=200))
+    assert 100 < len(samples[0]) < 300
+    pd.testing.assert_frame_equal(samples[0], samples[1])

@@ -300,11 +300,22 @@ class Registry:
                     parts.append(ident(column))
             self._execute(f"CREATE OR REPLACE TABLE {table} AS SELECT {', '.join(parts)}, __key "
                           f"FROM ({sql})")
+            # the rows any sample of a large selection is drawn from (see sample())
+            self._execute(f"CREATE OR REPLACE TABLE {table}_head AS SELECT * FROM {table} "
+                          f"WHERE __key < {self._head_cut()}::UBIGINT")
             self._tables[cutpoints] = table
             while len(self._tables) > KEEP_CLASSIFIED:
-                oldest = next(iter(self._tables))
-                self._execute(f"DROP TABLE IF EXISTS {self._tables.pop(oldest)}")
+                oldest = self._tables.pop(next(iter(self._tables)))
+                self._execute(f"DROP TABLE IF EXISTS {oldest}")
+                self._execute(f"DROP TABLE IF EXISTS {oldest}_head")
             return table
+
+    def _head_cut(self) -> int:
+        """Sampling keys below this are also kept in the table's ``_head`` copy: the lowest
+        keys of ``HEAD_SAMPLES`` default samples' worth of patients. A sample of a selection of
+        at least 1/``HEAD_SAMPLES`` of the registry only needs keys below it, so it reads the
+        small copy instead of scanning every patient (the same rows, in the same order)."""
+        return min(2**64 - 1, int(2**64 * HEAD_SAMPLES * DEFAULT_SAMPLE / self.n))
 
     def _scratch_schema(self) -> str:
         if not self.files:
@@ -323,6 +334,7 @@ class Registry:
         with self._table_lock:
             for table in self._tables.values():
                 self._execute(f"DROP TABLE IF EXISTS {table}")
+                self._execute(f"DROP TABLE IF EXISTS {table}_head")
             self._tables.clear()
             if self._scratch is not None:
                 self._finalizer()
@@ -432,9 +444,11 @@ class Registry:
         no_surgery = None if pd.isna(no_surgery) else int(no_surgery)
         return (itt_note(int(n_missing), no_surgery),), tuple(recorded)
 
-    def _selected(self, selection: Selection, flt: CohortFilter) -> str:
-        """SQL of the selected patients' classified rows (pCR recoded under ITT)."""
-        source = self._classified(self._cutpoints_or_none(flt))
+    def _selected(self, selection: Selection, flt: CohortFilter, *, head: bool = False) -> str:
+        """SQL of the selected patients' classified rows (pCR recoded under ITT); ``head``:
+        only those of the table's ``_head`` copy (the lowest sampling keys)."""
+        table = self._materialise(self._cutpoints_or_none(flt))
+        source = f"SELECT * FROM {table}_head" if head else f"SELECT * FROM {table}"
         sql = f"SELECT * FROM ({source}) WHERE {selection.where}"
         if selection.itt_studies is not None:
             group = f"coalesce({ident('study')}, '')" if "study" in self.columns else "''"
@@ -504,6 +518,8 @@ class Registry:
         if selection.n > size:
             scale = 2**64
             threshold = int(scale * size / selection.n)
+            if threshold <= self._head_cut():  # every key drawn is in the small copy
+                sql = self._selected(selection, flt, head=True)
             sql = f"SELECT * FROM ({sql}) WHERE __key < {threshold}::UBIGINT"
         frame = self._fetch(f"SELECT * EXCLUDE (__key) FROM ({sql}) ORDER BY __key")
         frame = self._typed(frame.reset_index(drop=True), list(frame.columns))
@@ -570,6 +586,8 @@ class Registry:
 KEEP_CLASSIFIED = 2
 #: Selections (flows) a registry remembers.
 KEEP_SELECTIONS = 16
+#: Default samples' worth of the lowest sampling keys copied beside each classified table.
+HEAD_SAMPLES = 10
 
 
 def _table_name(fingerprint: str, cutpoints: ERCutpoints | None) -> str:
