@@ -461,7 +461,7 @@ def _polish(design: CoxDesign, beta: np.ndarray, state: CoxState, names: list[st
     so two fits of the same likelihood summed in a different order (patient rows vs grouped
     counts of a registry) could stop one iteration apart and differ by ~1e-9 in the
     coefficients. Newton converges quadratically there: one or two more steps reach the maximum
-    to rounding, so every fit of the same likelihood gives the same numbers (and they are closer
+    to rounding, so fits of the same likelihood agree far more closely (and they are closer
     to the maximum, which R's estimate approximates to its own tolerance). A step that lowers the
     likelihood by more than rounding is not taken."""
     for _ in range(POLISH_STEPS):
