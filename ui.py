@@ -773,7 +773,8 @@ def counts_columns(fn: str, kwargs: dict) -> list[str] | None:
 
 @st.cache_data(max_entries=256, ttl=3600, show_spinner="Counting in the registry…")
 def _registry_analysis(token: str, flt: CohortFilter, fn: str, kwargs: dict, columns: list[str]):
-    cells = _registry_of(token).counts(flt, columns)
+    # the count table is shared: KM, log-rank, RMST and milestone of one grouping cost one scan
+    cells = _registry_counts(token, flt, tuple(columns))
     module, name = fn.rsplit(".", 1)
     return getattr(import_module(f"her2er_dash.{module}"), name)(cells, **_thaw(kwargs))
 

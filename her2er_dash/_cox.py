@@ -430,7 +430,7 @@ def newton(design: CoxDesign) -> tuple[CoxState, float]:
     for _ in range(MAX_ITER):
         trial = design.evaluate(new_beta)
         if not halving and abs(1 - state.loglik / trial.loglik) <= EPS:
-            return trial, loglik0
+            return _polish(design, new_beta, trial, names), loglik0
         if not np.isfinite(trial.loglik) or trial.loglik < state.loglik:
             halving = True
             new_beta = (new_beta + beta) / 2
@@ -439,6 +439,47 @@ def newton(design: CoxDesign) -> tuple[CoxState, float]:
         beta, state = new_beta, trial
         new_beta = beta + _solve(state.info, state.score, names)
     raise AnalysisError(not_converged_message(names[int(np.argmax(np.abs(new_beta - beta)))]))
+
+
+#: Newton steps taken after R's stopping rule is met, and the step size at which they stop.
+POLISH_STEPS = 3
+POLISH_TOL = 1e-13
+#: Largest relative step still taken as polishing: larger ones mean the fit is not at a finite
+#: maximum (e.g. a coefficient running off to infinity), which is left to R's rule and checks.
+POLISH_MAX_STEP = 1e-3
+
+
+def polish_refused(step: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    """Whether a Newton step is too large to be polishing (per coefficient, any)."""
+    return np.any(np.abs(step) > POLISH_MAX_STEP * (1 + np.abs(beta)), axis=-1)
+
+
+def _polish(design: CoxDesign, beta: np.ndarray, state: CoxState, names: list[str]) -> CoxState:
+    """A few more Newton steps once R's rule (relative log-likelihood change <= 1e-9) is met.
+
+    That rule stops wherever the iterations happen to be within 1e-9 of the likelihood's top,
+    so two fits of the same likelihood summed in a different order (patient rows vs grouped
+    counts of a registry) could stop one iteration apart and differ by ~1e-9 in the
+    coefficients. Newton converges quadratically there: one or two more steps reach the maximum
+    to rounding, so fits of the same likelihood agree far more closely (and they are closer
+    to the maximum, which R's estimate approximates to its own tolerance). A step that lowers the
+    likelihood by more than rounding is not taken."""
+    for _ in range(POLISH_STEPS):
+        try:
+            step = _solve(state.info, state.score, names)
+        except AnalysisError:
+            return state
+        if not np.all(np.isfinite(step)) or polish_refused(step, beta):
+            return state
+        trial = design.evaluate(beta + step)
+        # at the top the likelihood is flat to rounding: only a real decrease refuses a step
+        if not np.isfinite(trial.loglik) or (
+                trial.loglik < state.loglik - 1e-12 * abs(state.loglik)):
+            return state
+        beta, state = beta + step, trial
+        if np.max(np.abs(step) / (1 + np.abs(beta))) <= POLISH_TOL:
+            break
+    return state
 
 
 def check_variation(design: CoxDesign) -> None:

@@ -23,6 +23,8 @@ from ._cox import (
     EPS,
     MAX_ITER,
     NO_EVENTS,
+    POLISH_STEPS,
+    POLISH_TOL,
     CoxState,
     EfronTerms,
     RiskLayout,
@@ -33,6 +35,7 @@ from ._cox import (
     infinite_message,
     no_variation_message,
     not_converged_message,
+    polish_refused,
     term_sums,
 )
 from .errors import AnalysisError
@@ -280,6 +283,7 @@ def _newton_per_stratum(terms: _SlopeTerms, problem: np.ndarray, name: str) -> n
     done = problem != ""
     halving = np.zeros(n_strata, dtype=bool)
     result = np.full((3, n_strata), np.nan)
+    loglik = np.full(n_strata, np.nan)
     for _ in range(MAX_ITER):
         active = ~done
         if not active.any():
@@ -287,6 +291,7 @@ def _newton_per_stratum(terms: _SlopeTerms, problem: np.ndarray, name: str) -> n
         trial = terms.evaluate(np.where(active, new, 0.0))
         converged = active & ~halving & (np.abs(1 - current[0] / trial[0]) <= EPS)
         result[:, converged] = np.stack([new, trial[1], trial[2]])[:, converged]
+        loglik[converged] = trial[0][converged]
         done |= converged
         worse = active & ~converged & (~np.isfinite(trial[0]) | (trial[0] < current[0]))
         halving[worse] = True
@@ -300,6 +305,25 @@ def _newton_per_stratum(terms: _SlopeTerms, problem: np.ndarray, name: str) -> n
         problem[singular] = collinear_message([name])
         done |= singular
     problem[~done] = not_converged_message(name)
+    return _polish_per_stratum(terms, result, loglik)
+
+
+def _polish_per_stratum(terms: _SlopeTerms, result: np.ndarray, loglik: np.ndarray) -> np.ndarray:
+    """:func:`her2er_dash._cox._polish` in every converged stratum at once (the same steps)."""
+    for _ in range(POLISH_STEPS):
+        beta = result[0]
+        candidate = _step(beta, result)
+        step = candidate - beta
+        ok = np.isfinite(loglik) & np.isfinite(candidate)
+        ok[ok] = ~polish_refused(step[ok, None], beta[ok, None])
+        if not ok.any():
+            break
+        trial = terms.evaluate(np.where(ok, candidate, beta))
+        ok &= np.isfinite(trial[0]) & (trial[0] >= loglik - 1e-12 * np.abs(loglik))
+        result[:, ok] = np.stack([candidate, trial[1], trial[2]])[:, ok]
+        loglik[ok] = trial[0][ok]
+        if np.all(~ok | (np.abs(step) <= POLISH_TOL * (1 + np.abs(candidate)))):
+            break
     return result
 
 

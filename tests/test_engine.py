@@ -402,3 +402,93 @@ def test_data_folder_refuses_an_absolute_path_even_inside_it(data_folder):
 def test_data_folder_must_exist(tmp_path):
     with pytest.raises(CohortError, match="does not exist"):
         DataFolder(tmp_path / "nope")
+
+
+# ------------------------------------------------------------------------------------------------
+# The classification is computed once per registry and cut-points (a table), never reused stale
+# ------------------------------------------------------------------------------------------------
+
+
+def _category_counts(frame: pd.DataFrame) -> dict:
+    return {str(k): int(v) for k, v in frame["er_category"].value_counts(dropna=False).items()}
+
+
+def test_new_cutpoints_give_a_new_classification(synthetic):
+    path, frame = synthetic
+    reg = Registry.open(path, threads=1)
+    default, moved = CohortFilter(), CohortFilter(er_low=30.0, er_high=60.0)
+    first = reg.classified_table(default)
+    assert reg.classified_table(default) == first  # computed once, then reused
+    other = reg.classified_table(moved)
+    assert other != first
+    assert reg.fingerprint in other
+    for flt in (moved, default, moved):  # switching back and forth: each its own numbers
+        cells = reg.counts(flt, ["er_category"]).table
+        ours = {str(k): int(v) for k, v in zip(cells["er_category"], cells["n_patients"],
+                                                strict=True)}
+        assert ours == _category_counts(flt.classify(frame))
+    assert reg.classified_table(default) == first
+
+
+def test_a_selection_follows_the_cutpoints(synthetic):
+    path, frame = synthetic
+    reg = Registry.open(path, threads=1)
+    for low, high in ((1.0, 10.0), (30.0, 60.0), (1.0, 10.0)):
+        flt = CohortFilter(er_low=low, er_high=high, er_categories=("ER-low",))
+        assert reg.select(flt).n == len(flt.apply(frame).data)
+
+
+def test_classified_tables_are_bounded_private_and_removed(synthetic, tmp_path, monkeypatch):
+    import tempfile
+
+    from her2er_dash.engine import registry as engine
+
+    path, _ = synthetic
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    reg = Registry.open(path, threads=1)
+    names = [reg.classified_table(CohortFilter(er_low=float(low), er_high=60.0))
+             for low in (1, 5, 10)]
+    tables = reg._fetch("SELECT table_name FROM duckdb_tables() WHERE database_name = "
+                        "'classified'")["table_name"].tolist()
+    kept = [n.rsplit(".", 1)[1] for n in names[-engine.KEEP_CLASSIFIED:]]
+    kept += [f"{n}_head" for n in kept]
+    assert sorted(tables) == sorted(kept)  # the oldest cut-points' tables were dropped
+    scratch = [p for p in tmp_path.iterdir() if p.name.startswith("her2er-registry-")]
+    assert len(scratch) == 1
+    assert (scratch[0].stat().st_mode & 0o777) == 0o700
+    assert not any(p.suffix == ".duckdb" for p in path.parent.iterdir())  # never beside the data
+    reg.close()
+    assert not scratch[0].exists()
+    flt = CohortFilter(her2_status=("positive",))
+    assert reg.select(flt).n == Registry.open(path).select(flt).n  # rebuilt on demand
+
+
+def test_counts_many_equals_one_count_per_set(synthetic):
+    path, _ = synthetic
+    reg = Registry.open(path, threads=1)
+    flt = CohortFilter(her2_status=("positive",), pcr_itt=True)
+    sets = [[T, E, "er_category"], [T, E, "er_category", "study"], ["pcr", "arm"],
+            [T, E, "er_category"]]
+    for many, columns in zip(reg.counts_many(flt, sets), sets, strict=True):
+        one = reg.counts(flt, columns)
+        key = [*columns]
+        a = many.table.sort_values(key).reset_index(drop=True)
+        b = one.table.sort_values(key).reset_index(drop=True)
+        pd.testing.assert_frame_equal(a, b, check_dtype=False, check_categorical=True)
+
+
+def test_a_sample_from_the_lowest_keys_copy_equals_one_from_every_patient(synthetic, monkeypatch):
+    from her2er_dash.engine import registry as engine
+
+    path, _ = synthetic
+    flt = CohortFilter(her2_status=("positive",), pcr_itt=True)
+    monkeypatch.setattr(engine, "DEFAULT_SAMPLE", 100)
+    samples = []
+    for head in (5, 0):  # 500 patients' lowest keys copied / none (every patient scanned)
+        monkeypatch.setattr(engine, "HEAD_SAMPLES", head)
+        reg = Registry.open(path, threads=1)
+        copied = reg._scalar(f"SELECT count(*) FROM {reg.classified_table(flt)}_head")
+        assert copied == (0 if head == 0 else pytest.approx(500, rel=0.3))
+        samples.append(reg.sample(flt, size=200))
+    assert 100 < len(samples[0]) < 300
+    pd.testing.assert_frame_equal(samples[0], samples[1])

@@ -14,9 +14,13 @@ column types and codings and refuses with a message naming the column and the fi
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import shutil
+import tempfile
 import threading
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,6 +87,11 @@ class Registry:
         self._con = connection
         self._has_values: dict[str, bool] = {}
         self._lock = threading.Lock()
+        self._tables: dict[ERCutpoints | None, str] = {}  # classified tables, newest last
+        self._table_lock = threading.Lock()
+        self._scratch: str | None = None  # attached database holding them (file registries)
+        self._finalizer = None
+        self._selections: dict = {}
         types = dict(self._fetch(f"DESCRIBE SELECT * FROM {relation}")[["column_name",
                                                                         "column_type"]].values)
         self.columns: tuple[str, ...] = tuple(c for c in KNOWN_COLUMNS if c in types)
@@ -255,7 +264,97 @@ class Registry:
         return default_cutpoints(measure, values=values)
 
     def _classified(self, cutpoints: ERCutpoints | None) -> str:
-        return self._classification(cutpoints)[0]
+        """The classified cohort under ``cutpoints``: a table computed once (see
+        :meth:`_materialise`), so no query re-evaluates the classification per row."""
+        return f"SELECT * FROM {self._materialise(cutpoints)}"
+
+    def _materialise(self, cutpoints: ERCutpoints | None) -> str:
+        """The name of the table holding the classified cohort under ``cutpoints``.
+
+        Classifying is a cascade of ``CASE`` rules over text columns; evaluated inside every
+        query it made each count a full re-classification of the registry (6-9 s at 10M
+        patients). It is done once per registry and cut-points instead: the classified columns
+        are written with the statuses and categories as small integer codes and the other text
+        columns as ``ENUM``s of their levels. A file registry's table lives in a DuckDB file of a
+        private temporary folder (mode 0700 under ``TMPDIR``; compressed, read through DuckDB's
+        bounded buffer pool, deleted when the registry is closed or collected), so memory stays
+        within ``memory_limit`` at any size; an in-memory registry's stays in memory (an upload
+        never touches the disk). The table name carries the registry's fingerprint and the
+        cut-points, and the two most recent cut-points are kept: new cut-points give a new
+        table, never a stale one.
+        """
+        with self._table_lock:
+            table = self._tables.get(cutpoints)
+            if table is not None:
+                self._tables[cutpoints] = self._tables.pop(cutpoints)  # most recently used
+                return table
+            sql, columns = self._classification(cutpoints)
+            table = f"{self._scratch_schema()}.{_table_name(self.fingerprint, cutpoints)}"
+            parts = []
+            for column in columns:
+                levels = self.categories.get(column)
+                if column not in CODED_LEVELS and levels and not is_numeric_column(column):
+                    parts.append(f"CAST({ident(column)} AS ENUM {in_list(levels)}) "
+                                 f"AS {ident(column)}")
+                else:
+                    parts.append(ident(column))
+            self._execute(f"CREATE OR REPLACE TABLE {table} AS SELECT {', '.join(parts)}, __key "
+                          f"FROM ({sql})")
+            # the rows any sample of a large selection is drawn from (see sample())
+            self._execute(f"CREATE OR REPLACE TABLE {table}_head AS SELECT * FROM {table} "
+                          f"WHERE __key < {self._head_cut()}::UBIGINT")
+            self._tables[cutpoints] = table
+            while len(self._tables) > KEEP_CLASSIFIED:
+                oldest = self._tables.pop(next(iter(self._tables)))
+                self._execute(f"DROP TABLE IF EXISTS {oldest}")
+                self._execute(f"DROP TABLE IF EXISTS {oldest}_head")
+            return table
+
+    def _head_cut(self) -> int:
+        """Sampling keys below this are also kept in the table's ``_head`` copy: the lowest
+        keys of ``HEAD_SAMPLES`` default samples' worth of patients. A sample of a selection of
+        at least 1/``HEAD_SAMPLES`` of the registry only needs keys below it, so it reads the
+        small copy instead of scanning every patient (the same rows, in the same order)."""
+        return min(2**64 - 1, int(2**64 * HEAD_SAMPLES * DEFAULT_SAMPLE / self.n))
+
+    def _scratch_schema(self) -> str:
+        if not self.files:
+            return "memory.main"
+        if self._scratch is None:
+            folder = tempfile.mkdtemp(prefix="her2er-registry-")  # mode 0700
+            self._execute(f"ATTACH {literal(os.path.join(folder, 'classified.duckdb'))} "
+                          "AS classified")
+            self._scratch = "classified"
+            self._finalizer = weakref.finalize(self, _remove_scratch, self._con, folder)
+        return "classified.main"
+
+    def close(self) -> None:
+        """Drop the classified tables and delete their temporary file (the registry can still
+        be queried afterwards: they are rebuilt on demand)."""
+        with self._table_lock:
+            for table in self._tables.values():
+                self._execute(f"DROP TABLE IF EXISTS {table}")
+                self._execute(f"DROP TABLE IF EXISTS {table}_head")
+            self._tables.clear()
+            if self._scratch is not None:
+                self._finalizer()
+                self._scratch = None
+
+    def classified_table(self, flt: CohortFilter | None = None) -> str:
+        """Name of the DuckDB table of the classified cohort under ``flt``'s cut-points
+        (built on first use; for benchmarks and tests)."""
+        return self._materialise(self._cutpoints_or_none(flt or CohortFilter()))
+
+    def _execute(self, sql: str) -> None:
+        if self.files:
+            cursor = self._con.cursor()
+            try:
+                cursor.execute(sql)
+            finally:
+                cursor.close()
+        else:
+            with self._lock:
+                self._con.execute(sql)
 
     def _classification(self, cutpoints: ERCutpoints | None) -> tuple[str, list[str]]:
         any_level = (cutpoints is not None and cutpoints.measure in self.columns
@@ -276,7 +375,21 @@ class Registry:
     # -- the sidebar's selection -------------------------------------------------------------
     def select(self, flt: CohortFilter) -> Selection:
         """The flow of patients through ``flt`` (exact counts, one scan), as
-        :meth:`CohortFilter.select` reports it for rows."""
+        :meth:`CohortFilter.select` reports it for rows. The last few selections are kept
+        (a page asks for the same one several times: flow, levels, counts)."""
+        key = flt
+        with self._table_lock:
+            known = self._selections.get(key)
+        if known is not None:
+            return known
+        selection = self._select(flt)
+        with self._table_lock:
+            self._selections[key] = selection
+            while len(self._selections) > KEEP_SELECTIONS:
+                self._selections.pop(next(iter(self._selections)))
+        return selection
+
+    def _select(self, flt: CohortFilter) -> Selection:
         cutpoints = self._cutpoints_or_none(flt)
         columns = self.classified_columns(cutpoints) if cutpoints else list(self.columns)
         criteria = flt.criteria(columns)
@@ -331,9 +444,11 @@ class Registry:
         no_surgery = None if pd.isna(no_surgery) else int(no_surgery)
         return (itt_note(int(n_missing), no_surgery),), tuple(recorded)
 
-    def _selected(self, selection: Selection, flt: CohortFilter) -> str:
-        """SQL of the selected patients' classified rows (pCR recoded under ITT)."""
-        source = self._classified(self._cutpoints_or_none(flt))
+    def _selected(self, selection: Selection, flt: CohortFilter, *, head: bool = False) -> str:
+        """SQL of the selected patients' classified rows (pCR recoded under ITT); ``head``:
+        only those of the table's ``_head`` copy (the lowest sampling keys)."""
+        table = self._materialise(self._cutpoints_or_none(flt))
+        source = f"SELECT * FROM {table}_head" if head else f"SELECT * FROM {table}"
         sql = f"SELECT * FROM ({source}) WHERE {selection.where}"
         if selection.itt_studies is not None:
             group = f"coalesce({ident('study')}, '')" if "study" in self.columns else "''"
@@ -351,18 +466,46 @@ class Registry:
         """The selected patients grouped on ``columns`` (one ``GROUP BY``), as a
         :class:`~her2er_dash.counts.Counts` whose text columns are categoricals in the
         registry's level order."""
-        columns = list(dict.fromkeys(columns))
+        return self.counts_many(flt, [columns], selection)[0]
+
+    def counts_many(self, flt: CohortFilter, column_sets: Sequence[Sequence[str]],
+                    selection: Selection | None = None) -> list[Counts]:
+        """:meth:`counts` for several column sets from one scan (``GROUPING SETS``): what a
+        page needs (e.g. Kaplan-Meier cells, study-stratified cells and Cox cells) costs one
+        pass over the registry instead of one per table. Returns one :class:`Counts` per set,
+        in order."""
+        sets = [list(dict.fromkeys(columns)) for columns in column_sets]
+        if not sets:
+            return []
         selection = selection or self.select(flt)
-        unknown = [c for c in columns if c not in self.classified_columns(
-            self._cutpoints_or_none(flt))]
+        known = set(self.classified_columns(self._cutpoints_or_none(flt)))
+        unknown = list(dict.fromkeys(c for columns in sets for c in columns if c not in known))
         if unknown:
             raise AnalysisError(f"The registry has no column {', '.join(map(repr, unknown))}.")
         if selection.n == 0:
             raise AnalysisError("No patient is selected: widen the filters in the sidebar.")
-        listed = ", ".join(ident(c) for c in columns)
-        table = self._fetch(f"SELECT {listed}, count(*) AS {COUNT} FROM "
-                            f"({self._selected(selection, flt)}) GROUP BY ALL")
-        return Counts(self._typed(table, columns))
+        source = self._selected(selection, flt)
+        distinct = list(dict.fromkeys(tuple(columns) for columns in sets))
+        if len(distinct) == 1:
+            listed = ", ".join(ident(c) for c in distinct[0])
+            table = self._fetch(f"SELECT {listed}, count(*) AS {COUNT} FROM ({source}) "
+                                "GROUP BY ALL")
+            return [Counts(self._typed(table, sets[0])) for _ in sets]
+        union = list(dict.fromkeys(c for columns in distinct for c in columns))
+        listed = ", ".join(ident(c) for c in union)
+        grouping = ", ".join("(" + ", ".join(ident(c) for c in columns) + ")"
+                             for columns in distinct)
+        table = self._fetch(f"SELECT {listed}, GROUPING({listed}) AS __set, count(*) AS {COUNT} "
+                            f"FROM ({source}) GROUP BY GROUPING SETS ({grouping})")
+        by_set = {key: part for key, part in table.groupby("__set", sort=False)}
+        out = []
+        for columns in sets:
+            # GROUPING() sets bit (len - 1 - i) when union[i] is not grouped in that row's set
+            mask = sum(1 << (len(union) - 1 - i) for i, c in enumerate(union)
+                       if c not in columns)
+            part = by_set[mask][[*columns, COUNT]].reset_index(drop=True)
+            out.append(Counts(self._typed(part, columns)))
+        return out
 
     def sample(self, flt: CohortFilter, *, size: int = DEFAULT_SAMPLE,
                selection: Selection | None = None) -> pd.DataFrame:
@@ -375,6 +518,8 @@ class Registry:
         if selection.n > size:
             scale = 2**64
             threshold = int(scale * size / selection.n)
+            if threshold <= self._head_cut():  # every key drawn is in the small copy
+                sql = self._selected(selection, flt, head=True)
             sql = f"SELECT * FROM ({sql}) WHERE __key < {threshold}::UBIGINT"
         frame = self._fetch(f"SELECT * EXCLUDE (__key) FROM ({sql}) ORDER BY __key")
         frame = self._typed(frame.reset_index(drop=True), list(frame.columns))
@@ -436,6 +581,25 @@ class Registry:
 
 
 # -- helpers ------------------------------------------------------------------------------------
+
+#: Cut-points whose classified table a registry keeps (the most recently used).
+KEEP_CLASSIFIED = 2
+#: Selections (flows) a registry remembers.
+KEEP_SELECTIONS = 16
+#: Default samples' worth of the lowest sampling keys copied beside each classified table.
+HEAD_SAMPLES = 10
+
+
+def _table_name(fingerprint: str, cutpoints: ERCutpoints | None) -> str:
+    digest = hashlib.sha256(repr(cutpoints).encode()).hexdigest()[:12]
+    return f"classified_{fingerprint}_{digest}"
+
+
+def _remove_scratch(con, folder: str) -> None:
+    with contextlib.suppress(Exception):  # the connection may already be closed at exit
+        con.execute("DETACH DATABASE IF EXISTS classified")
+    shutil.rmtree(folder, ignore_errors=True)
+
 
 
 def _connect(threads: int | None, memory_limit: str | None):
