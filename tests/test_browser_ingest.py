@@ -130,7 +130,7 @@ def _pick(page, key_prefix: str, typed: str, option: re.Pattern | str) -> None:
     box = page.locator(f'[class*="st-key-{key_prefix}"] input').first
     box.click()
     box.press_sequentially(typed)
-    page.locator('[role="option"]').filter(has_text=option).first.click()
+    page.locator('[role="option"]').filter(has_text=option).first.click(timeout=TIMEOUT_MS)
     bu.wait_until_idle(page, TIMEOUT_MS)
 
 
@@ -139,7 +139,7 @@ def _pick_by_label(page, label: str, option: str) -> None:
     box.click()
     box.press_sequentially(option)
     exact = re.compile(rf"^\s*{re.escape(option)}\s*$")
-    page.locator('[role="option"]').filter(has_text=exact).first.click()
+    page.locator('[role="option"]').filter(has_text=exact).first.click(timeout=TIMEOUT_MS)
     bu.wait_until_idle(page, TIMEOUT_MS)
 
 
