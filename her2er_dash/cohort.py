@@ -45,6 +45,9 @@ DEFAULT_MAX_BYTES = 200 * 1024**2
 #: Files larger than this are read twice: a sample of every column to guess the mapping, then
 #: only the columns the mapping uses (in full).
 LARGE_FILE_BYTES = 50 * 1024**2
+#: So are tables of more cells than this, whatever their file size (a compressed Parquet file of
+#: 19 MB holds 1M patients x 27 columns), and every file uploaded with a saved mapping.
+LARGE_TABLE_CELLS = 5_000_000
 SAMPLE_ROWS = 5_000
 
 
@@ -219,7 +222,8 @@ def _read_one(source, name, sheet, max_bytes, encoding, mapping) -> RawTable:
     data, label = source_bytes(source, name=name, max_bytes=max_bytes)
     options = {"sheet": sheet, "encoding": encoding, "text_column": _is_text_column,
                "id_column": _id_column}
-    if len(data) <= LARGE_FILE_BYTES or detect_format(data) in ("xlsx", "xls"):
+    why = _why_mapped_columns_only(data, mapping)
+    if why is None:
         return read_table(data, label, **options)
     sample = read_table(data, label, nrows=SAMPLE_ROWS, **options)
     if not sample.complete:  # e.g. a GEO file: small once its expression table is skipped
@@ -230,11 +234,32 @@ def _read_one(source, name, sheet, max_bytes, encoding, mapping) -> RawTable:
     raw.sample, raw.all_columns = sample.frame, tuple(str(c) for c in sample.frame.columns)
     raw.evidence = sample.evidence
     kept = raw.frame.shape[1]
-    raw.notes.append(("info", "", f"{label} is large ({len(data) / 1024**2:,.0f} MB): only the "
+    raw.notes.append(("info", "", f"{label} {why}: only the "
                       f"{count(kept, 'column')} the mapping uses were read, of "
                       f"{len(raw.all_columns)}; the others were guessed from the first "
                       f"{SAMPLE_ROWS:,} rows. Mapping another column needs the file again."))
     return raw
+
+
+def _why_mapped_columns_only(data: bytes, mapping: Mapping | None) -> str | None:
+    """Why only the mapped columns of ``data`` are read (None: read every column, so that any of
+    them can be mapped later without the file). Excel workbooks are always read whole."""
+    kind = detect_format(data)
+    if kind in ("xlsx", "xls"):
+        return None
+    if len(data) > LARGE_FILE_BYTES:
+        return f"is large ({len(data) / 1024**2:,.0f} MB)"
+    from .memory import table_shape
+
+    try:
+        shape = table_shape(data) if kind in ("parquet", "text") else None
+    except Exception:  # noqa: BLE001 - a damaged file: the reader says what is wrong with it
+        shape = None
+    if shape is not None and shape[0] * shape[1] > LARGE_TABLE_CELLS:
+        return f"is large ({shape[0]:,} rows x {shape[1]} columns)"
+    if mapping is not None:
+        return "was loaded with a saved mapping"
+    return None
 
 
 def _is_text_column(name: str) -> bool:

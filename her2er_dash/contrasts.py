@@ -67,8 +67,17 @@ def level_subset(df: pd.DataFrame, column: str, levels) -> pd.DataFrame:
     wanted = [str(v) for v in levels]
     keep = matches_text(df[column], wanted)
     out = df.take(np.flatnonzero(keep))
-    out[column] = out[column].astype(str).to_numpy(dtype=object)
+    out[column] = _as_text(out[column])
     other = int((~keep).sum())
     reasons = ((f"{column_label(column)} not {' or '.join(wanted)}", other),) if other else ()
     out.attrs["subset_exclusions"] = Exclusions(len(df), int(keep.sum()), reasons)
     return out
+
+
+def _as_text(values: pd.Series) -> np.ndarray:
+    """``values.astype(str)`` as an object array; a categorical's rows share its categories'
+    strings (one string per level, not one per patient: ~50 MB less at 700k patients)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        labels = np.append(values.cat.categories.astype(str).to_numpy(dtype=object), "nan")
+        return labels[values.cat.codes.to_numpy()]
+    return values.astype(str).to_numpy(dtype=object)

@@ -60,7 +60,7 @@ def mb_text(n: float) -> str:
     return f"{mb:,.1f} MB" if mb < 10 else f"{mb:,.0f} MB"
 
 
-def _shape(data: bytes) -> tuple[int, int] | None:
+def table_shape(data: bytes) -> tuple[int, int] | None:
     """(rows, columns) of a Parquet or delimited text file from its header, or None."""
     if data[:4] == b"PAR1":
         import pyarrow.parquet as pq
@@ -82,7 +82,7 @@ def estimate_upload(data: bytes, name: str) -> UploadEstimate:
     the canonical schema has count. An Excel workbook (no cheap row count) is costed at ten
     times its compressed size, the usual expansion of its XML.
     """
-    shape = _shape(data)
+    shape = table_shape(data)
     if shape is None:
         return UploadEstimate(name, len(data), 0, 0, len(data) * 10)
     rows, columns = shape

@@ -437,6 +437,24 @@ def test_large_files_keep_only_the_mapped_columns(monkeypatch):
         cohort.build_cohort(raw, needs_more)
 
 
+def test_tables_of_many_cells_and_saved_mappings_keep_only_the_mapped_columns(monkeypatch):
+    """A small file of many rows (compressed Parquet) is sized by its cells, not its bytes; a
+    saved mapping says which columns are used, so the others are not read at any size."""
+    path = METABRIC / "data_clinical_patient.txt"
+    full = cohort.load(path)
+    assert cohort.read_source(path).frame.shape[1] == 24  # small: every column, to re-map
+    monkeypatch.setattr(cohort, "LARGE_TABLE_CELLS", 1_000)
+    raw = cohort.read_source(path)
+    assert raw.frame.shape[1] < 24
+    assert "rows x 24 columns" in " ".join(n[2] for n in raw.notes)
+    pd.testing.assert_frame_equal(cohort.build_cohort(raw, None).data, full.data)
+    monkeypatch.setattr(cohort, "LARGE_TABLE_CELLS", 10**12)
+    raw = cohort.read_source(path, mapping=full.mapping)
+    assert raw.frame.shape[1] < 24
+    assert "saved mapping" in " ".join(n[2] for n in raw.notes)
+    pd.testing.assert_frame_equal(cohort.build_cohort(raw, full.mapping).data, full.data)
+
+
 def test_a_compacted_source_remaps_to_the_same_cohort():
     raw = cohort.read_source(BIOTAB)
     small = cohort.compact(raw)

@@ -313,9 +313,14 @@ def parse_text(series: pd.Series) -> Parsed:
         import pyarrow.compute as pc
 
         # fast path for text columns: trimming in C++ (identifiers can be a million values)
-        trimmed = pc.utf8_trim_whitespace(pa.array(series.to_numpy(dtype=object),
-                                                   type=pa.string(), from_pandas=True))
-        values = np.asarray(trimmed.to_numpy(zero_copy_only=False), dtype=object)
+        text = pa.array(series.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+        trimmed = pc.utf8_trim_whitespace(text)
+        if series.dtype == object and trimmed.equals(text):
+            # nothing to trim: keep the file's strings (new ones would cost ~55 MB at 1M IDs)
+            values = series.to_numpy(dtype=object, copy=True)
+        else:
+            values = np.asarray(trimmed.to_numpy(zero_copy_only=False), dtype=object)
+        del text, trimmed
     except (TypeError, ValueError, ImportError, pa.ArrowException):
         values = series.astype(str).str.strip().to_numpy(dtype=object)
     values[missing] = np.nan
