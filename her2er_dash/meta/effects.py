@@ -249,3 +249,42 @@ def _excluded_note(table: pd.DataFrame) -> tuple[str, ...]:
     )
     return (f"{len(excluded)} of {len(table)} studies excluded from pooling: {listed}.",)
 
+
+def forest_rows(study: pd.DataFrame, *, pooled: dict, prediction: tuple[float, float] | None,
+                scale: str, exclusions, exponentiate: bool, weighted: bool = True,
+                with_counts: bool = True) -> pd.DataFrame:
+    """The rows a forest plot draws: one per study, the pooled row and (random effects) the
+    prediction row; the layout shared by the inverse-variance and the GLMM summaries.
+
+    ``pooled``: label, estimate, ci_low, ci_high and weight of the pooled row. ``weighted``:
+    the studies carry inverse-variance weights (a GLMM's do not). ``with_counts``: keep the
+    input counts beside each study.
+    """
+    transform = _back_transform(scale) if exponentiate else None
+    rows = pd.DataFrame(
+        {
+            "label": study["study"].astype(str).to_numpy(),
+            "kind": np.where(study["excluded"].eq(""), "study", "excluded"),
+            "estimate": study["estimate"].to_numpy(float),
+            "ci_low": study["ci_low"].to_numpy(float),
+            "ci_high": study["ci_high"].to_numpy(float),
+            "weight": study["weight"].to_numpy(float) if weighted else np.nan,
+            "excluded": study["excluded"].to_numpy(),
+        }
+    )
+    if with_counts:
+        for column in (*TWO_BY_TWO_COLUMNS, *PROPORTION_COLUMNS):
+            if column in study.columns:
+                rows[column] = study[column].to_numpy()
+    extra = [{**pooled, "kind": "pooled", "excluded": ""}]
+    if prediction is not None:
+        extra.append({"label": "Prediction interval", "kind": "prediction", "estimate": np.nan,
+                      "ci_low": prediction[0], "ci_high": prediction[1], "weight": np.nan,
+                      "excluded": ""})
+    out = pd.concat([rows, pd.DataFrame(extra)], ignore_index=True)
+    if transform is not None:
+        for column in ("estimate", "ci_low", "ci_high"):
+            out[column] = transform(out[column].to_numpy(float))
+    out.attrs["scale"] = _display_scale(scale) if transform is not None else scale
+    out.attrs["exclusions"] = exclusions
+    return out

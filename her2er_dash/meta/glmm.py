@@ -50,9 +50,8 @@ from ._tau2 import _heterogeneity
 from .effects import (
     PROPORTION_COLUMNS,
     TWO_BY_TWO_COLUMNS,
-    _back_transform,
-    _display_scale,
     _study_effects,
+    forest_rows,
 )
 
 GLMM_MEASURES: tuple[str, ...] = ("PLO", "OR")
@@ -118,49 +117,14 @@ class GlmmResult:
         Columns as :meth:`MetaResult.summary_frame`; GLMM studies have no inverse-variance
         weight, so ``weight`` is empty.
         """
-        transform = _back_transform(self.scale) if exponentiate else None
-        study = self.table
-        rows = pd.DataFrame(
-            {
-                "label": study["study"].astype(str).to_numpy(),
-                "kind": np.where(study["excluded"].eq(""), "study", "excluded"),
-                "estimate": study["estimate"].to_numpy(float),
-                "ci_low": study["ci_low"].to_numpy(float),
-                "ci_high": study["ci_high"].to_numpy(float),
-                "weight": np.nan,
-                "excluded": study["excluded"].to_numpy(),
-            }
+        return forest_rows(
+            self.table,
+            pooled={"label": self.label, "estimate": self.estimate, "ci_low": self.ci_low,
+                    "ci_high": self.ci_high, "weight": np.nan},
+            prediction=(self.pi_low, self.pi_high) if self.method == "ML" else None,
+            scale=self.scale, exclusions=self.exclusions, exponentiate=exponentiate,
+            weighted=False, with_counts=False,
         )
-        extra = [
-            {
-                "label": self.label,
-                "kind": "pooled",
-                "estimate": self.estimate,
-                "ci_low": self.ci_low,
-                "ci_high": self.ci_high,
-                "weight": np.nan,
-                "excluded": "",
-            }
-        ]
-        if self.method == "ML":
-            extra.append(
-                {
-                    "label": "Prediction interval",
-                    "kind": "prediction",
-                    "estimate": np.nan,
-                    "ci_low": self.pi_low,
-                    "ci_high": self.pi_high,
-                    "weight": np.nan,
-                    "excluded": "",
-                }
-            )
-        out = pd.concat([rows, pd.DataFrame(extra)], ignore_index=True)
-        if transform is not None:
-            for column in ("estimate", "ci_low", "ci_high"):
-                out[column] = transform(out[column].to_numpy(float))
-        out.attrs["scale"] = _display_scale(self.scale) if transform is not None else self.scale
-        out.attrs["exclusions"] = self.exclusions
-        return out
 
 
 # ------------------------------------------------------------------------------------------

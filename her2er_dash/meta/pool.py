@@ -20,12 +20,9 @@ from ..errors import AnalysisError
 from ._stats import _chi2_sf, _normal_quantile, _t_quantile, _two_sided_p
 from ._tau2 import _cochran_q, _estimate_tau2, _heterogeneity
 from .effects import (
-    PROPORTION_COLUMNS,
-    TWO_BY_TWO_COLUMNS,
-    _back_transform,
-    _display_scale,
     _Effects,
     _study_effects,
+    forest_rows,
 )
 
 METHODS: tuple[str, ...] = ("FE", "DL", "REML", "PM", "MH")
@@ -94,52 +91,13 @@ class MetaResult:
         row has no point estimate, its limits are the prediction interval. ``attrs["scale"]``
         names the scale of the numbers and ``attrs["exclusions"]`` the exclusions.
         """
-        transform = _back_transform(self.scale) if exponentiate else None
-        study = self.table
-        rows = pd.DataFrame(
-            {
-                "label": study["study"].astype(str).to_numpy(),
-                "kind": np.where(study["excluded"].eq(""), "study", "excluded"),
-                "estimate": study["estimate"].to_numpy(float),
-                "ci_low": study["ci_low"].to_numpy(float),
-                "ci_high": study["ci_high"].to_numpy(float),
-                "weight": study["weight"].to_numpy(float),
-                "excluded": study["excluded"].to_numpy(),
-            }
+        return forest_rows(
+            self.table,
+            pooled={"label": self.label, "estimate": self.estimate, "ci_low": self.ci_low,
+                    "ci_high": self.ci_high, "weight": 100.0},
+            prediction=(self.pi_low, self.pi_high) if self.method in RANDOM_EFFECTS_METHODS else None,
+            scale=self.scale, exclusions=self.exclusions, exponentiate=exponentiate,
         )
-        for column in (*TWO_BY_TWO_COLUMNS, *PROPORTION_COLUMNS):
-            if column in study.columns:
-                rows[column] = study[column].to_numpy()
-        extra = [
-            {
-                "label": self.label,
-                "kind": "pooled",
-                "estimate": self.estimate,
-                "ci_low": self.ci_low,
-                "ci_high": self.ci_high,
-                "weight": 100.0,
-                "excluded": "",
-            }
-        ]
-        if self.method in RANDOM_EFFECTS_METHODS:
-            extra.append(
-                {
-                    "label": "Prediction interval",
-                    "kind": "prediction",
-                    "estimate": np.nan,
-                    "ci_low": self.pi_low,
-                    "ci_high": self.pi_high,
-                    "weight": np.nan,
-                    "excluded": "",
-                }
-            )
-        out = pd.concat([rows, pd.DataFrame(extra)], ignore_index=True)
-        if transform is not None:
-            for column in ("estimate", "ci_low", "ci_high"):
-                out[column] = transform(out[column].to_numpy(float))
-        out.attrs["scale"] = _display_scale(self.scale) if transform is not None else self.scale
-        out.attrs["exclusions"] = self.exclusions
-        return out
 
 
 def pool(
