@@ -149,7 +149,7 @@ def test_text_checks_do_not_depend_on_the_dtype(dtype):
 def test_text_checks_with_pandas_3_string_inference():
     with pd.option_context("future.infer_string", True):
         frame = pd.DataFrame({"patient_id": ["a", "b"], "arm": ["@SUM(1)", "<b>x</b>"]})
-        assert str(frame["arm"].dtype) == "str"
+        assert str(frame["arm"].dtype) in ("str", "string")  # pandas 3 / pandas 2 with the option
         report = validate_cohort(frame)
     assert _find(report, "arm", "spreadsheet formula")["rows"] == "1"
     assert _find(report, "arm", "HTML markup")["rows"] == "2"
