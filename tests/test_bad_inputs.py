@@ -221,7 +221,9 @@ def test_random_small_tables_load_or_raise_cohort_error(names, rows, sep):
         result = cohort.load(text.encode("utf-8"), name="random.csv")
     except CohortError:
         return
-    assert result.n == len(rows)  # never a silent drop
+    if result.n != len(rows):  # never a silent drop: a line read as a footnote is reported
+        skipped = [m for m in result.issues["message"] if "not patients, skipped" in m]
+        assert skipped, result.issues
 
 
 def test_bytes_and_file_like_give_the_same_cohort():
