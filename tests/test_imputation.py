@@ -65,7 +65,8 @@ def r_pool(imputed_cox, imputed_logit) -> dict[str, pd.DataFrame]:
          ("logistic", "logit", M, "logistic", f"endocrine ~ {R_RHS}")],
         columns=["id", "prefix", "m", "kind", "formula"],
     )  # fmt: skip
-    return r_reference("imputation_pool", inputs, packages=("survival", "mice"))
+    return r_reference("imputation_pool", inputs, packages=("survival", "mice"),
+                       inputs_depend_on_versions=True)
 
 
 def _check_against_mice(ours: mi.PooledResult, ref: pd.DataFrame) -> None:
