@@ -297,12 +297,16 @@ def _files_containing(marker: str, roots: list[Path], *, since: float) -> list[s
     needle = marker.encode()
     found = []
     for root in roots:
-        for path in root.rglob("*"):
-            try:
-                if path.is_file() and path.stat().st_mtime >= since and needle in path.read_bytes():
-                    found.append(str(path))
-            except OSError:
-                continue
+        # os.walk skips folders that vanish while it reads (e.g. R's session temp folders of
+        # other test processes): rglob would raise FileNotFoundError on them.
+        for folder, _, names in os.walk(root, onerror=lambda _error: None):
+            for name in names:
+                path = Path(folder, name)
+                try:
+                    if path.is_file() and path.stat().st_mtime >= since and needle in path.read_bytes():
+                        found.append(str(path))
+                except OSError:
+                    continue
     return found
 
 
