@@ -492,7 +492,7 @@ def test_image_options_keep_a_tall_figure_tall_and_take_the_format():
 
 
 def test_figure_image_returns_none_without_kaleido(monkeypatch):
-    monkeypatch.setattr(export.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(export.figures.importlib.util, "find_spec", lambda name: None)
     assert export.figure_image(_small_figure(), "png") is None
 
 
