@@ -462,6 +462,20 @@ def _side_by_side(complete: pd.DataFrame, n_cc: int, ratio: str, pooled: PooledR
     return out.sort_values("term", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
 
 
+def _comparison(complete, imputed: ImputedData, pooled, ratio: str, measure: str) -> ImputationComparison:
+    return ImputationComparison(
+        table=_side_by_side(complete.table, complete.n, ratio, pooled),
+        missing=imputed.missing,
+        description=imputed.description,
+        n_imputations=imputed.n_imputations,
+        measure=measure,
+        n_complete=complete.n,
+        n_imputed=pooled.n,
+        pooled=pooled,
+        exclusions=imputed.exclusions,
+    )
+
+
 def compare_cox(
     df: pd.DataFrame,
     time: str,
@@ -483,17 +497,7 @@ def compare_cox(
     imputed = impute(df, [*terms, *as_list(strata)], survival=(time, event), auxiliary=auxiliary,
                      n_imputations=n_imputations, seed=seed, progress=progress)  # fmt: skip
     pooled = pooled_cox(imputed, time, event, terms, strata=strata, alpha=alpha)
-    return ImputationComparison(
-        table=_side_by_side(complete.table, complete.n, "hr", pooled),
-        missing=imputed.missing,
-        description=imputed.description,
-        n_imputations=n_imputations,
-        measure="hazard ratio",
-        n_complete=complete.n,
-        n_imputed=pooled.n,
-        pooled=pooled,
-        exclusions=imputed.exclusions,
-    )
+    return _comparison(complete, imputed, pooled, "hr", "hazard ratio")
 
 
 def compare_logistic(
@@ -515,14 +519,4 @@ def compare_logistic(
     imputed = impute(df, terms, outcome=outcome, auxiliary=auxiliary,
                      n_imputations=n_imputations, seed=seed, progress=progress)  # fmt: skip
     pooled = pooled_logistic(imputed, terms, outcome=outcome, alpha=alpha)
-    return ImputationComparison(
-        table=_side_by_side(complete.table, complete.n, "odds_ratio", pooled),
-        missing=imputed.missing,
-        description=imputed.description,
-        n_imputations=n_imputations,
-        measure="odds ratio",
-        n_complete=complete.n,
-        n_imputed=pooled.n,
-        pooled=pooled,
-        exclusions=imputed.exclusions,
-    )
+    return _comparison(complete, imputed, pooled, "odds_ratio", "odds ratio")

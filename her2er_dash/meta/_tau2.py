@@ -104,12 +104,12 @@ def _reml_loglik(tau2: float, yi, vi) -> float:
     )
 
 
-def _tau2_reml(yi, vi) -> float:
-    k = len(yi)
-    hedges = (np.sum((yi - yi.mean()) ** 2) - vi.sum() * (k - 1) / k) / (k - 1)
-    tau2 = max(0.0, float(hedges))
+def _fisher_scoring(start: float, step_at) -> float | None:
+    """REML tau² by Fisher scoring from ``start`` (steps halved to stay at or above 0, stopping
+    when a step is below the threshold), or None when it does not converge."""
+    tau2 = start
     for _ in range(_MAX_ITER):
-        step = _reml_step(tau2, yi, vi)
+        step = step_at(tau2)
         if tau2 == 0.0 and step < 0:
             step = 0.0
         while tau2 + step < 0:
@@ -118,13 +118,26 @@ def _tau2_reml(yi, vi) -> float:
         converged = abs(new - tau2) <= _REML_THRESHOLD
         tau2 = new
         if converged:
-            break
-    else:
+            return tau2
+    return None
+
+
+def _unless_stuck(tau2: float, loglik) -> float:
+    """The scoring's tau², or 0 where the restricted likelihood at 0 is higher by more than
+    metafor's tolerance (scoring stuck away from the boundary)."""
+    stuck = loglik(0.0) - loglik(tau2) > _LL0_TOL
+    return 0.0 if stuck and tau2 > _REML_THRESHOLD else max(0.0, tau2)
+
+
+def _tau2_reml(yi, vi) -> float:
+    k = len(yi)
+    hedges = (np.sum((yi - yi.mean()) ** 2) - vi.sum() * (k - 1) / k) / (k - 1)
+    tau2 = _fisher_scoring(max(0.0, float(hedges)), lambda t: _reml_step(t, yi, vi))
+    if tau2 is None:
         # Fisher scoring can oscillate with growing steps (e.g. one precise outlying study);
         # the REML likelihood is then maximised directly, which is slower but always converges.
         return _tau2_reml_bounded(yi, vi)
-    stuck = _reml_loglik(0.0, yi, vi) - _reml_loglik(tau2, yi, vi) > _LL0_TOL
-    return 0.0 if stuck and tau2 > _REML_THRESHOLD else max(0.0, tau2)
+    return _unless_stuck(tau2, lambda t: _reml_loglik(t, yi, vi))
 
 
 def _tau2_reml_bounded(yi, vi) -> float:
@@ -245,22 +258,11 @@ def _tau2_reml_x(yi, vi, X) -> float:
     k, p = X.shape
     ols = np.eye(k) - X @ np.linalg.inv(X.T @ X) @ X.T
     # metafor's start: the Hedges (HE) estimate
-    tau2 = max(0.0, float((yi @ ols @ yi - np.sum(np.diag(ols) * vi)) / (k - p)))
-    for _ in range(_MAX_ITER):
-        step = _reml_step_x(tau2, yi, vi, X)
-        if tau2 == 0.0 and step < 0:
-            step = 0.0
-        while tau2 + step < 0:
-            step /= 2.0
-        new = tau2 + step
-        converged = abs(new - tau2) <= _REML_THRESHOLD
-        tau2 = new
-        if converged:
-            break
-    else:
+    start = max(0.0, float((yi @ ols @ yi - np.sum(np.diag(ols) * vi)) / (k - p)))
+    tau2 = _fisher_scoring(start, lambda t: _reml_step_x(t, yi, vi, X))
+    if tau2 is None:
         return _tau2_reml_bounded_x(yi, vi, X)
-    stuck = _reml_loglik_x(0.0, yi, vi, X) - _reml_loglik_x(tau2, yi, vi, X) > _LL0_TOL
-    return 0.0 if stuck and tau2 > _REML_THRESHOLD else max(0.0, tau2)
+    return _unless_stuck(tau2, lambda t: _reml_loglik_x(t, yi, vi, X))
 
 
 def _tau2_reml_bounded_x(yi, vi, X) -> float:
