@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 ruff check . || exit 1
 
 # One worker per core (pytest-xdist); PYTEST_WORKERS=0 runs in this process (for debugging).
-python -m pytest -n "${PYTEST_WORKERS:-auto}" "$@"
+# The 15 slowest tests are listed at the end, to keep an eye on what CI spends its minutes on.
+python -m pytest -n "${PYTEST_WORKERS:-auto}" --durations=15 "$@"
 rc=$?
 if [ "$rc" -eq 5 ]; then
   # pytest's "no tests collected": report it plainly instead of failing CI on a selection.
