@@ -1355,7 +1355,8 @@ def wire_ready(fig):
     ``st.plotly_chart`` calls ``Figure.to_dict()``, which encodes every numeric array of the
     figure to base64 on each call (~7 ms for a Kaplan–Meier figure, most of the figure's
     cost per render); a figure built from that dictionary holds them encoded already, so each
-    later draw only copies them (~2 ms). Its JSON, and so the chart on screen, is identical.
+    later draw only copies them (~2 ms). Its JSON has the same content, so the chart on screen
+    is the same.
     Built once per cached figure (~30 ms: the dictionary is validated again).
     """
     import plotly.graph_objects as go
