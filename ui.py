@@ -1114,8 +1114,9 @@ def table(df: pd.DataFrame, name: str, *, caption: str | None = None,
     On screen, p-values read as in papers (:func:`format_p`) and the columns in ``missing`` show
     their text (e.g. "not reached") where the value is missing, instead of Streamlit's "None";
     the download keeps the numbers. In presenter mode the rows are taller, as the text is.
+    Tables of cached analyses (:func:`known_as`) reuse their Arrow form and CSV payload.
     """
-    shown = display_frame(df, missing)
+    shown = shown_table(df, missing)
     if presenter_on():
         from her2er_dash.figures import PRESENTER_SCALE
 
@@ -1127,6 +1128,26 @@ def table(df: pd.DataFrame, name: str, *, caption: str | None = None,
     tables[name] = df
     download("Download CSV", csv_payload(df, banner=synthetic_banner()),
              file_name=f"{export_prefix()}{name}.csv", mime="text/csv", key=f"dl_{name}")
+
+
+def shown_table(df: pd.DataFrame, missing: dict[str, str] | None = None):
+    """What ``st.dataframe`` is given for ``df``: :func:`display_frame`, or for a table of a
+    cached analysis the Arrow table of it made once (``pyarrow.Table.from_pandas``, exactly
+    what Streamlit would do with the frame on each draw, ~1 ms a table)."""
+    key = known_key(df)
+    if key is None:
+        return display_frame(df, missing)
+    shown = _arrow_tables().get(fingerprint((key, missing)), lambda: _to_arrow(display_frame(df, missing)))
+    return display_frame(df, missing) if shown is None else shown
+
+
+def _to_arrow(shown: pd.DataFrame):
+    import pyarrow as pa
+
+    try:
+        return pa.Table.from_pandas(shown)
+    except (pa.ArrowException, TypeError, ValueError):  # mixed types: Streamlit's own fixes
+        return None
 
 
 #: Bytes of CSV payloads kept for reuse (:func:`csv_payload`), and the largest one kept.
@@ -1178,6 +1199,11 @@ class _Lru:
 @st.cache_resource(ttl=3600, show_spinner=False)
 def _payloads() -> _Lru:
     return _Lru(CSV_CACHE_BYTES, len, CSV_CACHE_ITEM_BYTES)
+
+
+@st.cache_resource(ttl=3600, show_spinner=False)
+def _arrow_tables() -> _Lru:
+    return _Lru(CSV_CACHE_BYTES, lambda t: 0 if t is None else t.nbytes, CSV_CACHE_ITEM_BYTES)
 
 
 @st.cache_resource(ttl=3600, show_spinner=False)

@@ -198,3 +198,30 @@ def test_prepare_builds_the_figure_file_only_when_asked():
     assert len(figure_files) == 1
     assert figure_files[0].proto.url.endswith(".html")
     assert not [b for b in at.button if b.key == prepare[0].key]  # the file replaced its button
+
+
+def test_a_known_table_is_sent_as_the_same_arrow_bytes_as_its_frame():
+    from streamlit.testing.v1 import AppTest
+
+    def script():
+        import numpy as np
+        import pandas as pd
+        import streamlit as st
+
+        import ui
+
+        medians = pd.DataFrame({"group": ["A", "=B"], "median": [14.2, np.nan], "ci_low": [10.0, np.nan],
+                                "ci_high": [np.nan, np.nan], "p": [0.0004, 0.2]})  # fmt: skip
+        for missing in (None, ui.MEDIAN_MISSING):
+            st.dataframe(ui.display_frame(medians, missing), hide_index=True)
+            known = ui.known_as(medians.copy(), ("medians", 1))
+            st.dataframe(ui.shown_table(known, missing), hide_index=True)
+            st.dataframe(ui.shown_table(known, missing), hide_index=True)  # from the store
+
+    at = AppTest.from_function(script).run()
+    assert not at.exception
+    sent = [frame.proto.arrow_data.data for frame in at.dataframe]
+    assert len(sent) == 6
+    assert sent[0] == sent[1] == sent[2]
+    assert sent[3] == sent[4] == sent[5] != sent[0]
+    assert at.dataframe[3].value["median"].tolist() == ["14.2", "not reached"]
