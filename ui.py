@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -828,6 +829,11 @@ def _analysis(token: str, flt: CohortFilter, fn: str, kwargs: dict, _data: pd.Da
     return getattr(import_module(f"her2er_dash.{module}"), name)(_data, **_thaw(kwargs))
 
 
+def _cached_analysis(token: str, key, fn: str, kwargs: dict, data: pd.DataFrame):
+    """:func:`_analysis`, with the result known by its cache key from then on (see :func:`known_as`)."""
+    return known_as(_analysis(token, key, fn, kwargs, data), ("analysis", token, key, fn, kwargs))
+
+
 def _thaw(kwargs: dict) -> dict:
     # Lists arrive from widgets; tuples mean (time, event) pairs for the analysis functions.
     return {k: tuple(v) if k == "outcome" and isinstance(v, list) else v for k, v in kwargs.items()}
@@ -896,8 +902,14 @@ class Context:
 
     def levels(self, column: str) -> list[str]:
         """The values of ``column`` present in the filtered data, as text, in natural order."""
-        key = self.flt if self.classified else None
-        return _cached_levels(self.cohort.token, key, column, self.data)
+        key = (self.cohort.token, self.flt if self.classified else None, column)
+        # A page asks for the levels of dozens of columns per run: a dictionary look-up first, as
+        # st.cache_data's hashing of the filter costs ~0.4 ms a call.
+        try:
+            hash(key)
+        except TypeError:  # a filter holding a list: Streamlit's cache only
+            return _cached_levels(*key, self.data)
+        return list(_options_memo().get(key, lambda: _cached_levels(*key, self.data)))
 
     def run(self, fn: str, **kwargs):
         """Run ``her2er_dash.<fn>`` on the filtered data, cached on cohort + filter + options.
@@ -908,8 +920,9 @@ class Context:
         if self.cohort.registry is not None and self.classified:
             columns = counts_columns(fn, kwargs)
             if columns is not None:
-                return _registry_analysis(self.cohort.token, self.flt, fn, kwargs, columns)
-        return _analysis(self.cohort.token, self.flt, fn, kwargs, self.filtered.data)
+                return known_as(_registry_analysis(self.cohort.token, self.flt, fn, kwargs, columns),
+                                ("registry", self.cohort.token, self.flt, fn, kwargs))
+        return _cached_analysis(self.cohort.token, self.flt, fn, kwargs, self.filtered.data)
 
     def input_for(self, fn: str, **kwargs):
         """What ``her2er_dash.<fn>`` should be given for these options: a registry's grouped
@@ -929,7 +942,7 @@ class Context:
         categories compared, the third left out)."""
         levels = tuple(str(v) for v in levels)
         data = _subset(self.cohort.token, self.flt, column, levels, self.data)
-        return _analysis(self.cohort.token, (self.flt, "subset", column, levels), fn, kwargs, data)
+        return _cached_analysis(self.cohort.token, (self.flt, "subset", column, levels), fn, kwargs, data)
 
     # -- the time model ------------------------------------------------------------------
     def time_label(self, endpoint: str | None = None, *, landmarked: bool = False) -> str:
@@ -970,7 +983,7 @@ class Context:
             return self.run(fn, time=time, event=event, **kwargs), None
         key = (self.flt, "landmark", tuple(self.landmark_spec.items()), time, event)
         kwargs = {"time": time, "event": event, **kwargs}
-        return _analysis(self.cohort.token, key, fn, kwargs, data), info
+        return _cached_analysis(self.cohort.token, key, fn, kwargs, data), info
 
     def pcr_definitions(self) -> pd.DataFrame:
         """pCR definition per study (``study, pcr_definition, n``) of the filtered data."""
@@ -1101,10 +1114,9 @@ def table(df: pd.DataFrame, name: str, *, caption: str | None = None,
     On screen, p-values read as in papers (:func:`format_p`) and the columns in ``missing`` show
     their text (e.g. "not reached") where the value is missing, instead of Streamlit's "None";
     the download keeps the numbers. In presenter mode the rows are taller, as the text is.
+    Tables of cached analyses (:func:`known_as`) reuse their Arrow form and CSV payload.
     """
-    from her2er_dash.export import safe_csv_bytes
-
-    shown = display_frame(df, missing)
+    shown = shown_table(df, missing)
     if presenter_on():
         from her2er_dash.figures import PRESENTER_SCALE
 
@@ -1114,8 +1126,109 @@ def table(df: pd.DataFrame, name: str, *, caption: str | None = None,
         st.caption(caption)
     tables = st.session_state.setdefault("_tables", {})
     tables[name] = df
-    download("Download CSV", safe_csv_bytes(df, banner=synthetic_banner()),
+    download("Download CSV", csv_payload(df, banner=synthetic_banner()),
              file_name=f"{export_prefix()}{name}.csv", mime="text/csv", key=f"dl_{name}")
+
+
+def shown_table(df: pd.DataFrame, missing: dict[str, str] | None = None):
+    """What ``st.dataframe`` is given for ``df``: :func:`display_frame`, or for a table of a
+    cached analysis the Arrow table of it made once (``pyarrow.Table.from_pandas``, exactly
+    what Streamlit would do with the frame on each draw, ~1 ms a table)."""
+    key = known_key(df)
+    if key is None:
+        return display_frame(df, missing)
+    shown = _arrow_tables().get(fingerprint((key, missing)), lambda: _to_arrow(display_frame(df, missing)))
+    return display_frame(df, missing) if shown is None else shown
+
+
+def _to_arrow(shown: pd.DataFrame):
+    import pyarrow as pa
+
+    try:
+        return pa.Table.from_pandas(shown)
+    except (pa.ArrowException, TypeError, ValueError):  # mixed types: Streamlit's own fixes
+        return None
+
+
+#: Bytes of CSV payloads kept for reuse (:func:`csv_payload`), and the largest one kept.
+CSV_CACHE_BYTES, CSV_CACHE_ITEM_BYTES = 32 * 1024 * 1024, 2 * 1024 * 1024
+
+
+def csv_payload(df: pd.DataFrame, *, banner: str | None) -> bytes:
+    """``export.safe_csv_bytes(df, banner=banner)``, reused across sessions for the tables of
+    cached analyses (:func:`known_as`): every table on screen carries its download, so building
+    each payload per render was about a seventh of a Survival render's CPU time. Other tables
+    (built by the page) are written each time; keying them by content would cost as much."""
+    from her2er_dash.export import safe_csv_bytes
+
+    key = known_key(df)
+    if key is None:
+        return safe_csv_bytes(df, banner=banner)
+    return _payloads().get(fingerprint((key, banner)), lambda: safe_csv_bytes(df, banner=banner))
+
+
+class _Lru:
+    """A thread-safe memo, least recently used out beyond ``budget`` (in units of ``size``,
+    e.g. bytes); a value larger than ``largest`` is returned but not kept."""
+
+    def __init__(self, budget: int, size: Callable[[Any], int] = lambda _: 1,
+                 largest: int | None = None):  # fmt: skip
+        self.budget, self.size, self.largest = budget, size, budget if largest is None else largest
+        self._items: OrderedDict[Any, tuple[Any, int]] = OrderedDict()
+        self._used = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: Any, compute: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key][0]
+        value = compute()
+        size = self.size(value)
+        with self._lock:
+            if key not in self._items and size <= self.largest:
+                self._items[key] = (value, size)
+                self._used += size
+                while self._used > self.budget:
+                    self._used -= self._items.popitem(last=False)[1][1]
+        return value
+
+
+# One store each per process, emptied with Streamlit's caches (and after an hour, as the cached
+# results they stand for are).
+@st.cache_resource(ttl=3600, show_spinner=False)
+def _payloads() -> _Lru:
+    return _Lru(CSV_CACHE_BYTES, len, CSV_CACHE_ITEM_BYTES)
+
+
+@st.cache_resource(ttl=3600, show_spinner=False)
+def _arrow_tables() -> _Lru:
+    return _Lru(CSV_CACHE_BYTES, lambda t: 0 if t is None else t.nbytes, CSV_CACHE_ITEM_BYTES)
+
+
+@st.cache_resource(ttl=3600, show_spinner=False)
+def _options_memo() -> _Lru:
+    # Keyed like the cached analyses (cohort token, filter, ...): small values that widgets
+    # are built from on every run.
+    return _Lru(4096)
+
+
+def followed_up(ctx: Context, time: str, event: str, columns) -> dict[str, tuple[float, int]]:
+    """For each of ``columns`` in the data: (share of the patients with ``time`` and ``event``
+    recorded who have a value, number of distinct values among them), computed once per cohort
+    and filter (scans of every row, which pages offering covariates would repeat each run)."""
+    present = tuple(c for c in dict.fromkeys(columns) if c in ctx.data.columns)
+    key = ("followed_up", ctx.cohort.token, ctx.flt if ctx.classified else None, time, event,
+           present)  # fmt: skip
+    return dict(_options_memo().get(key, lambda: _followed_up(ctx.data, time, event, present)))
+
+
+def _followed_up(data: pd.DataFrame, time: str, event: str, columns: tuple[str, ...]) -> dict:
+    followed = data[[time, event]].notna().all(axis=1).to_numpy()
+    rows = data.loc[followed, list(columns)]
+    if not followed.any():
+        return {c: (0.0, 0) for c in columns}
+    return {c: (float(rows[c].notna().mean()), int(rows[c].dropna().nunique())) for c in columns}
 
 
 #: Payloads larger than this are built only after a "Prepare" click (see :func:`download`).
@@ -1135,22 +1248,24 @@ def download(label: str, data: bytes | str | Callable[[], bytes | str], *, file_
     about one click in ten left the button spinning and disabled with no file (issue 16).
 
     ``large=True`` (e.g. a figure with plotly.js inlined, ~5 MB): the page shows a "Prepare"
-    button first; once clicked, the file is built in that same run and its download button
-    replaces it, until the user leaves the page. So large files cost memory only when asked for.
+    button first; its click marks the file as wanted (a callback, before the run it starts),
+    so that run builds the file and draws its download button in the button's place, until the
+    user leaves the page. So large files cost memory and CPU only when asked for.
     ``where``: the container to draw in (a column, st.sidebar...; default: the current one).
     """
     where = st if where is None else where
-    slot = where.empty()
-    if large:
-        prepared = st.session_state.setdefault("_prepared_downloads", set())
-        if key not in prepared:
-            if not slot.button(f"Prepare {label[0].lower()}{label[1:]}", key=f"prepare_{key}",
-                               help="Builds the file; its download button appears here."):
-                return
-            prepared.add(key)
+    if large and key not in st.session_state.get("_prepared_downloads", ()):
+        where.button(f"Prepare {label[0].lower()}{label[1:]}", key=f"prepare_{key}",
+                     help="Builds the file; its download button appears here.",
+                     on_click=_mark_prepared, args=(key,))
+        return
     payload = data() if callable(data) else data
-    slot.download_button(label, payload, file_name=file_name, mime=mime, key=key,
-                         on_click="ignore", help=help)
+    where.download_button(label, payload, file_name=file_name, mime=mime, key=key,
+                          on_click="ignore", help=help)
+
+
+def _mark_prepared(key: str) -> None:
+    st.session_state.setdefault("_prepared_downloads", set()).add(key)
 
 
 def display_frame(df: pd.DataFrame, missing: dict[str, str] | None = None) -> pd.DataFrame:
@@ -1257,7 +1372,22 @@ def figure(fig, name: str, *, synthetic: bool | None = None, filename: str | Non
 def _figure_cache(key: str, _build: Callable, _args: tuple, _kwargs: dict):
     # Shared by every session: the figure must never be modified after this (nothing does:
     # st.plotly_chart and figure_html only read it).
-    return _build(*_args, **_kwargs)
+    return wire_ready(_build(*_args, **_kwargs))
+
+
+def wire_ready(fig):
+    """The same figure with its numeric arrays held as plotly's base64 typed arrays.
+
+    ``st.plotly_chart`` calls ``Figure.to_dict()``, which encodes every numeric array of the
+    figure to base64 on each call (~7 ms for a Kaplan–Meier figure, most of the figure's
+    cost per render); a figure built from that dictionary holds them encoded already, so each
+    later draw only copies them (~2 ms). Its JSON has the same content, so the chart on screen
+    is the same.
+    Built once per cached figure (~30 ms: the dictionary is validated again).
+    """
+    import plotly.graph_objects as go
+
+    return go.Figure(fig.to_dict())
 
 
 def _cached_figure(build: Callable, args: tuple, kwargs: dict):
@@ -1276,13 +1406,61 @@ def _parameters(build: Callable) -> frozenset[str]:
     return _PARAMETERS[build]
 
 
+#: id -> (weak reference, key) of the objects whose content a cache key determines (:func:`known_as`).
+_KNOWN: dict[int, tuple[weakref.ref, tuple]] = {}
+
+
+def known_as(value: Any, key: tuple) -> Any:
+    """Note that ``value``'s content is determined by ``key`` (e.g. the cached analysis that
+    returned it: cohort token, filter, function, options); returns ``value``.
+
+    :func:`fingerprint` then digests the key instead of the content, so drawing a result, or
+    exporting one of its tables, costs no hashing of its rows (a per-patient table of weights,
+    at 1M patients, would take longer to hash than to draw). The tables and nested results in
+    its fields are known too, as ``(key, field name)``. Identity is checked through a weak
+    reference, so an object that died and whose id was reused is never mistaken for it; an
+    object that cannot be weakly referenced is simply not known (its content is hashed).
+    """
+    import dataclasses
+    import functools
+
+    def note(item: Any, item_key: tuple, depth: int) -> None:
+        try:
+            ref = weakref.ref(item, functools.partial(_forget, id(item)))
+        except TypeError:
+            return
+        _KNOWN[id(item)] = (ref, item_key)
+        if depth and dataclasses.is_dataclass(item) and not isinstance(item, type):
+            for f in dataclasses.fields(item):
+                part = getattr(item, f.name, None)
+                if isinstance(part, (pd.DataFrame, pd.Series)) or (
+                        dataclasses.is_dataclass(part) and not isinstance(part, type)):
+                    note(part, (*item_key, f.name), depth - 1)
+
+    note(value, key, 2)
+    return value
+
+
+def _forget(ident: int, dead: weakref.ref) -> None:
+    entry = _KNOWN.get(ident)
+    if entry is not None and entry[0] is dead:  # not a newer object that got the same id
+        _KNOWN.pop(ident, None)
+
+
+def known_key(value: Any) -> tuple | None:
+    """The key ``value`` was noted under by :func:`known_as` (None: not known)."""
+    entry = _KNOWN.get(id(value))
+    return entry[1] if entry is not None and entry[0]() is value else None
+
+
 def fingerprint(value: Any) -> str:
     """A digest of ``value``'s content: equal for equal tables, results and options.
 
     Tables are hashed row by row (``pandas.util.hash_pandas_object``, with their columns, dtypes
     and scalar ``attrs``), arrays by their bytes, dataclasses and plain objects field by field;
     so analysis results, which are new objects each time they leave Streamlit's cache, map to
-    the same key when their numbers are the same.
+    the same key when their numbers are the same. Objects noted by :func:`known_as` (analysis
+    results and their tables) are digested by their key instead.
     """
     digest = hashlib.blake2b(digest_size=20)
     _feed(digest, value)
@@ -1290,6 +1468,13 @@ def fingerprint(value: Any) -> str:
 
 
 def _feed(digest, value: Any) -> None:
+    if (key := known_key(value)) is not None:
+        digest.update(b"known:")
+        value = key
+    _feed_value(digest, value)
+
+
+def _feed_value(digest, value: Any) -> None:
     import dataclasses
 
     update = digest.update
@@ -1760,7 +1945,7 @@ def run_within(ctx: Context, fn: str, *, subsets=(), time: str | None = None,
         data = _landmarked(token, key, time, event, spec, data)
         info = data.attrs["landmark"]
         key = (key, "landmark", spec, time, event)
-    return _analysis(token, key, fn, kwargs, data), info
+    return _cached_analysis(token, key, fn, kwargs, data), info
 
 
 @st.cache_data(max_entries=64, ttl=3600, show_spinner="Fitting…")

@@ -158,11 +158,9 @@ def weighted_logrank_panel(ctx, endpoint, time, event, group, log):
 
 def iptw_panel(ctx, endpoint, time, event, log):
     data = ctx.data
-    followed = data[[time, event]].notna().all(axis=1).to_numpy()
-    coverage = {c: float(data.loc[followed, c].notna().mean()) if followed.any() else 0.0
-                for c in {*IPTW_EXPOSURES, *CONFOUNDERS} if c in data.columns}
-    exposures = [c for c in IPTW_EXPOSURES if coverage.get(c, 0) > 0
-                 and data.loc[followed, c].dropna().nunique() == 2]
+    summary = ui.followed_up(ctx, time, event, (*IPTW_EXPOSURES, *CONFOUNDERS))
+    coverage = {c: share for c, (share, _) in summary.items()}
+    exposures = [c for c in IPTW_EXPOSURES if coverage.get(c, 0) > 0 and summary[c][1] == 2]
     if not exposures:
         st.info("No two-level exposure (e.g. HER2 or ER status) is recorded for the patients with "
                 "follow-up in this selection.")
@@ -189,7 +187,7 @@ def iptw_panel(ctx, endpoint, time, event, log):
     if not confounders:
         st.info("Choose at least one confounder.")
         return
-    complete = int((followed & data[[exposure, *confounders]].notna().all(axis=1).to_numpy()).sum())
+    complete = int(data[[time, event, exposure, *confounders]].notna().all(axis=1).sum())
     if complete < 20:
         st.info(f"Only {complete} patients have follow-up, {schema.column_label(exposure)} and every "
                 "chosen confounder: too few to estimate weights. Choose confounders recorded for "
@@ -234,16 +232,16 @@ def imputation_panel(ctx, endpoint, time, event, log):
     data = ctx.data
     options = [c for c in ("er_category", "er_status", "her2_status", "hr_status", "pr_status", "arm",
                            "grade", "t_stage", "n_stage", "study", "age", "er_percent")
-               if c in data.columns and data[c].notna().any()
-               and (c in ("age", "er_percent") or len(ctx.levels(c)) >= 2)]
+               if c in data.columns  # two levels or more, or any value of a continuous one
+               and (len(ctx.levels(c)) >= 2 if c not in ("age", "er_percent") else data[c].notna().any())]
     default = [t for t in (st.session_state.get("surv_terms") or []) if t in options] or options[:2]
     terms = ui.multiselect("Cox model terms", options, key="surv_mi_terms", default=default,
                            format_func=schema.column_label)
     if not terms:
         return
-    usable = data[data[[time, event]].notna().all(axis=1)]
-    missing = usable[terms].isna().sum()
-    incomplete = int(usable[terms].isna().any(axis=1).sum())
+    usable = data.loc[data[[time, event]].notna().all(axis=1).to_numpy(), terms]  # those followed up
+    missing = usable.isna().sum()
+    incomplete = int(usable.isna().any(axis=1).sum())
     st.markdown(f"{incomplete:,} of {len(usable):,} patients with follow-up miss at least one term ("
                 + ", ".join(f"{schema.column_label(c)}: {int(n):,}" for c, n in missing.items())
                 + "). A complete-case analysis drops them.")

@@ -74,9 +74,11 @@ with ui.panel():
         spec = tuple(ctx.landmark_spec.items()) if landmark else None
         bar = st.progress(0.0, text="Fitting subgroup models…")
         try:
+            memo_key = (ctx.cohort.token, ctx.flt, exposure, level, reference, tuple(chosen), outcome_key,
+                        spec)  # fmt: skip
             table = ui.session_memo(
                 "forest",
-                (ctx.cohort.token, ctx.flt, exposure, level, reference, tuple(chosen), outcome_key, spec),
+                memo_key,
                 lambda: contrasts.two_level_forest(
                     data, exposure=exposure, level=level, reference=reference, subgroups_=chosen,
                     outcome=outcome, progress=lambda f, msg: bar.progress(min(max(f, 0.0), 1.0), text=msg),
@@ -84,6 +86,8 @@ with ui.panel():
             )
         finally:  # a refused fit shows its reason in the panel, never a bar left at "Fitting…"
             bar.empty()
+        # the key decides the forest (as for cached analyses): its figure and exports are reused
+        table = ui.known_as(table, ("two_level_forest", *memo_key))
         if landmark is not None:
             st.caption(ui.plain(landmark["note"]))
             if landmark.get("warning"):

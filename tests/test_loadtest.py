@@ -153,3 +153,22 @@ def test_spinners_and_placeholders_are_not_counted_as_page_content():
     block = ForwardMsg()
     block.delta.add_block.SetInParent()
     assert not is_transient(block)
+
+
+def test_profile_hotspots_name_the_innermost_line_of_ours_per_thread():
+    from pathlib import Path
+
+    from benchmarks.profile_render import hotspots
+
+    root = Path("/app")
+    raw = "\n".join([
+        "_run_script_thread (/x/streamlit/script_runner.py:1);<module> (/app/pages/3_Survival.py:9);"
+        "table (/app/ui.py:1123);dataframe (/app/.venv/lib/site-packages/streamlit/arrow.py:5) 7",
+        "_run_script_thread (/x/streamlit/script_runner.py:1);<module> (/app/pages/3_Survival.py:9) 2",
+        "run_forever (/usr/lib/python3.11/asyncio/base_events.py:3);send (/x/websockets.py:4) 5",
+        "garbage line",
+    ])
+    counts = hotspots(raw, root)
+    assert counts == {("script thread", "table (ui.py:1123)"): 7,
+                      ("script thread", "<module> (pages/3_Survival.py:9)"): 2,
+                      ("server event loop", "(library only)"): 5}
