@@ -321,7 +321,7 @@ def bundled_catalogue() -> pd.DataFrame:
 UPLOAD_BUDGET_ENV = "HER2ER_UPLOAD_BUDGET_MB"
 #: Environment variable: the memory (MB) the shared caches of whole cohorts may hold.
 CACHE_BUDGET_ENV = "HER2ER_CACHE_MB"
-DEFAULT_CACHE_MB = 512
+DEFAULT_CACHE_MB = 256
 
 
 def _megabytes(variable: str, default: float | None) -> int | None:
@@ -344,10 +344,11 @@ class FrameCache:
 
     ``st.cache_resource`` bounds entries only, while one entry here (a classified, filtered,
     subset or landmarked copy of a cohort) ranges from kilobytes to hundreds of MB: a bound on
-    entries either wastes the small ones or overflows memory with the large ones. Sizes are
-    ``DataFrame.memory_usage`` (shallow: shared buffers are counted once per entry, so the
-    bound is conservative). An entry larger than the whole budget is computed and returned but
-    not kept.
+    entries either wastes the small ones or overflows memory with the large ones. Sizes are the
+    memory an entry adds: ``DataFrame.memory_usage`` (shallow) of its columns, leaving out those
+    that share their buffer with the frame it was derived from (``base``): the classified
+    cohort shares every loaded column with the cohort and adds its new categories only. An
+    entry larger than the whole budget is computed and returned but not kept.
     """
 
     def __init__(self, budget: int):
@@ -360,13 +361,13 @@ class FrameCache:
     def nbytes(self) -> int:
         return self._bytes
 
-    def get(self, key: tuple, compute: Callable[[], Any]) -> Any:
+    def get(self, key: tuple, compute: Callable[[], Any], base: pd.DataFrame | None = None) -> Any:
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
                 return self._items[key][0]
         value = compute()
-        size = _frame_bytes(value)
+        size = _frame_bytes(value, base)
         with self._lock:
             if key not in self._items and size <= self.budget:
                 self._items[key] = (value, size)
@@ -382,11 +383,28 @@ class FrameCache:
             self._bytes = 0
 
 
-def _frame_bytes(value: Any) -> int:
+def _frame_bytes(value: Any, base: pd.DataFrame | None = None) -> int:
+    """Shallow bytes of ``value``'s frame, less the columns whose buffer it shares with
+    ``base`` (the same column of the frame it was derived from)."""
     frame = getattr(value, "data", value)  # a FilterResult holds its rows in .data
-    if isinstance(frame, pd.DataFrame):
-        return int(frame.memory_usage(index=True, deep=False).sum())
-    return 0
+    if not isinstance(frame, pd.DataFrame):
+        return 0
+    sizes = frame.memory_usage(index=True, deep=False)
+    if base is None or not frame.columns.is_unique or not base.columns.is_unique:
+        return int(sizes.sum())
+    shared = [c for c in frame.columns if c in base.columns
+              and _shares_buffer(frame[c], base[c])]
+    return int(sizes.drop(shared).sum())
+
+
+def _shares_buffer(a: pd.Series, b: pd.Series) -> bool:
+    def buffer(values: pd.Series):
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            return values.array.codes
+        return values.to_numpy(copy=False) if isinstance(values.dtype, np.dtype) else None
+
+    left, right = buffer(a), buffer(b)
+    return left is not None and right is not None and np.may_share_memory(left, right)
 
 
 #: The one byte-bounded cache of whole-cohort frames (:data:`CACHE_BUDGET_ENV`).
@@ -412,7 +430,9 @@ def _frames(kind: str, spinner: str | None = None):
                 with st.spinner(spinner):
                     return fn(*args)
 
-            return FRAME_CACHE.get(key, compute)
+            base = next((a for n, a in zip(names, args, strict=True)
+                         if n.startswith("_") and isinstance(a, pd.DataFrame)), None)
+            return FRAME_CACHE.get(key, compute, base)
 
         return wrapper
 
