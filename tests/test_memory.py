@@ -108,3 +108,19 @@ def test_the_frame_cache_counts_only_the_memory_an_entry_adds_to_its_base():
     assert cache.get(("classified",), lambda: classified, cohort) is classified
     assert cache.get(("classified",), lambda: None, cohort) is classified  # kept: it fits
     assert cache.nbytes == ui._frame_bytes(classified, cohort)
+
+
+def test_the_app_benchmark_reports_each_stage_peak_and_the_largest_overall():
+    import numpy as np
+
+    from benchmarks.app_pages import Peaks, _status_mb
+
+    peaks = Peaks()
+    peaks.stage()
+    block = np.ones(40 * 1024**2 // 8)  # 40 MB touched
+    del block
+    first = peaks.stage()
+    second = peaks.stage()
+    assert first >= second  # a stage's peak includes what it allocated and freed
+    assert peaks.overall >= first
+    assert peaks.overall >= _status_mb("VmRSS")
