@@ -8,8 +8,9 @@ names the file, its estimated size, the budget and the fix, instead of taking th
 count of a text file) and predicts the memory its cohort will hold once loaded and analysed:
 ``rows x columns read x bytes per value x`` :data:`WORKING_COPIES`, plus the file's bytes while
 they are parsed. The number of working copies was measured with ``benchmarks/app_pages.py``
-(1M patients, every page visited): the parsed table kept for re-mapping, the canonical cohort,
-its classified and filtered copies, and the analyses' temporary arrays.
+(1M patients, every page visited): the canonical cohort, its filtered copies (the current view and
+those the app's frame cache keeps), the analyses' temporary arrays, and the parsed table kept for
+re-mapping when it is small (:func:`keeps_table_for_remapping`).
 
 :func:`compact_frame` stores a loaded cohort's repeated texts (study, arm, grade, ...) as
 categoricals, as the bundled cohorts are stored: at 1M patients each such column falls from
