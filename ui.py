@@ -6,7 +6,8 @@ analysis wrappers here, then the figure builders.
 
 Privacy: uploaded files are parsed from memory into ``st.session_state`` (one browser session)
 and never written to disk or logged. The uploaded bytes are not kept after loading: the session
-keeps the parsed table (compacted) to re-map it, and the uploader is cleared. Shared caches are
+keeps the parsed table (compacted) to re-map it (only its first rows when it is large: re-mapping
+then needs the file again), and the uploader is cleared. Shared caches are
 keyed on a content hash, so another session can only hit a cached result for data it uploaded
 itself.
 """
@@ -321,7 +322,7 @@ def bundled_catalogue() -> pd.DataFrame:
 UPLOAD_BUDGET_ENV = "HER2ER_UPLOAD_BUDGET_MB"
 #: Environment variable: the memory (MB) the shared caches of whole cohorts may hold.
 CACHE_BUDGET_ENV = "HER2ER_CACHE_MB"
-DEFAULT_CACHE_MB = 512
+DEFAULT_CACHE_MB = 256
 
 
 def _megabytes(variable: str, default: float | None) -> int | None:
@@ -344,10 +345,11 @@ class FrameCache:
 
     ``st.cache_resource`` bounds entries only, while one entry here (a classified, filtered,
     subset or landmarked copy of a cohort) ranges from kilobytes to hundreds of MB: a bound on
-    entries either wastes the small ones or overflows memory with the large ones. Sizes are
-    ``DataFrame.memory_usage`` (shallow: shared buffers are counted once per entry, so the
-    bound is conservative). An entry larger than the whole budget is computed and returned but
-    not kept.
+    entries either wastes the small ones or overflows memory with the large ones. Sizes are the
+    memory an entry adds: ``DataFrame.memory_usage`` (shallow) of its columns, leaving out those
+    that share their buffer with the frame it was derived from (``base``): the classified
+    cohort shares every loaded column with the cohort and adds its new categories only. An
+    entry larger than the whole budget is computed and returned but not kept.
     """
 
     def __init__(self, budget: int):
@@ -360,13 +362,13 @@ class FrameCache:
     def nbytes(self) -> int:
         return self._bytes
 
-    def get(self, key: tuple, compute: Callable[[], Any]) -> Any:
+    def get(self, key: tuple, compute: Callable[[], Any], base: pd.DataFrame | None = None) -> Any:
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
                 return self._items[key][0]
         value = compute()
-        size = _frame_bytes(value)
+        size = _frame_bytes(value, base)
         with self._lock:
             if key not in self._items and size <= self.budget:
                 self._items[key] = (value, size)
@@ -382,11 +384,28 @@ class FrameCache:
             self._bytes = 0
 
 
-def _frame_bytes(value: Any) -> int:
+def _frame_bytes(value: Any, base: pd.DataFrame | None = None) -> int:
+    """Shallow bytes of ``value``'s frame, less the columns whose buffer it shares with
+    ``base`` (the same column of the frame it was derived from)."""
     frame = getattr(value, "data", value)  # a FilterResult holds its rows in .data
-    if isinstance(frame, pd.DataFrame):
-        return int(frame.memory_usage(index=True, deep=False).sum())
-    return 0
+    if not isinstance(frame, pd.DataFrame):
+        return 0
+    sizes = frame.memory_usage(index=True, deep=False)
+    if base is None or not frame.columns.is_unique or not base.columns.is_unique:
+        return int(sizes.sum())
+    shared = [c for c in frame.columns if c in base.columns
+              and _shares_buffer(frame[c], base[c])]
+    return int(sizes.drop(shared).sum())
+
+
+def _shares_buffer(a: pd.Series, b: pd.Series) -> bool:
+    def buffer(values: pd.Series):
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            return values.array.codes
+        return values.to_numpy(copy=False) if isinstance(values.dtype, np.dtype) else None
+
+    left, right = buffer(a), buffer(b)
+    return left is not None and right is not None and np.may_share_memory(left, right)
 
 
 #: The one byte-bounded cache of whole-cohort frames (:data:`CACHE_BUDGET_ENV`).
@@ -412,7 +431,9 @@ def _frames(kind: str, spinner: str | None = None):
                 with st.spinner(spinner):
                     return fn(*args)
 
-            return FRAME_CACHE.get(key, compute)
+            base = next((a for n, a in zip(names, args, strict=True)
+                         if n.startswith("_") and isinstance(a, pd.DataFrame)), None)
+            return FRAME_CACHE.get(key, compute, base)
 
         return wrapper
 
@@ -438,17 +459,21 @@ def upload_widget_key() -> str:
     return "upload_files" if rounds == 0 else f"upload_files_{rounds}"
 
 
-def add_upload(cohort, name: str, source=None, kind: str = "upload", origin: dict | None = None) -> str:
+def add_upload(cohort, name: str, source=None, kind: str = "upload", origin: dict | None = None,
+               remap_needs_file: bool = False) -> str:
     """Keep a loaded Cohort (and its compacted raw table, to re-map) in session memory; make it
     active. ``origin`` says how to read it again outside the app (the reproducibility script):
-    ``{"files": [names], "encoding": chosen or None}`` or ``{"cbioportal_study": id}``."""
+    ``{"files": [names], "encoding": chosen or None}`` or ``{"cbioportal_study": id}``.
+    ``remap_needs_file``: ``source`` holds only the table's first rows (a large upload), which
+    guide the mapping editor; applying a mapping then needs the file again."""
     # The token keys shared caches: content hash AND mapping, so a re-mapped file never reuses
     # results computed under its previous mapping.
     digest = hashlib.sha256((cohort.source.sha256 + cohort.mapping.to_json()).encode()).hexdigest()
     cohort = replace(cohort, data=memory.compact_frame(cohort.data))
     token = f"{kind}:{digest[:16]}"
     uploads()[token] = {"cohort": cohort, "name": name, "source": source,
-                        "source_id": f"{kind}:{cohort.source.sha256}", "origin": origin or {}}
+                        "source_id": f"{kind}:{cohort.source.sha256}", "origin": origin or {},
+                        "remap_needs_file": remap_needs_file}
     # The picker is already drawn in this run: switch to the new cohort on the next run.
     st.session_state["_pending_cohort"] = token
     _forget_lost_upload()
@@ -492,8 +517,10 @@ def load_uploads(files, mapping_file=None, encoding: str | None = None) -> None:
         st.session_state["_last_upload"] = None
         st.error(plain(exc))
         return
+    whole = memory.keeps_table_for_remapping(*raw.frame.shape)
     st.session_state["_last_upload_token"] = add_upload(
-        loaded, name, cohort_io.compact(raw), origin={"files": [f.name for f in files], "encoding": encoding})
+        loaded, name, cohort_io.compact(raw if whole else _first_rows(raw)),
+        origin={"files": [f.name for f in files], "encoding": encoding}, remap_needs_file=not whole)
     del raw, source, files  # our last references to the uploaded bytes go with this run
     # A new uploader key replaces the widget with an empty one: its files leave the session's
     # widget state. (Streamlit's upload store frees their bytes when the session ends; it has
@@ -502,9 +529,27 @@ def load_uploads(files, mapping_file=None, encoding: str | None = None) -> None:
     st.session_state["_upload_done"] = (
         f"Loaded {name}: {loaded.n:,} patients ({loaded.source.format}"
         + (f", {loaded.source.encoding}" if loaded.source.encoding else "") + "). The file "
-        "itself is not kept: its table stays in this session's memory to re-map it."
+        "itself is not kept: "
+        + ("its table stays in this session's memory to re-map it." if whole else
+           f"at this size only its first {memory.REMAP_SAMPLE_ROWS:,} rows stay in memory (to guide "
+           "the mapping editor), so changing the mapping means uploading the file again with the "
+           "edited mapping.")
     )
     st.rerun()
+
+
+def _first_rows(raw):
+    """``raw`` cut to its first rows (own copies: no view keeps the whole table alive)."""
+    frame = raw.sample if raw.sample is not None else raw.frame.iloc[:memory.REMAP_SAMPLE_ROWS]
+    return replace(raw, frame=frame.copy(deep=True), sample=None)
+
+
+#: Why a large upload cannot be re-mapped in memory, and what to do instead.
+REMAP_NEEDS_FILE = (
+    "{name} is large, so only its first {rows:,} rows were kept in this session's memory (they "
+    "guide this editor) and a new mapping cannot be applied to them. To apply it, download the "
+    "edited mapping and upload the file again together with it (Optional: a saved mapping)."
+)
 
 
 def remap_upload(token: str, mapping) -> None:
@@ -514,6 +559,12 @@ def remap_upload(token: str, mapping) -> None:
     item = uploads()[token]
     if item.get("source") is None:
         st.error("This cohort cannot be re-mapped here: load it again to change its mapping.")
+        return
+    if item.get("remap_needs_file"):
+        st.warning(REMAP_NEEDS_FILE.format(name=plain(item["name"]), rows=memory.REMAP_SAMPLE_ROWS))
+        download("Download the edited mapping (JSON)", mapping.to_json(),
+                 file_name="her2er_mapping.json", mime="application/json",
+                 key=f"map_dl_needs_file_{token}")
         return
     try:
         loaded = cohort_io.build_cohort(cohort_io.expand(item["source"]), mapping)
@@ -562,6 +613,8 @@ def mapping_editor(active: ActiveCohort) -> None:
         table = cohort_io.expand(source)
         return table.sample if table.sample is not None else table.frame
 
+    if item and item.get("remap_needs_file"):
+        st.info(REMAP_NEEDS_FILE.format(name=plain(item["name"]), rows=memory.REMAP_SAMPLE_ROWS))
     ui_mapping.draw(active.token, active.cohort, raw_frame,
                     lambda mapping: remap_upload(active.token, mapping))
 
@@ -941,7 +994,7 @@ class Context:
         """:meth:`run` on the patients whose ``column`` is one of ``levels`` (e.g. two ER
         categories compared, the third left out)."""
         levels = tuple(str(v) for v in levels)
-        data = _subset(self.cohort.token, self.flt, column, levels, self.data)
+        data = _subset(self.cohort.token, self.flt, column, levels, None, self.data)
         return _cached_analysis(self.cohort.token, (self.flt, "subset", column, levels), fn, kwargs, data)
 
     # -- the time model ------------------------------------------------------------------
@@ -970,7 +1023,7 @@ class Context:
         if not survival.needs_landmark(uses):
             return self.data, None
         data = _landmarked(self.cohort.token, self.flt, time, event,
-                           tuple(self.landmark_spec.items()), self.data)  # fmt: skip
+                           tuple(self.landmark_spec.items()), None, self.data)  # fmt: skip
         return data, data.attrs["landmark"]
 
     def run_survival(self, fn: str, *, time: str, event: str, uses, **kwargs):
@@ -1006,19 +1059,28 @@ class Context:
         return text
 
 
+# ``columns``: the columns the cached copy keeps (None: every column). A copy made for one
+# analysis (``run_within``) needs only that analysis's columns: ~6 of a cohort's ~30.
 @_frames("subset")
-def _subset(token: str, flt: CohortFilter, column: str, levels: tuple, _data: pd.DataFrame):
+def _subset(token: str, flt: CohortFilter, column: str, levels: tuple, columns: tuple | None,
+            _data: pd.DataFrame):
     from her2er_dash.contrasts import level_subset
 
-    return level_subset(_data, column, levels)
+    return level_subset(_only(_data, columns), column, levels)
 
 
 @_frames("landmarked")
 def _landmarked(token: str, flt: CohortFilter, time: str, event: str, spec: tuple,
-                _data: pd.DataFrame) -> pd.DataFrame:
+                columns: tuple | None, _data: pd.DataFrame) -> pd.DataFrame:
     from her2er_dash import survival
 
-    return survival.pcr_landmark(_data, time, event, **dict(spec))
+    return survival.pcr_landmark(_only(_data, columns), time, event, **dict(spec))
+
+
+def _only(data: pd.DataFrame, columns: tuple | None) -> pd.DataFrame:
+    if columns is None or list(data.columns) == list(columns):
+        return data
+    return data[list(columns)]
 
 
 @st.cache_data(max_entries=64, ttl=3600, show_spinner=False)
@@ -1933,19 +1995,53 @@ def run_within(ctx: Context, fn: str, *, subsets=(), time: str | None = None,
     from her2er_dash import survival
 
     token, key, data = ctx.cohort.token, ctx.flt, ctx.data
-    for column, levels in subsets:
-        levels = tuple(str(v) for v in levels)
-        data = _subset(token, key, column, levels, data)
-        key = (key, "subset", column, levels)
     if time is not None:
         kwargs = {"time": time, "event": event, **kwargs}
+    # The cached subset and landmarked copies keep only the columns the analysis reads.
+    columns = analysis_columns(fn, kwargs, [*(c for c, _ in subsets), *uses, *_LANDMARK_READS],
+                               data.columns)
+    for column, levels in subsets:
+        levels = tuple(str(v) for v in levels)
+        data = _subset(token, key, column, levels, columns, data)
+        key = (key, "subset", column, levels)
     info = None
     if time is not None and survival.needs_landmark(uses):
         spec = tuple(ctx.landmark_spec.items())
-        data = _landmarked(token, key, time, event, spec, data)
+        data = _landmarked(token, key, time, event, spec, columns, data)
         info = data.attrs["landmark"]
         key = (key, "landmark", spec, time, event)
     return _cached_analysis(token, key, fn, kwargs, data), info
+
+
+#: Analyses run by :func:`run_within`, with the columns each reads beyond those its options name
+#: (keyword values and defaults). Others get every column.
+WITHIN_ANALYSES: dict[str, tuple[str, ...]] = {
+    "meta.by_study": (),
+    "evidence.study_table": ("pcr_definition",),  # each study's own pCR definition
+    "meta.ctneobc": ("surgery_months",),  # its own landmark at surgery, when asked for one
+}
+#: What ``survival.pcr_landmark`` reads besides the time and event (each patient's surgery).
+_LANDMARK_READS = ("surgery_months",)
+
+
+def analysis_columns(fn: str, kwargs: dict, extra, columns) -> tuple[str, ...] | None:
+    """The columns of ``columns`` (in their order) that ``her2er_dash.<fn>(data, **kwargs)``
+    reads: the column names among its keyword values and defaults (and in lists of them), its
+    :data:`WITHIN_ANALYSES` entry and ``extra``. None (every column) for an analysis not listed
+    there. A name that is not a column (e.g. a level) is harmless: only columns are kept."""
+    if fn not in WITHIN_ANALYSES:
+        return None
+    import inspect
+
+    module, name = fn.rsplit(".", 1)
+    signature = inspect.signature(getattr(import_module(f"her2er_dash.{module}"), name))
+    defaults = {k: p.default for k, p in signature.parameters.items()
+                if p.default is not inspect.Parameter.empty}
+    named: set[str] = set(WITHIN_ANALYSES[fn]) | {str(c) for c in extra}
+    for value in (*defaults.values(), *kwargs.values()):
+        values = value if isinstance(value, list | tuple) else [value]
+        named |= {v for v in values if isinstance(v, str)}
+    return tuple(c for c in columns if c in named)
 
 
 @st.cache_data(max_entries=64, ttl=3600, show_spinner="Fitting…")

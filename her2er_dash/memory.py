@@ -8,8 +8,9 @@ names the file, its estimated size, the budget and the fix, instead of taking th
 count of a text file) and predicts the memory its cohort will hold once loaded and analysed:
 ``rows x columns read x bytes per value x`` :data:`WORKING_COPIES`, plus the file's bytes while
 they are parsed. The number of working copies was measured with ``benchmarks/app_pages.py``
-(1M patients, every page visited): the parsed table kept for re-mapping, the canonical cohort,
-its classified and filtered copies, and the analyses' temporary arrays.
+(1M patients, every page visited): the canonical cohort, its filtered copies (the current view and
+those the app's frame cache keeps), the analyses' temporary arrays, and the parsed table kept for
+re-mapping when it is small (:func:`keeps_table_for_remapping`).
 
 :func:`compact_frame` stores a loaded cohort's repeated texts (study, arm, grade, ...) as
 categoricals, as the bundled cohorts are stored: at 1M patients each such column falls from
@@ -34,6 +35,13 @@ BYTES_PER_VALUE = 8
 WORKING_COPIES = 6
 #: Files larger than this are read for the columns the mapping uses only (``cohort.read_source``).
 LARGE_FILE_BYTES = 50 * 1024**2
+#: The app keeps an upload's parsed table (to re-map it without the file) only up to this many
+#: values (rows x columns, the size at which ``cohort.read_source`` reads a file's mapped columns
+#: only). Larger, only its first :data:`REMAP_SAMPLE_ROWS` rows are kept, to guide the mapping
+#: editor: at 1M patients x 27 columns the compacted table held ~120 MB for the session's
+#: lifetime, a quarter of the memory of a whole-app visit (``benchmarks/app_pages.py``).
+REMAP_TABLE_CELLS = 5_000_000
+REMAP_SAMPLE_ROWS = 5_000
 #: Identifier columns stay as they are (one distinct value per patient: categories do not help).
 _KEEP_AS_TEXT = ("patient_id",)
 
@@ -107,6 +115,12 @@ def check_budget(estimates: list[UploadEstimate], budget_bytes: int | None) -> N
         "one study), or ask the operator to place the file in the server's data folder, where "
         "a registry of any size is queried in place without loading it."
     )
+
+
+def keeps_table_for_remapping(rows: int, columns: int) -> bool:
+    """Whether a parsed table of this shape is small enough to keep whole for re-mapping
+    (:data:`REMAP_TABLE_CELLS`); a larger one is re-mapped by uploading the file again."""
+    return rows * columns <= REMAP_TABLE_CELLS
 
 
 def compact_frame(frame: pd.DataFrame) -> pd.DataFrame:

@@ -88,3 +88,39 @@ def test_the_apps_frame_cache_is_bounded_by_bytes_not_entries():
     big = pd.DataFrame({"x": np.zeros(10_000)})
     assert cache.get(("big",), lambda: big) is big  # larger than the budget: not kept
     assert cache.nbytes <= cache.budget
+
+
+def test_the_frame_cache_counts_only_the_memory_an_entry_adds_to_its_base():
+    import ui
+    from her2er_dash.filters import CohortFilter
+
+    cohort = memory.compact_frame(simulate.trial(4000, seed=3))
+    classified = CohortFilter().classify(cohort)  # shares every loaded column with the cohort
+    added = [c for c in classified.columns
+             if c not in cohort.columns or not ui._shares_buffer(classified[c], cohort[c])]
+    assert 0 < len(added) < len(cohort.columns) // 2
+    sizes = classified.memory_usage(index=True, deep=False)
+    assert ui._frame_bytes(classified, cohort) == int(sizes[["Index", *added]].sum())
+    assert ui._frame_bytes(classified) == int(sizes.sum())  # no base: every column counts
+    selected = CohortFilter(her2_status=("positive",)).select(classified)  # a copy of its rows
+    assert ui._frame_bytes(selected, cohort) == ui._frame_bytes(selected)
+    cache = ui.FrameCache(budget=ui._frame_bytes(classified, cohort) + 1)
+    assert cache.get(("classified",), lambda: classified, cohort) is classified
+    assert cache.get(("classified",), lambda: None, cohort) is classified  # kept: it fits
+    assert cache.nbytes == ui._frame_bytes(classified, cohort)
+
+
+def test_the_app_benchmark_reports_each_stage_peak_and_the_largest_overall():
+    import numpy as np
+
+    from benchmarks.app_pages import Peaks, _status_mb
+
+    peaks = Peaks()
+    peaks.stage()
+    block = np.ones(40 * 1024**2 // 8)  # 40 MB touched
+    del block
+    first = peaks.stage()
+    second = peaks.stage()
+    assert first >= second  # a stage's peak includes what it allocated and freed
+    assert peaks.overall >= first
+    assert peaks.overall >= _status_mb("VmRSS")
