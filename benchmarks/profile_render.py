@@ -10,7 +10,7 @@ first matching rule of :data:`CATEGORIES` (searched from the innermost frame out
 worker's measured CPU seconds are split in those proportions. py-spy sees every thread: the
 script runs on a ScriptRunner thread, the protocol work on the server's event loop, and each
 sample is counted for its thread. ``hotspots`` lists, per thread, the innermost line of this
-project's code in each sample (e.g. ``ui.py:1123 table``): where a cut would take effect.
+project's code in each sample (e.g. ``ui/render.py:60 table``): where a cut would take effect.
 ``--page`` profiles another page (the same scenario).
 
 py-spy is a profiling tool, not a dependency of the project: install it anywhere
@@ -65,7 +65,7 @@ CATEGORIES = (
     ("her2er_dash analyses", ("her2er_dash/",)),
     ("pandas / numpy (called from the page)", ("pandas/", "numpy/")),
     ("Streamlit cache look-ups (hashing arguments)", ("runtime/caching/",)),
-    ("ui.py and pages (script glue)", ("/ui.py", "/pages/", "/app.py")),
+    ("ui/ and pages (script glue)", ("/ui/", "/pages/", "/app.py")),
     ("Streamlit elements and widgets", ("streamlit/elements/", "delta_generator", "streamlit/runtime/state/")),
     ("Streamlit runtime (script runner, sessions, messages)", ("streamlit/",)),
     ("asyncio event loop", ("asyncio/",)),
@@ -94,7 +94,7 @@ def parse_raw(text: str) -> Counter:
 
 
 def hotspots(text: str, root: Path = bu.ROOT) -> Counter:
-    """Samples per innermost frame of this project's code (``ui.py:1123``, ``pages/...``), per
+    """Samples per innermost frame of this project's code (``ui/render.py:60``, ``pages/...``), per
     thread: the line of ours that each sample's library work was called from, i.e. where a cut
     would take effect. Samples without a frame of ours count as '(library only)'."""
     prefix = f"{root}/"

@@ -175,7 +175,7 @@ class Task:
 
 
 def _classify(ctx: dict):
-    # The app classifies once per cohort and cut-point setting (ui._classified) ...
+    # The app classifies once per cohort and cut-point setting (ui.analysis._classified) ...
     from her2er_dash.filters import CohortFilter
 
     ctx["classified"] = CohortFilter().classify(ctx["cohort"])
@@ -183,7 +183,7 @@ def _classify(ctx: dict):
 
 
 def _filter_her2(ctx: dict):
-    # ... and on a filter change only re-selects rows (ui._filtered).
+    # ... and on a filter change only re-selects rows (ui.analysis._filtered).
     from her2er_dash.filters import CohortFilter
 
     result = CohortFilter(her2_status=("positive",)).select(ctx["classified"])

@@ -245,7 +245,7 @@ def test_random_walk(server, tmp_path):
 
     import ui
 
-    sizes = {ui._bundled_title(key): len(datasets.bundled(key).data) for key in COHORTS}
+    sizes = {ui.cohorts._bundled_title(key): len(datasets.bundled(key).data) for key in COHORTS}
     walk = Walk(rng=random.Random(SEED), sizes=sizes)
     actions, weights = zip(*ACTION_WEIGHTS, strict=True)
     started = time.monotonic()

@@ -97,17 +97,17 @@ def test_the_frame_cache_counts_only_the_memory_an_entry_adds_to_its_base():
     cohort = memory.compact_frame(simulate.trial(4000, seed=3))
     classified = CohortFilter().classify(cohort)  # shares every loaded column with the cohort
     added = [c for c in classified.columns
-             if c not in cohort.columns or not ui._shares_buffer(classified[c], cohort[c])]
+             if c not in cohort.columns or not ui.cohorts._shares_buffer(classified[c], cohort[c])]
     assert 0 < len(added) < len(cohort.columns) // 2
     sizes = classified.memory_usage(index=True, deep=False)
-    assert ui._frame_bytes(classified, cohort) == int(sizes[["Index", *added]].sum())
-    assert ui._frame_bytes(classified) == int(sizes.sum())  # no base: every column counts
+    assert ui.cohorts._frame_bytes(classified, cohort) == int(sizes[["Index", *added]].sum())
+    assert ui.cohorts._frame_bytes(classified) == int(sizes.sum())  # no base: every column counts
     selected = CohortFilter(her2_status=("positive",)).select(classified)  # a copy of its rows
-    assert ui._frame_bytes(selected, cohort) == ui._frame_bytes(selected)
-    cache = ui.FrameCache(budget=ui._frame_bytes(classified, cohort) + 1)
+    assert ui.cohorts._frame_bytes(selected, cohort) == ui.cohorts._frame_bytes(selected)
+    cache = ui.FrameCache(budget=ui.cohorts._frame_bytes(classified, cohort) + 1)
     assert cache.get(("classified",), lambda: classified, cohort) is classified
     assert cache.get(("classified",), lambda: None, cohort) is classified  # kept: it fits
-    assert cache.nbytes == ui._frame_bytes(classified, cohort)
+    assert cache.nbytes == ui.cohorts._frame_bytes(classified, cohort)
 
 
 def test_the_app_benchmark_reports_each_stage_peak_and_the_largest_overall():

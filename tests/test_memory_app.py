@@ -68,7 +68,7 @@ def test_evidence_copies_keep_only_the_analysis_columns_and_every_number_is_unch
 
     st.cache_data.clear()
     _ui().FRAME_CACHE.clear()
-    monkeypatch.setattr(_ui(), "analysis_columns", lambda *args: None)
+    monkeypatch.setattr(_ui().analysis, "analysis_columns", lambda *args: None)
     wide_tables, wide_texts = _evidence_tables()
     assert max(f.shape[1] for f in _cached_frames("subset")) > 8
     assert narrow_texts == wide_texts
@@ -96,7 +96,7 @@ def test_the_columns_of_an_analysis_suffice_for_its_numbers(fn, kwargs, uses, ex
     data = data.assign(er_category=np.where(data["er_percent"] >= 10, "ER-positive",
                                             np.where(data["er_percent"] >= 1, "ER-low", "ER-negative")))
     data = data[data["er_category"] != "ER-low"]
-    columns = ui.analysis_columns(fn, kwargs, [*uses, *ui._LANDMARK_READS], data.columns)
+    columns = ui.analysis_columns(fn, kwargs, [*uses, *ui.analysis._LANDMARK_READS], data.columns)
     assert set(columns) == expected
     function = {"meta.by_study": meta.by_study, "evidence.study_table": evidence.study_table,
                 "meta.ctneobc": meta.ctneobc}[fn]

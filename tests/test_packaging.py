@@ -133,6 +133,7 @@ def test_wheel_carries_the_data_and_the_app(wheel: Path):
             "her2er_dash/data/curated_neoadjuvant.csv.gz"} <= names  # the real bundled cohorts
     # every module beside app.py (ui, ui_mapping...) travels with it: the pages import them
     app_modules = {f"her2er_explorer_app/{p.name}" for p in ROOT.glob("*.py")}
+    app_modules |= {f"her2er_explorer_app/ui/{p.name}" for p in (ROOT / "ui").glob("*.py")}
     assert {"her2er_explorer_app/app.py", "her2er_explorer_app/.streamlit/config.toml",
             *app_modules} <= names, app_modules - names
     assert any(n.startswith("her2er_explorer_app/pages/") for n in names)

@@ -96,7 +96,7 @@ def test_a_known_result_is_fingerprinted_by_its_key_and_forgotten_when_it_dies()
     ident = id(first)
     del first, again
     gc.collect()
-    assert ident not in ui._KNOWN  # no entry outlives its object (ids are reused)
+    assert ident not in ui.keys._KNOWN  # no entry outlives its object (ids are reused)
 
 
 def test_csv_payloads_of_known_tables_are_reused_and_equal_to_a_fresh_export():

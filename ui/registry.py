@@ -1,0 +1,183 @@
+"""Registries: the operator's server-side data folder, queried in place by DuckDB."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from importlib import import_module
+
+import pandas as pd
+import streamlit as st
+
+from her2er_dash import schema
+from her2er_dash.filters import CohortFilter, FilterResult
+
+from .cohorts import REGISTRY_PREFIX, ActiveCohort
+from .view import plain
+
+log = logging.getLogger("her2er_explorer")
+
+# --------------------------------------------------------------------------------------------
+# Registries: the operator's server-side data folder, queried in place by DuckDB.
+# --------------------------------------------------------------------------------------------
+
+#: Environment variable naming the operator's data folder (else ``data_dir`` in the
+#: ``[her2er]`` section of ``.streamlit/secrets.toml``); unset: no registry is offered.
+DATA_DIR_ENV = "HER2ER_DATA_DIR"
+#: Memory DuckDB may use for one registry's queries (it never spills to disk).
+DUCKDB_MEMORY_ENV = "HER2ER_DUCKDB_MEMORY"
+#: Patients of a registry's selection materialised (a fixed random sample) for the views that
+#: need individual rows.
+REGISTRY_SAMPLE = 100_000
+#: Analyses that accept grouped counts, and the keyword arguments naming the columns they use
+#: (``outcome`` defaults to pCR).
+COUNTS_ANALYSES = {
+    "survival.kaplan_meier": ("time", "event", "by"),
+    "survival.logrank": ("time", "event", "by", "strata"),
+    "survival.rmst": ("time", "event", "by"),
+    "survival.milestone": ("time", "event", "by"),
+    "survival.cox": ("time", "event", "terms", "strata"),
+    "response.pcr_rates": ("outcome", "by"),
+    "response.compare": ("outcome", "group"),
+    "subgroups.forest": ("outcome", "exposure", "subgroups", "strata"),
+    "contrasts.two_level_forest": ("outcome", "exposure", "subgroups_"),
+}
+#: Continuous columns: as a grouping or a Cox term they need rows (one cell per value).
+_CONTINUOUS = frozenset(schema.NUMERIC_COLUMNS) - {"her2_ihc"}
+
+
+def data_folder_path() -> str | None:
+    """The operator's data folder (see :data:`DATA_DIR_ENV`), or None when none is set."""
+    path = os.environ.get(DATA_DIR_ENV)
+    if path:
+        return path
+    try:
+        section = st.secrets.get("her2er", {})
+        return section.get("data_dir") or None
+    except Exception:  # noqa: BLE001 - no secrets file (the usual case): no folder
+        return None
+
+
+@st.cache_resource(ttl=600, show_spinner=False)
+def _data_folder(path: str):
+    from her2er_dash.engine import DataFolder
+
+    return DataFolder(path)
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def _registry_entries(path: str) -> list[str]:
+    return _data_folder(path).entries()
+
+
+def registry_names() -> list[str]:
+    """Names of the registries the data folder offers ([] when no folder is configured)."""
+    path = data_folder_path()
+    if not path:
+        return []
+    try:
+        return _registry_entries(path)
+    except ValueError as exc:
+        log.warning("data folder not usable: %s", exc)
+        return []
+
+
+@st.cache_resource(max_entries=8, ttl=6 * 3600, show_spinner="Opening the registry…")
+def _registry(path: str, name: str, stamp: str):
+    return _data_folder(path).open(name, memory_limit=os.environ.get(DUCKDB_MEMORY_ENV))
+
+
+def _open_registry(name: str):
+    path = data_folder_path()
+    if not path:
+        raise ValueError("No data folder is configured on this server.")
+    files = _data_folder(path).resolve(name)
+    stamp = repr([(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files])
+    return _registry(path, name, hashlib.sha256(stamp.encode()).hexdigest()[:16])
+
+
+def _registry_of(token: str):
+    """The Registry behind a registry cohort's token (``registry:<name>@<fingerprint>``)."""
+    return _open_registry(token[len(REGISTRY_PREFIX):].rsplit("@", 1)[0])
+
+
+def registry_cohort(name: str) -> ActiveCohort | None:
+    """The ActiveCohort of registry ``name`` (its ``data``: a fixed sample of all patients, for
+    column checks and the views that need rows), or None with an error shown."""
+    try:
+        registry = _open_registry(name)
+    except ValueError as exc:
+        st.error(f"The registry {plain(name)} cannot be opened: {plain(exc)}")
+        return None
+    token = f"{REGISTRY_PREFIX}{name}@{registry.fingerprint}"
+    return ActiveCohort(
+        token=token,
+        title=name,
+        data=_registry_sample(token, CohortFilter()),
+        source=f"{name} (server data folder, {registry.n:,} patients, queried in place by DuckDB)",
+        time_origin=schema.UNSTATED_TIME_ORIGIN,
+        registry=registry,
+    )
+
+
+@st.cache_resource(max_entries=4, ttl=3600, show_spinner="Sampling the registry…")
+def _registry_sample(token: str, flt: CohortFilter) -> pd.DataFrame:
+    return _registry_of(token).sample(flt, size=REGISTRY_SAMPLE)
+
+
+@st.cache_resource(max_entries=8, ttl=3600, show_spinner="Querying the registry…")
+def _registry_filtered(token: str, flt: CohortFilter) -> FilterResult:
+    registry = _registry_of(token)
+    selection = registry.select(flt)
+    sample = registry.sample(flt, size=REGISTRY_SAMPLE, selection=selection) if selection.n \
+        else _registry_sample(token, CohortFilter()).iloc[:0]
+    return FilterResult(data=sample, flow=selection.flow, n_total=selection.n_total,
+                        notes=selection.notes, n_selected=selection.n)
+
+
+def counts_columns(fn: str, kwargs: dict) -> list[str] | None:
+    """The columns ``fn`` needs as grouped counts, or None when it needs patient rows."""
+    names = COUNTS_ANALYSES.get(fn)
+    if names is None:
+        return None
+    columns: list[str] = []
+    for name in names:
+        value = kwargs.get(name, "pcr" if name == "outcome" else None)
+        if value is None:
+            continue
+        values = [value] if isinstance(value, str) else list(value)
+        if name not in ("time", "event", "outcome") and _CONTINUOUS.intersection(values):
+            return None
+        columns.extend(values)
+    return list(dict.fromkeys(columns))
+
+
+@st.cache_data(max_entries=256, ttl=3600, show_spinner="Counting in the registry…")
+def _registry_analysis(token: str, flt: CohortFilter, fn: str, kwargs: dict, columns: list[str]):
+    # the count table is shared: KM, log-rank, RMST and milestone of one grouping cost one scan
+    cells = _registry_counts(token, flt, tuple(columns))
+    module, name = fn.rsplit(".", 1)
+    return getattr(import_module(f"her2er_dash.{module}"), name)(cells, **_thaw(kwargs))
+
+
+@st.cache_resource(max_entries=8, ttl=3600, show_spinner="Counting in the registry…")
+def _registry_counts(token: str, flt: CohortFilter, columns: tuple[str, ...]):
+    return _registry_of(token).counts(flt, list(columns))
+
+
+def registry_note(filtered: FilterResult) -> str:
+    """What a registry's analyses are computed on (said on every page)."""
+    text = ("Registry queried in place (DuckDB): Kaplan–Meier, log-rank, RMST, milestone, Cox "
+            "models of categorical terms with their PH test, pCR rates and comparisons, and "
+            f"subgroup forests use all {filtered.n:,} selected patients.")
+    if filtered.sampled:
+        text += (f" Views that need individual values (continuous covariates, splines, the "
+                 f"landmark at surgery, Table 1 quantiles) use a fixed random sample of "
+                 f"{len(filtered.data):,} of them, and say so.")
+    return text
+
+
+def _thaw(kwargs: dict) -> dict:
+    # Lists arrive from widgets; tuples mean (time, event) pairs for the analysis functions.
+    return {k: tuple(v) if k == "outcome" and isinstance(v, list) else v for k, v in kwargs.items()}
