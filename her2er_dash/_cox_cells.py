@@ -38,6 +38,7 @@ from ._cox import (
     polish_refused,
     term_sums,
 )
+from ._efron import ClosedBlocks
 from .errors import AnalysisError
 
 
@@ -68,7 +69,7 @@ class GroupedDesign:
         w = np.exp(eta - shift)
         wx = self.xt * w
         risk0, risk1 = self.at_risk @ w, wx @ self.at_risk.T
-        tied = len(self.terms.tied) > 0
+        tied = self.terms.tied
         tied0 = self.deaths @ w if tied else np.zeros((0,))
         tied1 = wx @ self.deaths.T if tied else np.zeros((0,))
         # A trial point far out may underflow a risk sum to 0 (or overflow its inverse powers);
@@ -217,13 +218,18 @@ class StratumFits:
 
 @dataclass(frozen=True)
 class _SlopeTerms:
-    """Efron terms of every stratum, with the cell sums that do not depend on beta."""
+    """Efron terms of every stratum, with the cell sums that do not depend on beta.
+
+    Blocks of few tied deaths are summed term by term (``stratum``, ``risk``), larger ones in
+    closed form from their cell counts (``blocks``; see :mod:`her2er_dash._efron`).
+    """
 
     stratum: np.ndarray  # per term: its stratum
     risk: np.ndarray  # (V, terms): at risk minus the Efron fraction of the tied deaths
     x: np.ndarray  # (V,) centred covariate values
     death_x: np.ndarray  # per stratum: sum of x over deaths
     n_terms: np.ndarray  # per stratum: number of terms (deaths)
+    blocks: _LargeBlocks | None
 
     def evaluate(self, beta: np.ndarray) -> np.ndarray:
         """Per stratum: log-likelihood, score and information at ``beta``, shape (3, S)."""
@@ -238,12 +244,44 @@ class _SlopeTerms:
             first += x * weighted
             second += x * x * weighted
         mean = first / den
-        sums = [
-            np.bincount(self.stratum, values, minlength=len(beta))
+        sums = [  # (as floats even when every block is summed in closed form)
+            np.bincount(self.stratum, values, minlength=len(beta)).astype(float, copy=False)
             for values in (np.log(den), mean, second / den - mean * mean)
         ]
+        if self.blocks is not None:
+            for total, values in zip(sums, self.blocks.sums(w, self.x), strict=True):
+                total += np.bincount(self.blocks.stratum, values, minlength=len(beta))
         loglik = beta * self.death_x - self.n_terms * shift - sums[0]
         return np.stack([loglik, self.death_x - sums[1], sums[2]])
+
+
+@dataclass(frozen=True)
+class _LargeBlocks:
+    """Blocks of more than ``DIRECT_MAX`` tied deaths of a per-stratum fit, summed per block."""
+
+    stratum: np.ndarray  # per block: its stratum
+    deaths: np.ndarray  # per block: its deaths
+    at_risk: np.ndarray  # (V, blocks)
+    died: np.ndarray  # (V, blocks)
+    closed: ClosedBlocks | None  # None under Breslow
+
+    def sums(self, w: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per block: sum over its terms of log den, the weighted mean of x and its variance."""
+        moments = np.zeros((6, len(self.deaths)))  # R0, R1, R2 (risk set), D0, D1, D2 (deaths)
+        for v, value in enumerate(x):
+            weight = w[self.stratum, v]
+            for power in range(3):
+                factor = value**power * weight
+                moments[power] += factor * self.at_risk[v]
+                moments[3 + power] += factor * self.died[v]
+        r0, r1, r2, d0, d1, d2 = moments
+        if self.closed is None:  # Breslow: every term of a block has den = R0
+            return (self.deaths * np.log(r0), self.deaths * r1 / r0,
+                    self.deaths * (r2 / r0 - (r1 / r0) ** 2))
+        s = self.closed.sums(r0, d0)
+        mean = r1 * s.s1 - d1 * s.sf
+        square = r1 * r1 * s.q0 - 2 * r1 * d1 * s.q1 + d1 * d1 * s.q2
+        return s.log, mean, r2 * s.s1 - d2 * s.sf - square
 
 
 def _slope_terms(at_risk, deaths, x_values, ties: str) -> _SlopeTerms:
@@ -257,9 +295,17 @@ def _slope_terms(at_risk, deaths, x_values, ties: str) -> _SlopeTerms:
     x = x_values - x_values @ ever / max(ever.sum(), 1)
     death_x = sum(x[v] * deaths[:, :, v].sum(axis=0) for v in range(len(x)))
     term_stratum = stratum[terms.block]
+    large = terms.large
+    blocks = None if not len(large) else _LargeBlocks(
+        stratum[large], terms.deaths[large].astype(float),
+        np.ascontiguousarray(at_risk[time_index[large], stratum[large]].T),
+        np.ascontiguousarray(deaths[time_index[large], stratum[large]].T),
+        terms.closed if terms.tied else None,
+    )  # fmt: skip
+    n_terms = np.bincount(stratum, weights=terms.deaths, minlength=at_risk.shape[1])
     return _SlopeTerms(
         term_stratum, pair_at_risk - terms.frac * pair_deaths, x, death_x,
-        np.bincount(term_stratum, minlength=at_risk.shape[1]),
+        n_terms.astype(np.int64), blocks,
     )  # fmt: skip
 
 
