@@ -33,6 +33,7 @@ from ._cox import (
     drifting,
     efron_terms,
     infinite_message,
+    km_left_limit,
     no_variation_message,
     not_converged_message,
     polish_refused,
@@ -59,6 +60,7 @@ class GroupedDesign:
     at_risk: np.ndarray  # (K, G) patients at risk at each event block
     deaths: np.ndarray  # (K, G) deaths in each event block
     ev_sum: np.ndarray  # covariate sums over deaths
+    km_before: np.ndarray | None = None  # per event block: 1 - KM(t-) of everyone (PH test)
 
     def stratum_columns(self) -> list[np.ndarray]:
         return [self.xt[:, cells] for cells in self.stratum_cells]
@@ -79,14 +81,35 @@ class GroupedDesign:
         loglik = float(beta @ self.ev_sum - self.terms.n * shift - sums.pop("log"))
         state = CoxState(beta, loglik, self.ev_sum, np.empty(0), w, w, risk1, tied1, **sums)
         score = self.ev_sum - state.term_mean_sum(np.ones(len(risk0)))
-        cell_weight = w * (self.at_risk.T @ state.s1)
-        if tied:
-            cell_weight -= w * (self.deaths.T @ state.sf)
-        info = (self.xt * cell_weight) @ self.xt.T - (risk1 * state.q0) @ risk1.T
-        if tied:
-            cross = (risk1 * state.q1) @ tied1.T
-            info += cross + cross.T - (tied1 * state.q2) @ tied1.T
+        info = self._information(state, *(sums[k] for k in ("s1", "sf", "q0", "q1", "q2")))
         return CoxState(beta, loglik, score, info, w, w, risk1, tied1, **sums)
+
+    def _information(self, state: CoxState, s1, sf, q0, q1, q2) -> np.ndarray:
+        w, risk1, tied1 = state.weights, state.risk1, state.tied1
+        tied = self.terms.tied
+        cell_weight = w * (self.at_risk.T @ s1)
+        if tied:
+            cell_weight -= w * (self.deaths.T @ sf)
+        info = (self.xt * cell_weight) @ self.xt.T - (risk1 * q0) @ risk1.T
+        if tied:
+            cross = (risk1 * q1) @ tied1.T
+            info += cross + cross.T - (tied1 * q2) @ tied1.T
+        return info
+
+    def information(self, state: CoxState, h: np.ndarray) -> np.ndarray:
+        """Sum over Efron terms of ``h * Var_r(x)``, ``h`` one weight per event block (as
+        :func:`her2er_dash._cox.weighted_information`)."""
+        return self._information(state, *(h * getattr(state, k)
+                                          for k in ("s1", "sf", "q0", "q1", "q2")))
+
+    def zph_score(self, state: CoxState) -> tuple[np.ndarray, np.ndarray]:
+        """The PH test's score of ``x * g(t)`` and g per event block (see
+        :func:`her2er_dash._cox.zph_test`); needs ``km_before`` (:func:`prepare_grouped`)."""
+        if self.km_before is None:
+            raise ValueError("This grouped design has no Kaplan-Meier times for the PH test.")
+        died = self.deaths.sum(axis=1)
+        g = self.km_before - (self.km_before @ died) / died.sum()
+        return self.xt @ (self.deaths.T @ g) - state.term_mean_sum(g), g
 
 
 def _names(names: list[str] | None, p: int) -> tuple[str, ...]:
@@ -195,10 +218,11 @@ def prepare_grouped(
     deaths = _per_block_cell(layout, sorted_cells, row_counts * layout.event, n_cells)[ends]
     total = np.bincount(sorted_cells, weights=row_counts, minlength=n_cells)
     xt = _centred(x_cells, total)
+    block_time = layout.time[layout.block_start[ends]]
     return GroupedDesign(
         layout.terms, xt, _names(names, xt.shape[0]),
         tuple(np.unique(sorted_cells[a:b]) for a, b in layout.stratum_rows),
-        per_block[ends], deaths, xt @ deaths.sum(axis=0),
+        per_block[ends], deaths, xt @ deaths.sum(axis=0), 1 - km_left_limit(layout, block_time),
     )  # fmt: skip
 
 
