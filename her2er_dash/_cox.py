@@ -517,8 +517,8 @@ GROUPED_MAX_CELLS = 64
 
 def _few_distinct_rows(x: np.ndarray) -> np.ndarray | None:
     """A code per row (equal codes: equal rows) when ``x`` has few distinct rows, else None."""
-    if not len(x):
-        return None
+    if not len(x) or not np.isfinite(x).all():
+        return None  # (missing values: the row layout gives its usual result)
     rows = np.ascontiguousarray(x).view(np.dtype((np.void, x.itemsize * x.shape[1]))).ravel()
     distinct, codes = np.unique(rows, return_inverse=True)
     return codes.reshape(-1) if len(distinct) <= GROUPED_MAX_CELLS else None
