@@ -5,9 +5,11 @@ Private engine behind :func:`her2er_dash.survival.cox` and
 
 Rows are sorted once by stratum and *descending* time, so the risk set of a time (everyone with
 time >= t in the stratum) is a prefix: its sums are forward cumulative sums read at the last row
-of the time's block. Every tied event becomes one "term" (Efron's r-th of d deaths) carrying only
-scalars; covariate sums are kept per block. No Python loop runs per row or per event time, only
-per stratum.
+of the time's block. The d tied deaths of a block are d Efron "terms" (Efron's r-th of d deaths)
+carrying only scalars; covariate sums are kept per block. Their sums are added term by term for
+small blocks and in closed form for large ones (:mod:`her2er_dash._efron`), so a block costs
+the same whatever its number of deaths. No Python loop runs per row or per event time, only per
+stratum.
 
 Frequency weights (``counts``) have exact replication semantics: a row with count c is c tied
 rows. Risk sums multiply by the counts and a block with D deaths (counted with their weights)
@@ -28,39 +30,13 @@ from typing import Protocol
 
 import numpy as np
 
+from ._efron import EfronTerms, efron_terms, term_sums
 from .errors import AnalysisError
 
 #: Convergence rule of R's coxph.control(): relative change in log-likelihood <= eps.
 EPS = 1e-9
 MAX_ITER = 20
 TOLER_INF = EPS**0.5
-
-
-@dataclass(frozen=True)
-class EfronTerms:
-    """One term per death: Efron's r-th of the d tied deaths of an event block (r = 0..d-1)."""
-
-    block_start: np.ndarray  # index of each event block's first term
-    block: np.ndarray  # per term: its event block
-    frac: np.ndarray  # per term: r / d (0 for Breslow)
-    tied: np.ndarray  # terms of blocks with several deaths (Efron only; Breslow has none)
-
-    @property
-    def n(self) -> int:
-        """Number of deaths, frequency weights included."""
-        return len(self.block)
-
-
-def efron_terms(deaths: np.ndarray, ties: str) -> EfronTerms:
-    """Terms of event blocks holding ``deaths`` (whole numbers >= 1) deaths each."""
-    if ties not in ("efron", "breslow"):
-        raise AnalysisError(f"ties must be 'efron' or 'breslow', not {ties!r}.")
-    block = np.repeat(np.arange(len(deaths)), deaths)
-    start = np.cumsum(deaths) - deaths
-    if ties == "breslow":
-        return EfronTerms(start, block, np.zeros(len(block)), np.zeros(0, dtype=np.int64))
-    rank = np.arange(len(block)) - start[block]
-    return EfronTerms(start, block, rank / deaths[block], np.flatnonzero((deaths > 1)[block]))
 
 
 @dataclass(frozen=True)
@@ -175,8 +151,9 @@ def build_layout(
     terms = efron_terms(deaths[event_blocks], ties)
     block_edges = np.flatnonzero(new_block[new_block] & new_stratum[new_block])
     event_rows = np.flatnonzero(e)
-    if c is None:
-        event_row_block, event_row_start = terms.block, terms.block_start
+    if c is None:  # one event row per death
+        event_row_block = np.repeat(np.arange(terms.n_blocks), terms.deaths)
+        event_row_start = terms.block_start
     else:
         event_block_index = np.cumsum(deaths > 0) - 1
         event_row_block = event_block_index[block_of_row[event_rows]]
@@ -238,53 +215,18 @@ def weighted_information(
         reach = np.repeat(reach, layout.block_size)
     row_weight = state.weights * reach
     r1 = state.risk1
-    if len(layout.terms.tied):
+    if layout.terms.tied:
         # Efron removes the fraction r/d of the tied deaths' own x x' from each term
         # (sf is 0 for blocks with a single death, so every event row can take part).
         row_weight[layout.event_rows] -= state.w_events * (h * state.sf)[layout.event_row_block]
     np.multiply(xt, row_weight, out=buffer)
     info = buffer @ xt.T
     info -= (r1 * (h * state.q0)) @ r1.T
-    if len(layout.terms.tied):
+    if layout.terms.tied:
         t1 = state.tied1
         cross = (r1 * (h * state.q1)) @ t1.T
         info += cross + cross.T - (t1 * (h * state.q2)) @ t1.T
     return info
-
-
-def term_sums(terms: EfronTerms, risk0: np.ndarray, tied0: np.ndarray) -> dict:
-    """Sums over Efron terms that the log-likelihood, score and information use: ``log`` (the
-    total of log den) and, per event block, the powers of 1/den."""
-    if not len(terms.tied):
-        # Breslow, or no tied deaths: every term of a block has den = risk0.
-        deaths = np.diff(np.append(terms.block_start, terms.n))
-        inv = 1 / risk0
-        zero = np.zeros(len(terms.block_start))
-        return {
-            "log": float(deaths @ np.log(risk0)),
-            "s1": deaths * inv,
-            "sf": zero,
-            "q0": deaths * inv * inv,
-            "q1": zero,
-            "q2": zero,
-        }
-    frac = terms.frac
-    den = risk0[terms.block] - frac * tied0[terms.block]
-    inv = 1 / den
-    inv2 = inv * inv
-    f_inv2 = frac * inv2
-    def per_block(values: np.ndarray) -> np.ndarray:
-        # A weighted bincount, several times faster than np.add.reduceat over short blocks.
-        return np.bincount(terms.block, values, len(terms.block_start))
-
-    return {
-        "log": float(np.log(den).sum()),
-        "s1": per_block(inv),
-        "sf": per_block(frac * inv),
-        "q0": per_block(inv2),
-        "q1": per_block(f_inv2),
-        "q2": per_block(frac * f_inv2),
-    }
 
 
 def evaluate(
@@ -312,7 +254,7 @@ def evaluate(
     risk1 = _cumsum_rows(buffer, layout, buffer)[:, ends]
     starts = layout.event_row_start
     w_ev = w[layout.event_rows]
-    if len(layout.terms.tied):
+    if layout.terms.tied:
         tied0 = np.add.reduceat(w_ev, starts)
         tied1 = np.add.reduceat(xev * w_ev, starts, axis=1)
     else:  # the Efron correction is absent, so the deaths' own sums are never used
@@ -402,6 +344,19 @@ class Design:
 
     def information(self, state: CoxState, h: np.ndarray) -> np.ndarray:
         return weighted_information(self.layout, self.xt, self.xev, state, h, self.buffer)
+
+    def zph_score(self, state: CoxState) -> tuple[np.ndarray, np.ndarray]:
+        """The PH test's score of ``x * g(t)`` and g per event block (see :func:`zph_test`)."""
+        layout = self.layout
+        ttimes = 1 - km_left_limit(layout, layout.time[layout.event_rows])
+        if layout.counts is None:
+            g_event = ttimes - ttimes.mean()
+            g = g_event[layout.terms.block_start]  # constant within a block of tied deaths
+            return self.xev @ g_event - state.term_mean_sum(g), g
+        deaths = layout.counts[layout.event_rows]
+        g_event = ttimes - (ttimes @ deaths) / deaths.sum()
+        g = g_event[layout.event_row_start]
+        return self.xev @ (g_event * deaths) - state.term_mean_sum(g), g
 
 
 class CoxDesign(Protocol):
@@ -517,15 +472,26 @@ def prepare(
     names: list[str] | None = None,
     counts: np.ndarray | None = None,
     presorted: bool = False,
-) -> Design:
+) -> Design | CoxDesign:
     """Sort once, centre the covariates and lay them out for :func:`evaluate`.
 
     ``counts`` are frequency weights (positive integers, see the module docstring);
     ``presorted`` says that ``time`` is already non-increasing (checked, sorted if not).
+    With ``counts`` (a count table), covariates with at most :data:`GROUPED_MAX_CELLS`
+    distinct rows (categorical terms) give a grouped design instead
+    (:func:`her2er_dash._cox_cells.prepare_grouped`: the same numbers, summed per cell of
+    covariates rather than per row; at 10M patients the Survival page's Cox fit and PH test on
+    180,000 count rows take a tenth of the time).
     """
     x = np.asarray(x, dtype=float)
     if x.ndim == 1:
         x = x[:, None]
+    groups = None if counts is None else _few_distinct_rows(x)
+    if groups is not None:
+        from ._cox_cells import prepare_grouped  # (it builds on this module)
+
+        return prepare_grouped(time, event, x, groups, strata=strata, ties=ties, names=names,
+                               counts=counts, presorted=presorted)
     layout = build_layout(
         np.asarray(time, dtype=float),
         np.asarray(event),
@@ -545,6 +511,19 @@ def prepare(
     return Design(layout, xt, xev, names, np.empty_like(xt), ev_sum)
 
 
+#: Distinct covariate rows up to which a count table's model is fitted per cell (see prepare).
+GROUPED_MAX_CELLS = 64
+
+
+def _few_distinct_rows(x: np.ndarray) -> np.ndarray | None:
+    """A code per row (equal codes: equal rows) when ``x`` has few distinct rows, else None."""
+    if not len(x) or not np.isfinite(x).all():
+        return None  # (missing values: the row layout gives its usual result)
+    rows = np.ascontiguousarray(x).view(np.dtype((np.void, x.itemsize * x.shape[1]))).ravel()
+    distinct, codes = np.unique(rows, return_inverse=True)
+    return codes.reshape(-1) if len(distinct) <= GROUPED_MAX_CELLS else None
+
+
 def _is_identity(order: np.ndarray) -> bool:
     return bool(len(order) == 0 or (order[0] == 0 and np.all(np.diff(order) == 1)))
 
@@ -560,7 +539,7 @@ def fit(design: CoxDesign) -> tuple[CoxState, np.ndarray, float]:
     return state, var, loglik0
 
 
-def _km_left_limit(layout: RiskLayout, at: np.ndarray) -> np.ndarray:
+def km_left_limit(layout: RiskLayout, at: np.ndarray) -> np.ndarray:
     """Pooled Kaplan-Meier survival just before each time in ``at`` (all strata together;
     frequency weights count as replicated rows)."""
     uniq, inverse = np.unique(layout.time, return_inverse=True)
@@ -576,26 +555,18 @@ def _km_left_limit(layout: RiskLayout, at: np.ndarray) -> np.ndarray:
 
 
 def zph_test(
-    design: Design, state: CoxState, term_columns: list[list[int]]
+    design: Design | CoxDesign, state: CoxState, term_columns: list[list[int]]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Score tests of proportional hazards as R's ``cox.zph(fit)`` (transform "km", terms=TRUE).
 
     Returns (chisq, df) per term plus a final GLOBAL entry. The test adds ``x * g(t)`` to the
     model, with g = 1 - KM(t-) centred over events, and scores it at the fitted beta. With
     frequency weights (``counts``) every row stands for its replicates, deaths and KM included,
-    so a count table gives the test of the patient rows.
+    so a count table gives the test of the patient rows. ``design`` is a row-level
+    :class:`Design` or a grouped design of :func:`prepare` (both have ``zph_score`` and
+    ``information``).
     """
-    layout = design.layout
-    ttimes = 1 - _km_left_limit(layout, layout.time[layout.event_rows])
-    if layout.counts is None:
-        g_event = ttimes - ttimes.mean()
-        g = g_event[layout.terms.block_start]  # constant within a block of tied deaths
-        u = design.xev @ g_event - state.term_mean_sum(g)
-    else:
-        deaths = layout.counts[layout.event_rows]
-        g_event = ttimes - (ttimes @ deaths) / deaths.sum()
-        g = g_event[layout.event_row_start]
-        u = design.xev @ (g_event * deaths) - state.term_mean_sum(g)
+    u, g = design.zph_score(state)
     i12 = design.information(state, g)
     i22 = design.information(state, g * g)
     p = len(u)

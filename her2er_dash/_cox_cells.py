@@ -33,11 +33,13 @@ from ._cox import (
     drifting,
     efron_terms,
     infinite_message,
+    km_left_limit,
     no_variation_message,
     not_converged_message,
     polish_refused,
     term_sums,
 )
+from ._efron import ClosedBlocks
 from .errors import AnalysisError
 
 
@@ -58,6 +60,7 @@ class GroupedDesign:
     at_risk: np.ndarray  # (K, G) patients at risk at each event block
     deaths: np.ndarray  # (K, G) deaths in each event block
     ev_sum: np.ndarray  # covariate sums over deaths
+    km_before: np.ndarray | None = None  # per event block: 1 - KM(t-) of everyone (PH test)
 
     def stratum_columns(self) -> list[np.ndarray]:
         return [self.xt[:, cells] for cells in self.stratum_cells]
@@ -68,7 +71,7 @@ class GroupedDesign:
         w = np.exp(eta - shift)
         wx = self.xt * w
         risk0, risk1 = self.at_risk @ w, wx @ self.at_risk.T
-        tied = len(self.terms.tied) > 0
+        tied = self.terms.tied
         tied0 = self.deaths @ w if tied else np.zeros((0,))
         tied1 = wx @ self.deaths.T if tied else np.zeros((0,))
         # A trial point far out may underflow a risk sum to 0 (or overflow its inverse powers);
@@ -78,14 +81,35 @@ class GroupedDesign:
         loglik = float(beta @ self.ev_sum - self.terms.n * shift - sums.pop("log"))
         state = CoxState(beta, loglik, self.ev_sum, np.empty(0), w, w, risk1, tied1, **sums)
         score = self.ev_sum - state.term_mean_sum(np.ones(len(risk0)))
-        cell_weight = w * (self.at_risk.T @ state.s1)
-        if tied:
-            cell_weight -= w * (self.deaths.T @ state.sf)
-        info = (self.xt * cell_weight) @ self.xt.T - (risk1 * state.q0) @ risk1.T
-        if tied:
-            cross = (risk1 * state.q1) @ tied1.T
-            info += cross + cross.T - (tied1 * state.q2) @ tied1.T
+        info = self._information(state, *(sums[k] for k in ("s1", "sf", "q0", "q1", "q2")))
         return CoxState(beta, loglik, score, info, w, w, risk1, tied1, **sums)
+
+    def _information(self, state: CoxState, s1, sf, q0, q1, q2) -> np.ndarray:
+        w, risk1, tied1 = state.weights, state.risk1, state.tied1
+        tied = self.terms.tied
+        cell_weight = w * (self.at_risk.T @ s1)
+        if tied:
+            cell_weight -= w * (self.deaths.T @ sf)
+        info = (self.xt * cell_weight) @ self.xt.T - (risk1 * q0) @ risk1.T
+        if tied:
+            cross = (risk1 * q1) @ tied1.T
+            info += cross + cross.T - (tied1 * q2) @ tied1.T
+        return info
+
+    def information(self, state: CoxState, h: np.ndarray) -> np.ndarray:
+        """Sum over Efron terms of ``h * Var_r(x)``, ``h`` one weight per event block (as
+        :func:`her2er_dash._cox.weighted_information`)."""
+        return self._information(state, *(h * getattr(state, k)
+                                          for k in ("s1", "sf", "q0", "q1", "q2")))
+
+    def zph_score(self, state: CoxState) -> tuple[np.ndarray, np.ndarray]:
+        """The PH test's score of ``x * g(t)`` and g per event block (see
+        :func:`her2er_dash._cox.zph_test`); needs ``km_before`` (:func:`prepare_grouped`)."""
+        if self.km_before is None:
+            raise ValueError("This grouped design has no Kaplan-Meier times for the PH test.")
+        died = self.deaths.sum(axis=1)
+        g = self.km_before - (self.km_before @ died) / died.sum()
+        return self.xt @ (self.deaths.T @ g) - state.term_mean_sum(g), g
 
 
 def _names(names: list[str] | None, p: int) -> tuple[str, ...]:
@@ -194,10 +218,11 @@ def prepare_grouped(
     deaths = _per_block_cell(layout, sorted_cells, row_counts * layout.event, n_cells)[ends]
     total = np.bincount(sorted_cells, weights=row_counts, minlength=n_cells)
     xt = _centred(x_cells, total)
+    block_time = layout.time[layout.block_start[ends]]
     return GroupedDesign(
         layout.terms, xt, _names(names, xt.shape[0]),
         tuple(np.unique(sorted_cells[a:b]) for a, b in layout.stratum_rows),
-        per_block[ends], deaths, xt @ deaths.sum(axis=0),
+        per_block[ends], deaths, xt @ deaths.sum(axis=0), 1 - km_left_limit(layout, block_time),
     )  # fmt: skip
 
 
@@ -217,13 +242,18 @@ class StratumFits:
 
 @dataclass(frozen=True)
 class _SlopeTerms:
-    """Efron terms of every stratum, with the cell sums that do not depend on beta."""
+    """Efron terms of every stratum, with the cell sums that do not depend on beta.
+
+    Blocks of few tied deaths are summed term by term (``stratum``, ``risk``), larger ones in
+    closed form from their cell counts (``blocks``; see :mod:`her2er_dash._efron`).
+    """
 
     stratum: np.ndarray  # per term: its stratum
     risk: np.ndarray  # (V, terms): at risk minus the Efron fraction of the tied deaths
     x: np.ndarray  # (V,) centred covariate values
     death_x: np.ndarray  # per stratum: sum of x over deaths
     n_terms: np.ndarray  # per stratum: number of terms (deaths)
+    blocks: _LargeBlocks | None
 
     def evaluate(self, beta: np.ndarray) -> np.ndarray:
         """Per stratum: log-likelihood, score and information at ``beta``, shape (3, S)."""
@@ -238,12 +268,44 @@ class _SlopeTerms:
             first += x * weighted
             second += x * x * weighted
         mean = first / den
-        sums = [
-            np.bincount(self.stratum, values, minlength=len(beta))
+        sums = [  # (as floats even when every block is summed in closed form)
+            np.bincount(self.stratum, values, minlength=len(beta)).astype(float, copy=False)
             for values in (np.log(den), mean, second / den - mean * mean)
         ]
+        if self.blocks is not None:
+            for total, values in zip(sums, self.blocks.sums(w, self.x), strict=True):
+                total += np.bincount(self.blocks.stratum, values, minlength=len(beta))
         loglik = beta * self.death_x - self.n_terms * shift - sums[0]
         return np.stack([loglik, self.death_x - sums[1], sums[2]])
+
+
+@dataclass(frozen=True)
+class _LargeBlocks:
+    """Blocks of more than ``DIRECT_MAX`` tied deaths of a per-stratum fit, summed per block."""
+
+    stratum: np.ndarray  # per block: its stratum
+    deaths: np.ndarray  # per block: its deaths
+    at_risk: np.ndarray  # (V, blocks)
+    died: np.ndarray  # (V, blocks)
+    closed: ClosedBlocks | None  # None under Breslow
+
+    def sums(self, w: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per block: sum over its terms of log den, the weighted mean of x and its variance."""
+        moments = np.zeros((6, len(self.deaths)))  # R0, R1, R2 (risk set), D0, D1, D2 (deaths)
+        for v, value in enumerate(x):
+            weight = w[self.stratum, v]
+            for power in range(3):
+                factor = value**power * weight
+                moments[power] += factor * self.at_risk[v]
+                moments[3 + power] += factor * self.died[v]
+        r0, r1, r2, d0, d1, d2 = moments
+        if self.closed is None:  # Breslow: every term of a block has den = R0
+            return (self.deaths * np.log(r0), self.deaths * r1 / r0,
+                    self.deaths * (r2 / r0 - (r1 / r0) ** 2))
+        s = self.closed.sums(r0, d0)
+        mean = r1 * s.s1 - d1 * s.sf
+        square = r1 * r1 * s.q0 - 2 * r1 * d1 * s.q1 + d1 * d1 * s.q2
+        return s.log, mean, r2 * s.s1 - d2 * s.sf - square
 
 
 def _slope_terms(at_risk, deaths, x_values, ties: str) -> _SlopeTerms:
@@ -257,9 +319,17 @@ def _slope_terms(at_risk, deaths, x_values, ties: str) -> _SlopeTerms:
     x = x_values - x_values @ ever / max(ever.sum(), 1)
     death_x = sum(x[v] * deaths[:, :, v].sum(axis=0) for v in range(len(x)))
     term_stratum = stratum[terms.block]
+    large = terms.large
+    blocks = None if not len(large) else _LargeBlocks(
+        stratum[large], terms.deaths[large].astype(float),
+        np.ascontiguousarray(at_risk[time_index[large], stratum[large]].T),
+        np.ascontiguousarray(deaths[time_index[large], stratum[large]].T),
+        terms.closed if terms.tied else None,
+    )  # fmt: skip
+    n_terms = np.bincount(stratum, weights=terms.deaths, minlength=at_risk.shape[1])
     return _SlopeTerms(
         term_stratum, pair_at_risk - terms.frac * pair_deaths, x, death_x,
-        np.bincount(term_stratum, minlength=at_risk.shape[1]),
+        n_terms.astype(np.int64), blocks,
     )  # fmt: skip
 
 

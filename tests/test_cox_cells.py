@@ -196,3 +196,37 @@ def test_forest_on_counts_equals_row_level_fits(df):
         np.testing.assert_allclose(p_value, row_level_interaction_p(df, estimable), rtol=1e-6)
     else:
         assert np.isnan(p_value)
+
+
+@pytest.mark.parametrize("strata", [None, "study"])
+@pytest.mark.parametrize("ties", ["efron", "breslow"])
+def test_count_table_cox_is_fitted_per_cell_with_the_row_layouts_numbers(monkeypatch, strata,
+                                                                         ties):
+    """survival.cox on counts with categorical terms uses a grouped design (few covariate
+    cells); its fit and PH test equal those of the row layout on the same counts."""
+    from her2er_dash import survival
+    from her2er_dash.counts import Counts
+
+    rng = np.random.default_rng(8)
+    n = 4000
+    df = pd.DataFrame({"arm": rng.choice(["A", "B", "C"], n), "grade": rng.choice(["1", "2"], n),
+                       "study": rng.choice(["s1", "s2", "s3"], n)})
+    hazard = 0.03 * np.exp(0.5 * (df["arm"] == "B") - 0.4 * (df["grade"] == "2"))
+    df["time"] = np.ceil(rng.exponential(1 / hazard))
+    df["event"] = (df["time"] < rng.uniform(10, 80, n)).astype(int)
+    cells = Counts.from_rows(df, ["time", "event", "arm", "grade", "study"])
+    options = {"terms": ["arm", "grade"], "strata": strata, "ties": ties}
+    design = _cox.prepare(np.array([1.0, 2.0]), np.array([1, 0]), np.array([[0.0], [1.0]]),
+                          strata=None, ties=ties, counts=np.array([3.0, 4.0]))
+    assert isinstance(design, _cox_cells.GroupedDesign)
+    grouped = survival.cox(cells, "time", "event", **options)
+    monkeypatch.setattr(_cox, "GROUPED_MAX_CELLS", 0)
+    by_rows = survival.cox(cells, "time", "event", **options)
+    rows = survival.cox(df, "time", "event", **options)
+    for reference in (by_rows, rows):
+        for column in ("coef", "se", "p"):
+            np.testing.assert_allclose(grouped.table[column], reference.table[column],
+                                       rtol=1e-10)
+        np.testing.assert_allclose(grouped.ph_test["chisq"], reference.ph_test["chisq"],
+                                   rtol=1e-9)
+        assert grouped.loglik == pytest.approx(reference.loglik, rel=1e-13)

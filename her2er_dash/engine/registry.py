@@ -495,8 +495,14 @@ class Registry:
         listed = ", ".join(ident(c) for c in union)
         grouping = ", ".join("(" + ", ".join(ident(c) for c in columns) + ")"
                              for columns in distinct)
-        table = self._fetch(f"SELECT {listed}, GROUPING({listed}) AS __set, count(*) AS {COUNT} "
-                            f"FROM ({source}) GROUP BY GROUPING SETS ({grouping})")
+        # Two stages: the patients are grouped once, on every column of every set, and the
+        # sets are summed from those cells. GROUPING SETS straight over the patients hash each
+        # patient once per set (10M patients, the Survival page's three sets: 2.3 CPU s in one
+        # stage, 1.4 in two).
+        cells = f"SELECT {listed}, count(*) AS __n FROM ({source}) GROUP BY ALL"
+        table = self._fetch(f"SELECT {listed}, GROUPING({listed}) AS __set, "
+                            f"CAST(sum(__n) AS BIGINT) AS {COUNT} FROM ({cells}) "
+                            f"GROUP BY GROUPING SETS ({grouping})")
         by_set = {key: part for key, part in table.groupby("__set", sort=False)}
         out = []
         for columns in sets:
