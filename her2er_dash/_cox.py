@@ -75,7 +75,10 @@ class CoxState:
     loglik: float
     score: np.ndarray
     info: np.ndarray
-    weights: np.ndarray  # exp(eta - max eta) (times the row counts), sorted rows
+    # exp(eta - max eta) (times the row counts) of the sorted rows or cells; empty in the states
+    # of a row-level Design, which recomputes them from beta when needed (:func:`row_weights`):
+    # n floats per state, and Newton keeps two or three states alive
+    weights: np.ndarray
     w_events: np.ndarray  # weights of the event rows
     risk1: np.ndarray
     tied1: np.ndarray
@@ -203,17 +206,20 @@ def weighted_information(
     state: CoxState,
     h: np.ndarray,
     buffer: np.ndarray,
+    weights: np.ndarray,
 ) -> np.ndarray:
     """Sum over event terms of ``h * Var_r(x)`` (the Efron information when h = 1).
 
-    ``h`` holds one weight per event block.
+    ``h`` holds one weight per event block, ``weights`` the rows' (:func:`row_weights`).
     """
     a = np.zeros(layout.n_blocks)
     a[layout.event_blocks] = h * state.s1
     reach = _reverse_cumsum_blocks(a, layout)
-    if len(reach) < len(state.weights):
-        reach = np.repeat(reach, layout.block_size)
-    row_weight = state.weights * reach
+    if len(reach) < len(weights):
+        row_weight = np.repeat(reach, layout.block_size)
+        row_weight *= weights  # (in place: one n-vector less)
+    else:
+        row_weight = weights * reach
     r1 = state.risk1
     if layout.terms.tied:
         # Efron removes the fraction r/d of the tied deaths' own x x' from each term
@@ -242,14 +248,11 @@ def evaluate(
     ``xt`` is the sorted, centred design transposed to (p, n), ``xev`` its event columns,
     ``buffer`` a scratch array shaped like ``xt`` and ``ev_sum`` the sum of ``xev`` over events.
     """
-    eta = beta @ xt
-    shift = eta.max()
-    # A constant shift of eta leaves the partial likelihood unchanged and avoids overflow.
-    w = np.exp(eta - shift)
-    if layout.counts is not None:
-        w *= layout.counts  # a row with count c stands for c identical rows
+    w, shift = row_weights(layout, xt, beta)
     ends = (layout.block_start + layout.block_size - 1)[layout.event_blocks]
-    risk0 = _cumsum_rows(w, layout, np.empty_like(w))[ends]
+    # the cumulative sums go through the scratch rows (the first row of ``buffer``) before
+    # ``buffer`` takes x * w: no n-vector is allocated for them
+    risk0 = _cumsum_rows(w, layout, buffer[0])[ends]
     np.multiply(xt, w, out=buffer)
     risk1 = _cumsum_rows(buffer, layout, buffer)[:, ends]
     starts = layout.event_row_start
@@ -265,10 +268,29 @@ def evaluate(
         sums = term_sums(layout.terms, risk0, tied0)
     loglik = float(beta @ ev_sum - layout.terms.n * shift - sums.pop("log"))
     ones = np.ones(len(starts))
-    state = CoxState(beta, loglik, ev_sum, np.empty(0), w, w_ev, risk1, tied1, **sums)
+    state = CoxState(beta, loglik, ev_sum, np.empty(0), NO_WEIGHTS, w_ev, risk1, tied1, **sums)
     score = ev_sum - state.term_mean_sum(ones)
-    info = weighted_information(layout, xt, xev, state, ones, buffer)
-    return CoxState(beta, loglik, score, info, w, w_ev, risk1, tied1, **sums)
+    info = weighted_information(layout, xt, xev, state, ones, buffer, w)
+    return CoxState(beta, loglik, score, info, NO_WEIGHTS, w_ev, risk1, tied1, **sums)
+
+
+#: The row weights a row-level state does not keep (see :attr:`CoxState.weights`).
+NO_WEIGHTS = np.empty(0)
+
+
+def row_weights(layout: RiskLayout, xt: np.ndarray, beta: np.ndarray) -> tuple[np.ndarray, float]:
+    """exp(eta - max eta) of the sorted rows (times their counts) and the shift max eta.
+
+    The same arithmetic at every call, so weights recomputed for a state equal those its
+    evaluation used, bit for bit."""
+    w = beta @ xt
+    shift = w.max()
+    # A constant shift of eta leaves the partial likelihood unchanged and avoids overflow.
+    np.subtract(w, shift, out=w)
+    np.exp(w, out=w)
+    if layout.counts is not None:
+        w *= layout.counts  # a row with count c stands for c identical rows
+    return w, shift
 
 
 def _quoted(names: list[str]) -> str:
@@ -343,7 +365,9 @@ class Design:
         return evaluate(self.layout, self.xt, self.xev, beta, self.buffer, self.ev_sum)
 
     def information(self, state: CoxState, h: np.ndarray) -> np.ndarray:
-        return weighted_information(self.layout, self.xt, self.xev, state, h, self.buffer)
+        weights = row_weights(self.layout, self.xt, state.beta)[0]
+        return weighted_information(self.layout, self.xt, self.xev, state, h, self.buffer,
+                                    weights)
 
     def zph_score(self, state: CoxState) -> tuple[np.ndarray, np.ndarray]:
         """The PH test's score of ``x * g(t)`` and g per event block (see :func:`zph_test`)."""
@@ -385,10 +409,12 @@ def newton(design: CoxDesign) -> tuple[CoxState, float]:
     for _ in range(MAX_ITER):
         trial = design.evaluate(new_beta)
         if not halving and abs(1 - state.loglik / trial.loglik) <= EPS:
+            del state  # (states hold arrays per event time: keep no more than needed)
             return _polish(design, new_beta, trial, names), loglik0
         if not np.isfinite(trial.loglik) or trial.loglik < state.loglik:
             halving = True
             new_beta = (new_beta + beta) / 2
+            del trial
             continue
         halving = False
         beta, state = new_beta, trial
@@ -500,7 +526,9 @@ def prepare(
         counts=counts,
         presorted=presorted,
     )
-    xt = np.ascontiguousarray(x[layout.order].T) if not _is_identity(layout.order) else x.T.copy()
+    xt = np.empty((x.shape[1], len(x)))
+    for j, row in enumerate(xt):  # column by column: no sorted (n, p) copy on the way
+        np.take(x[:, j], layout.order, out=row)
     if layout.counts is None:
         xt -= xt.mean(axis=1, keepdims=True)
     else:
@@ -522,10 +550,6 @@ def _few_distinct_rows(x: np.ndarray) -> np.ndarray | None:
     rows = np.ascontiguousarray(x).view(np.dtype((np.void, x.itemsize * x.shape[1]))).ravel()
     distinct, codes = np.unique(rows, return_inverse=True)
     return codes.reshape(-1) if len(distinct) <= GROUPED_MAX_CELLS else None
-
-
-def _is_identity(order: np.ndarray) -> bool:
-    return bool(len(order) == 0 or (order[0] == 0 and np.all(np.diff(order) == 1)))
 
 
 def fit(design: CoxDesign) -> tuple[CoxState, np.ndarray, float]:

@@ -270,3 +270,54 @@ def test_summary_input_accepts_log_estimates_and_refuses_bad_intervals():
     inverted = PUBLISHED.assign(ci_low=[0.82, 0.18], ci_high=[0.42, 0.34])
     with pytest.raises(AnalysisError, match="ci_low <= hr <= ci_high"):
         meta.ctneobc_from_summary(inverted)
+
+
+def _tied_multi_study(seed: int, n: int = 3000) -> pd.DataFrame:
+    """Random multi-study data with many tied times (2 decimals of few values) and uneven
+    studies, labelled so that their sorted order differs from their order of appearance."""
+    rng = np.random.default_rng(seed)
+    study = rng.choice(["s9", "s10", "a", "B", "s2"], n, p=[0.3, 0.25, 0.2, 0.15, 0.1])
+    er = rng.choice(["positive", "negative"], n)
+    pcr = (rng.random(n) < np.where(er == "negative", 0.5, 0.25)).astype(float)
+    hazard = 0.02 * np.exp(-0.8 * pcr + 0.3 * (er == "positive") + 0.5 * pcr * (er == "positive"))
+    time = np.round(rng.exponential(1 / hazard), 0) / 4 + 0.25  # heavy ties
+    censor = rng.uniform(5, 40, n)
+    return pd.DataFrame({
+        "study": pd.Categorical(study, categories=["s9", "s2", "a", "s10", "B"]),
+        "er_status": er, "pcr": pcr,
+        "efs_months": np.minimum(time, censor), "efs_event": (time <= censor).astype(int),
+    })
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_one_stage_equals_the_stratified_cox_models_it_replaces(seed):
+    """The one-stage model is fitted on arrays (no frame copies, no PH test); its numbers are
+    exactly those of survival.cox on the same model, and the LR test that of the two models."""
+    from her2er_dash import survival
+
+    df = _tied_multi_study(seed)
+    result = meta.ctneobc(df, time="efs_months", event="efs_event", landmark=None)
+    frame = pd.DataFrame({
+        "x": df["pcr"], "g": (df["er_status"] == "positive").astype(float),
+        "study": df["study"].astype(str), "t": df["efs_months"], "e": df["efs_event"],
+    })
+    frame["i"] = frame["x"] * frame["g"]
+    full = survival.cox(frame, "t", "e", ["x", "g", "i"], strata="study")
+    reduced = survival.cox(frame, "t", "e", ["x", "g"], strata="study")
+    columns = ["coef", "se", "hr", "ci_low", "ci_high", "z", "p"]
+    np.testing.assert_array_equal(result.one_stage[columns].to_numpy(),
+                                  full.table[columns].to_numpy())
+    assert list(result.one_stage["term"]) == [
+        "pcr", "er_status: positive vs negative", "pcr x er_status: positive"]
+    one_stage = result.contrast.set_index("approach").loc["one-stage"]
+    from scipy.special import chdtrc
+
+    lr = max(0.0, 2 * (full.loglik[1] - reduced.loglik[1]))
+    assert one_stage["p_lr"] == chdtrc(1, lr)
+    assert one_stage["k"] == 5
+    assert one_stage["estimate"] == full.table["coef"].iloc[2]
+    groups = result.one_stage_groups.set_index("group")
+    assert groups.loc["negative", "estimate"] == full.table["coef"].iloc[0]
+    assert groups.loc["negative", "se"] == full.table["se"].iloc[0]
+    assert np.isclose(groups.loc["positive", "estimate"],
+                      full.table["coef"].iloc[0] + full.table["coef"].iloc[2], rtol=1e-14)

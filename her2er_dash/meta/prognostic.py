@@ -334,32 +334,36 @@ def _within_study(per_study, level, reference, method, hksj, alpha) -> dict:
 
 def _one_stage(clean, study, time, event, exposed, in_group, exposure, group, level, reference,
                alpha):
-    """coxph(Surv(time, event) ~ exposure * group + strata(study)), Efron ties."""
-    x_name = exposure
-    g_name = f"{group}: {level} vs {reference}"
-    i_name = f"{exposure} x {group}: {level}"
-    x, g = exposed.astype(float), in_group.astype(float)
-    frame = pd.DataFrame(
-        {
-            x_name: x,
-            g_name: g,
-            i_name: x * g,
-            "_study": clean[study].to_numpy(),
-            "_time": clean[time].to_numpy(float),
-            "_event": clean[event].to_numpy(int),
-        }
+    """coxph(Surv(time, event) ~ exposure * group + strata(study)), Efron ties.
+
+    Two fits on arrays (no copies of the patient frame, no PH test, which the page does not
+    show): the full model gives the coefficients, their covariance (for the pCR hazard ratio in
+    each group) and its log-likelihood, the model without the interaction the likelihood-ratio
+    test. At 700k patients this keeps the Evidence page's peak memory ~200 MB lower than
+    ``survival.cox`` twice plus a third fit for the covariance; the numbers are the same
+    (``survival.cox`` runs the same engine on the same arrays).
+    """
+    names = [exposure, f"{group}: {level} vs {reference}", f"{exposure} x {group}: {level}"]
+    x = np.empty((len(clean), 3))
+    x[:, 0] = exposed
+    x[:, 1] = in_group
+    np.multiply(x[:, 0], x[:, 1], out=x[:, 2])
+    # strata numbered in the sorted order of the study labels, as survival.cox numbers them
+    strata, labels = pd.factorize(clean[study].to_numpy(), sort=True)
+    times = clean[time].to_numpy(float)
+    events = clean[event].to_numpy()
+    beta, var, loglik, _ = survival.cox_fit_arrays(times, events, x, strata=strata, names=names)
+    _, _, loglik_reduced, _ = survival.cox_fit_arrays(
+        times, events, x[:, :2], strata=strata, names=names[:2]
     )
-    full = survival.cox(frame, "_time", "_event", [x_name, g_name, i_name], strata="_study",
-                        alpha=alpha)
-    reduced = survival.cox(frame, "_time", "_event", [x_name, g_name], strata="_study", alpha=alpha)
-    lr = max(0.0, 2.0 * (full.loglik[1] - reduced.loglik[1]))
+    del x, times, events
+    lr = max(0.0, 2.0 * (loglik - loglik_reduced))
     from scipy.special import chdtrc
 
-    strata = pd.factorize(frame["_study"], sort=True)[0]
-    beta, var, _, _ = survival.cox_fit_arrays(
-        frame["_time"].to_numpy(), frame["_event"].to_numpy(),
-        frame[[x_name, g_name, i_name]].to_numpy(), strata=strata,
-    )
+    from ..survival._common import _z
+    from ..survival.cox import _coef_table
+
+    table = _coef_table(names, beta, var, _z(alpha))
     crit = _normal_quantile(1 - alpha / 2)
     groups = []
     for label, estimate, variance in [
@@ -380,17 +384,17 @@ def _one_stage(clean, study, time, event, exposed, in_group, exposure, group, le
                 "hr_ci_high": math.exp(estimate + crit * se),
             }
         )
-    interaction = full.table.iloc[2]
+    interaction = table.iloc[2]
     row = _contrast_row(
         "one-stage",
         float(interaction["coef"]),
         float(interaction["se"]),
         float(interaction["p"]),
-        int(frame["_study"].nunique()),
+        len(labels),
         alpha,
         p_lr=float(chdtrc(1, lr)),
     )
-    return full.table, pd.DataFrame(groups), row
+    return table, pd.DataFrame(groups), row
 
 
 # ------------------------------------------------------------------------------------------
