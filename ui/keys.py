@@ -14,8 +14,6 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from .view import plain  # noqa: F401
-
 if TYPE_CHECKING:
     from .analysis import Context
 
