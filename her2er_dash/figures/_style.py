@@ -133,7 +133,7 @@ def _rgba(hex_color: str, alpha: float) -> str:
 FONT_FAMILY = "Arial, Helvetica, sans-serif"
 #: Text of figures at normal size (px): tick labels, axis titles, legends, table cells.
 BASE_FONT_PX = 14
-#: Presenter mode scales every text of the page (``ui.py``'s CSS) and of the figures by this
+#: Presenter mode scales every text of the page (``ui``'s page CSS) and of the figures by this
 #: one factor, so that headings, body text, tables and figure text keep their proportions.
 PRESENTER_SCALE = 1.4
 #: The SYNTHETIC watermark's size (px). Fixed, not scaled: it must fit inside the exported image
