@@ -915,7 +915,15 @@ def natural_spline_basis(x: np.ndarray, knots: np.ndarray) -> np.ndarray:
     t = np.concatenate([[lo] * 4, np.asarray(knots[1:-1], float), [hi] * 4])
     n_basis = len(t) - 4
     basis = BSpline.design_matrix(x, t, 3).toarray()[:, 1:]
-    curvature = BSpline(t, np.eye(n_basis), 3).derivative(2)(np.array([lo, hi]))[:, 1:]
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        curvature = BSpline(t, np.eye(n_basis), 3).derivative(2)(np.array([lo, hi]))[:, 1:]
+    if not np.isfinite(curvature).all():
+        # knots closer than floating point can divide by (e.g. values of 1e-310): the curvature
+        # constraints, and so the spline, do not exist on this scale
+        raise AnalysisError(
+            f"The values span too narrow a range for a spline ({lo:.3g} to {hi:.3g}): "
+            "rescale the variable (e.g. to percent) or show it in bins."
+        )
     q, _ = np.linalg.qr(curvature.T, mode="complete")
     return basis @ q[:, 2:]
 

@@ -407,3 +407,12 @@ def test_cutpoint_failures(curated_her2):
         response.cutpoint_search(curated_her2, min_group=100)
     with pytest.raises(AnalysisError, match="must be numeric"):
         response.cutpoint_search(curated_her2, er="study")
+
+
+def test_a_spline_on_a_range_too_narrow_to_divide_says_so():
+    # hypothesis found values 1e-310 apart: the curvature constraints overflowed and the fit
+    # then blamed separation
+    x = np.array([0.0, 1e-310, 2e-310, 3e-310] * 10)
+    df = pd.DataFrame({"er_percent": x, "pcr": [0, 1] * 20})
+    with pytest.raises(AnalysisError, match="too narrow a range for a spline"):
+        response.er_dose_response(df, df_spline=2)
