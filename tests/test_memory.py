@@ -124,3 +124,32 @@ def test_the_app_benchmark_reports_each_stage_peak_and_the_largest_overall():
     assert first >= second  # a stage's peak includes what it allocated and freed
     assert peaks.overall >= first
     assert peaks.overall >= _status_mb("VmRSS")
+
+
+@pytest.mark.parametrize("truncate", [None, (0.01, 0.99)])
+def test_an_iptw_result_without_per_patient_values_keeps_every_table_and_the_weight_range(
+        trial, truncate):
+    """The app caches the IPTW result without each patient's weight, propensity and exposure
+    (``per_patient=False``); every table is the same to the bit, and the weight range the page
+    states (the summary's min and max) is the range of the per-patient weights."""
+    from her2er_dash import survival as sv
+
+    args = (trial, "efs_months", "efs_event", "her2_status", ["age", "grade", "t_stage"])
+    full = sv.iptw_kaplan_meier(*args, truncate=truncate)
+    lean = sv.iptw_kaplan_meier(*args, truncate=truncate, per_patient=False)
+    assert len(full.weights.weights) > 2000
+    assert lean.weights.weights is None
+    assert lean.weights.propensity is None
+    assert lean.weights.exposed is None
+    for name in ("table", "rmst", "rmst_difference"):
+        pd.testing.assert_frame_equal(getattr(full, name), getattr(lean, name), check_exact=True)
+    for name in ("model", "balance", "summary"):
+        pd.testing.assert_frame_equal(getattr(full.weights, name), getattr(lean.weights, name),
+                                      check_exact=True)
+    assert (full.tau, full.weights.truncation) == (lean.tau, lean.weights.truncation)
+    summary = lean.weights.summary
+    assert summary["min"].min() == full.weights.weights.min()
+    assert summary["max"].max() == full.weights.weights.max()
+    alone = sv.propensity_weights(trial.dropna(subset=["efs_months", "efs_event"]), "her2_status",
+                                  ["age", "grade", "t_stage"], per_patient=False)
+    assert alone.weights is None
