@@ -100,6 +100,8 @@ def test_the_frame_cache_counts_only_the_memory_an_entry_adds_to_its_base():
     added = [c for c in classified.columns
              if c not in cohort.columns or not ui.cohorts._shares_buffer(classified[c], cohort[c])]
     assert 0 < len(added) < len(cohort.columns) // 2
+    assert isinstance(cohort["patient_id"].dtype, pd.ArrowDtype)
+    assert "patient_id" not in added  # the Arrow buffers of the IDs are shared too
     sizes = classified.memory_usage(index=True, deep=False)
     assert ui.cohorts._frame_bytes(classified, cohort) == int(sizes[["Index", *added]].sum())
     assert ui.cohorts._frame_bytes(classified) == int(sizes.sum())  # no base: every column counts
