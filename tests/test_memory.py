@@ -156,3 +156,63 @@ def test_an_iptw_result_without_per_patient_values_keeps_every_table_and_the_wei
     alone = sv.propensity_weights(trial.dropna(subset=["efs_months", "efs_event"]), "her2_status",
                                   ["age", "grade", "t_stage"], per_patient=False)
     assert alone.weights is None
+
+
+def _texts_per_row(values: pd.Series) -> pd.Series:
+    return values.astype(str)  # one string per row: the reference the codes must reproduce
+
+
+@pytest.mark.parametrize("kind", ["categorical", "object", "float", "Int64", "arrow"])
+def test_per_study_summaries_through_codes_equal_those_of_one_text_per_row(kind):
+    """evidence.study_table's patients, pCR definitions and shares read each patient's study and
+    level as text through codes (no string per patient); the numbers equal those from
+    ``astype(str)`` row by row, missing values included."""
+    from her2er_dash import evidence
+
+    rng = np.random.default_rng(4)
+    n = 3000
+    study = rng.choice([1.0, 2.0, 3.0, np.nan], n)
+    arm = pd.Series(rng.choice(["A", "B", None], n), dtype=object)
+    definition = pd.Series(rng.choice(["ypT0/is ypN0", "ypT0 ypN0", None], n), dtype=object)
+    definition[study == 3.0] = "ypT0/is ypN0"
+    study = {"categorical": pd.Series(pd.Categorical(study, categories=[3.0, 1.0, 2.0, 9.0])),
+             "object": pd.Series([None if np.isnan(s) else f"S{s:g}" for s in study], dtype=object),
+             "float": pd.Series(study),
+             "Int64": pd.Series(study).astype("Int64"),
+             "arrow": pd.Series([None if np.isnan(s) else f"S{s:g}" for s in study],
+                                dtype="string[pyarrow]")}[kind]
+    df = pd.DataFrame({"study": study, "arm": arm, "pcr_definition": definition})
+
+    texts = _texts_per_row(df["study"])
+    hit = _texts_per_row(df["arm"]).eq("A") & df["arm"].notna()
+    sums = pd.DataFrame({"study": texts, "hit": hit, "known": df["arm"].notna()}).groupby(
+        "study")[["hit", "known"]].sum()
+    share = (sums["hit"] / sums["known"].where(sums["known"] > 0)).astype(float)
+    new_share = evidence._share_by_study(df, "study", "arm", "A")
+    pd.testing.assert_series_equal(new_share.loc[share.index], share, check_names=False,
+                                   check_exact=True)
+    assert new_share.drop(share.index).isna().all()  # only categories no patient has
+
+    frame = pd.DataFrame({"study": texts, "d": df["pcr_definition"]}).dropna()
+    frame["d"] = frame["d"].astype(str)
+    definitions = frame.groupby("study")["d"].agg(lambda v: v.iloc[0] if v.nunique() == 1 else "mixed")
+    pd.testing.assert_series_equal(evidence._definitions_by_study(df, "study"), definitions,
+                                   check_names=False)
+
+    counts = texts.value_counts()
+    patients = evidence._rows_per_text(*evidence._text_codes(df["study"]))
+    pd.testing.assert_series_equal(patients.loc[counts.index], counts, check_names=False)
+    assert (patients.drop(counts.index) == 0).all()
+
+
+def test_table_one_reads_only_its_columns():
+    """table_one copies each group with the summarised columns alone: the same table as from
+    the cohort cut to those columns."""
+    from her2er_dash import summary
+    from her2er_dash.filters import CohortFilter
+
+    cohort = CohortFilter().classify(simulate.trial(4000, seed=3))
+    used = [c for c in cohort.columns if c in summary._SUMMARISED
+            or c.endswith(("_months", "_event")) or c in ("er_category", "her2_status")]
+    pd.testing.assert_frame_equal(summary.table_one(cohort), summary.table_one(cohort[used]),
+                                  check_exact=True)
