@@ -216,3 +216,19 @@ def test_table_one_reads_only_its_columns():
             or c.endswith(("_months", "_event")) or c in ("er_category", "her2_status")]
     pd.testing.assert_frame_equal(summary.table_one(cohort), summary.table_one(cohort[used]),
                                   check_exact=True)
+
+
+def test_pcr_definitions_reads_only_its_columns():
+    """response.pcr_definitions (run on every page, for the sidebar) copies the rows with a pCR
+    result of the columns it reads only: the same table as from a cohort of those columns."""
+    from her2er_dash import response
+
+    trial = simulate.trial(3000, seed=6, n_studies=4)
+    trial.loc[trial.index[::7], "pcr"] = np.nan
+    trial["pcr_definition"] = np.where(trial["study"] == trial["study"].iloc[0], "ypT0 ypN0", None)
+    narrow = trial[["study", "pcr_definition", "pcr"]]
+    for default in (None, "ypT0/is ypN0"):
+        pd.testing.assert_frame_equal(response.pcr_definitions(trial, default=default),
+                                      response.pcr_definitions(narrow, default=default),
+                                      check_exact=True)
+    assert response.pcr_definitions(trial)["n"].sum() == trial["pcr"].notna().sum()
