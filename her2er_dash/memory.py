@@ -14,7 +14,8 @@ re-mapping when it is small (:func:`keeps_table_for_remapping`).
 
 :func:`compact_frame` stores a loaded cohort's repeated texts (study, arm, grade, ...) as
 categoricals, as the bundled cohorts are stored: at 1M patients each such column falls from
-~60 MB of Python strings to ~1 MB of codes.
+~60 MB of Python strings to ~1 MB of codes; its patient IDs, distinct per patient, become Arrow
+strings (~65 MB of Python strings -> ~15 MB).
 """
 
 from __future__ import annotations
