@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from . import meta
+from ._data import text_codes
 from .errors import AnalysisError
 from .meta.effects import PROPORTION_COLUMNS, TWO_BY_TWO_COLUMNS, _back_transform
 
@@ -329,7 +330,7 @@ def study_table(
         columns = ["estimate", "se", *TWO_BY_TWO_COLUMNS]
     table = source[["study", *columns, "excluded"]].copy()
     labels = table["study"].astype(str)
-    patients = _rows_per_text(*_text_codes(df[study]))
+    patients = _rows_per_text(*text_codes(df[study]))
     table["patients"] = labels.map(patients).fillna(0).astype(int).to_numpy()
     table["pcr_definition"] = labels.map(_definitions_by_study(df, study)).fillna("not recorded")
     if share:
@@ -348,26 +349,8 @@ def share_name(level: str) -> str:
 
 
 # Per-study summaries read each patient's study (and definition, or level) as text, as
-# ``Series.astype(str)`` gives it, but through integer codes and the texts of the distinct
-# values: a string per patient cost ~150 MB at 700k patients, the Evidence page's peak.
-
-
-def _text_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's code and the text of each code, so that ``texts[codes]`` equals
-    ``values.astype(str)`` (missing values included: "nan", "None", as ``astype(str)``)."""
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        codes = values.cat.codes.to_numpy().astype(np.int64)
-        texts = [str(c) for c in values.cat.categories] + ["nan"]
-        return np.where(codes < 0, len(texts) - 1, codes), np.asarray(texts, dtype=object)
-    codes, uniques = pd.factorize(values)
-    codes = codes.astype(np.int64)
-    texts = list(pd.Series(uniques, dtype=values.dtype).astype(str))
-    missing = codes < 0
-    if missing.any():  # their own texts ("nan", "None", "<NA>"), which factorize does not keep
-        extra, extra_texts = pd.factorize(values[missing].astype(str))
-        codes[missing] = len(texts) + extra
-        texts += list(extra_texts)
-    return codes, np.asarray(texts, dtype=object)
+# ``Series.astype(str)`` gives it, but through integer codes (``_data.text_codes``): a string
+# per patient cost ~150 MB at 700k patients, the Evidence page's peak.
 
 
 def _rows_per_text(codes: np.ndarray, texts: np.ndarray, weights=None) -> pd.Series:
@@ -382,8 +365,8 @@ def _definitions_by_study(df: pd.DataFrame, study: str) -> pd.Series:
     if "pcr_definition" not in df.columns:
         return pd.Series(dtype=object)
     known = df["pcr_definition"].notna().to_numpy()
-    studies, study_texts = _text_codes(df[study])
-    definitions, definition_texts = _text_codes(df["pcr_definition"])
+    studies, study_texts = text_codes(df[study])
+    definitions, definition_texts = text_codes(df["pcr_definition"])
     pairs = pd.DataFrame({"study": studies[known], "d": definitions[known]}).drop_duplicates()
     frame = pd.DataFrame({"study": study_texts[pairs["study"].to_numpy()],
                           "d": definition_texts[pairs["d"].to_numpy()]})
@@ -396,9 +379,9 @@ def _share_by_study(df: pd.DataFrame, study: str, column: str, level: str) -> pd
         raise AnalysisError(f"The cohort has no column {column!r} to compute a share from.")
     values = df[column]
     known = values.notna().to_numpy()
-    codes, texts = _text_codes(values)
+    codes, texts = text_codes(values)
     hit = (texts == str(level))[codes] & known
-    studies, study_texts = _text_codes(df[study])
+    studies, study_texts = text_codes(df[study])
     hits = _rows_per_text(studies[hit], study_texts)
     knowns = _rows_per_text(studies[known], study_texts)
     return (hits / knowns.where(knowns > 0)).astype(float)

@@ -168,6 +168,7 @@ def test_per_study_summaries_through_codes_equal_those_of_one_text_per_row(kind)
     level as text through codes (no string per patient); the numbers equal those from
     ``astype(str)`` row by row, missing values included."""
     from her2er_dash import evidence
+    from her2er_dash._data import text_codes
 
     rng = np.random.default_rng(4)
     n = 3000
@@ -200,7 +201,7 @@ def test_per_study_summaries_through_codes_equal_those_of_one_text_per_row(kind)
                                    check_names=False)
 
     counts = texts.value_counts()
-    patients = evidence._rows_per_text(*evidence._text_codes(df["study"]))
+    patients = evidence._rows_per_text(*text_codes(df["study"]))
     pd.testing.assert_series_equal(patients.loc[counts.index], counts, check_names=False)
     assert (patients.drop(counts.index) == 0).all()
 
@@ -232,3 +233,45 @@ def test_pcr_definitions_reads_only_its_columns():
                                       response.pcr_definitions(narrow, default=default),
                                       check_exact=True)
     assert response.pcr_definitions(trial)["n"].sum() == trial["pcr"].notna().sum()
+
+
+def _regimen_table_from_strings(frame, regimen, grouping, y):
+    """subsets.regimen's group table as it was computed before: a string per patient."""
+    from her2er_dash.subsets.regimen import REGIMEN_GROUPS
+
+    group = frame["_regimen_group"].astype(str)
+    order = list(REGIMEN_GROUPS) if grouping == "payload" else None
+    counts = group.value_counts()
+    present = [g for g in order if g in counts.index] if order else list(counts.index)
+    raw = frame[regimen].astype(str)
+    rows = []
+    for name in present:
+        mask = (group == name).to_numpy()
+        rows.append({"group": name, "regimens": "; ".join(sorted(set(raw[mask]))),
+                     "n": int(mask.sum()), "pcr": int(y[mask].sum())})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("grouping", ["levels", "payload"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_regimen_groups_through_codes_equal_those_of_one_string_per_patient(grouping, seed):
+    """The Subsets page's regimen table reads groups and regimens through codes; its groups,
+    their order (ties included), regimens and counts equal those from ``astype(str)``."""
+    from her2er_dash.subsets import regimen as R
+
+    rng = np.random.default_rng(seed)
+    n = 600
+    classes = ["anthracycline-taxane", "taxane", "anti-HER2 ADC", "endocrine", "other"]
+    levels = rng.choice(classes if grouping == "payload" else ["A", "B", "C", "D"], n)
+    values = pd.Series(pd.Categorical(levels)) if seed % 2 else pd.Series(levels, dtype=object)
+    groups = R.regimen_groups(values, grouping=grouping)
+    keep = groups.notna().to_numpy()
+    frame = pd.DataFrame({"regimen": values[keep].reset_index(drop=True),
+                          "_regimen_group": groups[keep].reset_index(drop=True)})
+    if grouping == "levels":  # equal group sizes: their order is the order of first appearance
+        frame = frame.iloc[: 4 * (len(frame) // 8)]
+        frame["_regimen_group"] = np.tile(["B", "A", "D", "C"], len(frame) // 4)
+    y = rng.integers(0, 2, len(frame)).astype(float)
+    new = R._group_table(frame, "regimen", grouping, y, 0.05, 10, 5)
+    old = _regimen_table_from_strings(frame, "regimen", grouping, y)
+    pd.testing.assert_frame_equal(new[list(old.columns)], old, check_exact=True)
