@@ -65,6 +65,26 @@ def matches_text(values: pd.Series, chosen: Sequence[str]) -> np.ndarray:
     return (values.astype("string").isin(chosen).fillna(False)).to_numpy(bool)
 
 
+def text_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's code and the text of each code, so that ``texts[codes]`` equals
+    ``values.astype(str)`` (missing values included: "nan", "None", as ``astype(str)``) without
+    a Python string per row (at 700k patients those strings cost ~150 MB). Codes number the
+    distinct values in order of first appearance (category order for a categorical)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes = values.cat.codes.to_numpy().astype(np.int64)
+        texts = [str(c) for c in values.cat.categories] + ["nan"]
+        return np.where(codes < 0, len(texts) - 1, codes), np.asarray(texts, dtype=object)
+    codes, uniques = pd.factorize(values)
+    codes = codes.astype(np.int64)
+    texts = list(pd.Series(uniques, dtype=values.dtype).astype(str))
+    missing = codes < 0
+    if missing.any():  # their own texts ("nan", "None", "<NA>"), which factorize does not keep
+        extra, extra_texts = pd.factorize(values[missing].astype(str))
+        codes[missing] = len(texts) + extra
+        texts += list(extra_texts)
+    return codes, np.asarray(texts, dtype=object)
+
+
 def require_columns(df: pd.DataFrame, columns: Iterable[str]) -> None:
     """Raise :class:`AnalysisError` naming every requested column that the data lacks."""
     missing = [c for c in columns if c not in df.columns]

@@ -467,8 +467,9 @@ def pcr_definitions(
     :class:`~her2er_dash.counts.Counts` of (``study``, ``pcr_definition``, ``pcr``) cells.
     """
     df, count = unpack(df)
-    if "pcr" in df.columns:
-        df = df[df["pcr"].notna().to_numpy()]
+    if "pcr" in df.columns:  # the rows of the columns read here only (not a copy of every column)
+        read = [c for c in (study, "pcr_definition", count) if c is not None and c in df.columns]
+        df = df.loc[df["pcr"].notna().to_numpy(), read]
     fallback = default or "not recorded"
     if "pcr_definition" in df.columns:
         definition = df["pcr_definition"].astype(object).where(df["pcr_definition"].notna(),

@@ -206,7 +206,8 @@ def iptw_panel(ctx, endpoint, time, event, log):
                   f"{info['n_truncated']:,} weights truncated to [{info['lower']:.3g}, "
                   f"{info['upper']:.3g}]")
     st.caption(f"{result.exclusions.describe()}. Stabilised weights from a logistic propensity "
-               f"model; {trunc_text}; weights range {w.weights.min():.3g}–{w.weights.max():.3g}. "
+               f"model; {trunc_text}; weights range {w.summary['min'].min():.3g}–"
+               f"{w.summary['max'].max():.3g}. "
                "Solid: weighted Kaplan–Meier with robust 95% CIs (as R survfit(weights=)); dashed: "
                "unadjusted.")
     worst = float(w.balance["smd_after"].abs().max())

@@ -51,14 +51,15 @@ def test_compaction_keeps_values_and_shrinks_repeated_texts():
     rng = np.random.default_rng(0)
     n = 20_000
     frame = pd.DataFrame({
-        "patient_id": [f"P{i}" for i in range(n)],
+        "patient_id": [f"P{i}" if i != 7 else None for i in range(n)],
         "study": rng.choice(["B", "A", "C"], n).astype(object),
         "grade": pd.Series(rng.choice(["G1", "G2", None], n), dtype=object),
         "age": rng.normal(50, 10, n),
     })
     frame.attrs["note"] = "kept"
     small = memory.compact_frame(frame)
-    assert small["patient_id"].dtype == object  # identifiers stay text
+    assert str(small["patient_id"].dtype) == "string[pyarrow]"  # identifiers: one text buffer
+    assert small["patient_id"].memory_usage(deep=True) < 0.5 * frame["patient_id"].memory_usage(deep=True)
     assert list(small["study"].cat.categories) == ["A", "B", "C"]
     for column in frame.columns:
         assert small[column].astype(object).where(small[column].notna(), None).tolist() == \
@@ -99,6 +100,8 @@ def test_the_frame_cache_counts_only_the_memory_an_entry_adds_to_its_base():
     added = [c for c in classified.columns
              if c not in cohort.columns or not ui.cohorts._shares_buffer(classified[c], cohort[c])]
     assert 0 < len(added) < len(cohort.columns) // 2
+    assert isinstance(cohort["patient_id"].dtype, pd.ArrowDtype)
+    assert "patient_id" not in added  # the Arrow buffers of the IDs are shared too
     sizes = classified.memory_usage(index=True, deep=False)
     assert ui.cohorts._frame_bytes(classified, cohort) == int(sizes[["Index", *added]].sum())
     assert ui.cohorts._frame_bytes(classified) == int(sizes.sum())  # no base: every column counts
@@ -124,3 +127,151 @@ def test_the_app_benchmark_reports_each_stage_peak_and_the_largest_overall():
     assert first >= second  # a stage's peak includes what it allocated and freed
     assert peaks.overall >= first
     assert peaks.overall >= _status_mb("VmRSS")
+
+
+@pytest.mark.parametrize("truncate", [None, (0.01, 0.99)])
+def test_an_iptw_result_without_per_patient_values_keeps_every_table_and_the_weight_range(
+        trial, truncate):
+    """The app caches the IPTW result without each patient's weight, propensity and exposure
+    (``per_patient=False``); every table is the same to the bit, and the weight range the page
+    states (the summary's min and max) is the range of the per-patient weights."""
+    from her2er_dash import survival as sv
+
+    args = (trial, "efs_months", "efs_event", "her2_status", ["age", "grade", "t_stage"])
+    full = sv.iptw_kaplan_meier(*args, truncate=truncate)
+    lean = sv.iptw_kaplan_meier(*args, truncate=truncate, per_patient=False)
+    assert len(full.weights.weights) > 2000
+    assert lean.weights.weights is None
+    assert lean.weights.propensity is None
+    assert lean.weights.exposed is None
+    for name in ("table", "rmst", "rmst_difference"):
+        pd.testing.assert_frame_equal(getattr(full, name), getattr(lean, name), check_exact=True)
+    for name in ("model", "balance", "summary"):
+        pd.testing.assert_frame_equal(getattr(full.weights, name), getattr(lean.weights, name),
+                                      check_exact=True)
+    assert (full.tau, full.weights.truncation) == (lean.tau, lean.weights.truncation)
+    summary = lean.weights.summary
+    assert summary["min"].min() == full.weights.weights.min()
+    assert summary["max"].max() == full.weights.weights.max()
+    alone = sv.propensity_weights(trial.dropna(subset=["efs_months", "efs_event"]), "her2_status",
+                                  ["age", "grade", "t_stage"], per_patient=False)
+    assert alone.weights is None
+
+
+def _texts_per_row(values: pd.Series) -> pd.Series:
+    return values.astype(str)  # one string per row: the reference the codes must reproduce
+
+
+@pytest.mark.parametrize("kind", ["categorical", "object", "float", "Int64", "arrow"])
+def test_per_study_summaries_through_codes_equal_those_of_one_text_per_row(kind):
+    """evidence.study_table's patients, pCR definitions and shares read each patient's study and
+    level as text through codes (no string per patient); the numbers equal those from
+    ``astype(str)`` row by row, missing values included."""
+    from her2er_dash import evidence
+    from her2er_dash._data import text_codes
+
+    rng = np.random.default_rng(4)
+    n = 3000
+    study = rng.choice([1.0, 2.0, 3.0, np.nan], n)
+    arm = pd.Series(rng.choice(["A", "B", None], n), dtype=object)
+    definition = pd.Series(rng.choice(["ypT0/is ypN0", "ypT0 ypN0", None], n), dtype=object)
+    definition[study == 3.0] = "ypT0/is ypN0"
+    study = {"categorical": pd.Series(pd.Categorical(study, categories=[3.0, 1.0, 2.0, 9.0])),
+             "object": pd.Series([None if np.isnan(s) else f"S{s:g}" for s in study], dtype=object),
+             "float": pd.Series(study),
+             "Int64": pd.Series(study).astype("Int64"),
+             "arrow": pd.Series([None if np.isnan(s) else f"S{s:g}" for s in study],
+                                dtype="string[pyarrow]")}[kind]
+    df = pd.DataFrame({"study": study, "arm": arm, "pcr_definition": definition})
+
+    texts = _texts_per_row(df["study"])
+    hit = _texts_per_row(df["arm"]).eq("A") & df["arm"].notna()
+    sums = pd.DataFrame({"study": texts, "hit": hit, "known": df["arm"].notna()}).groupby(
+        "study")[["hit", "known"]].sum()
+    share = (sums["hit"] / sums["known"].where(sums["known"] > 0)).astype(float)
+    new_share = evidence._share_by_study(df, "study", "arm", "A")
+    pd.testing.assert_series_equal(new_share.loc[share.index], share, check_names=False,
+                                   check_exact=True)
+    assert new_share.drop(share.index).isna().all()  # only categories no patient has
+
+    frame = pd.DataFrame({"study": texts, "d": df["pcr_definition"]}).dropna()
+    frame["d"] = frame["d"].astype(str)
+    definitions = frame.groupby("study")["d"].agg(lambda v: v.iloc[0] if v.nunique() == 1 else "mixed")
+    pd.testing.assert_series_equal(evidence._definitions_by_study(df, "study"), definitions,
+                                   check_names=False)
+
+    counts = texts.value_counts()
+    patients = evidence._rows_per_text(*text_codes(df["study"]))
+    pd.testing.assert_series_equal(patients.loc[counts.index], counts, check_names=False)
+    assert (patients.drop(counts.index) == 0).all()
+
+
+def test_table_one_reads_only_its_columns():
+    """table_one copies each group with the summarised columns alone: the same table as from
+    the cohort cut to those columns."""
+    from her2er_dash import summary
+    from her2er_dash.filters import CohortFilter
+
+    cohort = CohortFilter().classify(simulate.trial(4000, seed=3))
+    used = [c for c in cohort.columns if c in summary._SUMMARISED
+            or c.endswith(("_months", "_event")) or c in ("er_category", "her2_status")]
+    pd.testing.assert_frame_equal(summary.table_one(cohort), summary.table_one(cohort[used]),
+                                  check_exact=True)
+
+
+def test_pcr_definitions_reads_only_its_columns():
+    """response.pcr_definitions (run on every page, for the sidebar) copies the rows with a pCR
+    result of the columns it reads only: the same table as from a cohort of those columns."""
+    from her2er_dash import response
+
+    trial = simulate.trial(3000, seed=6, n_studies=4)
+    trial.loc[trial.index[::7], "pcr"] = np.nan
+    trial["pcr_definition"] = np.where(trial["study"] == trial["study"].iloc[0], "ypT0 ypN0", None)
+    narrow = trial[["study", "pcr_definition", "pcr"]]
+    for default in (None, "ypT0/is ypN0"):
+        pd.testing.assert_frame_equal(response.pcr_definitions(trial, default=default),
+                                      response.pcr_definitions(narrow, default=default),
+                                      check_exact=True)
+    assert response.pcr_definitions(trial)["n"].sum() == trial["pcr"].notna().sum()
+
+
+def _regimen_table_from_strings(frame, regimen, grouping, y):
+    """subsets.regimen's group table as it was computed before: a string per patient."""
+    from her2er_dash.subsets.regimen import REGIMEN_GROUPS
+
+    group = frame["_regimen_group"].astype(str)
+    order = list(REGIMEN_GROUPS) if grouping == "payload" else None
+    counts = group.value_counts()
+    present = [g for g in order if g in counts.index] if order else list(counts.index)
+    raw = frame[regimen].astype(str)
+    rows = []
+    for name in present:
+        mask = (group == name).to_numpy()
+        rows.append({"group": name, "regimens": "; ".join(sorted(set(raw[mask]))),
+                     "n": int(mask.sum()), "pcr": int(y[mask].sum())})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("grouping", ["levels", "payload"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_regimen_groups_through_codes_equal_those_of_one_string_per_patient(grouping, seed):
+    """The Subsets page's regimen table reads groups and regimens through codes; its groups,
+    their order (ties included), regimens and counts equal those from ``astype(str)``."""
+    from her2er_dash.subsets import regimen as R
+
+    rng = np.random.default_rng(seed)
+    n = 600
+    classes = ["anthracycline-taxane", "taxane", "anti-HER2 ADC", "endocrine", "other"]
+    levels = rng.choice(classes if grouping == "payload" else ["A", "B", "C", "D"], n)
+    values = pd.Series(pd.Categorical(levels)) if seed % 2 else pd.Series(levels, dtype=object)
+    groups = R.regimen_groups(values, grouping=grouping)
+    keep = groups.notna().to_numpy()
+    frame = pd.DataFrame({"regimen": values[keep].reset_index(drop=True),
+                          "_regimen_group": groups[keep].reset_index(drop=True)})
+    if grouping == "levels":  # equal group sizes: their order is the order of first appearance
+        frame = frame.iloc[: 4 * (len(frame) // 8)]
+        frame["_regimen_group"] = np.tile(["B", "A", "D", "C"], len(frame) // 4)
+    y = rng.integers(0, 2, len(frame)).astype(float)
+    new = R._group_table(frame, "regimen", grouping, y, 0.05, 10, 5)
+    old = _regimen_table_from_strings(frame, "regimen", grouping, y)
+    pd.testing.assert_frame_equal(new[list(old.columns)], old, check_exact=True)

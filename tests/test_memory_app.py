@@ -3,6 +3,7 @@
 - The Evidence page's cached copies of the selection (an ER-category subset, a landmarked copy)
   carry only the columns their analysis reads, and every number on the page equals the one
   computed from copies with every column.
+- The Survival page's cached IPTW result keeps no per-patient values, and the page is unchanged.
 - A large upload keeps only its first rows for the mapping editor (not its whole parsed table),
   and the app says plainly that changing its mapping needs the file again.
 """
@@ -75,6 +76,51 @@ def test_evidence_copies_keep_only_the_analysis_columns_and_every_number_is_unch
     assert len(narrow_tables) == len(wide_tables)
     for narrow, wide in zip(narrow_tables, wide_tables, strict=True):
         pd.testing.assert_frame_equal(narrow, wide, check_exact=True)
+
+
+def _survival_page(spy: list) -> tuple[list[pd.DataFrame], list[str]]:
+    """Every table and sentence of the Survival page on the synthetic trial (IPTW panel
+    included), with each IPTW result the app computed recorded in ``spy``."""
+    at = goto(run_app(cohort="synthetic"), "3_Survival.py")
+    _clean(at)
+    at.selectbox(key="surv_iptw_trunc").set_value("1st / 99th percentiles").run()
+    _clean(at)
+    assert "iptw_rmst_diff_efs" in at.session_state["_tables"]
+    assert spy
+    tables = [d.value for d in at.dataframe]
+    texts = [str(e.value) for kind in ("markdown", "caption", "info", "warning")
+             for e in getattr(at, kind)]
+    return tables, texts
+
+
+def test_the_cached_iptw_result_keeps_no_per_patient_values_and_the_page_is_unchanged(monkeypatch):
+    from her2er_dash import survival
+
+    real = survival.iptw_kaplan_meier
+    spy: list = []
+
+    def recorded(*args, **kwargs):
+        spy.append(result := real(*args, **kwargs))
+        return result
+
+    monkeypatch.setattr(survival, "iptw_kaplan_meier", recorded)
+    lean_tables, lean_texts = _survival_page(spy)
+    assert all(r.weights.weights is None and r.weights.propensity is None for r in spy)
+    assert any("weights range" in t for t in lean_texts)
+
+    # the same page from results that keep every patient's weight (the app before this change)
+    import streamlit as st
+
+    st.cache_data.clear()
+    _ui().FRAME_CACHE.clear()
+    spy.clear()
+    monkeypatch.setattr(_ui().analysis, "CACHED_OPTIONS", {})
+    full_tables, full_texts = _survival_page(spy)
+    assert all(r.weights.weights is not None for r in spy)
+    assert lean_texts == full_texts
+    assert len(lean_tables) == len(full_tables)
+    for lean, full in zip(lean_tables, full_tables, strict=True):
+        pd.testing.assert_frame_equal(lean, full, check_exact=True)
 
 
 @pytest.mark.parametrize(("fn", "kwargs", "uses", "expected"), [

@@ -160,8 +160,16 @@ def _shares_buffer(a: pd.Series, b: pd.Series) -> bool:
             return values.array.codes
         return values.to_numpy(copy=False) if isinstance(values.dtype, np.dtype) else None
 
+    if isinstance(a.dtype, pd.ArrowDtype) and isinstance(b.dtype, pd.ArrowDtype):
+        return bool(_arrow_buffers(a) & _arrow_buffers(b))  # e.g. an upload's patient IDs
     left, right = buffer(a), buffer(b)
     return left is not None and right is not None and np.may_share_memory(left, right)
+
+
+def _arrow_buffers(values: pd.Series) -> set[int]:
+    """Addresses of the Arrow buffers holding ``values`` (through the Arrow array protocol)."""
+    chunks = values.array.__arrow_array__().chunks
+    return {b.address for chunk in chunks for b in chunk.buffers() if b is not None and b.size}
 
 
 #: The one byte-bounded cache of whole-cohort frames (:data:`CACHE_BUDGET_ENV`).

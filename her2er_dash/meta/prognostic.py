@@ -163,6 +163,7 @@ def ctneobc(
     clean, excl = survival_frame(
         frame, time, event, [study, group, exposure], what="the CTNeoBC analysis"
     )
+    del frame  # a copy of the columns, no longer needed: not kept through the fits (~25 MB at 700k)
     exclusions = Exclusions(len(df), len(clean), (*reasons, *excl.reasons))
     exposed, exposure_level, exposure_ref = _binary_exposure(
         clean[exposure], exposure, exposure_reference

@@ -18,7 +18,7 @@ conservative for IPTW. Checked against R in ``tests/test_adjusted.py``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -289,16 +289,18 @@ class PropensityWeights:
     """Propensity scores and IPTW weights for a two-level exposure.
 
     ``weights``: per analysed row (index of the input), the weight used (after truncation).
-    ``propensity``: P(exposed | confounders) per row. ``model``: the propensity model's odds
+    ``propensity``: P(exposed | confounders) per row. ``exposed``: 1 exposed, 0 reference, per
+    row. These three are None when asked for without them (``per_patient=False``): everything
+    else is summarised per group or per confounder. ``model``: the propensity model's odds
     ratios (term, odds_ratio, ci_low, ci_high, p). ``balance``: see :func:`balance_table`.
     ``summary``: group, n, sum_weights, min, median, max, ess (Kish effective sample size).
     ``truncation``: {"quantiles", "lower", "upper", "n_truncated"} (quantiles None: none).
     ``levels``: (reference, exposed).
     """
 
-    weights: pd.Series
-    propensity: pd.Series
-    exposed: pd.Series
+    weights: pd.Series | None
+    propensity: pd.Series | None
+    exposed: pd.Series | None
     model: pd.DataFrame
     balance: pd.DataFrame
     summary: pd.DataFrame
@@ -349,6 +351,7 @@ def propensity_weights(
     reference=None,
     stabilized: bool = True,
     truncate: tuple[float, float] | None = None,
+    per_patient: bool = True,
 ) -> PropensityWeights:
     """IPTW weights from a logistic propensity model of ``exposure`` on ``confounders``.
 
@@ -359,6 +362,9 @@ def propensity_weights(
     stabilized : weights P(A = a) / P(A = a | X) (default) instead of 1 / P(A = a | X).
     truncate : optional quantiles (lower, upper), e.g. (0.01, 0.99): weights beyond them are set
         to them. The number truncated is reported.
+    per_patient : keep each patient's weight, propensity and exposure (default). False leaves
+        them out (None) and keeps the summaries only, for a result that is kept: the app
+        caches one per selection, which held ~45 MB of per-patient values at 1M patients.
 
     Rows missing the exposure or a confounder are excluded (complete cases, counted by the
     caller's :class:`Exclusions`).
@@ -387,10 +393,13 @@ def propensity_weights(
     raw = numerator / np.where(a == 1, p, 1 - p)
     w, truncation = _truncate(raw, truncate)
     model = _wald_table(fit, names, _z(0.05)).iloc[1:].reset_index(drop=True)
+    def per_row(values: np.ndarray, name: str) -> pd.Series | None:
+        return pd.Series(values, index=frame.index, name=name) if per_patient else None
+
     return PropensityWeights(
-        weights=pd.Series(w, index=frame.index, name="weight"),
-        propensity=pd.Series(p, index=frame.index, name="propensity"),
-        exposed=pd.Series(a, index=frame.index, name="exposed"),
+        weights=per_row(w, "weight"),
+        propensity=per_row(p, "propensity"),
+        exposed=per_row(a, "exposed"),
         model=model[["term", "odds_ratio", "ci_low", "ci_high", "p"]],
         balance=balance_table(frame, confounders, a, w, labels),
         summary=_weight_summary(a, w, labels),
@@ -443,6 +452,7 @@ def iptw_kaplan_meier(
     tau: float | None = None,
     conf_type: str = "log",
     alpha: float = 0.05,
+    per_patient: bool = True,
 ) -> AdjustedSurvivalResult:
     """Confounder-adjusted survival curves of each exposure level (IPTW Kaplan-Meier).
 
@@ -452,6 +462,8 @@ def iptw_kaplan_meier(
     tau : horizon of the restricted mean survival time; default the shorter of the two groups'
         longest follow-up.
     conf_type : pointwise interval of the curves ("log" as survfit, "log-log" or "plain").
+    per_patient : keep each patient's weight, propensity and exposure in ``weights`` (default);
+        False leaves them out (see :func:`propensity_weights`). Nothing else changes.
 
     Returns the weighted curves with robust CIs, the balance table, weights and the RMST
     difference (exposed - reference) with a robust CI (normal approximation).
@@ -470,6 +482,8 @@ def iptw_kaplan_meier(
     t = clean[time].to_numpy(dtype=float)
     e = clean[event].to_numpy(dtype=float)
     w = weights.weights.to_numpy()
+    if not per_patient:
+        weights = replace(weights, weights=None, propensity=None, exposed=None)
     table, steps = _weighted_km_table(t, e, w, a.astype(np.int64), list(weights.levels),
                                       conf_type, z)  # fmt: skip
     last = [float(t[a == v].max()) for v in (0, 1)]
