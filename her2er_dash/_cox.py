@@ -316,7 +316,8 @@ def not_converged_message(name: str) -> str:
 def no_variation_message(names: list[str]) -> str:
     return (
         f"No variation in {_quoted(names)}"
-        " among the patients analysed (within strata), so its hazard ratio cannot be "
+        " among the patients at risk when events occur (within strata), so its hazard ratio "
+        "cannot be "
         "estimated. Remove that term or widen the selection."
     )
 
@@ -358,8 +359,17 @@ class Design:
         return self.layout.terms
 
     def stratum_columns(self) -> list[np.ndarray]:
-        """The covariate columns of the rows of each stratum."""
-        return [self.xt[:, a:b] for a, b in self.layout.stratum_rows]
+        """Per stratum, the covariate columns of its rows at risk at one of its event times
+        (none for a stratum without events): only they inform the partial likelihood."""
+        layout = self.layout
+        columns, blocks = [], layout.event_blocks
+        for (a, _), (first, stop) in zip(layout.stratum_rows, layout.stratum_blocks, strict=True):
+            events = blocks[(blocks >= first) & (blocks < stop)]
+            # rows are sorted by descending time: the earliest event's block closes the risk set
+            end = a if not len(events) else int(
+                layout.block_start[events[-1]] + layout.block_size[events[-1]])
+            columns.append(self.xt[:, a:end])
+        return columns
 
     def evaluate(self, beta: np.ndarray) -> CoxState:
         return evaluate(self.layout, self.xt, self.xev, beta, self.buffer, self.ev_sum)
@@ -464,8 +474,13 @@ def _polish(design: CoxDesign, beta: np.ndarray, state: CoxState, names: list[st
 
 
 def check_variation(design: CoxDesign) -> None:
-    """Raise naming every column that is constant within every stratum."""
-    blocks = design.stratum_columns()
+    """Raise naming every column that is constant among the patients at risk at the event
+    times of each stratum.
+
+    Such a column has no information (exactly zero); tested here on the data rather than on
+    the computed information, whose rounding differs between patient rows and count tables
+    (0 for one, 1e-16 for the other)."""
+    blocks = [block for block in design.stratum_columns() if block.shape[1]]
     flat = [
         name
         for j, name in enumerate(design.names)
@@ -603,15 +618,21 @@ def zph_test(
     return np.array(chisq), np.array(dof)
 
 
+def singular_as_r(matrix: np.ndarray) -> bool:
+    """Whether R's ``solve`` would refuse ``matrix`` as computationally singular: reciprocal
+    condition number (1-norm) below machine epsilon, or not finite."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rcond = 1 / np.linalg.cond(matrix, 1)
+    return not rcond >= np.finfo(float).eps
+
+
 def _quadratic_form(matrix: np.ndarray, vector: np.ndarray) -> float:
     """``v' M^-1 v``, NaN when M is singular (that PH test is then not computable).
 
     Singular as R's ``solve`` judges it: reciprocal condition number below machine epsilon, so
     an exactly singular matrix is refused whatever its rounding (rows and counts agree).
     """
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rcond = 1 / np.linalg.cond(matrix, 1)
-    if not rcond >= np.finfo(float).eps:
+    if singular_as_r(matrix):
         return float("nan")
     try:
         return float(vector @ np.linalg.solve(matrix, vector))

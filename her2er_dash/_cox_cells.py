@@ -56,7 +56,7 @@ class GroupedDesign:
     terms: EfronTerms
     xt: np.ndarray  # (p, G) centred covariates of the cells
     names: tuple[str, ...]
-    stratum_cells: tuple[np.ndarray, ...]  # cells with patients, per stratum
+    stratum_cells: tuple[np.ndarray, ...]  # cells at risk at an event time, per stratum
     at_risk: np.ndarray  # (K, G) patients at risk at each event block
     deaths: np.ndarray  # (K, G) deaths in each event block
     ev_sum: np.ndarray  # covariate sums over deaths
@@ -221,9 +221,20 @@ def prepare_grouped(
     block_time = layout.time[layout.block_start[ends]]
     return GroupedDesign(
         layout.terms, xt, _names(names, xt.shape[0]),
-        tuple(np.unique(sorted_cells[a:b]) for a, b in layout.stratum_rows),
-        per_block[ends], deaths, xt @ deaths.sum(axis=0), 1 - km_left_limit(layout, block_time),
+        _cells_at_risk(layout, per_block), per_block[ends], deaths, xt @ deaths.sum(axis=0),
+        1 - km_left_limit(layout, block_time),
     )  # fmt: skip
+
+
+def _cells_at_risk(layout: RiskLayout, at_risk: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per stratum, the cells with patients at risk at one of its event times (numbers at risk
+    per block, cumulated within strata, ``at_risk``): the earliest event has them all."""
+    events = layout.event_blocks
+    cells = []
+    for first, stop in layout.stratum_blocks:
+        own = events[(events >= first) & (events < stop)]
+        cells.append(np.flatnonzero(at_risk[own[-1]] > 0) if len(own) else np.zeros(0, int))
+    return tuple(cells)
 
 
 # ---------------------------------------------------------------------------------------------

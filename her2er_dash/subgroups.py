@@ -493,12 +493,13 @@ def _add_estimate(row: dict, fit: tuple[float, float] | str, z: float) -> None:
         return
     beta, var = fit
     se = np.sqrt(var)
-    row.update(
-        estimate=np.exp(beta),
-        ci_low=np.exp(beta - z * se),
-        ci_high=np.exp(beta + z * se),
-        p=2 * norm.sf(abs(beta / se)),
-    )
+    with np.errstate(over="ignore"):  # a very wide interval's upper end is +inf, as in R
+        row.update(
+            estimate=np.exp(beta),
+            ci_low=np.exp(beta - z * se),
+            ci_high=np.exp(beta + z * se),
+            p=2 * norm.sf(abs(beta / se)),
+        )
 
 
 def _interaction_p(split, levels: list[int]) -> tuple[float, str]:

@@ -230,3 +230,26 @@ def test_count_table_cox_is_fitted_per_cell_with_the_row_layouts_numbers(monkeyp
         np.testing.assert_allclose(grouped.ph_test["chisq"], reference.ph_test["chisq"],
                                    rtol=1e-9)
         assert grouped.loglik == pytest.approx(reference.loglik, rel=1e-13)
+
+
+def test_exposure_varying_only_where_nobody_has_an_event_has_no_information():
+    """Found by Hypothesis (tests/test_counts.py): stratum S1 has both exposure values but no
+    event, S2 has events but one exposure value. The information is exactly zero; the rows used
+    to be refused (Cholesky of 0) while the count table's rounding (1e-16) gave HR 1, p = 1."""
+    frame = pd.DataFrame({
+        "study": ["S1"] * 4 + ["S2"] * 6,
+        "x": [1.0, 1.0, 1.0, 0.0] + [0.0] * 6,
+        "time": [0.0] * 4 + [0.0, 0.0, 0.0, 1.0, 1.0, 1.0],
+        "event": [0, 0, 0, 0, 1, 1, 1, 0, 1, 1],
+    })
+    cells = frame.groupby(["study", "x", "time", "event"]).size().reset_index(name="n")
+    fits = {
+        "rows": lambda: cox_fit_arrays(frame.time, frame.event, frame[["x"]].to_numpy(),
+                                       strata=frame.study.to_numpy(), names=["er"]),
+        "counts": lambda: cox_fit_arrays(cells.time, cells.event, cells[["x"]].to_numpy(),
+                                         strata=cells.study.to_numpy(), names=["er"],
+                                         weights=cells.n.to_numpy()),
+    }
+    for fit in fits.values():
+        with pytest.raises(AnalysisError, match="No variation in 'er' among the patients at risk"):
+            fit()

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .._cox import singular_as_r
 from .._data import Exclusions, _complete_mask, as_list, require_columns
 from ..errors import AnalysisError
 from ..wording import count
@@ -623,6 +624,12 @@ class FineGrayResult:
         return 2 * (self.loglik[1] - self.loglik[0])
 
 
+_FG_SINGULAR = (
+    "The Fine-Gray model cannot separate the effects of its terms (collinear terms, or a "
+    "level without events); remove one of them or merge sparse categories."
+)
+
+
 def fine_gray(
     df: pd.DataFrame,
     time: str,
@@ -665,14 +672,14 @@ def fine_gray(
     p = design.x.shape[1]
     beta, converged, iterations = _fg_newton(data, p, gtol, max_iter)
     _, _, info = _fg_eval(data, beta)
-    try:
-        inverse = np.linalg.inv(info)
-    except np.linalg.LinAlgError:
-        raise AnalysisError(
-            "The Fine-Gray model cannot separate the effects of its terms (collinear terms, or a "
-            "level without events); remove one of them or merge sparse categories."
-        ) from None
+    # crr inverts the information with R's solve, which refuses a computationally singular
+    # matrix; inverting it anyway gives a sandwich variance with negative or infinite entries.
+    if singular_as_r(info):
+        raise AnalysisError(_FG_SINGULAR)
+    inverse = np.linalg.inv(info)
     var = inverse @ _fg_sandwich_middle(data, beta) @ inverse.T
+    if not (np.diag(var) > 0).all():
+        raise AnalysisError(_FG_SINGULAR)
     se = np.sqrt(np.diag(var))
     wald = beta / se
     with np.errstate(over="ignore"):
