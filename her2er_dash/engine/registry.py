@@ -528,13 +528,13 @@ class Registry:
         table = self._fetch(f"SELECT {listed}, GROUPING({listed}) AS __set, "
                             f"CAST(sum(__n) AS BIGINT) AS {COUNT} FROM ({cells}) "
                             f"GROUP BY GROUPING SETS ({grouping})")
-        by_set = {key: part for key, part in table.groupby("__set", sort=False)}
+        which = table["__set"].to_numpy()
         out = []
         for columns in sets:
             # GROUPING() sets bit (len - 1 - i) when union[i] is not grouped in that row's set
             mask = sum(1 << (len(union) - 1 - i) for i, c in enumerate(union)
                        if c not in columns)
-            part = by_set[mask][[*columns, COUNT]].reset_index(drop=True)
+            part = table.loc[which == mask, [*columns, COUNT]].reset_index(drop=True)
             out.append(Counts(self._typed(part, columns)))
         return out
 
@@ -571,7 +571,11 @@ class Registry:
                     codes, categories=list(CODED_LEVELS[column]),
                     ordered=column in ("er_category", "her2_category"))
             elif column in self.categories:
-                table[column] = pd.Categorical(table[column], categories=self.categories[column])
+                levels = self.categories[column]
+                dtype = table[column].dtype
+                if not (isinstance(dtype, pd.CategoricalDtype) and not dtype.ordered
+                        and list(dtype.categories) == levels):  # an ENUM arrives as it is
+                    table[column] = pd.Categorical(table[column], categories=levels)
         return table
 
     # -- what the widgets offer -----------------------------------------------------------------
