@@ -65,13 +65,12 @@ def _stratum_sums(
         uniq, inverse = np.unique(time, return_inverse=True)
         block_stratum = np.zeros(len(uniq), dtype=np.int64)
     else:
-        order = np.lexsort((time, strata))
-        t_sorted, s_sorted = time[order], strata[order]
-        new = np.ones(len(order), dtype=bool)
-        new[1:] = (t_sorted[1:] != t_sorted[:-1]) | (s_sorted[1:] != s_sorted[:-1])
-        inverse = np.empty(len(order), dtype=np.int64)
-        inverse[order] = np.cumsum(new) - 1
-        block_stratum = s_sorted[new]
+        # blocks of (stratum, time), ordered by stratum then time: two sorts of numbers are
+        # cheaper than np.lexsort over the pair
+        uniq, rank = np.unique(time, return_inverse=True)
+        blocks, inverse = np.unique(strata.astype(np.int64) * len(uniq) + rank,
+                                    return_inverse=True)
+        block_stratum = blocks // max(len(uniq), 1)
     n_blocks = len(block_stratum)
     cell = inverse * n_groups + codes
     size = n_blocks * n_groups
