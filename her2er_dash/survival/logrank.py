@@ -90,7 +90,7 @@ def _stratum_sums(
         weight = np.empty(n_blocks)
         for a, b in zip(first, last, strict=True):
             km = np.cumprod(1 - d_any[a:b] / n_any[a:b])
-            before = np.concatenate(([1.0], km[:-1]))
+            before = np.concatenate(([1.0], km[:-1]))[: b - a]
             weight[a:b] = before**rho * (1 - before) ** gamma
     else:
         weight = np.ones(n_blocks)
