@@ -313,3 +313,32 @@ def test_a_group_whose_only_event_comes_first_is_refused_by_both_fits():
         with pytest.raises(AnalysisError) as refused:
             survival.cox(data, T, E, ["arm"])
         assert any(cause in str(refused.value) for cause in NO_FINITE_ESTIMATE)
+
+
+@pytest.mark.parametrize(("rho", "gamma"), [(0.0, 0.0), (1.0, 0.0), (0.0, 1.0)])
+def test_stratified_logrank_sums_each_stratum_alone(rho, gamma):
+    """All strata computed together (one pass) = each stratum's own sums added: observed and
+    expected per group, with patient rows and with counts per row; strata of one patient, of
+    one group and without events included."""
+    rng = np.random.default_rng(11)
+    n = 4000
+    time = np.round(rng.exponential(30, n))  # many ties within and across strata
+    event = (rng.random(n) < 0.4).astype(np.int64)
+    codes = rng.integers(0, 3, n)
+    strata = rng.integers(0, 12, n)
+    strata[0] = 12  # a stratum of one patient
+    codes[strata == 5] = 1  # a stratum of one group
+    event[strata == 7] = 0  # a stratum without events
+    patients = rng.integers(1, 5, n)
+    for weights in (None, patients):
+        _, _, observed, expected = survival.logrank_arrays(
+            time, event, codes, 3, strata=strata, rho=rho, gamma=gamma, patients=weights)
+        o_sum, e_sum = np.zeros(3), np.zeros(3)
+        for s in np.unique(strata):
+            rows = strata == s
+            _, _, o, e = survival.logrank_arrays(
+                time[rows], event[rows], codes[rows], 3, rho=rho, gamma=gamma,
+                patients=None if weights is None else weights[rows])
+            o_sum, e_sum = o_sum + o, e_sum + e
+        np.testing.assert_allclose(observed, o_sum, rtol=1e-12)
+        np.testing.assert_allclose(expected, e_sum, rtol=1e-12)

@@ -492,3 +492,31 @@ def test_a_sample_from_the_lowest_keys_copy_equals_one_from_every_patient(synthe
         samples.append(reg.sample(flt, size=200))
     assert 100 < len(samples[0]) < 300
     pd.testing.assert_frame_equal(samples[0], samples[1])
+
+
+def test_event_and_pcr_codes_are_stored_small_and_read_back_as_the_files_numbers(synthetic,
+                                                                                 tmp_path):
+    path, frame = synthetic
+    flt = CohortFilter(her2_status=("positive",), pcr_itt=True)
+    reg = Registry.open(path, threads=1)
+    table = reg.classified_table(flt)
+    types = dict(reg._fetch(f"DESCRIBE SELECT * FROM {table}")[["column_name",
+                                                                "column_type"]].values)
+    assert (types[E], types["pcr"]) == ("TINYINT", "TINYINT")
+    assert types[T] == "DOUBLE"
+    rows = flt.apply(frame).data
+    sample = reg.sample(flt, size=10**9).sort_values("patient_id").reset_index(drop=True)
+    expected = rows.sort_values("patient_id").reset_index(drop=True)
+    for column in (E, "pcr", "os_event"):
+        assert sample[column].dtype == np.float64
+        assert_frames(expected[[column]], sample[[column]])
+    assert reg.levels("pcr", flt) == sorted({str(v) for v in rows["pcr"].dropna()})
+    # a value that is not a whole code keeps the column's numbers unchanged (DOUBLE)
+    odd = frame.assign(efs_event=frame["efs_event"].where(frame.index != 3, 0.5))
+    odd.to_parquet(tmp_path / "odd.parquet")
+    other = Registry.open(tmp_path / "odd.parquet", threads=1)
+    table = other.classified_table(CohortFilter())
+    types = dict(other._fetch(f"DESCRIBE SELECT * FROM {table}")[["column_name",
+                                                                  "column_type"]].values)
+    assert (types[E], types["pcr"]) == ("DOUBLE", "TINYINT")
+    assert 0.5 in set(other.sample(CohortFilter(), size=10**9)[E])

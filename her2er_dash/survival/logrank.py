@@ -51,27 +51,49 @@ class LogrankResult:
 
 def _stratum_sums(
     time: np.ndarray, event: np.ndarray, codes: np.ndarray, n_groups: int, rho: float,
-    gamma: float, patients: np.ndarray | None = None,
+    gamma: float, patients: np.ndarray | None = None, strata: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
-    """Observed, expected (weighted) and the variance matrix of one stratum (survdiff2.c).
+    """Observed, expected (weighted) and the variance matrix, summed over strata (survdiff2.c).
 
-    ``patients``: patients per row (a count table); None for one patient per row.
+    ``patients``: patients per row (a count table); None for one patient per row. ``strata``:
+    integer stratum codes (None: one stratum). Every stratum is computed in the same arrays
+    (rows ordered by stratum, then time; numbers at risk are counted within each stratum) rather
+    than one stratum at a time: the study-stratified test of a 10M-patient registry (472,766
+    cells, 20 studies) took 0.25 s as a loop over the strata.
     """
-    uniq, inverse = np.unique(time, return_inverse=True)
+    if strata is None:
+        uniq, inverse = np.unique(time, return_inverse=True)
+        block_stratum = np.zeros(len(uniq), dtype=np.int64)
+    else:
+        # blocks of (stratum, time), ordered by stratum then time: two sorts of numbers are
+        # cheaper than np.lexsort over the pair
+        uniq, rank = np.unique(time, return_inverse=True)
+        blocks, inverse = np.unique(strata.astype(np.int64) * len(uniq) + rank,
+                                    return_inverse=True)
+        block_stratum = blocks // max(len(uniq), 1)
+    n_blocks = len(block_stratum)
     cell = inverse * n_groups + codes
-    size = len(uniq) * n_groups
+    size = n_blocks * n_groups
     died = event if patients is None else event * patients
     deaths = np.bincount(cell, weights=died, minlength=size).reshape(-1, n_groups)
     counts = np.bincount(cell, weights=patients, minlength=size).reshape(-1, n_groups)
-    risk = np.cumsum(counts[::-1], axis=0)[::-1]
+    # at risk: everyone of the stratum from this time on (whole numbers, so the differences of
+    # the cumulative sums are exact)
+    behind = np.cumsum(counts[::-1], axis=0)[::-1]
+    first = np.flatnonzero(np.r_[True, block_stratum[1:] != block_stratum[:-1]])
+    last = np.r_[first[1:], n_blocks]  # one past each stratum's last block
+    after = np.vstack([behind[first[1:]], np.zeros((1, n_groups))])
+    risk = behind - np.repeat(after, last - first, axis=0)
     if rho or gamma:
-        # Weights from the pooled Kaplan-Meier of the stratum, just before each time.
+        # Weights from the pooled Kaplan-Meier of each stratum, just before each time.
         d_any, n_any = deaths.sum(axis=1), risk.sum(axis=1)
-        km = np.cumprod(1 - d_any / n_any)
-        before = np.concatenate(([1.0], km[:-1]))
-        weight = before**rho * (1 - before) ** gamma
+        weight = np.empty(n_blocks)
+        for a, b in zip(first, last, strict=True):
+            km = np.cumprod(1 - d_any[a:b] / n_any[a:b])
+            before = np.concatenate(([1.0], km[:-1]))[: b - a]
+            weight[a:b] = before**rho * (1 - before) ** gamma
     else:
-        weight = np.ones(len(uniq))
+        weight = np.ones(n_blocks)
     has_event = deaths.sum(axis=1) > 0
     deaths, risk = deaths[has_event], risk[has_event].astype(float)
     weight = weight[has_event]
@@ -103,16 +125,8 @@ def logrank_arrays(
     S(t-)^rho (1 - S(t-))^gamma, S the Kaplan-Meier of the stratum (``survdiff(rho=)`` is gamma 0).
     ``patients`` holds the patients per row of a count table (None: one per row).
     """
-    if strata is None:
-        observed, expected, var = _stratum_sums(time, event, codes, n_groups, rho, gamma, patients)
-    else:
-        observed, expected = np.zeros(n_groups), np.zeros(n_groups)
-        var = np.zeros((n_groups, n_groups))
-        for s in np.unique(strata):
-            rows = strata == s
-            o, e, v = _stratum_sums(time[rows], event[rows], codes[rows], n_groups, rho, gamma,
-                                    None if patients is None else patients[rows])
-            observed, expected, var = observed + o, expected + e, var + v
+    observed, expected, var = _stratum_sums(time, event, codes, n_groups, rho, gamma, patients,
+                                            None if strata is None else np.asarray(strata))
     used = np.flatnonzero(expected > 0)
     if len(used) < 2:
         return 0.0, 0, observed, expected
@@ -128,20 +142,36 @@ def logrank_arrays(
     return statistic, len(used) - 1, observed, expected
 
 
-#: Our method names -> statsmodels' ``multipletests`` names (R ``p.adjust`` spells them alike).
-_MULTIPLETESTS = {"holm": "holm", "bonferroni": "bonferroni", "BH": "fdr_bh"}
-
-
 def p_adjust(p: np.ndarray, method: str) -> np.ndarray:
-    """Multiplicity adjustment as R's ``p.adjust`` (holm, bonferroni, BH, none), computed by
-    statsmodels' ``multipletests``."""
-    from statsmodels.stats.multitest import multipletests
+    """Multiplicity adjustment as R's ``p.adjust`` (holm, bonferroni, BH, none), R's formulas;
+    missing p-values stay missing and do not count as tests (as in R).
 
+    Written here rather than called from statsmodels' ``multipletests``, whose Holm branch runs
+    a full ``gc.collect()`` on every call: 0.07 s in a benchmark process, more in a server
+    holding many sessions' objects, on every pairwise log-rank table.
+    """
     _check_choice(method, ADJUST_METHODS, "adjust")
     p = np.asarray(p, dtype=float)
-    if method == "none" or len(p) == 0:
-        return p.copy()
-    return multipletests(p, method=_MULTIPLETESTS[method])[1]
+    out = p.copy()
+    known = ~np.isnan(p)
+    values = p[known]
+    n = len(values)
+    if method == "none" or n == 0:
+        return out
+    if method == "bonferroni":
+        adjusted = np.minimum(1.0, n * values)
+    elif method == "holm":
+        order = np.argsort(values, kind="stable")
+        steps = np.maximum.accumulate((n - np.arange(n)) * values[order])
+        adjusted = np.empty(n)
+        adjusted[order] = np.minimum(1.0, steps)
+    else:  # BH
+        order = np.argsort(-values, kind="stable")
+        steps = np.minimum.accumulate(n / np.arange(n, 0, -1) * values[order])
+        adjusted = np.empty(n)
+        adjusted[order] = np.minimum(1.0, steps)
+    out[known] = adjusted
+    return out
 
 
 def _prepare_stratified(df, time: str, event: str, by: str, strata: list[str]):
@@ -158,7 +188,13 @@ def _prepare_stratified(df, time: str, event: str, by: str, strata: list[str]):
     clean, excl = survival_frame(needed, time, event, [by, *strata],
                                  what="a stratified log-rank test", count=count)
     codes, labels = _group_codes(clean[by])
-    strata_codes = clean.groupby(strata, sort=True, observed=True).ngroup().to_numpy()
+    first = clean[strata[0]]
+    if len(strata) == 1 and isinstance(first.dtype, pd.CategoricalDtype):
+        # the same partition as the groupby below, in the same order, without hashing
+        # (a 10M-patient registry's study-stratified cells: 472,766 rows)
+        strata_codes = first.cat.codes.to_numpy(dtype=np.int64)
+    else:
+        strata_codes = clean.groupby(strata, sort=True, observed=True).ngroup().to_numpy()
     t = clean[time].to_numpy(dtype=float)
     e = clean[event].to_numpy(dtype=np.int64)
     return t, e, codes, labels, excl, strata_codes, weights(clean, count)
