@@ -34,6 +34,8 @@ _RANGES: dict[str, tuple[float, float, str]] = {
     "her2_copy_number": (0, 200, "HER2 copies per cell above 200 are implausible"),
 }
 _TEXT_COLUMNS = ("patient_id", "study", "arm", "grade", "t_stage", "n_stage", "rcb_class")
+#: Text columns with one value per patient (see :func:`_text_masks`).
+_IDENTIFIER_COLUMNS = ("patient_id",)
 
 
 def rows_text(mask: np.ndarray) -> str:
@@ -245,8 +247,15 @@ def _check_separation(df: pd.DataFrame) -> list[dict]:
     return out
 
 
-def _text_masks(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """(formula-like, HTML-like) cell masks, computed on distinct values with pyarrow."""
+def _text_masks(series: pd.Series, *, distinct: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(formula-like, HTML-like) cell masks, computed on distinct values with pyarrow.
+
+    ``distinct``: the values are (nearly) all different, e.g. patient IDs: the masks are computed
+    on the cells themselves, without finding the distinct values first (at 1M IDs that hash
+    table and its codes raised the upload's peak memory by ~55 MB, for no fewer values).
+    """
+    if distinct and not isinstance(series.dtype, pd.CategoricalDtype):
+        return _cell_masks(series)
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -269,6 +278,28 @@ def _text_masks(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
             np.where(index >= 0, np.append(markup, False)[index], none[index]))
 
 
+def _cell_masks(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_text_masks` cell by cell (the same rules; a missing cell matches neither)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    values = series.to_numpy(dtype=object)
+    missing = pd.isna(values)
+    try:
+        text = pa.array(values, type=pa.string(), from_pandas=True)
+    except (pa.ArrowException, TypeError):
+        text = pa.array([None if gone else str(v) for v, gone in zip(values, missing, strict=True)],
+                        type=pa.string())
+    formula = pc.fill_null(pc.match_substring_regex(text, r"^[=+\-@\t\r]"), False).to_numpy(
+        zero_copy_only=False)
+    if formula.any():
+        numeric = pd.to_numeric(pd.Series(values[formula]), errors="coerce").notna().to_numpy()
+        formula[np.flatnonzero(formula)[numeric]] = False
+    markup = pc.fill_null(pc.match_substring_regex(text, r"<\s*/?\s*[a-zA-Z][^>]*>"),
+                          False).to_numpy(zero_copy_only=False)
+    return formula, markup
+
+
 def _holds_text(values: pd.Series) -> bool:
     """Whether a column can hold text cells, whatever its dtype: object, pandas' string dtypes
     ("str" by default from pandas 3, "string[python]", "string[pyarrow]") or categorical."""
@@ -283,7 +314,7 @@ def _check_text(df: pd.DataFrame) -> list[dict]:
     for col in _TEXT_COLUMNS:
         if col not in df or not _holds_text(df[col]):
             continue
-        formula, markup = _text_masks(df[col])
+        formula, markup = _text_masks(df[col], distinct=col in _IDENTIFIER_COLUMNS)
         if formula.any():
             out.append(issue("warning", col, formula, "Cells start with = + - or @ (a spreadsheet "
                              "formula). They are kept as text and escaped on export; check the "

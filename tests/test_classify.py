@@ -455,3 +455,17 @@ def test_status_columns_with_pandas_na_are_unknown_not_an_error():
     out = classify.classify_cohort(df)
     assert out["hr_status"].tolist()[0] == "positive"
     assert out["hr_status"].isna().sum() == 4  # ER-negative with PR unknown is HR unknown
+
+
+def test_ish_groups_by_masks_equal_the_asco_cap_decision_tree():
+    """Groups 1-5 (ASCO/CAP 2018) on every boundary and missing value, as the nested rule."""
+    from her2er_dash.classify import _ish_group_array
+
+    values = np.array([np.nan, 0.0, 1.99, 2.0, 2.01, 3.99, 4.0, 4.01, 5.99, 6.0, 6.01, 12.0])
+    ratio, copies = (a.ravel() for a in np.meshgrid(values, values))
+    expected = np.where(ratio >= 2.0, np.where(copies >= 4.0, 1.0, 2.0),
+                        np.where(copies >= 6.0, 3.0, np.where(copies >= 4.0, 4.0, 5.0)))
+    expected[np.isnan(ratio) | np.isnan(copies)] = np.nan
+    got = _ish_group_array(ratio, copies)
+    assert got.dtype == expected.dtype
+    np.testing.assert_array_equal(got, expected)

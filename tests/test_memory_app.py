@@ -215,3 +215,49 @@ def test_only_tables_of_more_values_than_the_limit_are_cut():
     assert memory.keeps_table_for_remapping(1000, 27)
     assert memory.keeps_table_for_remapping(memory.REMAP_TABLE_CELLS, 1)
     assert not memory.keeps_table_for_remapping(1_000_000, 27)
+
+
+def test_widget_labels_keep_no_page_namespace_alive():
+    """Streamlit keeps each widget's ``format_func`` after its page is left; a page's lambda
+    would hold the page's namespace, and with it the page's filtered copy of the cohort, outside
+    the byte-bounded frame cache. ``ui.selectbox``/``ui.multiselect`` hand Streamlit the labels
+    instead, and the widgets show the same labels."""
+    import gc
+
+    from her2er_dash import schema
+
+    at = goto(run_app(cohort="synthetic"), "3_Survival.py")
+    at.sidebar.multiselect(key="f_her2").set_value(["positive"]).run()
+    _clean(at)
+    compare = at.selectbox(key="surv_by")  # its format_func is a lambda of the page
+    assert compare.value == "er_category"
+    assert compare.options[0] == "(none)"
+    assert schema.column_label("er_category") in compare.options
+    assert schema.column_label("hr_status") in compare.options
+    filtered = [v for key, (v, _) in _ui().FRAME_CACHE._items.items() if key[0] == "filtered"]
+    assert filtered
+    selected, width = filtered[-1].data.shape
+    del filtered
+    goto(at, "6_Methods.py")
+    _clean(at)
+    _ui().FRAME_CACHE.clear()
+    gc.collect()
+    alive = [o for o in gc.get_objects()
+             if isinstance(o, pd.DataFrame) and len(o) == selected and o.shape[1] == width]
+    assert not alive, "the Survival page's filtered copy outlived the page"
+
+
+def test_option_labels_are_the_format_funcs_and_hold_no_reference_to_it():
+    import gc
+
+    from ui.view import OptionLabels
+
+    def label(option):
+        return f"<{option}>"
+
+    labels = OptionLabels(["a", "b", 3], label)
+    assert [labels(o) for o in ["a", "b", 3]] == ["<a>", "<b>", "<3>"]
+    with pytest.raises(KeyError):
+        labels("not an option")  # Streamlit then shows str(value), as for a failing format_func
+    assert label not in gc.get_referents(labels)
+    assert all(label not in gc.get_referents(r) for r in gc.get_referents(labels))

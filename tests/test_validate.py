@@ -153,3 +153,26 @@ def test_text_checks_with_pandas_3_string_inference():
         report = validate_cohort(frame)
     assert _find(report, "arm", "spreadsheet formula")["rows"] == "1"
     assert _find(report, "arm", "HTML markup")["rows"] == "2"
+
+
+@pytest.mark.parametrize("dtype", [object, pd.StringDtype(), pd.StringDtype("pyarrow")])
+def test_patient_ids_are_checked_cell_by_cell_with_the_same_result(dtype):
+    """Patient IDs (one per patient) are checked without finding their distinct values first
+    (a hash table of 1M IDs for nothing); the masks equal those of the distinct-value path."""
+    from her2er_dash.validate import _text_masks
+
+    ids = pd.Series(["=cmd|' /C calc'!A0", "P2", "<img src=x>", None, "-12", "+3.5e2", "@x",
+                     "\tq", "P2", "- 1"], dtype=dtype)
+    cell = _text_masks(ids, distinct=True)
+    distinct = _text_masks(ids)
+    for a, b in zip(cell, distinct, strict=True):
+        np.testing.assert_array_equal(a, b)
+        assert a.dtype == b.dtype == bool
+    np.testing.assert_array_equal(np.flatnonzero(cell[0]), [0, 6, 7, 9])
+    np.testing.assert_array_equal(np.flatnonzero(cell[1]), [2])
+    mixed = pd.Series([1, "=a", 2.5, None, "<p>", np.nan], dtype=object)
+    for a, b in zip(_text_masks(mixed, distinct=True), _text_masks(mixed), strict=True):
+        np.testing.assert_array_equal(a, b)
+    report = validate_cohort(pd.DataFrame({"patient_id": ids.fillna("P0"), "study": "S1"}))
+    assert _find(report, "patient_id", "spreadsheet formula")["rows"] == "1, 7, 8, 10"
+    assert _find(report, "patient_id", "HTML markup")["rows"] == "3"

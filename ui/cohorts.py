@@ -271,16 +271,19 @@ def load_uploads(files, mapping_file=None, encoding: str | None = None) -> None:
         with st.spinner(f"Reading {name}…"):
             source = list(files) if len(files) > 1 else files[0]
             raw = cohort_io.read_source(source, mapping=mapping, name=name, encoding=encoding)
-            loaded = cohort_io.build_cohort(raw, mapping)
+            whole = memory.keeps_table_for_remapping(*raw.frame.shape)
+            # A large table's first rows are all the session keeps of it: taken now, so that
+            # building the cohort can let the parsed rows go once they are mapped.
+            kept = None if whole else _first_rows(raw)
+            loaded = cohort_io.build_cohort(raw, mapping, release=not whole)
     except ValueError as exc:
         st.session_state["_last_upload"] = None
         st.error(plain(exc))
         return
-    whole = memory.keeps_table_for_remapping(*raw.frame.shape)
     st.session_state["_last_upload_token"] = add_upload(
-        loaded, name, cohort_io.compact(raw if whole else _first_rows(raw)),
+        loaded, name, cohort_io.compact(raw if whole else kept),
         origin={"files": [f.name for f in files], "encoding": encoding}, remap_needs_file=not whole)
-    del raw, source, files  # our last references to the uploaded bytes go with this run
+    del raw, kept, source, files  # our last references to the uploaded bytes go with this run
     # A new uploader key replaces the widget with an empty one: its files leave the session's
     # widget state. (Streamlit's upload store frees their bytes when the session ends; it has
     # no public call to free them earlier.)

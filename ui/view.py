@@ -190,10 +190,42 @@ def within(low: float, high: float) -> Callable[[Any], tuple[float, float]]:
     return check
 
 
+class OptionLabels:
+    """A widget's ``format_func`` as the labels of its options, computed when it is drawn.
+
+    Streamlit keeps every widget's ``format_func`` in the session (its widget metadata is never
+    pruned, and AppTest saves it too) after the page that drew it is left. A function defined in
+    a page script (a lambda) holds that page's whole namespace, and with it the page's last
+    filtered copy of the cohort: at 1M patients the Survival and Subgroups pages' lambdas kept
+    ~210 MB alive outside the byte-bounded frame cache for the rest of the session. The labels
+    hold only their texts. A value that is not an option raises KeyError, which Streamlit
+    answers with ``str(value)``, as for any ``format_func`` that fails.
+    """
+
+    __slots__ = ("_labels",)
+
+    def __init__(self, options, format_func: Callable[[Any], Any]):
+        self._labels = {option: format_func(option) for option in options}
+
+    def __call__(self, option: Any) -> Any:
+        return self._labels[option]
+
+
+def _labelled(options, kwargs: dict) -> dict:
+    """``kwargs`` with a ``format_func`` given as :class:`OptionLabels` (none: unchanged)."""
+    format_func = kwargs.get("format_func")
+    if format_func is None or isinstance(format_func, OptionLabels):
+        return kwargs
+    try:
+        return {**kwargs, "format_func": OptionLabels(options, format_func)}
+    except TypeError:  # options that cannot be dictionary keys: Streamlit's own handling
+        return kwargs
+
+
 def selectbox(label: str, options: list, *, key: str, default=None, **kwargs):
     default = options[0] if default is None else default
     remember(key, default, one_of(options, default))
-    st.selectbox(label, options, key=key, **kwargs)
+    st.selectbox(label, options, key=key, **_labelled(options, kwargs))
     return record(key)
 
 
@@ -217,7 +249,7 @@ def level_pair(levels: list, *, keys: tuple[str, str], labels: tuple[str, str],
 
 def multiselect(label: str, options: list, *, key: str, default=(), **kwargs) -> list:
     remember(key, list(default), subset_of(options))
-    st.multiselect(label, options, key=key, **kwargs)
+    st.multiselect(label, options, key=key, **_labelled(options, kwargs))
     return record(key)
 
 
