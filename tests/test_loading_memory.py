@@ -94,3 +94,65 @@ def test_dictionary_columns_of_a_real_file_give_the_same_cohort():
     lean = cohort.build_cohort(categorical_raw, None)
     pd.testing.assert_frame_equal(lean.data, plain.data, check_exact=True)
     assert lean.mapping.to_json() == plain.mapping.to_json()
+
+
+# --------------------------------------------------------------------------------------------
+# The memory settings a plain `streamlit run` applies itself (ui.process)
+# --------------------------------------------------------------------------------------------
+
+
+class _FakeGlibc:
+    def __init__(self, accepts: bool = True):
+        self.calls: list[tuple[int, int]] = []
+        self.accepts = accepts
+
+    def mallopt(self, parameter: int, value: int) -> int:
+        self.calls.append((parameter, value))
+        return 1 if self.accepts else 0
+
+
+@pytest.fixture
+def arrow_pool():
+    """pyarrow, its default pool set to mimalloc for the test and restored after it."""
+    import pyarrow as pa
+
+    before = pa.default_memory_pool()
+    try:
+        pa.set_memory_pool(pa.mimalloc_memory_pool())
+    except NotImplementedError:
+        pytest.skip("this pyarrow build has no mimalloc pool to start from")
+    yield pa
+    pa.set_memory_pool(before)
+
+
+def test_a_plain_streamlit_run_gets_the_launchers_memory_settings(arrow_pool):
+    from her2er_dash.cli import app_environment
+    from ui import process
+
+    libc = _FakeGlibc()
+    done = process.apply_memory_settings({}, libc)
+    assert libc.calls == [(process.M_MMAP_THRESHOLD, 1024**2)]
+    assert arrow_pool.default_memory_pool().backend_name == "system"
+    # the same values the launcher puts in the environment
+    wanted = app_environment({})
+    assert done == {k: wanted[k] for k in (process.THRESHOLD_ENV, process.POOL_ENV)}
+
+
+def test_settings_the_environment_makes_are_left_alone(arrow_pool):
+    from ui import process
+
+    libc = _FakeGlibc()
+    launched = {process.THRESHOLD_ENV: "1048576", process.POOL_ENV: "mimalloc"}
+    assert process.apply_memory_settings(launched, libc) == {}
+    assert libc.calls == []
+    assert arrow_pool.default_memory_pool().backend_name == "mimalloc"
+
+
+@pytest.mark.parametrize("libc", [False, _FakeGlibc(accepts=False)], ids=["not glibc", "refused"])
+def test_without_the_mmap_threshold_arrow_keeps_its_own_pool(arrow_pool, libc):
+    """The system pool is worse than mimalloc when glibc's heap keeps freed columns, so it is
+    only chosen together with the threshold (another C library: nothing is changed)."""
+    from ui import process
+
+    assert process.apply_memory_settings({}, libc) == {}
+    assert arrow_pool.default_memory_pool().backend_name == "mimalloc"

@@ -62,6 +62,7 @@ from .keys import (
     known_as,
     known_key,
 )
+from .process import apply_memory_settings
 from .registry import (
     COUNTS_ANALYSES,
     DATA_DIR_ENV,
@@ -130,6 +131,10 @@ from .view import (
     uploads,
     within,
 )
+
+# Before any cohort is read: under a plain `streamlit run` (Community Cloud) the launcher's memory
+# settings are missing, and those that can still be set in a running process are set here.
+apply_memory_settings()
 
 __all__ = [
     "ActiveCohort",
