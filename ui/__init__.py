@@ -11,6 +11,7 @@ then the cached analysis wrappers, then the drawing helpers, all as ``ui.<name>`
 - :mod:`.keys` - caches by result key (payloads, Arrow tables, options, fingerprints);
 - :mod:`.render` - panels, tables, downloads and figures;
 - :mod:`.sidebar` - the shared sidebar, page chrome and the view spec.
+- :mod:`.process` - the launcher's memory settings, applied on import under a plain ``streamlit run``.
 
 Privacy: uploaded files are parsed from memory into ``st.session_state`` (one browser session)
 and never written to disk or logged. The uploaded bytes are not kept after loading: the session
