@@ -14,6 +14,14 @@ measured with:
   is freed. glibc otherwise raises that threshold after the first such free, so later columns
   come from the heap, whose freed pages stay in the process: with a 1M-patient upload visiting
   every page, peak RSS 1,754 MB without and 1,600 MB with it (benchmarks/README.md).
+* ``ARROW_DEFAULT_MEMORY_POOL=system`` (Arrow's documented switch, read when its default pool is
+  first used): Arrow buffers (a Parquet upload's columns while it is read, Arrow-string patient
+  IDs) come from glibc's malloc, so with the threshold above a freed column goes back to the
+  system at once. Arrow's bundled mimalloc keeps freed pages for a while and returns them later,
+  so how much of a 1M-patient Parquet read (~290 MB) was still held when the mapping's columns
+  were built varied between runs: loading peak 727-945 MB with mimalloc, 657 MB every time with
+  the system pool (benchmarks/README.md). Without the threshold the system pool is worse than
+  mimalloc (glibc's heap keeps the freed columns), so the two are set together.
 * the working directory is the app's folder, so its ``.streamlit/config.toml`` applies;
 * ``TMPDIR`` is a private folder in memory (``/dev/shm``, a tmpfs, where it exists): Streamlit's web
   server (Starlette's form parser) spools an upload larger than 1 MB to an unnamed temporary file
@@ -60,6 +68,7 @@ def app_environment(base: dict[str, str] | None = None, *, tmpdir: str | None = 
     env = dict(os.environ if base is None else base)
     env.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
     env.setdefault("MALLOC_MMAP_THRESHOLD_", str(MMAP_THRESHOLD))
+    env.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
     if tmpdir is not None:
         env["TMPDIR"] = tmpdir
     return env
@@ -124,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     known, rest = parser.parse_known_args(argv)
     cmd = command(rest)
     if known.print_command:
-        print(f"cd {app_dir()} && NUMPY_MADVISE_HUGEPAGE=0 MALLOC_MMAP_THRESHOLD_={MMAP_THRESHOLD} {' '.join(cmd)}")
+        settings = " ".join(f"{k}={v}" for k, v in app_environment({}).items())
+        print(f"cd {app_dir()} && {settings} {' '.join(cmd)}")
         return 0
     with memory_tmpdir() as tmpdir:
         if tmpdir is None:

@@ -11,6 +11,7 @@ then the cached analysis wrappers, then the drawing helpers, all as ``ui.<name>`
 - :mod:`.keys` - caches by result key (payloads, Arrow tables, options, fingerprints);
 - :mod:`.render` - panels, tables, downloads and figures;
 - :mod:`.sidebar` - the shared sidebar, page chrome and the view spec.
+- :mod:`.process` - the launcher's memory settings, applied on import under a plain ``streamlit run``.
 
 Privacy: uploaded files are parsed from memory into ``st.session_state`` (one browser session)
 and never written to disk or logged. The uploaded bytes are not kept after loading: the session
@@ -62,6 +63,7 @@ from .keys import (
     known_as,
     known_key,
 )
+from .process import apply_memory_settings
 from .registry import (
     COUNTS_ANALYSES,
     DATA_DIR_ENV,
@@ -130,6 +132,10 @@ from .view import (
     uploads,
     within,
 )
+
+# Before any cohort is read: under a plain `streamlit run` (Community Cloud) the launcher's memory
+# settings are missing, and those that can still be set in a running process are set here.
+apply_memory_settings()
 
 __all__ = [
     "ActiveCohort",

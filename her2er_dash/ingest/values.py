@@ -302,7 +302,21 @@ def parse_category(series: pd.Series, given: dict | None = None, *, name: str = 
 
 
 def parse_text(series: pd.Series) -> Parsed:
-    """Identifiers and labels as stripped text (``7.0`` -> ``"7"``), missing stays NaN."""
+    """Identifiers and labels as stripped text (``7.0`` -> ``"7"``), missing stays NaN.
+
+    A categorical column (a Parquet dictionary column: study, arm) is parsed through the
+    categories it uses and expanded by its codes, so the result holds one string per category
+    rather than one per row (at 1M rows each such column would otherwise add ~60 MB of new
+    strings while the upload is mapped). The values are those of parsing it row by row: every
+    step is per value, and the branch taken depends on the set of values, which is the same.
+    """
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        used = series.cat.remove_unused_categories()
+        distinct = parse_text(pd.Series(used.cat.categories.to_numpy(dtype=object), dtype=object))
+        table = np.append(distinct.values.to_numpy(dtype=object), np.nan)
+        values = table[used.cat.codes.to_numpy()]  # code -1 (missing) takes the trailing NaN
+        return Parsed(pd.Series(values, index=series.index, dtype=object), {},
+                      failed=np.zeros(len(series), dtype=bool))
     if pd.api.types.is_float_dtype(series):
         whole = series.dropna()
         if (whole == np.floor(whole)).all():

@@ -1,0 +1,64 @@
+"""The app's memory settings when it is started without its launcher (``streamlit run app.py``,
+as Streamlit Community Cloud does).
+
+The launcher (``her2er-explorer``, ``make run``/``serve``, ``deploy.serve``) sets them in the
+environment before Python starts (``her2er_dash.cli.app_environment``); a plain ``streamlit run``
+has none of them, so the first import of ``ui`` applies the two that can still be set in a running
+process, each only where the environment does not already decide it:
+
+* glibc's mmap threshold, fixed at 1 MB (``mallopt(M_MMAP_THRESHOLD)``, mallopt(3); what
+  ``MALLOC_MMAP_THRESHOLD_`` does at start-up): a freed column of a large cohort goes back to
+  the system instead of staying in glibc's heap;
+* Arrow's system memory pool (``pyarrow.set_memory_pool``), set only when that threshold is in
+  force: Arrow's bundled mimalloc returns a freed Parquet read's pages late, by a varying amount,
+  and without the threshold glibc's heap keeps them (benchmarks/README.md, seventh memory pass).
+
+Neither changes a result; both change only when freed memory returns to the system. On a C
+library other than glibc (macOS, musl) nothing is changed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+from collections.abc import Mapping
+
+from her2er_dash.cli import MMAP_THRESHOLD
+
+#: mallopt(3)'s parameter number for the mmap threshold (glibc's malloc.h).
+M_MMAP_THRESHOLD = -3
+THRESHOLD_ENV = "MALLOC_MMAP_THRESHOLD_"
+POOL_ENV = "ARROW_DEFAULT_MEMORY_POOL"
+
+
+def _glibc():
+    """glibc loaded in this process, or None (another C library, or none found)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.gnu_get_libc_version.restype = ctypes.c_char_p  # glibc only: AttributeError elsewhere
+        version = libc.gnu_get_libc_version()
+    except (OSError, AttributeError):
+        return None
+    return libc if version else None
+
+
+def apply_memory_settings(environ: Mapping[str, str] | None = None, libc=None) -> dict[str, str]:
+    """Apply the settings the environment leaves open; returns what was set (for tests and logs).
+
+    ``libc``: glibc's handle (default: found in this process; ``False`` means none).
+    """
+    environ = os.environ if environ is None else environ
+    done: dict[str, str] = {}
+    threshold_fixed = THRESHOLD_ENV in environ
+    if not threshold_fixed:
+        libc = _glibc() if libc is None else libc
+        if libc and libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1:
+            threshold_fixed = True
+            done[THRESHOLD_ENV] = str(MMAP_THRESHOLD)
+    if threshold_fixed and POOL_ENV not in environ:
+        import pyarrow as pa
+
+        pa.set_memory_pool(pa.system_memory_pool())
+        done[POOL_ENV] = "system"
+    return done
