@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from her2er_dash import contrasts, datasets, response, simulate, subgroups, survival
+from her2er_dash.counts import COUNT
 from her2er_dash.engine import DataFolder, Registry
 from her2er_dash.errors import AnalysisError, CohortError
 from her2er_dash.filters import CohortFilter
@@ -520,3 +521,34 @@ def test_event_and_pcr_codes_are_stored_small_and_read_back_as_the_files_numbers
                                                                   "column_type"]].values)
     assert (types[E], types["pcr"]) == ("DOUBLE", "TINYINT")
     assert 0.5 in set(other.sample(CohortFilter(), size=10**9)[E])
+
+
+def test_writing_a_classified_table_imports_the_pages_modules_and_changes_nothing(
+        synthetic, tmp_path, monkeypatch):
+    import sys
+
+    from her2er_dash.engine import registry as engine
+
+    assert "scipy.stats" in engine.WARM_MODULES  # the response analyses' p-values and intervals
+    probe = f"her2er_warm_probe_{os.getpid()}"
+    (tmp_path / f"{probe}.py").write_text("IMPORTED = True\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, probe, raising=False)
+    path, _ = synthetic
+    flt = CohortFilter(her2_status=("positive",), pcr_itt=True)
+    sets = [[T, E, "er_category", "study"], ["pcr", "er_category", "her2_status"]]
+    results = []
+    for modules in ((), (probe, "her2er_no_such_module")):
+        monkeypatch.setattr(engine, "WARM_MODULES", modules)
+        reg = Registry.open(path, threads=1)
+        reg.classified_table(flt)
+        assert (probe in sys.modules) == bool(modules)  # imported while the table was written
+        results.append((reg.select(flt).flow, reg.counts_many(flt, sets), reg.sample(flt)))
+    # a module that cannot be imported is left to fail where it is used; numbers are the same
+    (flow, counts, sample), (flow2, counts2, sample2) = results
+    pd.testing.assert_frame_equal(flow, flow2)
+    pd.testing.assert_frame_equal(sample, sample2)
+    for a, b in zip(counts, counts2, strict=True):
+        key = [c for c in a.table.columns if c != COUNT]
+        pd.testing.assert_frame_equal(a.table.sort_values(key).reset_index(drop=True),
+                                      b.table.sort_values(key).reset_index(drop=True))
