@@ -196,6 +196,30 @@ def test_levels_ranges_unknown_and_values_per_column_equal_pandas(synthetic):
     assert reg.cutpoints(CohortFilter(er_low=2.0)) == CohortFilter(er_low=2.0).cutpoints(frame)
 
 
+@pytest.mark.parametrize("flt", [
+    CohortFilter(),
+    CohortFilter(her2_status=("positive",)),
+    # filters that leave levels of other columns with no patient (the probes must drop them)
+    CohortFilter(her2_status=("positive",), er_categories=("ER-low",)),
+    CohortFilter(er_categories=("ER-negative",), pcr_itt=True),
+], ids=["none", "her2", "her2-erlow", "erneg-itt"])
+def test_levels_of_every_column_under_a_filter_equal_the_selected_rows(synthetic, flt):
+    path, frame = synthetic
+    reg = Registry.open(path)
+    rows = flt.apply(frame).data
+    for column in reg.classified_columns(reg.cutpoints(flt)):
+        if column not in rows.columns or column in ("patient_id", "age", "er_percent"):
+            continue
+        values = rows[column].dropna()
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            expected = [str(c) for c in values.cat.categories if (values == c).any()]
+        elif pd.api.types.is_numeric_dtype(values) and reg._is_level_column(column):
+            expected = sorted({str(float(v)) for v in values})
+        else:
+            continue
+        assert reg.levels(column, flt) == expected, column
+
+
 def test_the_sample_is_a_stable_random_subset(synthetic):
     path, frame = synthetic
     reg = Registry.open(path)

@@ -93,6 +93,7 @@ class Registry:
         self._scratch: str | None = None  # attached database holding them (file registries)
         self._finalizer = None
         self._selections: dict = {}
+        self._values: dict[tuple[str, str], list] = {}  # see _registry_values
         types = dict(self._fetch(f"DESCRIBE SELECT * FROM {relation}")[["column_name",
                                                                         "column_type"]].values)
         self.columns: tuple[str, ...] = tuple(c for c in KNOWN_COLUMNS if c in types)
@@ -315,8 +316,10 @@ class Registry:
             self._execute(f"CREATE OR REPLACE TABLE {table}_head AS SELECT * FROM {table} "
                           f"WHERE __key < {self._head_cut()}::UBIGINT")
             self._tables[cutpoints] = table
+            self._list_registry_values(table, columns)
             while len(self._tables) > KEEP_CLASSIFIED:
                 oldest = self._tables.pop(next(iter(self._tables)))
+                self._values = {k: v for k, v in self._values.items() if k[0] != oldest}
                 self._execute(f"DROP TABLE IF EXISTS {oldest}")
                 self._execute(f"DROP TABLE IF EXISTS {oldest}_head")
             return table
@@ -347,6 +350,7 @@ class Registry:
                 self._execute(f"DROP TABLE IF EXISTS {table}")
                 self._execute(f"DROP TABLE IF EXISTS {table}_head")
             self._tables.clear()
+            self._values.clear()
             if self._scratch is not None:
                 self._finalizer()
                 self._scratch = None
@@ -587,13 +591,68 @@ class Registry:
 
     # -- what the widgets offer -----------------------------------------------------------------
     def levels(self, column: str, flt: CohortFilter | None = None) -> list[str]:
-        """Values of ``column`` present (among the selected patients), in level order."""
+        """Values of ``column`` present (among the selected patients), in level order.
+
+        For a column of levels (a status, category, event code or text column of few values)
+        the registry's values are listed once per classified table, and a filter's are found
+        by asking, for each of them, whether one selected patient has it (``LIMIT 1``, which
+        stops at the first match). A page asks for the levels of ~15 columns: a ``DISTINCT``
+        scan of 8.5M selected patients per column cost 0.63 s for 18 columns at 10M, the probes
+        0.05 s (same values)."""
         if column not in self._all_columns(flt):
             return []
-        source = self._classified(self._cutpoints_or_none(flt or CohortFilter()))
+        table = self._materialise(self._cutpoints_or_none(flt or CohortFilter()))
         where = self.select(flt).where if flt is not None else "TRUE"
-        values = self._fetch(f"SELECT DISTINCT {ident(column)} AS v FROM ({source}) WHERE "
-                             f"{where} AND {ident(column)} IS NOT NULL")["v"].tolist()
+        if self._is_level_column(column):
+            values = self._registry_values(table, column)
+            if where != "TRUE" and values:
+                probes = ", ".join(
+                    f"(SELECT count(*) FROM (SELECT 1 FROM {table} WHERE {where} AND "
+                    f"{ident(column)} = {literal(v)} LIMIT 1)) AS p{i}" for i, v in enumerate(values))
+                found = self._fetch(f"SELECT {probes}").iloc[0].tolist()
+                values = [v for v, hit in zip(values, found, strict=True) if hit]
+        else:
+            values = self._fetch(f"SELECT DISTINCT {ident(column)} AS v FROM {table} WHERE "
+                                 f"{where} AND {ident(column)} IS NOT NULL")["v"].tolist()
+        return self._level_labels(column, values)
+
+    def _is_level_column(self, column: str) -> bool:
+        return (column in CODED_LEVELS or column in (self._narrow or ())
+                or (bool(self.categories.get(column)) and not is_numeric_column(column)))
+
+    def _registry_values(self, table: str, column: str) -> list:
+        """Every value of ``column`` in the classified ``table`` (listed once per table)."""
+        key = (table, column)
+        with self._table_lock:
+            known = self._values.get(key)
+        if known is None:
+            known = self._fetch(f"SELECT DISTINCT {ident(column)} AS v FROM {table} WHERE "
+                                f"{ident(column)} IS NOT NULL")["v"].tolist()
+            with self._table_lock:
+                self._values[key] = known
+        return known
+
+    def _list_registry_values(self, table: str, columns: Sequence[str]) -> None:
+        """List every column of levels' values of a new classified table in one scan (0.5 s
+        at 10M, paid with the classification instead of by the first page that offers them)."""
+        level_columns = [c for c in columns if self._is_level_column(c)]
+        if not level_columns:
+            return
+        def listed(column: str) -> str:
+            value = ident(column)
+            if column not in CODED_LEVELS and column not in (self._narrow or ()):
+                value = f"CAST({value} AS VARCHAR)"  # an ENUM's list reads back as its codes
+            return (f"list(DISTINCT {value}) FILTER (WHERE {ident(column)} IS NOT NULL) "
+                    f"AS {ident(column)}")
+
+        lists = ", ".join(listed(c) for c in level_columns)
+        row = self._fetch(f"SELECT {lists} FROM {table}").iloc[0]
+        for column in level_columns:
+            values = row[column]
+            self._values[(table, column)] = [] if not isinstance(values, list | np.ndarray) else [
+                v.item() if isinstance(v, np.generic) else v for v in values]
+
+    def _level_labels(self, column: str, values: list) -> list[str]:
         if column in CODED_LEVELS:
             values = [CODED_LEVELS[column][int(v)] for v in values]
         elif column in (self._narrow or ()):
