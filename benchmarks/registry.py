@@ -1,5 +1,4 @@
-"""A registry queried in place: page-equivalent work through DuckDB, the app's real pages, and
-equality with pandas.
+"""A registry queried in place: page work through DuckDB, the real pages, equality with pandas.
 
 Three parts, each in its own process (so that each peak RSS is its own):
 
