@@ -52,12 +52,17 @@ FILTER = CohortFilter(her2_status=("positive",))
 TIME, EVENT = "efs_months", "efs_event"
 
 
-def _peak_mb() -> float:
+def _status_mb(field: str) -> float:
+    """A memory field of this process's /proc status (``VmHWM`` peak, ``VmRSS`` now), in MB."""
     with open("/proc/self/status") as fh:
         for line in fh:
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def _peak_mb() -> float:
+    return _status_mb("VmHWM")
 
 
 def registry_folder(n: int) -> Path:
@@ -345,11 +350,7 @@ class _Probe:
 
 
 def _rss_mb() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+    return _status_mb("VmRSS")
 
 
 def app_path(folder: Path, path: str = "tour") -> dict:
