@@ -197,8 +197,7 @@ def iptw_panel(ctx, endpoint, time, event, log):
     trunc = TRUNCATION[truncation]
     result = ctx.run("survival.iptw_kaplan_meier", time=time, event=event, exposure=exposure,
                      confounders=confounders, reference=reference, truncate=trunc)
-    unadjusted = ctx.run("survival.kaplan_meier", time=time, event=event, by=exposure)
-    ui.chart(f"iptw_{endpoint}", figures.adjusted_figure, result, unadjusted=unadjusted,
+    ui.chart(f"iptw_{endpoint}", figures.adjusted_figure, result, unadjusted=result.unadjusted,
              time_label=label)
     w = result.weights
     info = w.truncation
@@ -209,7 +208,7 @@ def iptw_panel(ctx, endpoint, time, event, log):
                f"model; {trunc_text}; weights range {w.summary['min'].min():.3g}–"
                f"{w.summary['max'].max():.3g}. "
                "Solid: weighted Kaplan–Meier with robust 95% CIs (as R survfit(weights=)); dashed: "
-               "unadjusted.")
+               "unadjusted Kaplan–Meier of the same patients.")
     worst = float(w.balance["smd_after"].abs().max())
     if worst > figures.BALANCE_THRESHOLD:
         st.warning(f"Balance is incomplete after weighting (largest |SMD| = {worst:.2f} > 0.1): "

@@ -209,3 +209,23 @@ def test_missing_confounders_are_excluded_and_counted(metabric):
     assert dict(result.exclusions.reasons) == {
         "missing Grade": int(metabric.dropna(subset=["os_event"])["grade"].isna().sum())
     }
+
+
+def test_unadjusted_curves_are_the_plain_kaplan_meier_of_the_same_patients(metabric):
+    """The dashed comparison curve: patients missing a confounder are not in the weighted curves,
+    so they must not be in the crude ones either (else the two differ by more than the weights)."""
+    data = metabric.dropna(subset=["os_event"])
+    result = sv.iptw_kaplan_meier(data, "os_months", "os_event", "chemotherapy", ["age", "grade"],
+                                  reference="no")  # fmt: skip
+    same = data.dropna(subset=["os_months", "age", "grade", "chemotherapy"])
+    assert len(same) < len(data)  # the check means something: some patients miss a confounder
+    plain = sv.kaplan_meier(same, "os_months", "os_event", by="chemotherapy").table
+    mine = result.unadjusted
+    assert list(mine["group"].unique()) == ["no", "yes"]
+    for group in ("no", "yes"):
+        a = mine[mine["group"] == group].reset_index(drop=True)
+        b = plain[plain["group"] == group].reset_index(drop=True)
+        close(a["time"], b["time"], rtol=0)
+        close(a["survival"], b["survival"], rtol=1e-12)
+        assert list(a["n_at_risk"]) == list(b["n_at_risk"])
+        assert list(a["n_event"]) == list(b["n_event"])

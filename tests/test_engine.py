@@ -418,6 +418,20 @@ def test_data_folder_refuses_paths_outside_or_not_offered(data_folder, name):
         DataFolder(root).resolve(name)
 
 
+def test_data_folder_resolves_exactly_the_entries_it_offers(data_folder):
+    """resolve() checks one entry without walking the folder: it must agree with entries()."""
+    root, _ = data_folder
+    folder = DataFolder(root)
+    offered = folder.entries()
+    for child in root.iterdir():
+        try:
+            folder.resolve(child.name)
+            resolved = True
+        except CohortError:
+            resolved = False
+        assert resolved == (child.name in offered), child.name
+
+
 def test_data_folder_refuses_an_absolute_path_even_inside_it(data_folder):
     root, _ = data_folder
     with pytest.raises(CohortError, match="not a registry"):

@@ -809,3 +809,23 @@ def test_p_adjust_equals_statsmodels_and_leaves_missing_values_out_as_R(monkeypa
     np.testing.assert_allclose(sv.p_adjust(np.array([0.01, np.nan, 0.04]), "BH"),
                                [0.02, np.nan, 0.04])
     assert np.isnan(sv.p_adjust(np.array([np.nan]), "bonferroni")).all()
+
+
+@given(st.lists(st.sampled_from([0.0, -0.0, 0.5, 1.0, 1e-300, 2.5, 1e9, 7.25]), min_size=1,
+                max_size=60),
+       st.lists(st.integers(0, 5000), min_size=1, max_size=60))
+def test_log_rank_block_codes_are_those_of_np_unique(times, keys):
+    """The log-rank's hashed distinct times and table-marked block keys (faster at registry
+    scale) are exactly np.unique's, including -0.0 == 0.0 and sparse keys beyond the table."""
+    from her2er_dash.survival.logrank import _distinct, _distinct_keys
+
+    values = np.array(times)
+    uniq, inverse = _distinct(values)
+    expected_uniq, expected_inverse = np.unique(values, return_inverse=True)
+    assert np.array_equal(uniq, expected_uniq)
+    assert np.array_equal(inverse, expected_inverse)
+    for array in (np.array(keys, dtype=np.int64), np.array(keys, dtype=np.int64) * 10**6):
+        blocks, positions = _distinct_keys(array)
+        expected_blocks, expected_positions = np.unique(array, return_inverse=True)
+        assert np.array_equal(blocks, expected_blocks)
+        assert np.array_equal(positions, expected_positions)

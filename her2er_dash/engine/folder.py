@@ -70,12 +70,14 @@ class DataFolder:
                 or text.startswith(".")):
             raise CohortError(f"{text!r} is not a registry of the data folder: choose one of "
                               "the names it offers.")
-        if text not in self.entries():
+        # The entry itself is checked as entries() would list it, without walking the whole
+        # folder: the app resolves its registry on every script run (a dozen times per page).
+        entry = self.root / text
+        files = self._files(entry) if (entry.exists() or entry.is_symlink()) \
+            and self._inside(entry) else []
+        if not files:
             raise CohortError(f"{text!r} is not a registry of the data folder (it offers "
                               f"{len(self.entries())}): choose one of the names it offers.")
-        files = self._files(self.root / text)
-        if not files:
-            raise CohortError(f"{text!r} holds no readable Parquet file inside the data folder.")
         return [f.resolve(strict=True) for f in files]
 
     def open(self, name: str, **options):

@@ -417,10 +417,12 @@ def propensity_weights(
 class AdjustedSurvivalResult:
     """IPTW-adjusted Kaplan-Meier curves of a two-level exposure, with balance and RMST.
 
-    ``table``: as :class:`WeightedKaplanMeierResult` (group = exposure level). ``weights``: the
-    :class:`PropensityWeights` (balance table, weight summary, truncation). ``rmst``: group,
-    rmst, se, ci_low, ci_high (robust). ``rmst_difference``: contrast (exposed - reference),
-    estimate, se, ci_low, ci_high, p.
+    ``table``: as :class:`WeightedKaplanMeierResult` (group = exposure level). ``unadjusted``:
+    group, time, n_at_risk, n_event, survival: the Kaplan-Meier of the same patients without
+    weights (R ``survfit`` on the same complete cases), so weighted and crude curves differ by the
+    weights alone. ``weights``: the :class:`PropensityWeights` (balance table, weight summary,
+    truncation). ``rmst``: group, rmst, se, ci_low, ci_high (robust). ``rmst_difference``:
+    contrast (exposed - reference), estimate, se, ci_low, ci_high, p.
     """
 
     table: pd.DataFrame
@@ -433,6 +435,7 @@ class AdjustedSurvivalResult:
     exposure: str
     confounders: tuple[str, ...]
     exclusions: Exclusions
+    unadjusted: pd.DataFrame | None = None
 
     def at_risk(self, times: Sequence[float]) -> pd.DataFrame:
         return WeightedKaplanMeierResult(self.table, self.conf_type, self.alpha, self.exposure,
@@ -491,6 +494,8 @@ def iptw_kaplan_meier(
     if not np.isfinite(tau) or tau <= 0:
         raise AnalysisError(f"tau must be a positive time (in the units of {time}); got {tau!r}.")
     estimates = [_rmst_influence(s, ev, wt, tau) for _, s, ev, wt in steps]
+    unadjusted = pd.concat([_unweighted_curve(label, s) for label, s, _, _ in steps],
+                           ignore_index=True)
     rmst = pd.DataFrame(
         {
             "group": list(weights.levels),
@@ -524,4 +529,13 @@ def iptw_kaplan_meier(
         exposure=exposure,
         confounders=tuple(confounders),
         exclusions=excl,
+        unadjusted=unadjusted,
     )
+
+
+def _unweighted_curve(label: str, steps: dict) -> pd.DataFrame:
+    """The Kaplan-Meier of one group's patients without their weights (from the same steps)."""
+    at_risk, deaths = steps["at_risk"], steps["deaths"]
+    return pd.DataFrame({"group": label, "time": steps["time"], "n_at_risk": at_risk,
+                         "n_event": deaths.astype(np.int64),
+                         "survival": np.cumprod(1 - deaths / at_risk)})
