@@ -353,13 +353,28 @@ def _rss_mb() -> float:
     return _status_mb("VmRSS")
 
 
-def app_path(folder: Path, path: str = "tour") -> dict:
+#: Streamlit settings of ``--config production``: those ``make serve`` (``deploy/serve.py``,
+#: also the Docker image) gives its workers on top of the repo's config.toml. A server data
+#: folder is an operator's deployment, so that is how a registry is served; ``default`` leaves
+#: config.toml alone (a plain ``streamlit run app.py``, as on Community Cloud).
+APP_CONFIGS = {
+    "production": {"runner.postScriptGC": False, "server.fileWatcherType": "none",
+                   "server.runOnSave": False},
+    "default": {},
+}
+
+
+def app_path(folder: Path, path: str = "tour", config: str = "production") -> dict:
     """One user's ``path`` (see :func:`app_steps`) through the app on the registry ``folder``,
-    in this process."""
+    in this process, with the Streamlit settings ``APP_CONFIGS[config]``."""
     os.environ["HER2ER_DATA_DIR"] = str(folder.parent)
     os.chdir(ROOT)  # the app's .streamlit/config.toml, as `streamlit run app.py` reads it
     load_before = os.getloadavg()
+    from streamlit import config as streamlit_config
     from streamlit.testing.v1 import AppTest
+
+    for option, value in APP_CONFIGS[config].items():
+        streamlit_config.set_option(option, value)
 
     probe = _Probe()
     probe.install()
@@ -374,7 +389,9 @@ def app_path(folder: Path, path: str = "tour") -> dict:
         visits.append(probe.visit(page.split("_", 1)[1].removesuffix(".py"), visit,
                                   _step(at, page, action)))
     selected = next((i.value for i in at.sidebar.info if str(i.value).startswith("n = ")), "")
-    return {"path": path, "visits": visits, "sidebar_after": selected,
+    return {"path": path, "config": config,
+            "post_script_gc": streamlit_config.get_option("runner.postScriptGC"),
+            "visits": visits, "sidebar_after": selected,
             "peak_rss_mb": _peak_mb(), "load_average_before": load_before,
             "load_average_after": os.getloadavg()}
 
@@ -390,7 +407,7 @@ def _step(at, page: str, action: str):
 
 
 def part_app(n: int, repeats: int, folder: Path | None = None,
-             paths: tuple[str, ...] = ("tour", *DIRECT_PAGES)) -> dict:
+             paths: tuple[str, ...] = ("tour", *DIRECT_PAGES), config: str = "production") -> dict:
     """Every path of ``paths`` ``repeats`` times, each in a fresh process.
 
     Why a fresh process per path: on a server the registry and its classified table outlive a
@@ -408,12 +425,13 @@ def part_app(n: int, repeats: int, folder: Path | None = None,
         for path in paths:
             done = subprocess.run(
                 [sys.executable, "-m", "benchmarks.registry", "--part", "app-once", "--folder",
-                 str(folder), "--path", path], cwd=ROOT, capture_output=True, text=True,
+                 str(folder), "--path", path, "--config", config], cwd=ROOT,
+                capture_output=True, text=True,
                 check=False, env={**os.environ, "PYTHONPATH": str(ROOT)})
             if done.returncode != 0:
                 raise SystemExit(f"app path {path} failed:\n{done.stderr[-4000:]}")
             runs.append({"repeat": repeat, **json.loads(done.stdout.strip().splitlines()[-1])})
-    return {"part": "app", "folder": str(folder), "runs": runs}
+    return {"part": "app", "folder": str(folder), "config": config, "runs": runs}
 
 
 def format_app(report: dict) -> str:
@@ -427,7 +445,9 @@ def format_app(report: dict) -> str:
                          f"{v['samples']:8d} {v['selection_scans']:6d} {v['sql_queries']:4d} "
                          f"{v['sql_s']:6.2f} {v['apptest_parse_s']:8.3f} {v['gc_s']:5.2f} "
                          f"{v['load_1min']:5.2f}")
-        lines.append(f"     {run['path']}: peak RSS {run['peak_rss_mb']:.0f} MB; load before "
+        lines.append(f"     {run['path']} ({run['config']} settings, post-run GC "
+                     f"{'on' if run['post_script_gc'] else 'off'}): "
+                     f"peak RSS {run['peak_rss_mb']:.0f} MB; load before "
                      f"{run['load_average_before']}, after {run['load_average_after']}; "
                      f"{run['sidebar_after']}")
     return "\n".join(lines)
@@ -444,14 +464,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="app: a registry folder (Parquet files) instead of the n-patient one")
     parser.add_argument("--path", default=None,
                         help="app: one path (tour, or a page file of DIRECT_PAGES), default all")
+    parser.add_argument("--config", choices=sorted(APP_CONFIGS), default="production",
+                        help="app: Streamlit settings: production (make serve's, default) or "
+                             "default (config.toml only, a plain streamlit run)")
     args = parser.parse_args(argv)
     load = os.getloadavg()
     if args.part == "app-once":
-        print(json.dumps(app_path(args.folder.resolve(), args.path or "tour"), default=str))
+        print(json.dumps(app_path(args.folder.resolve(), args.path or "tour", args.config),
+                         default=str))
         return 0
     if args.part == "app":
         paths = (args.path,) if args.path else ("tour", *DIRECT_PAGES)
-        report = part_app(args.n or 10 * BASE_N, args.repeats, args.folder, paths)
+        report = part_app(args.n or 10 * BASE_N, args.repeats, args.folder, paths, args.config)
         print(format_app(report), file=sys.stderr)
     elif args.part == "scale":
         report = part_scale(args.n or 10 * BASE_N, args.repeats)

@@ -156,6 +156,24 @@ def weighted_logrank_panel(ctx, endpoint, time, event, group, log):
                 **({"landmark": ctx.landmark_spec} if landmark else {})})
 
 
+def landmark_sensitivity(ctx, result, options, time, event, endpoint):
+    """pCR by ER with the landmark at surgery (``result``), fixed at 6 months, and none."""
+    variants = (("at each patient's surgery", None),
+                ("fixed at 6 months", {**options, "landmark": "fixed", "at": 6.0}),
+                ("none (guarantee-time bias)", {**options, "landmark": "none"}))
+    rows = []
+    for name, variant in variants:
+        table = result if variant is None else ctx.run("prognosis.pcr_by_er", time=time, event=event,
+                                                       **variant)
+        rows.append(table.assign(landmark=name)[["landmark", "level", "n", "events", "estimate",
+                                                 "ci_low", "ci_high"]])
+        if variant is not None and table.attrs.get("warning"):
+            st.caption(f"{name}: " + ui.plain(table.attrs["warning"]))
+    ui.table(pd.concat(rows, ignore_index=True), f"pcr_by_er_landmarks_{endpoint}",
+             caption="Only the landmark at each patient's surgery follows patients from the moment their "
+                     "pCR is known; the other rows show how much the choice matters here.")
+
+
 def iptw_panel(ctx, endpoint, time, event, log):
     data = ctx.data
     summary = ui.followed_up(ctx, time, event, (*IPTW_EXPOSURES, *CONFOUNDERS))
@@ -430,22 +448,11 @@ with ui.panel("Is pCR equally prognostic across ER groups? (landmark at surgery)
                  caption=f"Interaction p: likelihood-ratio test of pCR × {schema.column_label(er_group)}. "
                          + ctx.pcr_caption())
         analyses.append({"kind": "pcr_by_er", "endpoint": endpoint, **options})
-    if result is not None and result.attrs["landmark"]["method"] == "surgery":
-        with st.expander("Sensitivity: a fixed 6-month landmark, and no landmark (biased)"):
-            variants = (("at each patient's surgery", None),
-                        ("fixed at 6 months", {**options, "landmark": "fixed", "at": 6.0}),
-                        ("none (guarantee-time bias)", {**options, "landmark": "none"}))
-            rows = []
-            for name, variant in variants:
-                table = result if variant is None else ctx.run("prognosis.pcr_by_er", time=time, event=event,
-                                                               **variant)
-                rows.append(table.assign(landmark=name)[["landmark", "level", "n", "events", "estimate",
-                                                         "ci_low", "ci_high"]])
-                if variant is not None and table.attrs.get("warning"):
-                    st.caption(f"{name}: " + ui.plain(table.attrs["warning"]))
-            ui.table(pd.concat(rows, ignore_index=True), f"pcr_by_er_landmarks_{endpoint}",
-                     caption="Only the landmark at each patient's surgery follows patients from the moment their "
-                             "pCR is known; the other rows show how much the choice matters here.")
+    if result is not None and result.attrs["landmark"]["method"] == "surgery" and ui.toggle(
+            "Sensitivity: a fixed 6-month landmark, and no landmark (biased)", key="surv_pcr_sensitivity",
+            help="Refits the same model with everyone's clock started at 6 months, and with no landmark "
+                 "at all, to show how much the choice of landmark matters here (computed when switched on)."):
+        landmark_sensitivity(ctx, result, options, time, event, endpoint)
 
 with ui.panel("Adjusted survival curves (inverse probability of treatment weighting)"):
     iptw_panel(ctx, endpoint, time, event, analyses)

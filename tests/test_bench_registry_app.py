@@ -68,3 +68,11 @@ def test_the_table_lists_every_visit(report):
     assert len(text.splitlines()) == 1 + sum(len(r["visits"]) + 1 for r in report["runs"])
     for page in ("Response", "Survival", "Subgroups", "Cohort"):
         assert page in text
+
+
+def test_the_app_runs_with_the_production_settings_by_default(report):
+    """A data folder is served by make serve: no post-run garbage collection, no file watcher."""
+    assert report["config"] == "production"
+    assert all(run["config"] == "production" for run in report["runs"])
+    assert all(run["post_script_gc"] is False for run in report["runs"])
+    assert bench.APP_CONFIGS["default"] == {}
