@@ -462,6 +462,8 @@ def _polish(design: CoxDesign, beta: np.ndarray, state: CoxState, names: list[st
             return state
         if not np.all(np.isfinite(step)) or polish_refused(step, beta):
             return state
+        if np.max(np.abs(step) / (1 + np.abs(beta + step))) <= POLISH_TOL:
+            return state  # at the top to rounding: no evaluation for a step that changes nothing
         trial = design.evaluate(beta + step)
         # at the top the likelihood is flat to rounding: only a real decrease refuses a step
         if not np.isfinite(trial.loglik) or (

@@ -120,6 +120,12 @@ def _logit_effect(x, successes, trials) -> tuple[float, float]:
     return float(fit.beta[1]), float(fit.cov[1, 1])
 
 
+def _varies_within(x: np.ndarray, strata: np.ndarray) -> bool:
+    """Whether ``x`` takes two values or more inside at least one stratum."""
+    span = pd.Series(x).groupby(strata).agg(["min", "max"])
+    return bool((span["max"] > span["min"]).any())
+
+
 def _dummies(codes: np.ndarray) -> np.ndarray:
     """Treatment dummies of the levels present in ``codes`` (first present level = reference)."""
     present = np.unique(codes)
@@ -181,6 +187,12 @@ class _Binary:
         patients = None if self.patients is None else self.patients[rows]
         if self.strata is None:
             return _logit_effect(self.x[rows], *self._binomial(rows))
+        if not _varies_within(self.x[rows], self.strata[rows]):
+            # With study fixed effects the exposure would be a sum of study columns: the model
+            # has no within-study contrast (the row fit returned an estimate with an infinite
+            # interval, the count fit called it separation).
+            raise AnalysisError("the exposure does not vary within any study of this subgroup, "
+                                "so a study-adjusted estimate does not exist")
         study = _dummies(self.strata[rows])
         X = np.column_stack([np.ones(len(rows)), self.x[rows], study])
         names = ["(Intercept)", "exposure", *(f"study{j}" for j in range(study.shape[1]))]

@@ -269,3 +269,30 @@ def test_one_study_stratum_changes_nothing(gbsg):
                            outcome=("time", "cens"), strata="study")  # fmt: skip
     np.testing.assert_allclose(one["estimate"], plain["estimate"], rtol=1e-9)
     np.testing.assert_allclose(one["p_interaction"], plain["p_interaction"], rtol=1e-7)
+
+
+def test_study_adjusted_pcr_estimate_is_refused_when_no_study_has_both_exposure_levels():
+    """Within grade G1 every study has one ER status only: with study fixed effects the ER
+    effect does not exist. The row fit used to return an odds ratio with a 0-to-infinity interval
+    (and a count table called it separation); both now say why there is no estimate."""
+    from her2er_dash.counts import Counts
+
+    rng = np.random.default_rng(4)
+    n = 200
+    study = np.where(np.arange(n) < 100, "S1", "S2")
+    grade = np.where(np.arange(n) % 2 == 0, "G1", "G2")
+    er = np.where(study == "S1", "positive", "negative")
+    er[(grade == "G2") & (np.arange(n) % 4 == 1)] = "negative"  # G2: both levels in S1
+    df = pd.DataFrame({"study": study, "grade": grade, "er_status": er,
+                       "pcr": (rng.random(n) < 0.3).astype(float)})
+    results = [subgroups.forest(data, exposure="er_status", subgroups=["grade"], outcome="pcr",
+                                reference="negative", strata="study")
+               for data in (df, Counts.from_rows(df, ["pcr", "er_status", "grade", "study"]))]
+    for table in results:
+        g1 = table[table["level"] == "G1"].iloc[0]
+        assert np.isnan(g1["estimate"])
+        assert "does not vary within any study" in g1["warning"]
+        g2 = table[table["level"] == "G2"].iloc[0]
+        assert np.isfinite(g2["estimate"])
+        assert np.isfinite(g2["ci_high"])
+    np.testing.assert_allclose(results[0]["estimate"], results[1]["estimate"], rtol=1e-9)
