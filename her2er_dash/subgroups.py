@@ -79,9 +79,9 @@ class _RowSplit:
             n = np.bincount(level, patients[valid], minlength=self.n_levels)
             events = np.bincount(level, (self.engine.outcome * patients)[valid],
                                  minlength=self.n_levels)
-        span = pd.Series(self.engine.x[valid]).groupby(level).agg(["min", "max"])
-        span = span.reindex(range(self.n_levels))
-        return n, events, (span["max"] > span["min"]).to_numpy()
+        varies = _varies_by(self.engine.x[valid], level).reindex(range(self.n_levels),
+                                                                 fill_value=False)
+        return n, events, varies.to_numpy()
 
     def effects(self, levels: list[int]) -> dict[int, tuple[float, float] | str]:
         """(log effect, variance) per level, or why the model failed."""
@@ -120,10 +120,10 @@ def _logit_effect(x, successes, trials) -> tuple[float, float]:
     return float(fit.beta[1]), float(fit.cov[1, 1])
 
 
-def _varies_within(x: np.ndarray, strata: np.ndarray) -> bool:
-    """Whether ``x`` takes two values or more inside at least one stratum."""
-    span = pd.Series(x).groupby(strata).agg(["min", "max"])
-    return bool((span["max"] > span["min"]).any())
+def _varies_by(x: np.ndarray, groups: np.ndarray) -> pd.Series:
+    """Per group: whether ``x`` takes two values or more in it."""
+    span = pd.Series(x).groupby(groups).agg(["min", "max"])
+    return span["max"] > span["min"]
 
 
 def _dummies(codes: np.ndarray) -> np.ndarray:
@@ -187,7 +187,7 @@ class _Binary:
         patients = None if self.patients is None else self.patients[rows]
         if self.strata is None:
             return _logit_effect(self.x[rows], *self._binomial(rows))
-        if not _varies_within(self.x[rows], self.strata[rows]):
+        if not _varies_by(self.x[rows], self.strata[rows]).any():
             # With study fixed effects the exposure would be a sum of study columns: the model
             # has no within-study contrast (the row fit returned an estimate with an infinite
             # interval, the count fit called it separation).
