@@ -18,12 +18,19 @@ stream of sessions for ``--minutes`` (default 60) over the websocket protocol
 Error boxes are counted (a small random subgroup can legitimately produce one, e.g. too few
 events for an estimate); sessions that break (protocol error, exception) are counted apart.
 
+``--compare freeze`` instead compares two servers that both run without the post-run GC and differ
+only in ``ui.process.freeze_startup_objects`` (environment ``HER2ER_GC_FREEZE`` = 1 or 0): whether
+the objects alive at the app's first import are moved out of the cycle collector's reach. Its result
+goes to ``benchmarks/results/soak_freeze.json``.
+
 Every ``--sample`` seconds (default 10) it records each server's resident memory (VmRSS) and the
-renders and errors so far. Result: ``benchmarks/results/soak.json`` with the time series, and per
+renders and errors so far; each server's render times (median and 95th percentile) are reported
+with the summary. Result: ``benchmarks/results/soak.json`` with the time series, and per
 setting the RSS after warm-up, at the end, the peak, and the slope of a least-squares line over the
 second half (MB per hour). Loopback only; bounded by ``--minutes`` plus 2 minutes.
 
     python -m benchmarks.soak --minutes 60
+    python -m benchmarks.soak --minutes 60 --compare freeze
 """
 
 from __future__ import annotations
@@ -42,11 +49,19 @@ from pathlib import Path
 from benchmarks.st_protocol import Session, installed_streamlit
 from deploy.serve import PRODUCTION_FLAGS
 from tests import browser_utils as bu
+from ui.process import FREEZE_ENV
 
-RESULTS = Path(__file__).resolve().parent / "results" / "soak.json"
+RESULTS = Path(__file__).resolve().parent / "results"
 # URL paths as a browser opens them; the default page (Cohort) is served at the root, "".
 PAGES = ("Survival", "Response", "Subgroups", "", "Evidence")
-SETTINGS = {"postScriptGC_on": "true", "postScriptGC_off": "false"}
+#: What each comparison varies: server name -> (extra Streamlit flags, environment).
+COMPARISONS = {
+    "gc": {"postScriptGC_on": (["--runner.postScriptGC", "true"], {}),
+           "postScriptGC_off": (["--runner.postScriptGC", "false"], {})},
+    "freeze": {"freeze_on": (["--runner.postScriptGC", "false"], {FREEZE_ENV: "1"}),
+               "freeze_off": (["--runner.postScriptGC", "false"], {FREEZE_ENV: "0"})},
+}
+OUTPUTS = {"gc": "soak.json", "freeze": "soak_freeze.json"}
 
 
 class Driver:
@@ -57,6 +72,7 @@ class Driver:
         self.renders = self.errors = self.failures = self.sessions = self.skipped = self.open = 0
         self.open_max = open_max
         self.error_samples: list[str] = []
+        self.seconds: list[float] = []
 
     async def session(self, index: int) -> None:
         if self.open >= self.open_max:
@@ -81,6 +97,7 @@ class Driver:
                 self.renders += 2
                 for render in (first, second):
                     self._errors(render.errors)
+                    self.seconds.append(render.seconds)
                 await asyncio.sleep(rng.uniform(20, 40))
         except Exception as exc:  # a failed session is a finding, counted and sampled
             self.failures += 1
@@ -147,7 +164,17 @@ async def soak(urls: dict[str, str], servers: dict, minutes: float, interval: fl
         task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await asyncio.gather(*tasks, return_exceptions=True)
-    return series, {name: d.error_samples for name, d in drivers.items()}
+    return series, {name: d.error_samples for name, d in drivers.items()}, {
+        name: _render_times(d.seconds) for name, d in drivers.items()}
+
+
+def _render_times(seconds: list[float]) -> dict:
+    if not seconds:
+        return {}
+    ordered = sorted(seconds)
+    return {"median_s": round(statistics.median(ordered), 3),
+            "p95_s": round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 3),
+            "max_s": round(ordered[-1], 3)}
 
 
 def to_json(report: dict) -> str:
@@ -163,15 +190,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=6.0, help="seconds between new sessions")
     parser.add_argument("--sample", type=float, default=10.0, help="seconds between memory samples")
     parser.add_argument("--open", type=int, default=8, help="sessions held open at once (per server)")
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--compare", choices=sorted(COMPARISONS), default="gc",
+                        help="gc: post-run GC on vs off; freeze: startup freeze on vs off (GC off)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="default benchmarks/results/soak.json (gc) or soak_freeze.json")
     args = parser.parse_args(argv)
     flags = list(PRODUCTION_FLAGS)
+    settings = COMPARISONS[args.compare]
+    out = args.out or RESULTS / OUTPUTS[args.compare]
     with contextlib.ExitStack() as stack:
         servers = {
-            name: stack.enter_context(bu.streamlit_server(extra_args=[*flags, "--runner.postScriptGC", value]))
-            for name, value in SETTINGS.items()
+            name: stack.enter_context(bu.streamlit_server(extra_args=[*flags, *extra],
+                                                          env_overrides=env))
+            for name, (extra, env) in settings.items()
         }
-        series, error_samples = asyncio.run(
+        series, error_samples, times = asyncio.run(
             asyncio.wait_for(
                 soak({n: s.url for n, s in servers.items()}, servers, args.minutes, args.interval, args.sample,
                      args.open),
@@ -182,17 +215,19 @@ def main(argv: list[str] | None = None) -> int:
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "command": " ".join(["python -m benchmarks.soak", *(sys.argv[1:] if argv is None else argv)]),
         "streamlit": installed_streamlit(),
-        "minutes": args.minutes, "interval_s": args.interval, "open_max": args.open,
+        "compare": args.compare, "minutes": args.minutes, "interval_s": args.interval,
+        "open_max": args.open,
         "summary": {name: {**summarise(series, name), "renders": series[-1][name]["renders"],
                            "errors": series[-1][name]["errors"],
-                           "failed_sessions": series[-1][name]["failed_sessions"], "error_samples": error_samples[name]}
-                    for name in SETTINGS} if series else {},
+                           "failed_sessions": series[-1][name]["failed_sessions"], "error_samples": error_samples[name],
+                           "render_times": times[name]}
+                    for name in settings} if series else {},
         "series": series,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(to_json(report), encoding="utf-8")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(to_json(report), encoding="utf-8")
     print(json.dumps(report["summary"], indent=1))
-    print(f"written: {args.out}")
+    print(f"written: {out}")
     return 0
 
 

@@ -5,6 +5,7 @@ passes of issue 15). Each test compares the lean path with the row-by-row one it
 from __future__ import annotations
 
 import io
+import os
 
 import numpy as np
 import pandas as pd
@@ -156,3 +157,60 @@ def test_without_the_mmap_threshold_arrow_keeps_its_own_pool(arrow_pool, libc):
 
     assert process.apply_memory_settings({}, libc) == {}
     assert arrow_pool.default_memory_pool().backend_name == "mimalloc"
+
+
+# --------------------------------------------------------------------------------------------
+# The freeze of the objects alive at the app's first import (ui.process.freeze_startup_objects)
+# --------------------------------------------------------------------------------------------
+
+_FREEZE_PROBE = """
+import gc, json
+import ui
+from ui import process
+at_import = gc.get_freeze_count()
+again = process.freeze_startup_objects()
+session_data = [[i] for i in range(10)]  # made after the import, as a session's data is
+
+
+def collectable(obj):  # in one of the collector's generations (a frozen object is in none)
+    return any(o is obj for g in (0, 1, 2) for o in gc.get_objects(generation=g))
+
+
+print(json.dumps({"at_import": at_import, "again": again, "count_after": gc.get_freeze_count(),
+                  "module_collectable": collectable(process.__dict__),
+                  "session_collectable": collectable(session_data)}))
+"""
+
+
+def _freeze_probe(env: dict[str, str]) -> dict:
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", _FREEZE_PROBE], cwd=root, capture_output=True,
+                          text=True, check=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(root), **env})
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_the_first_import_freezes_what_is_alive_once_and_nothing_made_later():
+    from ui import process
+
+    probe = _freeze_probe({process.FREEZE_ENV: "1"})
+    assert probe["at_import"] > 10_000  # the imported modules (pandas, plotly, Streamlit, ours)
+    assert probe["again"] == 0  # once per process: a second call cannot freeze session data
+    assert probe["count_after"] == probe["at_import"]
+    assert not probe["module_collectable"]
+    assert probe["session_collectable"]
+
+
+def test_the_startup_freeze_can_be_turned_off():
+    from ui import process
+
+    probe = _freeze_probe({process.FREEZE_ENV: "0"})
+    assert probe["at_import"] == 0
+    assert probe["count_after"] == 0
+    assert probe["module_collectable"]
+    assert probe["session_collectable"]

@@ -11,7 +11,8 @@ then the cached analysis wrappers, then the drawing helpers, all as ``ui.<name>`
 - :mod:`.keys` - caches by result key (payloads, Arrow tables, options, fingerprints);
 - :mod:`.render` - panels, tables, downloads and figures;
 - :mod:`.sidebar` - the shared sidebar, page chrome and the view spec.
-- :mod:`.process` - the launcher's memory settings, applied on import under a plain ``streamlit run``.
+- :mod:`.process` - the launcher's memory settings, applied on import under a plain ``streamlit run``,
+  and the freeze of the objects alive at that import (out of the cycle collector's walks).
 
 Privacy: uploaded files are parsed from memory into ``st.session_state`` (one browser session)
 and never written to disk or logged. The uploaded bytes are not kept after loading: the session
@@ -63,7 +64,7 @@ from .keys import (
     known_as,
     known_key,
 )
-from .process import apply_memory_settings
+from .process import apply_memory_settings, freeze_startup_objects
 from .registry import (
     COUNTS_ANALYSES,
     DATA_DIR_ENV,
@@ -136,6 +137,8 @@ from .view import (
 # Before any cohort is read: under a plain `streamlit run` (Community Cloud) the launcher's memory
 # settings are missing, and those that can still be set in a running process are set here.
 apply_memory_settings()
+# Everything imported by now lives as long as the process: out of the cycle collector's walks.
+freeze_startup_objects()
 
 __all__ = [
     "ActiveCohort",
