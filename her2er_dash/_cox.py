@@ -56,6 +56,7 @@ class RiskLayout:
     event_row_start: np.ndarray  # position in event_rows of each event block's first row
     event_blocks: np.ndarray  # blocks holding at least one event
     terms: EfronTerms  # one per death (counts included), by event block
+    block_of_row: np.ndarray  # block of each sorted row
 
     @property
     def n_blocks(self) -> int:
@@ -181,6 +182,7 @@ def build_layout(
         event_row_start=event_row_start,
         event_blocks=event_blocks,
         terms=terms,
+        block_of_row=block_of_row,
     )
 
 
@@ -207,19 +209,23 @@ def weighted_information(
     h: np.ndarray,
     buffer: np.ndarray,
     weights: np.ndarray,
+    rows: np.ndarray | None = None,
 ) -> np.ndarray:
     """Sum over event terms of ``h * Var_r(x)`` (the Efron information when h = 1).
 
-    ``h`` holds one weight per event block, ``weights`` the rows' (:func:`row_weights`).
+    ``h`` holds one weight per event block, ``weights`` the rows' (:func:`row_weights`);
+    ``rows``, an n-vector of scratch space (default: a new one), takes the row weights.
     """
     a = np.zeros(layout.n_blocks)
     a[layout.event_blocks] = h * state.s1
     reach = _reverse_cumsum_blocks(a, layout)
+    row_weight = np.empty_like(weights) if rows is None else rows
     if len(reach) < len(weights):
-        row_weight = np.repeat(reach, layout.block_size)
-        row_weight *= weights  # (in place: one n-vector less)
+        # (mode="clip": the indices are valid, and "raise" would buffer the output)
+        np.take(reach, layout.block_of_row, out=row_weight, mode="clip")
+        row_weight *= weights
     else:
-        row_weight = weights * reach
+        np.multiply(weights, reach, out=row_weight)
     r1 = state.risk1
     if layout.terms.tied:
         # Efron removes the fraction r/d of the tied deaths' own x x' from each term
@@ -242,13 +248,15 @@ def evaluate(
     beta: np.ndarray,
     buffer: np.ndarray,
     ev_sum: np.ndarray,
+    vectors: np.ndarray | None = None,
 ) -> CoxState:
     """Log partial likelihood, score and information at ``beta``.
 
     ``xt`` is the sorted, centred design transposed to (p, n), ``xev`` its event columns,
     ``buffer`` a scratch array shaped like ``xt`` and ``ev_sum`` the sum of ``xev`` over events.
+    ``vectors``: scratch space of shape (2, n) for the row weights (default: new arrays).
     """
-    w, shift = row_weights(layout, xt, beta)
+    w, shift = row_weights(layout, xt, beta, None if vectors is None else vectors[0])
     ends = (layout.block_start + layout.block_size - 1)[layout.event_blocks]
     # the cumulative sums go through the scratch rows (the first row of ``buffer``) before
     # ``buffer`` takes x * w: no n-vector is allocated for them
@@ -259,7 +267,9 @@ def evaluate(
     w_ev = w[layout.event_rows]
     if layout.terms.tied:
         tied0 = np.add.reduceat(w_ev, starts)
-        tied1 = np.add.reduceat(xev * w_ev, starts, axis=1)
+        # x * w of the event rows goes through ``buffer`` too (free again once risk1 is taken)
+        scratch = np.multiply(xev, w_ev, out=buffer[:, : xev.shape[1]])
+        tied1 = np.add.reduceat(scratch, starts, axis=1)
     else:  # the Efron correction is absent, so the deaths' own sums are never used
         tied0 = tied1 = np.zeros((0,))
     # A trial point far out may underflow a risk sum to 0 (or overflow its inverse powers);
@@ -270,7 +280,8 @@ def evaluate(
     ones = np.ones(len(starts))
     state = CoxState(beta, loglik, ev_sum, np.empty(0), NO_WEIGHTS, w_ev, risk1, tied1, **sums)
     score = ev_sum - state.term_mean_sum(ones)
-    info = weighted_information(layout, xt, xev, state, ones, buffer, w)
+    info = weighted_information(layout, xt, xev, state, ones, buffer, w,
+                                None if vectors is None else vectors[1])
     return CoxState(beta, loglik, score, info, NO_WEIGHTS, w_ev, risk1, tied1, **sums)
 
 
@@ -278,12 +289,14 @@ def evaluate(
 NO_WEIGHTS = np.empty(0)
 
 
-def row_weights(layout: RiskLayout, xt: np.ndarray, beta: np.ndarray) -> tuple[np.ndarray, float]:
-    """exp(eta - max eta) of the sorted rows (times their counts) and the shift max eta.
+def row_weights(layout: RiskLayout, xt: np.ndarray, beta: np.ndarray,
+                out: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """exp(eta - max eta) of the sorted rows (times their counts) and the shift max eta
+    (into ``out`` when given).
 
     The same arithmetic at every call, so weights recomputed for a state equal those its
     evaluation used, bit for bit."""
-    w = beta @ xt
+    w = np.matmul(beta, xt, out=out)
     shift = w.max()
     # A constant shift of eta leaves the partial likelihood unchanged and avoids overflow.
     np.subtract(w, shift, out=w)
@@ -353,6 +366,10 @@ class Design:
     names: tuple[str, ...]
     buffer: np.ndarray  # scratch space, reused by every evaluation
     ev_sum: np.ndarray  # covariate sums over events (constant across iterations)
+    # Two n-vectors of scratch space (row weights, weighted risk reach), reused by every
+    # evaluation: under the app's 1 MB mmap threshold each fresh n-vector is new pages from the
+    # kernel, and at 850k rows the Cox task's page faults (171,000, ~0.3 s) fell by 40,000.
+    vectors: np.ndarray
 
     @property
     def terms(self) -> EfronTerms:
@@ -372,12 +389,13 @@ class Design:
         return columns
 
     def evaluate(self, beta: np.ndarray) -> CoxState:
-        return evaluate(self.layout, self.xt, self.xev, beta, self.buffer, self.ev_sum)
+        return evaluate(self.layout, self.xt, self.xev, beta, self.buffer, self.ev_sum,
+                        self.vectors)
 
     def information(self, state: CoxState, h: np.ndarray) -> np.ndarray:
-        weights = row_weights(self.layout, self.xt, state.beta)[0]
+        weights = row_weights(self.layout, self.xt, state.beta, self.vectors[0])[0]
         return weighted_information(self.layout, self.xt, self.xev, state, h, self.buffer,
-                                    weights)
+                                    weights, self.vectors[1])
 
     def zph_score(self, state: CoxState) -> tuple[np.ndarray, np.ndarray]:
         """The PH test's score of ``x * g(t)`` and g per event block (see :func:`zph_test`)."""
@@ -545,7 +563,7 @@ def prepare(
     )
     xt = np.empty((x.shape[1], len(x)))
     for j, row in enumerate(xt):  # column by column: no sorted (n, p) copy on the way
-        np.take(x[:, j], layout.order, out=row)
+        np.take(x[:, j], layout.order, out=row, mode="clip")  # ("raise" buffers the output)
     if layout.counts is None:
         xt -= xt.mean(axis=1, keepdims=True)
     else:
@@ -553,7 +571,7 @@ def prepare(
     names = tuple(names or (f"x{j + 1}" for j in range(xt.shape[0])))
     xev = np.ascontiguousarray(xt[:, layout.event_rows])
     ev_sum = xev.sum(axis=1) if layout.counts is None else xev @ layout.counts[layout.event_rows]
-    return Design(layout, xt, xev, names, np.empty_like(xt), ev_sum)
+    return Design(layout, xt, xev, names, np.empty_like(xt), ev_sum, np.empty((2, xt.shape[1])))
 
 
 #: Distinct covariate rows up to which a count table's model is fitted per cell (see prepare).
@@ -583,7 +601,7 @@ def fit(design: CoxDesign) -> tuple[CoxState, np.ndarray, float]:
 def km_left_limit(layout: RiskLayout, at: np.ndarray) -> np.ndarray:
     """Pooled Kaplan-Meier survival just before each time in ``at`` (all strata together;
     frequency weights count as replicated rows)."""
-    uniq, inverse = np.unique(layout.time, return_inverse=True)
+    uniq, inverse = _distinct_times(layout.time)
     counts = layout.counts
     died = layout.event if counts is None else layout.event * counts
     deaths = np.bincount(inverse, weights=died, minlength=len(uniq))
@@ -593,6 +611,19 @@ def km_left_limit(layout: RiskLayout, at: np.ndarray) -> np.ndarray:
     surv = np.cumprod(1 - deaths / at_risk)
     before = np.searchsorted(uniq, at, side="left")  # count of distinct times < at
     return np.concatenate(([1.0], surv))[before]
+
+
+def _distinct_times(time: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(time, return_inverse=True)``; without a sort when ``time`` is non-increasing
+    (the sorted rows of an unstratified model: 0.05 s of the PH test at 850k rows)."""
+    if not len(time) or not np.all(time[1:] <= time[:-1]):
+        return np.unique(time, return_inverse=True)
+    ascending = time[::-1]
+    new = np.empty(len(time), dtype=bool)
+    new[0] = True
+    np.not_equal(ascending[1:], ascending[:-1], out=new[1:])
+    inverse = np.cumsum(new) - 1
+    return ascending[new], inverse[::-1]
 
 
 def zph_test(

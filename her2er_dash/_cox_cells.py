@@ -188,9 +188,8 @@ def _per_block_cell(
     layout: RiskLayout, cells: np.ndarray, values: np.ndarray, n_cells: int
 ) -> np.ndarray:
     """(blocks x cells) sums of ``values`` over the sorted rows."""
-    block_of_row = np.repeat(np.arange(layout.n_blocks), layout.block_size)
     flat = np.bincount(
-        block_of_row * n_cells + cells, weights=values, minlength=layout.n_blocks * n_cells
+        layout.block_of_row * n_cells + cells, weights=values, minlength=layout.n_blocks * n_cells
     )
     return flat.reshape(layout.n_blocks, n_cells)
 

@@ -53,6 +53,8 @@ def _levels_and_codes(values: pd.Series) -> tuple[np.ndarray, list]:
     if isinstance(values.dtype, pd.CategoricalDtype):
         codes = values.cat.codes.to_numpy().astype(np.int64)
         observed = np.bincount(codes, minlength=len(values.cat.categories)) > 0
+        if observed.all():  # (no renumbering: an n-vector less)
+            return codes, list(values.cat.categories)
         renumber = np.cumsum(observed) - 1
         return renumber[codes], list(values.cat.categories[observed])
     try:

@@ -133,11 +133,12 @@ def _is_numeric(values: pd.Series) -> bool:
 
 def _factor_codes(
     values: pd.Series, column: str, reference: Mapping[str, object]
-) -> tuple[np.ndarray, list]:
-    """Codes with the reference level first (``reference[column]``, else the first level)."""
+) -> tuple[np.ndarray, list, list[int]]:
+    """Codes, the levels with the reference first (``reference[column]``, else the first level)
+    and the code of each of those levels (the codes are not renumbered: an n-vector less)."""
     codes, levels = _levels_and_codes(values)
     if column not in reference:
-        return codes, levels
+        return codes, levels, list(range(len(levels)))
     wanted = reference[column]
     match = [i for i, lv in enumerate(levels) if lv == wanted or str(lv) == str(wanted)]
     if not match:
@@ -146,32 +147,42 @@ def _factor_codes(
             f"{[str(lv) for lv in levels]}. Choose one of those."
         )
     order = [match[0], *(i for i in range(len(levels)) if i != match[0])]
-    renumber = np.empty(len(order), dtype=np.int64)
-    renumber[order] = np.arange(len(order))
-    return renumber[codes], [levels[i] for i in order]
+    return codes, [levels[i] for i in order], order
 
 
 def _design_matrix(
     df: pd.DataFrame, terms: list[str], reference: Mapping[str, object]
 ) -> _DesignMatrix:
-    blocks, columns, term_cols = [], [], []
+    """Numeric terms as they are, other terms as treatment dummies, in one column-major matrix.
+
+    Column-major so that each column is contiguous: the Cox fit sorts it column by column
+    without a copy, and the dummies are written in place (no boolean and float blocks stacked
+    afterwards: at 850k rows that was 28,000 fresh pages of 4 kB per model).
+    """
+    fills, columns, term_cols = [], [], []
     for term in terms:
         values = df[term]
         start = len(columns)
         if _is_numeric(values):
-            blocks.append(values.to_numpy(dtype=float)[:, None])
+            fills.append((values.to_numpy(dtype=float), None))
             columns.append(term)
         else:
-            codes, levels = _factor_codes(values, term, reference)
+            codes, levels, code_of = _factor_codes(values, term, reference)
             if len(levels) < 2:
                 raise AnalysisError(
                     f"{term!r} has a single level ({levels[0]}) among the patients analysed, so "
                     "it has no effect to estimate. Remove it or widen the selection."
                 )
-            blocks.append((codes[:, None] == np.arange(1, len(levels))[None, :]).astype(float))
+            fills += [(codes, code) for code in code_of[1:]]
             columns += [f"{term}: {lv} vs {levels[0]}" for lv in levels[1:]]
         term_cols.append((term, list(range(start, len(columns)))))
-    return _DesignMatrix(np.hstack(blocks), columns, term_cols)
+    x = np.empty((len(df), len(columns)), order="F")
+    for j, (values, code) in enumerate(fills):
+        if code is None:
+            x[:, j] = values
+        else:
+            np.equal(values, code, out=x[:, j])
+    return _DesignMatrix(x, columns, term_cols)
 
 
 def _strata_codes(df: pd.DataFrame, strata: list[str]) -> np.ndarray | None:
