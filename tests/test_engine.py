@@ -203,7 +203,16 @@ def test_levels_ranges_unknown_and_values_per_column_equal_pandas(synthetic):
     CohortFilter(her2_status=("positive",), er_categories=("ER-low",)),
     CohortFilter(er_categories=("ER-negative",), pcr_itt=True),
 ], ids=["none", "her2", "her2-erlow", "erneg-itt"])
-def test_levels_of_every_column_under_a_filter_equal_the_selected_rows(synthetic, flt):
+# the block sample shows every value (a small registry), or none: then one GROUP BY settles
+# all columns, over their combinations or (past PRESENCE_MAX_GROUPS) one grouping per column
+@pytest.mark.parametrize(("sample_rows", "max_groups"), [(100_000, 10**6), (0, 10**6), (0, 0)],
+                         ids=["sampled", "scanned", "scanned-per-column"])
+def test_levels_of_every_column_under_a_filter_equal_the_selected_rows(synthetic, flt, sample_rows,
+                                                                        max_groups, monkeypatch):
+    from her2er_dash.engine import registry as engine_registry
+
+    monkeypatch.setattr(engine_registry, "PRESENCE_SAMPLE_ROWS", sample_rows)
+    monkeypatch.setattr(engine_registry, "PRESENCE_MAX_GROUPS", max_groups)
     path, frame = synthetic
     reg = Registry.open(path)
     rows = flt.apply(frame).data

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import os
 import shutil
 import tempfile
@@ -93,6 +94,7 @@ class Registry:
         self._scratch: str | None = None  # attached database holding them (file registries)
         self._finalizer = None
         self._selections: dict = {}
+        self._present: dict[tuple[str, str], dict[str, set]] = {}  # see _present_values
         self._values: dict[tuple[str, str], list] = {}  # see _registry_values
         types = dict(self._fetch(f"DESCRIBE SELECT * FROM {relation}")[["column_name",
                                                                         "column_type"]].values)
@@ -595,10 +597,7 @@ class Registry:
 
         For a column of levels (a status, category, event code or text column of few values)
         the registry's values are listed once per classified table, and a filter's are found
-        by asking, for each of them, whether one selected patient has it (``LIMIT 1``, which
-        stops at the first match). A page asks for the levels of ~15 columns: a ``DISTINCT``
-        scan of 8.5M selected patients per column cost 0.63 s for 18 columns at 10M, the probes
-        0.05 s (same values)."""
+        for every such column at once (:meth:`_present_values`) on its first ask."""
         if column not in self._all_columns(flt):
             return []
         table = self._materialise(self._cutpoints_or_none(flt or CohortFilter()))
@@ -606,15 +605,50 @@ class Registry:
         if self._is_level_column(column):
             values = self._registry_values(table, column)
             if where != "TRUE" and values:
-                probes = ", ".join(
-                    f"(SELECT count(*) FROM (SELECT 1 FROM {table} WHERE {where} AND "
-                    f"{ident(column)} = {literal(v)} LIMIT 1)) AS p{i}" for i, v in enumerate(values))
-                found = self._fetch(f"SELECT {probes}").iloc[0].tolist()
-                values = [v for v, hit in zip(values, found, strict=True) if hit]
+                present = self._present_values(table, where, self._all_columns(flt))[column]
+                values = [v for v in values if _plain(v) in present]
         else:
             values = self._fetch(f"SELECT DISTINCT {ident(column)} AS v FROM {table} WHERE "
                                  f"{where} AND {ident(column)} IS NOT NULL")["v"].tolist()
         return self._level_labels(column, values)
+
+    def _present_values(self, table: str, where: str, columns: Sequence[str]) -> dict[str, set]:
+        """Per column of levels, the values some selected patient has (kept per selection).
+
+        Two queries for every column: a block sample of ~1% of the table shows the common values
+        (system sampling reads only the sampled blocks), and one ``GROUP BY`` over the columns
+        with values the sample did not show settles the rare and the absent ones. Per column and
+        value, a ``LIMIT 1`` probe stops at the first match but scans everything for a value no
+        selected patient has: a filter on HER2 status leaves ~4 such values, and the Survival
+        page's 15 columns took 0.19 s at 10M patients (0.08 s this way; same values).
+        """
+        key = (table, where)
+        with self._table_lock:
+            known = self._present.get(key)
+        if known is not None:
+            return known
+        columns = [c for c in columns if self._is_level_column(c)]
+        listed = ", ".join(ident(c) for c in columns)
+        share = min(100.0, 100.0 * PRESENCE_SAMPLE_ROWS / max(self.n, 1))
+        seen = self._fetch(f"SELECT {listed} FROM {table} TABLESAMPLE {share:.6f}% "
+                           f"(system, 1) WHERE {where}")
+        present = {c: {_plain(v) for v in seen[c].dropna().unique()} for c in columns}
+        unsettled = [c for c in columns
+                     if not {_plain(v) for v in self._registry_values(table, c)} <= present[c]]
+        if unsettled:
+            listed = ", ".join(ident(c) for c in unsettled)
+            combinations = math.prod(len(self._registry_values(table, c)) + 1 for c in unsettled)
+            # one group per combination present; past a million, one grouping per column
+            groups = "ALL" if combinations <= PRESENCE_MAX_GROUPS else "GROUPING SETS (" + \
+                ", ".join(f"({ident(c)})" for c in unsettled) + ")"
+            rest = self._fetch(f"SELECT {listed} FROM {table} WHERE {where} GROUP BY {groups}")
+            for c in unsettled:
+                present[c] |= {_plain(v) for v in rest[c].dropna().unique()}
+        with self._table_lock:
+            self._present[key] = present
+            while len(self._present) > KEEP_SELECTIONS:
+                self._present.pop(next(iter(self._present)))
+        return present
 
     def _is_level_column(self, column: str) -> bool:
         return (column in CODED_LEVELS or column in (self._narrow or ())
@@ -692,6 +726,14 @@ class Registry:
 KEEP_CLASSIFIED = 2
 #: Selections (flows) a registry remembers.
 KEEP_SELECTIONS = 16
+#: Rows of the block sample that shows a selection's common values (see _present_values).
+PRESENCE_SAMPLE_ROWS = 100_000
+PRESENCE_MAX_GROUPS = 1_000_000
+
+
+def _plain(value):
+    """A value as Python compares it (numpy scalars as their Python value)."""
+    return value.item() if isinstance(value, np.generic) else value
 #: Default samples' worth of the lowest sampling keys copied beside each classified table.
 HEAD_SAMPLES = 10
 
