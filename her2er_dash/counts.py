@@ -80,6 +80,21 @@ class Counts:
         table[COUNT] = table[COUNT].astype(np.int64)
         return cls(table)
 
+    def summed(self, columns: Sequence[str]) -> Counts:
+        """The cells collapsed onto ``columns`` (a subset of :attr:`columns`), patients summed:
+        e.g. per-study cells as the pooled table, the same cells a count on ``columns`` gives."""
+        columns = list(dict.fromkeys(columns))
+        unknown = [c for c in columns if c not in self.columns]
+        if unknown:
+            raise AnalysisError(f"The count table has no column {', '.join(map(repr, unknown))}.")
+        grouped = self.table.groupby(columns, dropna=False, observed=True, sort=False)[COUNT].sum()
+        table = grouped.reset_index()
+        for column in columns:  # keep the dtypes (a categorical stays categorical)
+            if isinstance(self.table[column].dtype, pd.CategoricalDtype):
+                table[column] = pd.Categorical(table[column], dtype=self.table[column].dtype)
+        table[COUNT] = table[COUNT].astype(np.int64)
+        return Counts(table)
+
     @property
     def columns(self) -> list[str]:
         """The value columns of the cells (every column but ``n_patients``)."""

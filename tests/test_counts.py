@@ -342,3 +342,21 @@ def test_stratified_logrank_sums_each_stratum_alone(rho, gamma):
             o_sum, e_sum = o_sum + o, e_sum + e
         np.testing.assert_allclose(observed, o_sum, rtol=1e-12)
         np.testing.assert_allclose(expected, e_sum, rtol=1e-12)
+
+
+def test_summed_cells_equal_a_count_on_fewer_columns():
+    """Per-study cells summed over study are the pooled cells, dtypes kept (a registry's
+    survival curves are counted so when the page also tests them stratified by study)."""
+    rows = simulate.trial(3000, seed=4, n_studies=4)
+    rows["efs_months"] = rows["efs_months"].round(0)  # ties, so cells hold several patients
+    columns = ["efs_months", "efs_event", "arm"]
+    per_study = Counts.from_rows(rows, [*columns, "study"])
+    pooled = Counts.from_rows(rows, columns)
+    summed = per_study.summed(columns)
+    assert len(summed) < len(per_study)
+    key = columns
+    pd.testing.assert_frame_equal(
+        summed.table.sort_values(key).reset_index(drop=True),
+        pooled.table.sort_values(key).reset_index(drop=True))
+    with pytest.raises(AnalysisError, match="no column 'grade'"):
+        per_study.summed(["grade"])

@@ -163,7 +163,24 @@ def _registry_analysis(token: str, flt: CohortFilter, fn: str, kwargs: dict, col
 
 @st.cache_resource(max_entries=8, ttl=3600, show_spinner="Counting in the registry…")
 def _registry_counts(token: str, flt: CohortFilter, columns: tuple[str, ...]):
-    return _registry_of(token).counts(flt, list(columns))
+    registry = _registry_of(token)
+    if _per_study_first(registry, flt, columns):
+        return _registry_counts(token, flt, (*columns, "study")).summed(columns)
+    return registry.counts(flt, list(columns))
+
+
+#: Time columns of the survival endpoints (``<endpoint>_months``).
+_TIMES = frozenset(schema.time_column(endpoint) for endpoint in schema.ENDPOINTS)
+
+
+def _per_study_first(registry, flt: CohortFilter, columns: tuple[str, ...]) -> bool:
+    """Whether the survival curves' cells (time, event, one grouping) of a selection that pools
+    studies are counted per study and summed. The Survival page tests the same curves
+    stratified by study (its default for pooled selections), so the two tables then cost one
+    registry scan: the curves' own count was 0.09-0.15 s at 10M patients, summing the
+    study-stratified cells 0.04-0.05 s (the same cells)."""
+    return (len(columns) <= 3 and columns[0] in _TIMES and "study" not in columns
+            and "study" in registry.columns and len(registry.levels("study", flt)) > 1)
 
 
 def registry_note(filtered: FilterResult) -> str:
