@@ -566,7 +566,7 @@ class Registry:
                 sql = self._selected(selection, flt, head=True)
             sql = f"SELECT * FROM ({sql}) WHERE __key < {threshold}::UBIGINT"
         frame = self._fetch(f"SELECT * EXCLUDE (__key) FROM ({sql}) ORDER BY __key")
-        frame = self._typed(frame.reset_index(drop=True), list(frame.columns))
+        frame = self._typed(frame, list(frame.columns))  # (fetched with a RangeIndex: no copy)
         frame.attrs["sample_of"] = selection.n
         return frame
 
