@@ -57,6 +57,10 @@ class RiskLayout:
     event_blocks: np.ndarray  # blocks holding at least one event
     terms: EfronTerms  # one per death (counts included), by event block
     block_of_row: np.ndarray  # block of each sorted row
+    # Risk sets as segment sums (see _risk_sums): np.add.reduceat cut points over the sorted
+    # rows, and per stratum (first segment, number of segments that end at an event block)
+    risk_cuts: np.ndarray
+    risk_spans: tuple[tuple[int, int], ...]
 
     @property
     def n_blocks(self) -> int:
@@ -183,14 +187,37 @@ def build_layout(
         event_blocks=event_blocks,
         terms=terms,
         block_of_row=block_of_row,
+        **_risk_segments(new_stratum, block_start, block_size, event_blocks),
     )
 
 
-def _cumsum_rows(values: np.ndarray, layout: RiskLayout, out: np.ndarray) -> np.ndarray:
-    """Cumulative sum along the last axis (rows), restarting in every stratum, into ``out``."""
-    for start, stop in layout.stratum_rows:
-        np.cumsum(values[..., start:stop], axis=-1, out=out[..., start:stop])
-    return out
+def _risk_segments(new_stratum: np.ndarray, block_start: np.ndarray, block_size: np.ndarray,
+                   event_blocks: np.ndarray) -> dict:
+    """Cut the sorted rows so that every event block's risk set (its stratum's rows from the
+    first down to the block's last) is a run of whole segments: each stratum is cut at its start
+    and after each of its event blocks (see :func:`_risk_sums`)."""
+    n = len(new_stratum)
+    ends = block_start[event_blocks] + block_size[event_blocks] - 1
+    starts = np.flatnonzero(new_stratum)
+    stops = np.append(starts[1:], n)
+    cuts, spans = [], []
+    for a, b in zip(starts.tolist(), stops.tolist(), strict=True):
+        mine = ends[(ends >= a) & (ends < b)]
+        spans.append((sum(len(c) for c in cuts), len(mine)))
+        after = mine + 1
+        cuts.append(np.concatenate(([a], after[after < b])))
+    return {"risk_cuts": np.concatenate(cuts).astype(np.intp), "risk_spans": tuple(spans)}
+
+
+def _risk_sums(values: np.ndarray, layout: RiskLayout) -> np.ndarray:
+    """Sum of ``values`` (last axis: the sorted rows) over each event block's risk set, by event
+    block: segment sums (``np.add.reduceat``, vectorised) cumulated per stratum over the few
+    segments. A cumulative sum over every row is a chain of dependent additions: for the (p, n)
+    x * w at 850k rows it took 22-26 ms per evaluation, the segment sums 7 ms."""
+    segments = np.add.reduceat(values, layout.risk_cuts, axis=-1)
+    parts = [np.cumsum(segments[..., first:first + k], axis=-1)
+             for first, k in layout.risk_spans if k]
+    return np.concatenate(parts, axis=-1) if parts else segments[..., :0]
 
 
 def _reverse_cumsum_blocks(values: np.ndarray, layout: RiskLayout) -> np.ndarray:
@@ -257,12 +284,9 @@ def evaluate(
     ``vectors``: scratch space of shape (2, n) for the row weights (default: new arrays).
     """
     w, shift = row_weights(layout, xt, beta, None if vectors is None else vectors[0])
-    ends = (layout.block_start + layout.block_size - 1)[layout.event_blocks]
-    # the cumulative sums go through the scratch rows (the first row of ``buffer``) before
-    # ``buffer`` takes x * w: no n-vector is allocated for them
-    risk0 = _cumsum_rows(w, layout, buffer[0])[ends]
+    risk0 = _risk_sums(w, layout)
     np.multiply(xt, w, out=buffer)
-    risk1 = _cumsum_rows(buffer, layout, buffer)[:, ends]
+    risk1 = _risk_sums(buffer, layout)
     starts = layout.event_row_start
     w_ev = w[layout.event_rows]
     if layout.terms.tied:
