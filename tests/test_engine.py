@@ -599,3 +599,26 @@ def test_writing_a_classified_table_imports_the_pages_modules_and_changes_nothin
         key = [c for c in a.table.columns if c != COUNT]
         pd.testing.assert_frame_equal(a.table.sort_values(key).reset_index(drop=True),
                                       b.table.sort_values(key).reset_index(drop=True))
+
+
+def test_a_narrower_filter_takes_its_sample_from_the_wider_one(synthetic):
+    """The base sample's patients that a filter selects are a sample of that selection drawn by
+    the same keys: the same rows, in the same order, as the base rows of the selected patients."""
+    _, frame = synthetic
+    frame = frame.assign(patient_id=[f"{i:06d}" for i in range(len(frame))])
+    reg = Registry.from_frame(frame, threads=1)
+    base_flt = CohortFilter()
+    base = reg.sample(base_flt, size=1000)
+    flt = CohortFilter(her2_status=("positive",))
+    sub = reg.subsample(flt, base, base_flt=base_flt, minimum=100, size=1000)
+    selected = set(reg.sample(flt, size=10**9)["patient_id"])
+    expected = base[base["patient_id"].isin(selected)].reset_index(drop=True)
+    assert 100 <= len(sub) < len(base)
+    pd.testing.assert_frame_equal(sub, expected)
+    assert sub.attrs["sample_of"] == reg.select(flt).n == flt.apply(frame).n
+    # when it would keep too few, or the filter classifies or recodes differently: a new draw
+    assert reg.subsample(flt, base, base_flt=base_flt, minimum=len(base), size=1000) is None
+    for other in (CohortFilter(her2_status=("positive",), pcr_itt=True),
+                  CohortFilter(her2_status=("positive",), er_low=2.0)):
+        assert reg.subsample(other, base, base_flt=base_flt, minimum=1, size=1000) is None
+    assert reg.subsample(flt, base.iloc[:-1], base_flt=base_flt, minimum=1, size=1000) is None

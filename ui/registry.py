@@ -130,8 +130,17 @@ def _registry_sample(token: str, flt: CohortFilter) -> pd.DataFrame:
 def _registry_filtered(token: str, flt: CohortFilter) -> FilterResult:
     registry = _registry_of(token)
     selection = registry.select(flt)
-    sample = registry.sample(flt, size=REGISTRY_SAMPLE, selection=selection) if selection.n \
-        else _registry_sample(token, CohortFilter()).iloc[:0]
+    everyone = _registry_sample(token, CohortFilter())
+    if not selection.n:
+        return FilterResult(data=everyone.iloc[:0], flow=selection.flow,
+                            n_total=selection.n_total, notes=selection.notes, n_selected=0)
+    # A filter that keeps at least half of the registry's sample takes its rows from it (the same
+    # random draw, restricted: 0.04 s at 10M patients instead of a new sample's 0.11-0.17 s).
+    sample = everyone if flt == CohortFilter() else registry.subsample(
+        flt, everyone, base_flt=CohortFilter(), minimum=REGISTRY_SAMPLE // 2,
+        size=REGISTRY_SAMPLE, selection=selection)
+    if sample is None:
+        sample = registry.sample(flt, size=REGISTRY_SAMPLE, selection=selection)
     return FilterResult(data=sample, flow=selection.flow, n_total=selection.n_total,
                         notes=selection.notes, n_selected=selection.n)
 

@@ -558,15 +558,52 @@ class Registry:
         the same selection always gives the same sample. ``attrs["sample_of"]`` is the number
         selected."""
         selection = selection or self.select(flt)
+        sql = self._drawn(selection, flt, size)
+        frame = self._fetch(f"SELECT * EXCLUDE (__key) FROM ({sql}) ORDER BY __key")
+        frame = self._typed(frame, list(frame.columns))  # (fetched with a RangeIndex: no copy)
+        frame.attrs["sample_of"] = selection.n
+        return frame
+
+    def _drawn(self, selection: Selection, flt: CohortFilter, size: int) -> str:
+        """SQL of the rows :meth:`sample` draws (with their ``__key``, unordered)."""
         sql = self._selected(selection, flt)
         if selection.n > size:
-            scale = 2**64
-            threshold = int(scale * size / selection.n)
+            threshold = int(2**64 * size / selection.n)
             if threshold <= self._head_cut():  # every key drawn is in the small copy
                 sql = self._selected(selection, flt, head=True)
             sql = f"SELECT * FROM ({sql}) WHERE __key < {threshold}::UBIGINT"
-        frame = self._fetch(f"SELECT * EXCLUDE (__key) FROM ({sql}) ORDER BY __key")
-        frame = self._typed(frame, list(frame.columns))  # (fetched with a RangeIndex: no copy)
+        return sql
+
+    def subsample(self, flt: CohortFilter, base: pd.DataFrame, *, base_flt: CohortFilter,
+                  minimum: int, size: int = DEFAULT_SAMPLE,
+                  selection: Selection | None = None) -> pd.DataFrame | None:
+        """The patients of ``base`` that ``flt`` selects, as a sample of that selection, or None
+        when a new draw is needed: ``base`` must be this registry's :meth:`sample` of
+        ``base_flt`` (of ``size``) under the same ER cut-points, neither filter may recode pCR,
+        and at least ``minimum`` patients must be kept unless ``base`` holds all of them.
+
+        ``base`` holds the patients whose sampling key is below a threshold, so those of them a
+        narrower filter selects are a random sample of its selection too, drawn by the same
+        keys: a smaller one, in the same order. Taking them from ``base`` costs one query of the
+        drawn keys (0.01 s at 10M patients) and a row take, instead of fetching and typing a new
+        sample (0.11-0.17 s).
+        """
+        selection = selection or self.select(flt)
+        source = self.select(base_flt)
+        if (selection.n == 0 or selection.itt_studies is not None
+                or source.itt_studies is not None
+                or self._cutpoints_or_none(flt) != self._cutpoints_or_none(base_flt)):
+            return None
+        drawn = self._drawn(source, base_flt, size)
+        chosen = self._fetch(f"SELECT coalesce(({selection.where}), FALSE) AS chosen "
+                             f"FROM ({drawn}) ORDER BY __key")["chosen"].to_numpy(dtype=bool)
+        if len(chosen) != len(base):
+            return None  # not this registry's sample of base_flt
+        positions = np.flatnonzero(chosen)
+        if len(positions) < min(minimum, selection.n):
+            return None
+        frame = base.take(positions)
+        frame.index = pd.RangeIndex(len(frame))
         frame.attrs["sample_of"] = selection.n
         return frame
 
