@@ -73,12 +73,7 @@ class Counts:
         if not len(df):
             raise AnalysisError("There are no patients to count.")
         grouped = df[columns].groupby(columns, dropna=False, observed=True, sort=False).size()
-        table = grouped.rename(COUNT).reset_index()
-        for column in columns:  # keep the input's dtypes (a categorical stays categorical)
-            if isinstance(df[column].dtype, pd.CategoricalDtype):
-                table[column] = pd.Categorical(table[column], dtype=df[column].dtype)
-        table[COUNT] = table[COUNT].astype(np.int64)
-        return cls(table)
+        return cls(_cells(grouped, df))
 
     def summed(self, columns: Sequence[str]) -> Counts:
         """The cells collapsed onto ``columns`` (a subset of :attr:`columns`), patients summed:
@@ -88,12 +83,7 @@ class Counts:
         if unknown:
             raise AnalysisError(f"The count table has no column {', '.join(map(repr, unknown))}.")
         grouped = self.table.groupby(columns, dropna=False, observed=True, sort=False)[COUNT].sum()
-        table = grouped.reset_index()
-        for column in columns:  # keep the dtypes (a categorical stays categorical)
-            if isinstance(self.table[column].dtype, pd.CategoricalDtype):
-                table[column] = pd.Categorical(table[column], dtype=self.table[column].dtype)
-        table[COUNT] = table[COUNT].astype(np.int64)
-        return Counts(table)
+        return Counts(_cells(grouped, self.table))
 
     @property
     def columns(self) -> list[str]:
@@ -111,6 +101,17 @@ class Counts:
 
     def __repr__(self) -> str:
         return f"Counts({self.n:,} patients in {len(self):,} cells of {self.columns})"
+
+
+def _cells(grouped: pd.Series, source: pd.DataFrame) -> pd.DataFrame:
+    """Patients per group as a count table, with ``source``'s dtypes (a categorical stays
+    categorical)."""
+    table = grouped.rename(COUNT).reset_index()
+    for column in table.columns[:-1]:
+        if isinstance(source[column].dtype, pd.CategoricalDtype):
+            table[column] = pd.Categorical(table[column], dtype=source[column].dtype)
+    table[COUNT] = table[COUNT].astype(np.int64)
+    return table
 
 
 def unpack(data) -> tuple[pd.DataFrame, str | None]:
