@@ -23,6 +23,15 @@ only in ``ui.process.freeze_startup_objects`` (environment ``HER2ER_GC_FREEZE`` 
 the objects alive at the app's first import are moved out of the cycle collector's reach. Its result
 goes to ``benchmarks/results/soak_freeze.json``.
 
+``--compare allocator`` runs three servers without the post-run GC: the app's own allocator
+settings (glibc's mmap threshold fixed at 1 MB, Arrow's system pool: ``ui/process.py``), glibc's
+and Arrow's defaults (``HER2ER_MEMORY_SETTINGS=0``), and the app's settings with glibc limited to
+two malloc arenas (``MALLOC_ARENA_MAX=2``; by default glibc gives threads up to eight arenas per
+core, and Streamlit runs each script on its own thread). Result: ``soak_allocator.json``.
+
+Every server starts as ``streamlit run app.py`` does on Community Cloud: the launcher's allocator
+variables are removed from the environment it inherits, so the app applies its own settings.
+
 Every ``--sample`` seconds (default 10) it records each server's resident memory (VmRSS) and the
 renders and errors so far; each server's render times (median and 95th percentile) are reported
 with the summary. Result: ``benchmarks/results/soak.json`` with the time series, and per
@@ -31,6 +40,7 @@ second half (MB per hour). Loopback only; bounded by ``--minutes`` plus 2 minute
 
     python -m benchmarks.soak --minutes 60
     python -m benchmarks.soak --minutes 60 --compare freeze
+    python -m benchmarks.soak --minutes 110 --compare allocator
 """
 
 from __future__ import annotations
@@ -48,8 +58,8 @@ from pathlib import Path
 
 from benchmarks.st_protocol import Session, installed_streamlit
 from deploy.serve import PRODUCTION_FLAGS
+from her2er_dash.cli import FREEZE_ENV, POOL_ENV, SETTINGS_ENV, THRESHOLD_ENV
 from tests import browser_utils as bu
-from ui.process import FREEZE_ENV
 
 RESULTS = Path(__file__).resolve().parent / "results"
 # URL paths as a browser opens them; the default page (Cohort) is served at the root, "".
@@ -60,8 +70,11 @@ COMPARISONS = {
            "postScriptGC_off": (["--runner.postScriptGC", "false"], {})},
     "freeze": {"freeze_on": (["--runner.postScriptGC", "false"], {FREEZE_ENV: "1"}),
                "freeze_off": (["--runner.postScriptGC", "false"], {FREEZE_ENV: "0"})},
+    "allocator": {"app_settings": (["--runner.postScriptGC", "false"], {}),
+                  "library_defaults": (["--runner.postScriptGC", "false"], {SETTINGS_ENV: "0"}),
+                  "arena_max_2": (["--runner.postScriptGC", "false"], {"MALLOC_ARENA_MAX": "2"})},
 }
-OUTPUTS = {"gc": "soak.json", "freeze": "soak_freeze.json"}
+OUTPUTS = {"gc": "soak.json", "freeze": "soak_freeze.json", "allocator": "soak_allocator.json"}
 
 
 class Driver:
@@ -198,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     flags = list(PRODUCTION_FLAGS)
     settings = COMPARISONS[args.compare]
     out = args.out or RESULTS / OUTPUTS[args.compare]
+    for name in (THRESHOLD_ENV, POOL_ENV):  # inherited by the servers: as on Community Cloud
+        os.environ.pop(name, None)
     with contextlib.ExitStack() as stack:
         servers = {
             name: stack.enter_context(bu.streamlit_server(extra_args=[*flags, *extra],

@@ -60,6 +60,13 @@ def app_dir() -> Path:
 
 #: Allocations of at least this many bytes are mapped (and unmapped when freed) by glibc.
 MMAP_THRESHOLD = 1024**2
+#: Switches the app reads at its first import (ui/process.py); ``0`` turns one off: the freeze of
+#: the objects alive then, and the allocator settings a plain ``streamlit run`` applies itself.
+FREEZE_ENV = "HER2ER_GC_FREEZE"
+SETTINGS_ENV = "HER2ER_MEMORY_SETTINGS"
+#: The allocator variables :func:`app_environment` adds (described above).
+THRESHOLD_ENV = "MALLOC_MMAP_THRESHOLD_"
+POOL_ENV = "ARROW_DEFAULT_MEMORY_POOL"
 
 
 def app_environment(base: dict[str, str] | None = None, *, tmpdir: str | None = None) -> dict[str, str]:
@@ -67,8 +74,8 @@ def app_environment(base: dict[str, str] | None = None, *, tmpdir: str | None = 
     above; ``tmpdir`` (see :func:`memory_tmpdir`) becomes ``TMPDIR``."""
     env = dict(os.environ if base is None else base)
     env.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
-    env.setdefault("MALLOC_MMAP_THRESHOLD_", str(MMAP_THRESHOLD))
-    env.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+    env.setdefault(THRESHOLD_ENV, str(MMAP_THRESHOLD))
+    env.setdefault(POOL_ENV, "system")
     if tmpdir is not None:
         env["TMPDIR"] = tmpdir
     return env

@@ -117,6 +117,8 @@ def arrow_pool():
     """pyarrow, its default pool set to mimalloc for the test and restored after it."""
     import pyarrow as pa
 
+    import ui.process  # noqa: F401  first import of `ui` applies the settings: before the reset
+
     before = pa.default_memory_pool()
     try:
         pa.set_memory_pool(pa.mimalloc_memory_pool())
@@ -145,6 +147,15 @@ def test_settings_the_environment_makes_are_left_alone(arrow_pool):
     libc = _FakeGlibc()
     launched = {process.THRESHOLD_ENV: "1048576", process.POOL_ENV: "mimalloc"}
     assert process.apply_memory_settings(launched, libc) == {}
+    assert libc.calls == []
+    assert arrow_pool.default_memory_pool().backend_name == "mimalloc"
+
+
+def test_an_operator_can_keep_the_libraries_defaults(arrow_pool):
+    from ui import process
+
+    libc = _FakeGlibc()
+    assert process.apply_memory_settings({process.SETTINGS_ENV: "0"}, libc) == {}
     assert libc.calls == []
     assert arrow_pool.default_memory_pool().backend_name == "mimalloc"
 

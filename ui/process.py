@@ -28,14 +28,10 @@ import gc
 import os
 from collections.abc import Mapping
 
-from her2er_dash.cli import MMAP_THRESHOLD
+from her2er_dash.cli import FREEZE_ENV, MMAP_THRESHOLD, POOL_ENV, SETTINGS_ENV, THRESHOLD_ENV
 
 #: mallopt(3)'s parameter number for the mmap threshold (glibc's malloc.h).
 M_MMAP_THRESHOLD = -3
-THRESHOLD_ENV = "MALLOC_MMAP_THRESHOLD_"
-POOL_ENV = "ARROW_DEFAULT_MEMORY_POOL"
-#: Set to ``0`` to keep every object in the cycle collector's generations (no freeze).
-FREEZE_ENV = "HER2ER_GC_FREEZE"
 
 
 def _glibc():
@@ -53,9 +49,13 @@ def apply_memory_settings(environ: Mapping[str, str] | None = None, libc=None) -
     """Apply the settings the environment leaves open; returns what was set (for tests and logs).
 
     ``libc``: glibc's handle (default: found in this process; ``False`` means none).
+    ``HER2ER_MEMORY_SETTINGS=0`` in the environment leaves both libraries at their defaults (for
+    an operator comparing memory, as ``benchmarks/soak.py --compare allocator`` does).
     """
     environ = os.environ if environ is None else environ
     done: dict[str, str] = {}
+    if environ.get(SETTINGS_ENV, "1") == "0":
+        return done
     threshold_fixed = THRESHOLD_ENV in environ
     if not threshold_fixed:
         libc = _glibc() if libc is None else libc
