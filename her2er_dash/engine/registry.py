@@ -766,13 +766,13 @@ KEEP_SELECTIONS = 16
 #: Rows of the block sample that shows a selection's common values (see _present_values).
 PRESENCE_SAMPLE_ROWS = 100_000
 PRESENCE_MAX_GROUPS = 1_000_000
+#: Default samples' worth of the lowest sampling keys copied beside each classified table.
+HEAD_SAMPLES = 10
 
 
 def _plain(value):
     """A value as Python compares it (numpy scalars as their Python value)."""
     return value.item() if isinstance(value, np.generic) else value
-#: Default samples' worth of the lowest sampling keys copied beside each classified table.
-HEAD_SAMPLES = 10
 
 
 #: What the pages import to analyse a registry's counts and sample (see :func:`warm_analyses`).
