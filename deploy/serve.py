@@ -98,7 +98,7 @@ def _healthy(url: str, timeout: float = 2.0) -> bool:
         return False
 
 
-def _stop_group(process: subprocess.Popen, grace: float) -> None:
+def stop_group(process: subprocess.Popen, grace: float) -> None:
     """SIGTERM the child's process group; SIGKILL it if it is still there after ``grace`` s."""
     if process.poll() is not None:
         return
@@ -262,14 +262,14 @@ class Deployment:
     def stop(self) -> None:
         """Stop the proxy first (no new requests), then the workers; wait for every child."""
         if self.proxy is not None:
-            _stop_group(self.proxy, self.grace)
+            stop_group(self.proxy, self.grace)
         for worker in self.workers:
             if worker.process is not None and worker.process.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(worker.process.pid, signal.SIGTERM)
         for worker in self.workers:
             if worker.process is not None:
-                _stop_group(worker.process, self.grace)
+                stop_group(worker.process, self.grace)
         if self._config_dir is not None:
             self._config_dir.cleanup()
             self._config_dir = None

@@ -13,7 +13,6 @@ from __future__ import annotations
 import ast
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -24,6 +23,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from deploy.serve import stop_group
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -188,22 +189,6 @@ def _wait_healthy(server: StreamlitServer, timeout: float) -> None:
     raise RuntimeError(f"streamlit was not healthy after {timeout:.0f} s:\n{server.output()}")
 
 
-def _stop(process: subprocess.Popen, grace: float = 10.0) -> None:
-    """Terminate the server's whole process group, escalating to SIGKILL after ``grace`` seconds."""
-    if process.poll() is not None:
-        return
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
 @contextmanager
 def streamlit_server(
     *,
@@ -241,7 +226,7 @@ def streamlit_server(
         _wait_healthy(server, startup_timeout)
         yield server
     finally:
-        _stop(process)
+        stop_group(process, grace=10.0)
         reader.join(timeout=5)
 
 
