@@ -29,6 +29,11 @@ and Arrow's defaults (``HER2ER_MEMORY_SETTINGS=0``), and the app's settings with
 two malloc arenas (``MALLOC_ARENA_MAX=2``; by default glibc gives threads up to eight arenas per
 core, and Streamlit runs each script on its own thread). Result: ``soak_allocator.json``.
 
+``--compare idle`` runs two servers that differ only in how long the frame cache keeps an entry
+no session asked for (``HER2ER_CACHE_IDLE_S``): the default hour, and ten minutes. The cache of
+whole-cohort frames grows with each new filter state up to its byte budget; with the idle bound
+a server's memory should level off once entries start expiring. Result: ``soak_idle.json``.
+
 Every server starts as ``streamlit run app.py`` does on Community Cloud: the launcher's allocator
 variables are removed from the environment it inherits, so the app applies its own settings.
 
@@ -41,6 +46,7 @@ second half (MB per hour). Loopback only; bounded by ``--minutes`` plus 2 minute
     python -m benchmarks.soak --minutes 60
     python -m benchmarks.soak --minutes 60 --compare freeze
     python -m benchmarks.soak --minutes 110 --compare allocator
+    python -m benchmarks.soak --minutes 75 --compare idle
 """
 
 from __future__ import annotations
@@ -73,8 +79,11 @@ COMPARISONS = {
     "allocator": {"app_settings": (["--runner.postScriptGC", "false"], {}),
                   "library_defaults": (["--runner.postScriptGC", "false"], {SETTINGS_ENV: "0"}),
                   "arena_max_2": (["--runner.postScriptGC", "false"], {"MALLOC_ARENA_MAX": "2"})},
+    "idle": {"idle_1h": (["--runner.postScriptGC", "false"], {}),
+             "idle_10min": (["--runner.postScriptGC", "false"], {"HER2ER_CACHE_IDLE_S": "600"})},
 }
-OUTPUTS = {"gc": "soak.json", "freeze": "soak_freeze.json", "allocator": "soak_allocator.json"}
+OUTPUTS = {"gc": "soak.json", "freeze": "soak_freeze.json", "allocator": "soak_allocator.json",
+           "idle": "soak_idle.json"}
 
 
 class Driver:
@@ -204,7 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample", type=float, default=10.0, help="seconds between memory samples")
     parser.add_argument("--open", type=int, default=8, help="sessions held open at once (per server)")
     parser.add_argument("--compare", choices=sorted(COMPARISONS), default="gc",
-                        help="gc: post-run GC on vs off; freeze: startup freeze on vs off (GC off)")
+                        help="gc: post-run GC on vs off; freeze: startup freeze on vs off (GC off); "
+                             "allocator: malloc settings; idle: the frame cache's idle time")
     parser.add_argument("--out", type=Path, default=None,
                         help="default benchmarks/results/soak.json (gc) or soak_freeze.json")
     args = parser.parse_args(argv)

@@ -72,7 +72,7 @@ def test_the_apps_frame_cache_is_bounded_by_bytes_not_entries():
     import ui
 
     frame = pd.DataFrame({"x": np.zeros(1000)})  # 8,000 bytes of values
-    size = int(frame.memory_usage(index=True, deep=False).sum())
+    size = ui.cohorts._frame_bytes(frame)
     cache = ui.FrameCache(budget=int(2.5 * size))
     calls = []
 
@@ -95,6 +95,7 @@ def test_the_frame_cache_counts_only_the_memory_an_entry_adds_to_its_base():
     import ui
     from her2er_dash.filters import CohortFilter
 
+    overhead = ui.cohorts.COLUMN_OVERHEAD
     cohort = memory.compact_frame(simulate.trial(4000, seed=3))
     classified = CohortFilter().classify(cohort)  # shares every loaded column with the cohort
     added = [c for c in classified.columns
@@ -103,14 +104,84 @@ def test_the_frame_cache_counts_only_the_memory_an_entry_adds_to_its_base():
     assert isinstance(cohort["patient_id"].dtype, pd.ArrowDtype)
     assert "patient_id" not in added  # the Arrow buffers of the IDs are shared too
     sizes = classified.memory_usage(index=True, deep=False)
-    assert ui.cohorts._frame_bytes(classified, cohort) == int(sizes[["Index", *added]].sum())
-    assert ui.cohorts._frame_bytes(classified) == int(sizes.sum())  # no base: every column counts
+    around = overhead * classified.shape[1]  # the pandas objects of every column
+    assert ui.cohorts._frame_bytes(classified, cohort) == int(sizes[["Index", *added]].sum()) + around
+    assert ui.cohorts._frame_bytes(classified) == int(sizes.sum()) + around  # no base: all count
     selected = CohortFilter(her2_status=("positive",)).select(classified)  # a copy of its rows
     assert ui.cohorts._frame_bytes(selected, cohort) == ui.cohorts._frame_bytes(selected)
     cache = ui.FrameCache(budget=ui.cohorts._frame_bytes(classified, cohort) + 1)
     assert cache.get(("classified",), lambda: classified, cohort) is classified
     assert cache.get(("classified",), lambda: None, cohort) is classified  # kept: it fits
     assert cache.nbytes == ui.cohorts._frame_bytes(classified, cohort)
+
+
+def test_the_frame_cache_overhead_is_what_a_small_frame_really_allocates():
+    """The per-column allowance is measured, not guessed: a small selection's allocation
+    (tracemalloc) is within 40 % of what the cache counts for it, and more than its values."""
+    import tracemalloc
+
+    import ui
+    from her2er_dash.filters import CohortFilter
+
+    cohort = memory.compact_frame(simulate.trial(2000, seed=5))
+    classified = CohortFilter().classify(cohort)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        selected = CohortFilter(her2_status=("positive",), t_stage=("T1",)).select(classified).data
+        allocated = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    counted = ui.cohorts._frame_bytes(selected, cohort)
+    values = counted - ui.cohorts.COLUMN_OVERHEAD * selected.shape[1]
+    assert values < allocated
+    assert 0.6 * allocated <= counted <= 1.4 * allocated, (allocated, counted)
+
+
+def test_the_frame_cache_drops_what_no_session_asked_for_within_its_idle_time():
+    import ui
+
+    now = [0.0]
+    released = []
+    frame = pd.DataFrame({"x": np.zeros(1000)})
+    size = ui.cohorts._frame_bytes(frame)
+    cache = ui.FrameCache(budget=10 * size, idle_seconds=60, clock=lambda: now[0],
+                          release=lambda: released.append(now[0]), release_bytes=2 * size)
+    calls = []
+
+    def make(i):
+        calls.append(i)
+        return frame.copy()
+
+    for i in range(3):
+        cache.get(("k", i), lambda i=i: make(i))
+    now[0] = 50.0
+    cache.get(("k", 2), lambda: make(99))  # asked for again: its idle time starts over
+    now[0] = 100.0  # k0 and k1 idle for 100 s, k2 for 50 s
+    cache.get(("other",), lambda: make(3))
+    assert [key for key, _ in cache.entries()] == [("k", 2), ("other",)]
+    assert cache.nbytes == 2 * size
+    assert released == [100.0]  # two entries' worth freed: memory handed back once
+    now[0] = 200.0
+    assert cache.get(("k", 2), lambda: make(4)) is not None  # expired: computed again
+    assert calls == [0, 1, 2, 3, 4]
+    assert released == [100.0, 200.0]
+    assert len(cache) == 1
+
+
+def test_freed_memory_goes_back_only_through_glibc():
+    from ui import process
+
+    class Trimmed:
+        calls = 0
+
+        def malloc_trim(self, pad):
+            Trimmed.calls += 1
+            return 1
+
+    assert process.return_free_memory(Trimmed()) is True
+    assert Trimmed.calls == 1
+    assert process.return_free_memory(False) is False  # another C library: nothing to call
 
 
 def test_the_app_benchmark_reports_each_stage_peak_and_the_largest_overall():

@@ -33,7 +33,7 @@ def _ui():
 
 
 def _cached_frames(kind: str) -> list[pd.DataFrame]:
-    return [value for key, (value, _) in _ui().FRAME_CACHE._items.items() if key[0] == kind]
+    return [value for key, value in _ui().FRAME_CACHE.entries() if key[0] == kind]
 
 
 def _evidence_tables() -> tuple[list[pd.DataFrame], list[str]]:
@@ -234,7 +234,7 @@ def test_widget_labels_keep_no_page_namespace_alive():
     assert compare.options[0] == "(none)"
     assert schema.column_label("er_category") in compare.options
     assert schema.column_label("hr_status") in compare.options
-    filtered = [v for key, (v, _) in _ui().FRAME_CACHE._items.items() if key[0] == "filtered"]
+    filtered = [v for key, v in _ui().FRAME_CACHE.entries() if key[0] == "filtered"]
     assert filtered
     selected, width = filtered[-1].data.shape
     del filtered

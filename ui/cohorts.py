@@ -7,6 +7,7 @@ import hashlib
 import logging
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -19,6 +20,7 @@ import streamlit as st
 
 from her2er_dash import memory, schema
 
+from .process import return_free_memory
 from .view import DEFAULT_COHORT, PATIENT_LEVEL_BUNDLES, _forget_lost_upload, plain, uploads
 
 log = logging.getLogger("her2er_explorer")
@@ -79,6 +81,10 @@ UPLOAD_BUDGET_ENV = "HER2ER_UPLOAD_BUDGET_MB"
 #: Environment variable: the memory (MB) the shared caches of whole cohorts may hold.
 CACHE_BUDGET_ENV = "HER2ER_CACHE_MB"
 DEFAULT_CACHE_MB = 256
+#: Environment variable: seconds a cached frame no session asked for is kept (as the app's
+#: other caches' one-hour ``ttl``).
+CACHE_IDLE_ENV = "HER2ER_CACHE_IDLE_S"
+DEFAULT_CACHE_IDLE_S = 3600.0
 
 
 def _megabytes(variable: str, default: float | None) -> int | None:
@@ -97,20 +103,35 @@ def upload_budget() -> int | None:
 
 
 class FrameCache:
-    """Whole-cohort frames shared between sessions, bounded by bytes (least recently used out).
+    """Whole-cohort frames shared between sessions, bounded by bytes (least recently used out)
+    and by idle time (an entry no session asked for in ``idle_seconds`` is dropped).
 
     ``st.cache_resource`` bounds entries only, while one entry here (a classified, filtered,
     subset or landmarked copy of a cohort) ranges from kilobytes to hundreds of MB: a bound on
     entries either wastes the small ones or overflows memory with the large ones. Sizes are the
     memory an entry adds: ``DataFrame.memory_usage`` (shallow) of its columns, leaving out those
-    that share their buffer with the frame it was derived from (``base``): the classified
-    cohort shares every loaded column with the cohort and adds its new categories only. An
-    entry larger than the whole budget is computed and returned but not kept.
+    that share their buffer with the frame it was derived from (``base``), plus the pandas
+    objects around each column (:data:`COLUMN_OVERHEAD`); the classified cohort shares every
+    loaded column with the cohort and adds its new categories only. An entry larger than the
+    whole budget is computed and returned but not kept.
+
+    Without the idle bound a server that many filter states passed through kept them all up to
+    the budget: in a one-hour soak of small cohorts it grew ~70 MB an hour, each new filter
+    state adding its frames (benchmarks/README.md). When dropping idle or evicted entries frees
+    at least ``release_bytes``, ``release`` is called (the app passes
+    :func:`ui.process.return_free_memory`: the C library keeps freed small blocks otherwise).
     """
 
-    def __init__(self, budget: int):
+    def __init__(self, budget: int, *, idle_seconds: float = 3600.0,
+                 clock: Callable[[], float] = time.monotonic,
+                 release: Callable[[], object] | None = None, release_bytes: int = 16 * 1024**2):
         self.budget = budget
-        self._items: OrderedDict[tuple, tuple[Any, int]] = OrderedDict()
+        self.idle_seconds = idle_seconds
+        self._clock = clock
+        self._release = release
+        self._release_bytes = release_bytes
+        # key -> (value, size, last use); ordered from least to most recently used
+        self._items: OrderedDict[tuple, tuple[Any, int, float]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
 
@@ -118,21 +139,56 @@ class FrameCache:
     def nbytes(self) -> int:
         return self._bytes
 
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def entries(self) -> list[tuple[tuple, Any]]:
+        """(key, value) of every entry, least recently used first."""
+        with self._lock:
+            return [(key, value) for key, (value, _, _) in self._items.items()]
+
     def get(self, key: tuple, compute: Callable[[], Any], base: pd.DataFrame | None = None) -> Any:
         with self._lock:
-            if key in self._items:
+            dropped = self._drop_idle(self._clock())
+            item = self._items.get(key)
+            if item is not None:
+                self._items[key] = (item[0], item[1], self._clock())
                 self._items.move_to_end(key)
-                return self._items[key][0]
+        self._released(dropped)
+        if item is not None:
+            return item[0]
         value = compute()
         size = _frame_bytes(value, base)
+        dropped = []
         with self._lock:
             if key not in self._items and size <= self.budget:
-                self._items[key] = (value, size)
+                self._items[key] = (value, size, self._clock())
                 self._bytes += size
                 while self._bytes > self.budget:
-                    _, (_, freed) = self._items.popitem(last=False)
-                    self._bytes -= freed
+                    dropped.append(self._pop_oldest())
+        self._released(dropped)
         return value
+
+    def _drop_idle(self, now: float) -> list:
+        dropped = []
+        while self._items:
+            _, _, used = next(iter(self._items.values()))
+            if now - used <= self.idle_seconds:
+                break
+            dropped.append(self._pop_oldest())
+        return dropped
+
+    def _pop_oldest(self) -> tuple[Any, int]:
+        _, (value, size, _) = self._items.popitem(last=False)
+        self._bytes -= size
+        return value, size
+
+    def _released(self, dropped: list) -> None:
+        """Let the dropped entries go (outside the lock), then hand freed memory back."""
+        freed = sum(size for _, size in dropped)
+        dropped.clear()  # the last reference, unless a session still shows the frame
+        if self._release is not None and freed >= self._release_bytes:
+            self._release()
 
     def clear(self) -> None:
         with self._lock:
@@ -140,18 +196,27 @@ class FrameCache:
             self._bytes = 0
 
 
+#: Bytes of pandas objects around one column of a cached frame (its block, placement, index
+#: reference; the categories' index of a categorical): measured with tracemalloc on the
+#: synthetic cohort's frames, 0.8-1.4 KB per column (a 220-row, 30-column selection: 54 KB
+#: allocated, 30 KB of column values).
+COLUMN_OVERHEAD = 1024
+
+
 def _frame_bytes(value: Any, base: pd.DataFrame | None = None) -> int:
     """Shallow bytes of ``value``'s frame, less the columns whose buffer it shares with
-    ``base`` (the same column of the frame it was derived from)."""
+    ``base`` (the same column of the frame it was derived from), plus :data:`COLUMN_OVERHEAD`
+    per column."""
     frame = getattr(value, "data", value)  # a FilterResult holds its rows in .data
     if not isinstance(frame, pd.DataFrame):
         return 0
     sizes = frame.memory_usage(index=True, deep=False)
+    overhead = COLUMN_OVERHEAD * frame.shape[1]
     if base is None or not frame.columns.is_unique or not base.columns.is_unique:
-        return int(sizes.sum())
+        return int(sizes.sum()) + overhead
     shared = [c for c in frame.columns if c in base.columns
               and _shares_buffer(frame[c], base[c])]
-    return int(sizes.drop(shared).sum())
+    return int(sizes.drop(shared).sum()) + overhead
 
 
 def _shares_buffer(a: pd.Series, b: pd.Series) -> bool:
@@ -172,8 +237,20 @@ def _arrow_buffers(values: pd.Series) -> set[int]:
     return {b.address for chunk in chunks for b in chunk.buffers() if b is not None and b.size}
 
 
-#: The one byte-bounded cache of whole-cohort frames (:data:`CACHE_BUDGET_ENV`).
-FRAME_CACHE = FrameCache(_megabytes(CACHE_BUDGET_ENV, DEFAULT_CACHE_MB))
+def _seconds(variable: str, default: float) -> float:
+    text = os.environ.get(variable)
+    try:
+        return float(text) if text else default
+    except ValueError:
+        log.warning("%s=%r is not a number of seconds; using %s", variable, text, default)
+        return default
+
+
+#: The one byte-bounded cache of whole-cohort frames (:data:`CACHE_BUDGET_ENV`,
+#: :data:`CACHE_IDLE_ENV`).
+FRAME_CACHE = FrameCache(_megabytes(CACHE_BUDGET_ENV, DEFAULT_CACHE_MB),
+                         idle_seconds=_seconds(CACHE_IDLE_ENV, DEFAULT_CACHE_IDLE_S),
+                         release=return_free_memory)
 
 
 def _frames(kind: str, spinner: str | None = None):
