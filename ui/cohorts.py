@@ -104,7 +104,8 @@ def upload_budget() -> int | None:
 
 class FrameCache:
     """Whole-cohort frames shared between sessions, bounded by bytes (least recently used out)
-    and by idle time (an entry no session asked for in ``idle_seconds`` is dropped).
+    and by idle time: an entry no session asked for in ``idle_seconds`` is dropped at the
+    cache's next use (as Streamlit's ``ttl`` expires its caches' entries).
 
     ``st.cache_resource`` bounds entries only, while one entry here (a classified, filtered,
     subset or landmarked copy of a cohort) ranges from kilobytes to hundreds of MB: a bound on
