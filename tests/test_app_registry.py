@@ -3,6 +3,8 @@ analyses computed by DuckDB on all selected patients and equal to the same cohor
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -68,6 +70,9 @@ def test_registry_pages_run_and_match_the_in_memory_cohort(monkeypatch, folder, 
         # the page prints a missing median as "not reached" / "—": those compare as NaN
         got = shown[numeric].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
         assert np.allclose(num, got, rtol=1e-9, equal_nan=True)
+        # the registry's sample and count tables are held under the frame cache's byte budget
+        kinds = {key[0] for key, _ in sys.modules["ui"].FRAME_CACHE.entries()}
+        assert {"registry_sample", "registry_filtered", "registry_counts"} <= kinds, kinds
 
 
 @pytest.mark.parametrize("page", ["1_Cohort.py", "5_Evidence.py", "6_Methods.py", "7_Subsets.py"])

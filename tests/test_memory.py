@@ -169,6 +169,39 @@ def test_the_frame_cache_drops_what_no_session_asked_for_within_its_idle_time():
     assert len(cache) == 1
 
 
+def test_sessions_asking_for_the_same_missing_frame_at_once_share_one_computation():
+    import threading
+
+    import ui
+
+    cache = ui.FrameCache(budget=10**8)
+    started, release = threading.Event(), threading.Event()
+    calls, got = [], []
+
+    def slow():
+        calls.append(1)
+        started.set()
+        assert release.wait(10)
+        return pd.DataFrame({"x": np.zeros(10)})
+
+    first = threading.Thread(target=lambda: got.append(cache.get(("k",), slow)))
+    first.start()
+    assert started.wait(10)
+    second = threading.Thread(target=lambda: got.append(cache.get(("k",), slow)))
+    second.start()
+    second.join(0.2)
+    assert second.is_alive()  # waiting for the first session's result, not computing its own
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert calls == [1]
+    assert got[0] is got[1]
+    assert cache._key_locks == {}  # nothing left behind once both are served
+    with pytest.raises(ZeroDivisionError):  # a failure reaches the session and frees the key
+        cache.get(("bad",), lambda: 1 / 0)
+    assert cache._key_locks == {}
+
+
 def test_freed_memory_goes_back_only_through_glibc():
     from ui import process
 

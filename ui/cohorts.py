@@ -3,13 +3,14 @@ byte-bounded frame cache."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -135,6 +136,7 @@ class FrameCache:
         self._items: OrderedDict[tuple, tuple[Any, int, float]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
+        self._key_locks: dict[tuple, list] = {}  # key being computed -> [lock, sessions using it]
 
     @property
     def nbytes(self) -> int:
@@ -149,6 +151,21 @@ class FrameCache:
             return [(key, value) for key, (value, _, _) in self._items.items()]
 
     def get(self, key: tuple, compute: Callable[[], Any], base: pd.DataFrame | None = None) -> Any:
+        """The entry under ``key``; else ``compute()``, kept if it fits. Sessions asking for the
+        same missing entry at once wait for one computation (as ``st.cache_resource`` does), so
+        a room opening one registry draws its sample once, not once per user."""
+        found = self._lookup(key)
+        if found is not _MISSING:
+            return found
+        with self._computing(key):
+            found = self._lookup(key)  # computed by the session this one waited for
+            if found is not _MISSING:
+                return found
+            value = compute()
+            self._store(key, value, _frame_bytes(value, base))
+        return value
+
+    def _lookup(self, key: tuple) -> Any:
         with self._lock:
             dropped = self._drop_idle(self._clock())
             item = self._items.get(key)
@@ -156,10 +173,9 @@ class FrameCache:
                 self._items[key] = (item[0], item[1], self._clock())
                 self._items.move_to_end(key)
         self._released(dropped)
-        if item is not None:
-            return item[0]
-        value = compute()
-        size = _frame_bytes(value, base)
+        return _MISSING if item is None else item[0]
+
+    def _store(self, key: tuple, value: Any, size: int) -> None:
         dropped = []
         with self._lock:
             if key not in self._items and size <= self.budget:
@@ -168,7 +184,20 @@ class FrameCache:
                 while self._bytes > self.budget:
                     dropped.append(self._pop_oldest())
         self._released(dropped)
-        return value
+
+    @contextlib.contextmanager
+    def _computing(self, key: tuple) -> Iterator[None]:
+        with self._lock:
+            entry = self._key_locks.setdefault(key, [threading.RLock(), 0])
+            entry[1] += 1
+        try:
+            with entry[0]:
+                yield
+        finally:
+            with self._lock:
+                entry[1] -= 1
+                if not entry[1]:
+                    del self._key_locks[key]
 
     def _drop_idle(self, now: float) -> list:
         dropped = []
@@ -197,6 +226,8 @@ class FrameCache:
             self._bytes = 0
 
 
+_MISSING = object()
+
 #: Bytes of pandas objects around one column of a cached frame (its block, placement, index
 #: reference; the categories' index of a categorical): measured with tracemalloc on the
 #: synthetic cohort's frames, 0.8-1.4 KB per column (a 220-row, 30-column selection: 54 KB
@@ -208,7 +239,9 @@ def _frame_bytes(value: Any, base: pd.DataFrame | None = None) -> int:
     """Shallow bytes of ``value``'s frame, less the columns whose buffer it shares with
     ``base`` (the same column of the frame it was derived from), plus :data:`COLUMN_OVERHEAD`
     per column."""
-    frame = getattr(value, "data", value)  # a FilterResult holds its rows in .data
+    frame = getattr(value, "data", None)  # a FilterResult holds its rows in .data
+    if not isinstance(frame, pd.DataFrame):
+        frame = getattr(value, "table", value)  # a Counts its cells in .table
     if not isinstance(frame, pd.DataFrame):
         return 0
     sizes = frame.memory_usage(index=True, deep=False)

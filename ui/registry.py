@@ -13,7 +13,7 @@ import streamlit as st
 from her2er_dash import schema
 from her2er_dash.filters import CohortFilter, FilterResult
 
-from .cohorts import REGISTRY_PREFIX, ActiveCohort
+from .cohorts import REGISTRY_PREFIX, ActiveCohort, _frames
 from .view import plain
 
 log = logging.getLogger("her2er_explorer")
@@ -121,12 +121,16 @@ def registry_cohort(name: str) -> ActiveCohort | None:
     )
 
 
-@st.cache_resource(max_entries=4, ttl=3600, show_spinner="Sampling the registry…")
+# The registry's samples, selections and count tables are held in the frame cache, under its one
+# byte budget with the app's other frames: a 100,000-patient sample is ~13 MB and a
+# study-stratified survival count table up to ~12 MB at 10M patients, so bounds on entries
+# (st.cache_resource's) would have allowed ~330 MB for these alone.
+@_frames("registry_sample", "Sampling the registry…")
 def _registry_sample(token: str, flt: CohortFilter) -> pd.DataFrame:
     return _registry_of(token).sample(flt, size=REGISTRY_SAMPLE)
 
 
-@st.cache_resource(max_entries=8, ttl=3600, show_spinner="Querying the registry…")
+@_frames("registry_filtered", "Querying the registry…")
 def _registry_filtered(token: str, flt: CohortFilter) -> FilterResult:
     registry = _registry_of(token)
     selection = registry.select(flt)
@@ -170,7 +174,7 @@ def _registry_analysis(token: str, flt: CohortFilter, fn: str, kwargs: dict, col
     return getattr(import_module(f"her2er_dash.{module}"), name)(cells, **_thaw(kwargs))
 
 
-@st.cache_resource(max_entries=8, ttl=3600, show_spinner="Counting in the registry…")
+@_frames("registry_counts", "Counting in the registry…")
 def _registry_counts(token: str, flt: CohortFilter, columns: tuple[str, ...]):
     registry = _registry_of(token)
     if _per_study_first(registry, flt, columns):
