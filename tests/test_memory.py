@@ -202,6 +202,38 @@ def test_sessions_asking_for_the_same_missing_frame_at_once_share_one_computatio
     assert cache._key_locks == {}
 
 
+def test_cached_results_are_copies_counted_by_their_pickled_bytes(monkeypatch):
+    """The analyses' cache returns each session its own copy (as st.cache_data) and counts each
+    entry by its pickled length under the frame cache's budget."""
+    import pickle
+
+    import ui
+
+    cache = ui.FrameCache(budget=10**8)
+    monkeypatch.setattr(ui.cohorts, "FRAME_CACHE", cache)
+    calls = []
+
+    @ui.cohorts._copies("test")
+    def analysis(token, options, _data):
+        calls.append(token)
+        return {"table": _data.assign(y=_data["x"] * 2), "options": options}
+
+    data = pd.DataFrame({"x": np.arange(5.0)})
+    first = analysis("t", {"by": ["a"]}, data)
+    second = analysis("t", {"by": ["a"]}, data.iloc[:0])  # `_data` is not part of the key
+    assert calls == ["t"]
+    assert first is not second
+    assert first["table"] is not second["table"]
+    pd.testing.assert_frame_equal(first["table"], second["table"])
+    first["table"].loc[0, "y"] = -1.0  # a session changing its copy changes nobody else's
+    assert analysis("t", {"by": ["a"]}, data)["table"].loc[0, "y"] == 0.0
+    analysis("t", {"by": ["b"]}, data)  # other options: another entry
+    assert calls == ["t", "t"]
+    blobs = [value for _, value in cache.entries()]
+    assert cache.nbytes == sum(len(b) for b in blobs)
+    assert pickle.loads(blobs[0])["options"] == {"by": ["a"]}
+
+
 def test_freed_memory_goes_back_only_through_glibc():
     from ui import process
 

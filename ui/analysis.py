@@ -17,7 +17,7 @@ import streamlit as st
 from her2er_dash import schema
 from her2er_dash.filters import CohortFilter, FilterResult
 
-from .cohorts import REGISTRY_PREFIX, ActiveCohort, _frames
+from .cohorts import REGISTRY_PREFIX, ActiveCohort, _copies, _frames
 from .keys import _options_memo, known_as
 from .registry import _registry_analysis, _registry_counts, _registry_of, _thaw, counts_columns
 
@@ -49,7 +49,7 @@ def _filtered(token: str, flt: CohortFilter, _data: pd.DataFrame) -> FilterResul
 CACHED_OPTIONS: dict[str, dict[str, Any]] = {"survival.iptw_kaplan_meier": {"per_patient": False}}
 
 
-@st.cache_data(max_entries=256, ttl=3600, show_spinner="Computing…")
+@_copies("analysis", "Computing…")
 def _analysis(token: str, flt: CohortFilter, fn: str, kwargs: dict, _data: pd.DataFrame):
     module, name = fn.rsplit(".", 1)
     options = {**_thaw(kwargs), **CACHED_OPTIONS.get(fn, {})}

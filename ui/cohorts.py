@@ -238,7 +238,9 @@ COLUMN_OVERHEAD = 1024
 def _frame_bytes(value: Any, base: pd.DataFrame | None = None) -> int:
     """Shallow bytes of ``value``'s frame, less the columns whose buffer it shares with
     ``base`` (the same column of the frame it was derived from), plus :data:`COLUMN_OVERHEAD`
-    per column."""
+    per column; the length of a pickled result."""
+    if isinstance(value, bytes):
+        return len(value)
     frame = getattr(value, "data", None)  # a FilterResult holds its rows in .data
     if not isinstance(frame, pd.DataFrame):
         frame = getattr(value, "table", value)  # a Counts its cells in .table
@@ -309,6 +311,39 @@ def _frames(kind: str, spinner: str | None = None):
             base = next((a for n, a in zip(names, args, strict=True)
                          if n.startswith("_") and isinstance(a, pd.DataFrame)), None)
             return FRAME_CACHE.get(key, compute, base)
+
+        return wrapper
+
+    return decorate
+
+
+def _copies(kind: str, spinner: str | None = None):
+    """Cache a function's results in :data:`FRAME_CACHE` as pickled bytes, each call getting
+    its own copy (what ``st.cache_data`` does, but under the cache's byte budget: a Kaplan–Meier
+    result of 1M patients pickles to ~2 MB, and ``st.cache_data`` bounds only the number of
+    entries). The key is a content digest of the arguments whose name does not start with ``_``.
+    """
+    import functools
+    import inspect
+    import pickle
+
+    from .keys import fingerprint
+
+    def decorate(fn):
+        names = list(inspect.signature(fn).parameters)
+
+        @functools.wraps(fn)
+        def wrapper(*args):
+            key = (kind, fingerprint([a for n, a in zip(names, args, strict=True)
+                                      if not n.startswith("_")]))
+
+            def compute() -> bytes:
+                if spinner is None:
+                    return pickle.dumps(fn(*args), protocol=pickle.HIGHEST_PROTOCOL)
+                with st.spinner(spinner):
+                    return pickle.dumps(fn(*args), protocol=pickle.HIGHEST_PROTOCOL)
+
+            return pickle.loads(FRAME_CACHE.get(key, compute))  # noqa: S301 - our own bytes
 
         return wrapper
 

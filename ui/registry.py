@@ -13,7 +13,7 @@ import streamlit as st
 from her2er_dash import schema
 from her2er_dash.filters import CohortFilter, FilterResult
 
-from .cohorts import REGISTRY_PREFIX, ActiveCohort, _frames
+from .cohorts import REGISTRY_PREFIX, ActiveCohort, _copies, _frames
 from .view import plain
 
 log = logging.getLogger("her2er_explorer")
@@ -166,7 +166,7 @@ def counts_columns(fn: str, kwargs: dict) -> list[str] | None:
     return list(dict.fromkeys(columns))
 
 
-@st.cache_data(max_entries=256, ttl=3600, show_spinner="Counting in the registry…")
+@_copies("registry_analysis", "Counting in the registry…")
 def _registry_analysis(token: str, flt: CohortFilter, fn: str, kwargs: dict, columns: list[str]):
     # the count table is shared: KM, log-rank, RMST and milestone of one grouping cost one scan
     cells = _registry_counts(token, flt, tuple(columns))
