@@ -497,6 +497,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="print the Markdown table of a result file (default: the latest) and exit")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
+    bu.unwind_on_sigterm()
     if args.table is not None:
         print(format_table(json.loads(args.table.read_text(encoding="utf-8"))))
         return 0

@@ -122,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--py-spy", help="path of py-spy, for a breakdown of each page's CPU time")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    bu.unwind_on_sigterm()
     pages = args.pages or [p.path for p in bu.app_pages()]
     dirs = {"this tree": bu.ROOT}
     if args.baseline:

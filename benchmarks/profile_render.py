@@ -166,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=15, help="lines of our code to list (hotspots)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    bu.unwind_on_sigterm()
     report = {"when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "load_average": os.getloadavg()[0],
               "scenario": f"/{args.page}?{QUERY} then {FILTER_KEY} = {FILTER_VALUE}, sessions one after the other",
               "profiles": [profile(args.py_spy, c, args.sessions, args.page, args.top)

@@ -57,7 +57,6 @@ import contextlib
 import json
 import os
 import random
-import signal
 import statistics
 import sys
 import time
@@ -224,8 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or RESULTS / OUTPUTS[args.compare]
     for name in (THRESHOLD_ENV, POOL_ENV):  # inherited by the servers: as on Community Cloud
         os.environ.pop(name, None)
-    # a SIGTERM (e.g. `kill`) unwinds like Ctrl-C, so the servers are stopped on the way out
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    bu.unwind_on_sigterm()
     with contextlib.ExitStack() as stack:
         servers = {
             name: stack.enter_context(bu.streamlit_server(extra_args=[*flags, *extra],

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -187,6 +188,12 @@ def _wait_healthy(server: StreamlitServer, timeout: float) -> None:
             pass
         time.sleep(0.2)
     raise RuntimeError(f"streamlit was not healthy after {timeout:.0f} s:\n{server.output()}")
+
+
+def unwind_on_sigterm() -> None:
+    """Make a SIGTERM unwind like Ctrl-C, so a benchmark killed with ``kill`` still stops the
+    servers its ``with streamlit_server(...)`` blocks started (each in its own process group)."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 
 @contextmanager
