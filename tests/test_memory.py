@@ -162,10 +162,14 @@ def test_the_frame_cache_drops_what_no_session_asked_for_within_its_idle_time():
     assert [key for key, _ in cache.entries()] == [("k", 2), ("other",)]
     assert cache.nbytes == 2 * size
     assert released == [100.0]  # two entries' worth freed: memory handed back once
-    now[0] = 200.0
+    now[0] = 150.0  # k2 (last asked for at 50) expires alone: not yet enough to hand back
+    cache.get(("other",), lambda: make(99))
+    assert released == [100.0]
+    assert calls == [0, 1, 2, 3]
+    now[0] = 250.0  # "other" expires too: two entries since the last hand-back
     assert cache.get(("k", 2), lambda: make(4)) is not None  # expired: computed again
     assert calls == [0, 1, 2, 3, 4]
-    assert released == [100.0, 200.0]
+    assert released == [100.0, 250.0]
     assert len(cache) == 1
 
 

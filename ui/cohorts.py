@@ -119,8 +119,8 @@ class FrameCache:
 
     Without the idle bound a server that many filter states passed through kept them all up to
     the budget: in a one-hour soak of small cohorts it grew ~70 MB an hour, each new filter
-    state adding its frames (benchmarks/README.md). When dropping idle or evicted entries frees
-    at least ``release_bytes``, ``release`` is called (the app passes
+    state adding its frames (benchmarks/README.md). Each time dropped entries (idle or evicted)
+    add up to ``release_bytes``, ``release`` is called (the app passes
     :func:`ui.process.return_free_memory`: the C library keeps freed small blocks otherwise).
     """
 
@@ -137,6 +137,7 @@ class FrameCache:
         self._bytes = 0
         self._lock = threading.Lock()
         self._key_locks: dict[tuple, list] = {}  # key being computed -> [lock, sessions using it]
+        self._freed = 0  # bytes dropped since memory was last handed back
 
     @property
     def nbytes(self) -> int:
@@ -214,10 +215,18 @@ class FrameCache:
         return value, size
 
     def _released(self, dropped: list) -> None:
-        """Let the dropped entries go (outside the lock), then hand freed memory back."""
+        """Let the dropped entries go (outside the lock); once ``release_bytes`` have gone since
+        the last time, hand freed memory back."""
+        if not dropped:
+            return
         freed = sum(size for _, size in dropped)
         dropped.clear()  # the last reference, unless a session still shows the frame
-        if self._release is not None and freed >= self._release_bytes:
+        with self._lock:
+            self._freed += freed
+            due = self._release is not None and self._freed >= self._release_bytes
+            if due:
+                self._freed = 0
+        if due:
             self._release()
 
     def clear(self) -> None:
