@@ -5,14 +5,16 @@ This package is the one place that knows about both Streamlit and ``her2er_dash`
 then the cached analysis wrappers, then the drawing helpers, all as ``ui.<name>``. By concept:
 
 - :mod:`.view` - widgets whose values are remembered in the session and the shareable URL;
-- :mod:`.cohorts` - bundled, uploaded and live cohorts, the upload budget, the frame cache;
+- :mod:`.cohorts` - bundled, uploaded and live cohorts, the upload budget, and the frame cache:
+  the one byte-bounded cache of what sessions share (frames, a registry's tables, results);
 - :mod:`.registry` - the operator's data folder, queried in place by DuckDB;
 - :mod:`.analysis` - cached analyses and the page :class:`Context`;
 - :mod:`.keys` - caches by result key (payloads, Arrow tables, options, fingerprints);
 - :mod:`.render` - panels, tables, downloads and figures;
 - :mod:`.sidebar` - the shared sidebar, page chrome and the view spec.
 - :mod:`.process` - the launcher's memory settings, applied on import under a plain ``streamlit run``,
-  and the freeze of the objects alive at that import (out of the cycle collector's walks).
+  the freeze of the objects alive at that import (out of the cycle collector's walks), and
+  handing freed memory back to the system.
 
 Privacy: uploaded files are parsed from memory into ``st.session_state`` (one browser session)
 and never written to disk or logged. The uploaded bytes are not kept after loading: the session
