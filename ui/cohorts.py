@@ -299,31 +299,11 @@ FRAME_CACHE = FrameCache(_megabytes(CACHE_BUDGET_ENV, DEFAULT_CACHE_MB),
 
 
 def _frames(kind: str, spinner: str | None = None):
-    """Cache a function of ``(token, ..., _data)`` in :data:`FRAME_CACHE`; arguments whose name
-    starts with ``_`` are not part of the key (as with ``st.cache_resource``)."""
-    import functools
-    import inspect
-
-    def decorate(fn):
-        names = list(inspect.signature(fn).parameters)
-
-        @functools.wraps(fn)
-        def wrapper(*args):
-            key = (kind, *(a for n, a in zip(names, args, strict=True) if not n.startswith("_")))
-
-            def compute():
-                if spinner is None:
-                    return fn(*args)
-                with st.spinner(spinner):
-                    return fn(*args)
-
-            base = next((a for n, a in zip(names, args, strict=True)
-                         if n.startswith("_") and isinstance(a, pd.DataFrame)), None)
-            return FRAME_CACHE.get(key, compute, base)
-
-        return wrapper
-
-    return decorate
+    """Cache a function of ``(token, ..., _data)`` in :data:`FRAME_CACHE`, the value itself
+    shared by every session (as ``st.cache_resource``); arguments whose name starts with ``_``
+    are not part of the key, and a DataFrame among them is the frame an entry is counted
+    against (see :class:`FrameCache`)."""
+    return _in_frame_cache(kind, spinner, pickled=False)
 
 
 def _copies(kind: str, spinner: str | None = None):
@@ -332,6 +312,10 @@ def _copies(kind: str, spinner: str | None = None):
     result of 1M patients pickles to ~2 MB, and ``st.cache_data`` bounds only the number of
     entries). The key is a content digest of the arguments whose name does not start with ``_``.
     """
+    return _in_frame_cache(kind, spinner, pickled=True)
+
+
+def _in_frame_cache(kind: str, spinner: str | None, *, pickled: bool):
     import functools
     import inspect
     import pickle
@@ -343,16 +327,20 @@ def _copies(kind: str, spinner: str | None = None):
 
         @functools.wraps(fn)
         def wrapper(*args):
-            key = (kind, fingerprint([a for n, a in zip(names, args, strict=True)
-                                      if not n.startswith("_")]))
+            public = [a for n, a in zip(names, args, strict=True) if not n.startswith("_")]
+            base = None if pickled else next(
+                (a for n, a in zip(names, args, strict=True)
+                 if n.startswith("_") and isinstance(a, pd.DataFrame)), None)
 
-            def compute() -> bytes:
-                if spinner is None:
-                    return pickle.dumps(fn(*args), protocol=pickle.HIGHEST_PROTOCOL)
-                with st.spinner(spinner):
-                    return pickle.dumps(fn(*args), protocol=pickle.HIGHEST_PROTOCOL)
+            def compute():
+                with st.spinner(spinner) if spinner else contextlib.nullcontext():
+                    value = fn(*args)
+                return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL) if pickled else value
 
-            return pickle.loads(FRAME_CACHE.get(key, compute))  # noqa: S301 - our own bytes
+            if not pickled:
+                return FRAME_CACHE.get((kind, *public), compute, base)
+            # bytes this process pickled itself: safe to unpickle
+            return pickle.loads(FRAME_CACHE.get((kind, fingerprint(public)), compute))
 
         return wrapper
 
