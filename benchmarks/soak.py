@@ -33,6 +33,9 @@ core, and Streamlit runs each script on its own thread). Result: ``soak_allocato
 no session asked for (``HER2ER_CACHE_IDLE_S``): the default hour, and ten minutes. The cache of
 whole-cohort frames grows with each new filter state up to its byte budget; with the idle bound
 a server's memory should level off once entries start expiring. Result: ``soak_idle.json``.
+``--compare budget`` runs two servers that differ only in that cache's byte budget
+(``HER2ER_CACHE_MB``: the default 256, and 32), both with the default idle time: the small budget
+should cap memory before any entry is idle for an hour. Result: ``soak_budget.json``.
 
 Every server starts as ``streamlit run app.py`` does on Community Cloud: the launcher's allocator
 variables are removed from the environment it inherits, so the app applies its own settings.
@@ -81,9 +84,11 @@ COMPARISONS = {
                   "arena_max_2": (["--runner.postScriptGC", "false"], {"MALLOC_ARENA_MAX": "2"})},
     "idle": {"idle_1h": (["--runner.postScriptGC", "false"], {}),
              "idle_10min": (["--runner.postScriptGC", "false"], {"HER2ER_CACHE_IDLE_S": "600"})},
+    "budget": {"cache_256mb": (["--runner.postScriptGC", "false"], {}),
+               "cache_32mb": (["--runner.postScriptGC", "false"], {"HER2ER_CACHE_MB": "32"})},
 }
 OUTPUTS = {"gc": "soak.json", "freeze": "soak_freeze.json", "allocator": "soak_allocator.json",
-           "idle": "soak_idle.json"}
+           "idle": "soak_idle.json", "budget": "soak_budget.json"}
 
 
 class Driver:
@@ -214,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--open", type=int, default=8, help="sessions held open at once (per server)")
     parser.add_argument("--compare", choices=sorted(COMPARISONS), default="gc",
                         help="gc: post-run GC on vs off; freeze: startup freeze on vs off (GC off); "
-                             "allocator: malloc settings; idle: the frame cache's idle time")
+                             "allocator: malloc settings; idle: the frame cache's idle time; "
+                             "budget: its byte budget")
     parser.add_argument("--out", type=Path, default=None,
                         help="default benchmarks/results/soak.json (gc) or soak_freeze.json")
     args = parser.parse_args(argv)
