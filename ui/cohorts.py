@@ -79,7 +79,8 @@ def bundled_catalogue() -> pd.DataFrame:
 
 #: Environment variable: the memory (MB) one upload may need once loaded; unset, no limit.
 UPLOAD_BUDGET_ENV = "HER2ER_UPLOAD_BUDGET_MB"
-#: Environment variable: the memory (MB) the shared caches of whole cohorts may hold.
+#: Environment variable: the memory (MB) the shared cache may hold (whole-cohort frames, a
+#: registry's samples and count tables, analysis results).
 CACHE_BUDGET_ENV = "HER2ER_CACHE_MB"
 DEFAULT_CACHE_MB = 256
 #: Environment variable: seconds a cached frame no session asked for is kept (as the app's
@@ -106,7 +107,9 @@ def upload_budget() -> int | None:
 class FrameCache:
     """Whole-cohort frames shared between sessions, bounded by bytes (least recently used out)
     and by idle time: an entry no session asked for in ``idle_seconds`` is dropped at the
-    cache's next use (as Streamlit's ``ttl`` expires its caches' entries).
+    cache's next use (as Streamlit's ``ttl`` expires its caches' entries). The app's one
+    instance also holds a registry's samples and count tables (:func:`_frames`) and the
+    analyses' pickled results (:func:`_copies`), so one budget bounds all that sessions share.
 
     ``st.cache_resource`` bounds entries only, while one entry here (a classified, filtered,
     subset or landmarked copy of a cohort) ranges from kilobytes to hundreds of MB: a bound on
