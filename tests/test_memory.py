@@ -68,18 +68,24 @@ def test_compaction_keeps_values_and_shrinks_repeated_texts():
     assert small.memory_usage(deep=True).sum() < 0.7 * frame.memory_usage(deep=True).sum()
 
 
+def _counted_copies(frame: pd.DataFrame):
+    """``make(i)``: a fresh copy of ``frame``, with ``i`` appended to ``calls`` (what was computed)."""
+    calls: list[int] = []
+
+    def make(i: int) -> pd.DataFrame:
+        calls.append(i)
+        return frame.copy()
+
+    return calls, make
+
+
 def test_the_apps_frame_cache_is_bounded_by_bytes_not_entries():
     import ui
 
     frame = pd.DataFrame({"x": np.zeros(1000)})  # 8,000 bytes of values
     size = ui.cohorts._frame_bytes(frame)
     cache = ui.FrameCache(budget=int(2.5 * size))
-    calls = []
-
-    def make(i):
-        calls.append(i)
-        return frame.copy()
-
+    calls, make = _counted_copies(frame)
     for i in range(3):
         cache.get(("k", i), lambda i=i: make(i))
     assert cache.nbytes <= cache.budget
@@ -147,12 +153,7 @@ def test_the_frame_cache_drops_what_no_session_asked_for_within_its_idle_time():
     size = ui.cohorts._frame_bytes(frame)
     cache = ui.FrameCache(budget=10 * size, idle_seconds=60, clock=lambda: now[0],
                           release=lambda: released.append(now[0]), release_bytes=2 * size)
-    calls = []
-
-    def make(i):
-        calls.append(i)
-        return frame.copy()
-
+    calls, make = _counted_copies(frame)
     for i in range(3):
         cache.get(("k", i), lambda i=i: make(i))
     now[0] = 50.0
