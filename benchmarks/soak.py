@@ -36,6 +36,9 @@ a server's memory should level off once entries start expiring. Result: ``soak_i
 ``--compare budget`` runs two servers that differ only in that cache's byte budget
 (``HER2ER_CACHE_MB``: the default 256, and 32), both with the default idle time: the small budget
 should cap memory before any entry is idle for an hour. Result: ``soak_budget.json``.
+``--compare bounds`` runs three servers: the defaults (an hour, 256 MB), ten minutes, and 32 MB. Run
+for two hours it shows whether the defaults level off once the first hour's entries expire; its
+summary adds the slope over the last quarter. Result: ``soak_bounds.json``.
 
 Every server starts as ``streamlit run app.py`` does on Community Cloud: the launcher's allocator
 variables are removed from the environment it inherits, so the app applies its own settings.
@@ -50,6 +53,7 @@ second half (MB per hour). Loopback only; bounded by ``--minutes`` plus 2 minute
     python -m benchmarks.soak --minutes 60 --compare freeze
     python -m benchmarks.soak --minutes 110 --compare allocator
     python -m benchmarks.soak --minutes 75 --compare idle
+    python -m benchmarks.soak --minutes 120 --compare bounds
 """
 
 from __future__ import annotations
@@ -86,9 +90,12 @@ COMPARISONS = {
              "idle_10min": (["--runner.postScriptGC", "false"], {"HER2ER_CACHE_IDLE_S": "600"})},
     "budget": {"cache_256mb": (["--runner.postScriptGC", "false"], {}),
                "cache_32mb": (["--runner.postScriptGC", "false"], {"HER2ER_CACHE_MB": "32"})},
+    "bounds": {"defaults": (["--runner.postScriptGC", "false"], {}),
+               "idle_10min": (["--runner.postScriptGC", "false"], {"HER2ER_CACHE_IDLE_S": "600"}),
+               "cache_32mb": (["--runner.postScriptGC", "false"], {"HER2ER_CACHE_MB": "32"})},
 }
 OUTPUTS = {"gc": "soak.json", "freeze": "soak_freeze.json", "allocator": "soak_allocator.json",
-           "idle": "soak_idle.json", "budget": "soak_budget.json"}
+           "idle": "soak_idle.json", "budget": "soak_budget.json", "bounds": "soak_bounds.json"}
 
 
 class Driver:
@@ -150,6 +157,7 @@ def summarise(series: list[dict], name: str) -> dict:
         return {}
     end = points[-1][0]
     second_half = [p for p in points if p[0] >= end / 2]
+    last_quarter = [p for p in points if p[0] >= end * 3 / 4]
     warm = [p for p in points if p[0] >= min(300.0, end / 4)]
     return {
         "rss_mb_after_warmup": warm[0][1] if warm else None,
@@ -158,6 +166,7 @@ def summarise(series: list[dict], name: str) -> dict:
         "rss_mb_second_half_min": min(p[1] for p in second_half),
         "rss_mb_second_half_max": max(p[1] for p in second_half),
         "slope_mb_per_hour_second_half": _slope_mb_per_hour(second_half),
+        "slope_mb_per_hour_last_quarter": _slope_mb_per_hour(last_quarter),
     }
 
 
@@ -220,9 +229,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compare", choices=sorted(COMPARISONS), default="gc",
                         help="gc: post-run GC on vs off; freeze: startup freeze on vs off (GC off); "
                              "allocator: malloc settings; idle: the frame cache's idle time; "
-                             "budget: its byte budget")
+                             "budget: its byte budget; bounds: defaults vs both bounds tightened")
     parser.add_argument("--out", type=Path, default=None,
-                        help="default benchmarks/results/soak.json (gc) or soak_freeze.json")
+                        help="default benchmarks/results/<OUTPUTS[compare]>, e.g. soak.json for gc")
     args = parser.parse_args(argv)
     flags = list(PRODUCTION_FLAGS)
     settings = COMPARISONS[args.compare]
