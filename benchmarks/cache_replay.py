@@ -16,7 +16,13 @@ each cache can be emptied and the memory it held measured:
 The caches are emptied in this order: the frame cache (frames, registry tables, analysis
 results), the figure cache, the payload/Arrow/options memos, Streamlit's data and resource caches.
 
+``--every N`` also measures after every N sessions (with the frame cache's entries and counted
+megabytes), to see whether memory levels off once the frame cache is at its byte budget (run it
+with a small ``HER2ER_CACHE_MB`` to reach the budget in a few hundred sessions).
+
     python -m benchmarks.cache_replay --sessions 250
+    HER2ER_CACHE_MB=32 python -m benchmarks.cache_replay --sessions 750 --every 50 \
+        --out benchmarks/results/cache_replay_32mb.json
 """
 
 from __future__ import annotations
@@ -57,12 +63,15 @@ def _rss_mb() -> float:
         return next(int(line.split()[1]) / 1024 for line in fh if line.startswith("VmRSS"))
 
 
-def measure(label: str, libc) -> dict:
+def measure(label: str, libc, *, frame_cache=None) -> dict:
     gc.collect()
     row = {"step": label, "rss_mb": round(_rss_mb(), 1), "python_blocks": sys.getallocatedblocks()}
     if libc is not None:
         info = libc.mallinfo2()
         row["malloc_in_use_mb"] = round((info.uordblks + info.hblkhd) / 2**20, 1)
+    if frame_cache is not None:
+        row["frame_cache_entries"] = len(frame_cache)
+        row["frame_cache_counted_mb"] = round(frame_cache.nbytes / 2**20, 1)
     print(json.dumps(row), flush=True)
     return row
 
@@ -94,6 +103,8 @@ def replay(index: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=250)
+    parser.add_argument("--every", type=int, default=0,
+                        help="also measure after every N sessions (0: only after the first and last)")
     parser.add_argument("--out", type=Path, default=RESULTS / "cache_replay.json")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
@@ -103,15 +114,18 @@ def main(argv: list[str] | None = None) -> int:
     libc = _glibc()
     started = time.perf_counter()
     replay(0)
-    steps = [measure("after 1 session", libc)]
-    for index in range(1, args.sessions):
-        replay(index)
-    steps.append(measure(f"after {args.sessions} sessions", libc))
-
     import streamlit as st
 
     import ui
     from ui import keys
+
+    steps = [measure("after 1 session", libc)]
+    during = []
+    for index in range(1, args.sessions):
+        replay(index)
+        if args.every and (index + 1) % args.every == 0 and index + 1 < args.sessions:
+            during.append(measure(f"after {index + 1} sessions", libc, frame_cache=ui.FRAME_CACHE))
+    steps.append(measure(f"after {args.sessions} sessions", libc, frame_cache=ui.FRAME_CACHE))
 
     frame_cache = {"entries": len(ui.FRAME_CACHE), "counted_mb": round(ui.FRAME_CACHE.nbytes / 2**20, 1)}
     ui.FRAME_CACHE.clear()
@@ -130,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     report = {"when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
               "command": " ".join(["python -m benchmarks.cache_replay", *(argv or sys.argv[1:])]),
               "sessions": args.sessions, "seconds": round(time.perf_counter() - started, 1),
-              "frame_cache_before_emptying": frame_cache, "steps": steps}
+              "frame_cache_budget_mb": round(ui.FRAME_CACHE.budget / 2**20, 1),
+              "frame_cache_before_emptying": frame_cache, "steps": steps, "during": during}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     print(f"written: {args.out}")

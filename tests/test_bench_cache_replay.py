@@ -16,7 +16,7 @@ def report(tmp_path_factory):
     from benchmarks import cache_replay
 
     out = tmp_path_factory.mktemp("replay") / "replay.json"
-    assert cache_replay.main(["--sessions", "6", "--out", str(out)]) == 0
+    assert cache_replay.main(["--sessions", "6", "--every", "3", "--out", str(out)]) == 0
     return json.loads(out.read_text())
 
 
@@ -26,6 +26,13 @@ def test_every_step_is_measured(report):
     assert "Streamlit's caches emptied" in steps
     assert all(s["rss_mb"] > 0 and s["python_blocks"] > 0 for s in report["steps"])
     assert report["frame_cache_before_emptying"]["entries"] > 0
+
+
+def test_every_n_sessions_is_measured_with_the_frame_cache(report):
+    assert [s["step"] for s in report["during"]] == ["after 3 sessions"]
+    middle, last = report["during"][0], report["steps"][1]
+    assert 0 < middle["frame_cache_entries"] <= last["frame_cache_entries"]
+    assert last["frame_cache_counted_mb"] <= report["frame_cache_budget_mb"]
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mallinfo2 is glibc's")
