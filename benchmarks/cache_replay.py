@@ -14,7 +14,8 @@ each cache can be emptied and the memory it held measured:
   (the last step calls ``malloc_trim``).
 
 The caches are emptied in this order: the frame cache (frames, registry tables, analysis
-results), the figure cache, the payload/Arrow/options memos, Streamlit's data and resource caches.
+results, and since 2026-12-01 the Arrow tables and CSV payloads drawn from them), the figure
+cache, the options memo, Streamlit's data and resource caches.
 
 ``--every N`` also measures after every N sessions (with the frame cache's entries and counted
 megabytes), to see whether memory levels off once the frame cache is at its byte budget (run it
@@ -132,9 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     steps.append(measure("frame cache emptied", libc))
     ui.render._figure_cache.clear()
     steps.append(measure("figure cache emptied", libc))
-    for memo in (keys._options_memo, keys._payloads, keys._arrow_tables):
-        memo.clear()
-    steps.append(measure("payload, Arrow and options memos emptied", libc))
+    keys._options_memo.clear()
+    steps.append(measure("options memo emptied", libc))
     st.cache_data.clear()
     st.cache_resource.clear()
     steps.append(measure("Streamlit's caches emptied", libc))

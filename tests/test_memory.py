@@ -239,6 +239,30 @@ def test_cached_results_are_copies_counted_by_their_pickled_bytes(monkeypatch):
     assert pickle.loads(blobs[0])["options"] == {"by": ["a"]}
 
 
+def test_arrow_tables_and_csv_payloads_of_results_share_the_budget_and_skip_large_ones(monkeypatch):
+    """The tables drawn from cached results (their Arrow form and CSV download) are entries of
+    the one frame cache, counted by their buffers and bytes; one larger than
+    ``CSV_CACHE_ITEM_BYTES`` is returned but not kept."""
+    import pyarrow as pa
+
+    import ui
+
+    cache = ui.FrameCache(budget=10**8)
+    monkeypatch.setattr(ui.render, "FRAME_CACHE", cache)
+    table = ui.known_as(pd.DataFrame({"group": ["a", "b"], "n": [3, 4]}), ("result", 1))
+    shown = ui.shown_table(table)
+    payload = ui.csv_payload(table, banner=None)
+    assert isinstance(shown, pa.Table)
+    assert ui.shown_table(table) is shown  # from the cache
+    assert ui.csv_payload(table, banner=None) is payload
+    assert len(cache) == 2
+    assert cache.nbytes == shown.nbytes + ui.cohorts.COLUMN_OVERHEAD * 2 + len(payload)
+    monkeypatch.setattr(ui.render, "CSV_CACHE_ITEM_BYTES", len(payload) - 1)
+    wide = ui.known_as(pd.DataFrame({"group": ["a", "b"], "n": [3, 4]}), ("result", 2))
+    assert ui.csv_payload(wide, banner=None) == payload  # the same text, not kept
+    assert len(cache) == 2  # larger than the largest kept
+
+
 def test_freed_memory_goes_back_only_through_glibc():
     from ui import process
 

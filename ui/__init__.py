@@ -6,10 +6,11 @@ then the cached analysis wrappers, then the drawing helpers, all as ``ui.<name>`
 
 - :mod:`.view` - widgets whose values are remembered in the session and the shareable URL;
 - :mod:`.cohorts` - bundled, uploaded and live cohorts, the upload budget, and the frame cache:
-  the one byte-bounded cache of what sessions share (frames, a registry's tables, results);
+  the one byte-bounded cache of what sessions share (frames, a registry's tables, results, and
+  the Arrow tables and CSV payloads drawn from results);
 - :mod:`.registry` - the operator's data folder, queried in place by DuckDB;
 - :mod:`.analysis` - cached analyses and the page :class:`Context`;
-- :mod:`.keys` - caches by result key (payloads, Arrow tables, options, fingerprints);
+- :mod:`.keys` - result keys and content fingerprints, and the memo of widget options;
 - :mod:`.render` - panels, tables, downloads and figures;
 - :mod:`.sidebar` - the shared sidebar, page chrome and the view spec.
 - :mod:`.process` - the launcher's memory settings, applied on import under a plain ``streamlit run``,
@@ -59,7 +60,6 @@ from .cohorts import (
     upload_widget_key,
 )
 from .keys import (
-    CSV_CACHE_BYTES,
     CSV_CACHE_ITEM_BYTES,
     fingerprint,
     followed_up,
@@ -147,7 +147,6 @@ __all__ = [
     "CACHE_BUDGET_ENV",
     "CBIOPORTAL_CACHE",
     "COUNTS_ANALYSES",
-    "CSV_CACHE_BYTES",
     "CSV_CACHE_ITEM_BYTES",
     "Context",
     "DATA_DIR_ENV",

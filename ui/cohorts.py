@@ -108,8 +108,9 @@ class FrameCache:
     """Whole-cohort frames shared between sessions, bounded by bytes (least recently used out)
     and by idle time: an entry no session asked for in ``idle_seconds`` is dropped at the
     cache's next use (as Streamlit's ``ttl`` expires its caches' entries). The app's one
-    instance also holds a registry's samples and count tables (:func:`_frames`) and the
-    analyses' pickled results (:func:`_copies`), so one budget bounds all that sessions share.
+    instance also holds a registry's samples and count tables (:func:`_frames`), the
+    analyses' pickled results (:func:`_copies`), and the Arrow tables and CSV payloads drawn
+    from those results (:mod:`ui.render`), so one budget bounds all that sessions share.
 
     ``st.cache_resource`` bounds entries only, while one entry here (a classified, filtered,
     subset or landmarked copy of a cohort) ranges from kilobytes to hundreds of MB: a bound on
@@ -154,10 +155,12 @@ class FrameCache:
         with self._lock:
             return [(key, value) for key, (value, _, _) in self._items.items()]
 
-    def get(self, key: tuple, compute: Callable[[], Any], base: pd.DataFrame | None = None) -> Any:
-        """The entry under ``key``; else ``compute()``, kept if it fits. Sessions asking for the
-        same missing entry at once wait for one computation (as ``st.cache_resource`` does), so
-        a room opening one registry draws its sample once, not once per user."""
+    def get(self, key: tuple, compute: Callable[[], Any], base: pd.DataFrame | None = None, *,
+            largest: int | None = None) -> Any:
+        """The entry under ``key``; else ``compute()``, kept if it fits (and is no larger than
+        ``largest`` bytes, when given). Sessions asking for the same missing entry at once wait
+        for one computation (as ``st.cache_resource`` does), so a room opening one registry
+        draws its sample once, not once per user."""
         found = self._lookup(key)
         if found is not _MISSING:
             return found
@@ -166,7 +169,9 @@ class FrameCache:
             if found is not _MISSING:
                 return found
             value = compute()
-            self._store(key, value, _frame_bytes(value, base))
+            size = _frame_bytes(value, base)
+            if largest is None or size <= largest:
+                self._store(key, value, size)
         return value
 
     def _lookup(self, key: tuple) -> Any:
@@ -250,9 +255,11 @@ COLUMN_OVERHEAD = 1024
 def _frame_bytes(value: Any, base: pd.DataFrame | None = None) -> int:
     """Shallow bytes of ``value``'s frame, less the columns whose buffer it shares with
     ``base`` (the same column of the frame it was derived from), plus :data:`COLUMN_OVERHEAD`
-    per column; the length of a pickled result."""
+    per column; the length of a pickled result or payload; an Arrow table's buffers."""
     if isinstance(value, bytes):
         return len(value)
+    if type(value).__module__.startswith("pyarrow"):
+        return int(value.nbytes) + COLUMN_OVERHEAD * value.num_columns
     frame = getattr(value, "data", None)  # a FilterResult holds its rows in .data
     if not isinstance(frame, pd.DataFrame):
         frame = getattr(value, "table", value)  # a Counts its cells in .table

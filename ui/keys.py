@@ -20,49 +20,34 @@ if TYPE_CHECKING:
 log = logging.getLogger("her2er_explorer")
 
 
-#: Bytes of CSV payloads kept for reuse (:func:`csv_payload`), and the largest one kept.
-CSV_CACHE_BYTES, CSV_CACHE_ITEM_BYTES = 32 * 1024 * 1024, 2 * 1024 * 1024
+#: The largest CSV payload or Arrow table kept for reuse (:func:`ui.render.csv_payload`,
+#: :func:`ui.render.shown_table`); they are kept in the frame cache, under its byte budget.
+CSV_CACHE_ITEM_BYTES = 2 * 1024 * 1024
 
 
 class _Lru:
-    """A thread-safe memo, least recently used out beyond ``budget`` (in units of ``size``,
-    e.g. bytes); a value larger than ``largest`` is returned but not kept."""
+    """A thread-safe memo of small values, least recently used out beyond ``budget`` entries."""
 
-    def __init__(self, budget: int, size: Callable[[Any], int] = lambda _: 1,
-                 largest: int | None = None):  # fmt: skip
-        self.budget, self.size, self.largest = budget, size, budget if largest is None else largest
-        self._items: OrderedDict[Any, tuple[Any, int]] = OrderedDict()
-        self._used = 0
+    def __init__(self, budget: int):
+        self.budget = budget
+        self._items: OrderedDict[Any, Any] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, key: Any, compute: Callable[[], Any]) -> Any:
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
-                return self._items[key][0]
+                return self._items[key]
         value = compute()
-        size = self.size(value)
         with self._lock:
-            if key not in self._items and size <= self.largest:
-                self._items[key] = (value, size)
-                self._used += size
-                while self._used > self.budget:
-                    self._used -= self._items.popitem(last=False)[1][1]
+            self._items.setdefault(key, value)
+            while len(self._items) > self.budget:
+                self._items.popitem(last=False)
         return value
 
 
-# One store each per process, emptied with Streamlit's caches (and after an hour, as the cached
-# results they stand for are).
-@st.cache_resource(ttl=3600, show_spinner=False)
-def _payloads() -> _Lru:
-    return _Lru(CSV_CACHE_BYTES, len, CSV_CACHE_ITEM_BYTES)
-
-
-@st.cache_resource(ttl=3600, show_spinner=False)
-def _arrow_tables() -> _Lru:
-    return _Lru(CSV_CACHE_BYTES, lambda t: 0 if t is None else t.nbytes, CSV_CACHE_ITEM_BYTES)
-
-
+# One store per process, emptied with Streamlit's caches (and after an hour, as the cached
+# results it stands for are).
 @st.cache_resource(ttl=3600, show_spinner=False)
 def _options_memo() -> _Lru:
     # Keyed like the cached analyses (cohort token, filter, ...): small values that widgets

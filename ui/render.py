@@ -10,7 +10,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from .keys import _arrow_tables, _payloads, fingerprint, known_key
+from .cohorts import FRAME_CACHE
+from .keys import CSV_CACHE_ITEM_BYTES, fingerprint, known_key
 from .view import plain
 
 log = logging.getLogger("her2er_explorer")
@@ -74,7 +75,8 @@ def shown_table(df: pd.DataFrame, missing: dict[str, str] | None = None):
     key = known_key(df)
     if key is None:
         return display_frame(df, missing)
-    shown = _arrow_tables().get(fingerprint((key, missing)), lambda: _to_arrow(display_frame(df, missing)))
+    shown = FRAME_CACHE.get(("arrow", fingerprint((key, missing))),
+                            lambda: _to_arrow(display_frame(df, missing)), largest=CSV_CACHE_ITEM_BYTES)
     return display_frame(df, missing) if shown is None else shown
 
 
@@ -99,7 +101,8 @@ def csv_payload(df: pd.DataFrame, *, banner: str | None) -> bytes:
     key = known_key(df)
     if key is None:
         return safe_csv_bytes(df, banner=banner)
-    return _payloads().get(fingerprint((key, banner)), lambda: safe_csv_bytes(df, banner=banner))
+    return FRAME_CACHE.get(("csv", fingerprint((key, banner))),
+                           lambda: safe_csv_bytes(df, banner=banner), largest=CSV_CACHE_ITEM_BYTES)
 
 
 #: Payloads larger than this are built only after a "Prepare" click (see :func:`download`).
