@@ -30,15 +30,19 @@ two malloc arenas (``MALLOC_ARENA_MAX=2``; by default glibc gives threads up to 
 core, and Streamlit runs each script on its own thread). Result: ``soak_allocator.json``.
 
 ``--compare idle`` runs two servers that differ only in how long the frame cache keeps an entry
-no session asked for (``HER2ER_CACHE_IDLE_S``): the default hour, and ten minutes. The cache of
+no session asked for (``HER2ER_CACHE_IDLE_S``): an hour (the default until 2026-12-01), and ten
+minutes (the default since). The cache of
 whole-cohort frames grows with each new filter state up to its byte budget; with the idle bound
 a server's memory should level off once entries start expiring. Result: ``soak_idle.json``.
 ``--compare budget`` runs two servers that differ only in that cache's byte budget
-(``HER2ER_CACHE_MB``: the default 256, and 32), both with the default idle time: the small budget
+(``HER2ER_CACHE_MB``: the default 256, and 32), both with an hour's idle time: the small budget
 should cap memory before any entry is idle for an hour. Result: ``soak_budget.json``.
-``--compare bounds`` runs three servers: the defaults (an hour, 256 MB), ten minutes, and 32 MB. Run
-for two hours it shows whether the defaults level off once the first hour's entries expire; its
-summary adds the slope over the last quarter. Result: ``soak_bounds.json``.
+``--compare bounds`` runs three servers: an hour and 256 MB (the defaults until 2026-12-01, the
+server then named ``defaults``), ten minutes, and an hour with 32 MB. Run for two hours it shows
+whether the hour levels off once the first hour's entries expire; its summary adds the slope over
+the last quarter. Result: ``soak_bounds.json``.
+``--compare defaults`` runs the shipped defaults (ten minutes, 256 MB) beside the same server with
+the previous default hour. Result: ``soak_defaults.json``.
 
 Every server starts as ``streamlit run app.py`` does on Community Cloud: the launcher's allocator
 variables are removed from the environment it inherits, so the app applies its own settings.
@@ -54,6 +58,7 @@ second half (MB per hour). Loopback only; bounded by ``--minutes`` plus 2 minute
     python -m benchmarks.soak --minutes 110 --compare allocator
     python -m benchmarks.soak --minutes 75 --compare idle
     python -m benchmarks.soak --minutes 120 --compare bounds
+    python -m benchmarks.soak --minutes 120 --compare defaults
 """
 
 from __future__ import annotations
@@ -77,6 +82,7 @@ from tests import browser_utils as bu
 RESULTS = Path(__file__).resolve().parent / "results"
 # URL paths as a browser opens them; the default page (Cohort) is served at the root, "".
 PAGES = ("Survival", "Response", "Subgroups", "", "Evidence")
+IDLE, BUDGET = "HER2ER_CACHE_IDLE_S", "HER2ER_CACHE_MB"  # ui.cohorts; set explicitly where varied
 #: What each comparison varies: server name -> (extra Streamlit flags, environment).
 COMPARISONS = {
     "gc": {"postScriptGC_on": (["--runner.postScriptGC", "true"], {}),
@@ -86,16 +92,19 @@ COMPARISONS = {
     "allocator": {"app_settings": (["--runner.postScriptGC", "false"], {}),
                   "library_defaults": (["--runner.postScriptGC", "false"], {SETTINGS_ENV: "0"}),
                   "arena_max_2": (["--runner.postScriptGC", "false"], {"MALLOC_ARENA_MAX": "2"})},
-    "idle": {"idle_1h": (["--runner.postScriptGC", "false"], {}),
-             "idle_10min": (["--runner.postScriptGC", "false"], {"HER2ER_CACHE_IDLE_S": "600"})},
-    "budget": {"cache_256mb": (["--runner.postScriptGC", "false"], {}),
-               "cache_32mb": (["--runner.postScriptGC", "false"], {"HER2ER_CACHE_MB": "32"})},
-    "bounds": {"defaults": (["--runner.postScriptGC", "false"], {}),
-               "idle_10min": (["--runner.postScriptGC", "false"], {"HER2ER_CACHE_IDLE_S": "600"}),
-               "cache_32mb": (["--runner.postScriptGC", "false"], {"HER2ER_CACHE_MB": "32"})},
+    "idle": {"idle_1h": (["--runner.postScriptGC", "false"], {IDLE: "3600"}),
+             "idle_10min": (["--runner.postScriptGC", "false"], {IDLE: "600"})},
+    "budget": {"cache_256mb": (["--runner.postScriptGC", "false"], {IDLE: "3600"}),
+               "cache_32mb": (["--runner.postScriptGC", "false"], {IDLE: "3600", BUDGET: "32"})},
+    "bounds": {"idle_1h": (["--runner.postScriptGC", "false"], {IDLE: "3600"}),
+               "idle_10min": (["--runner.postScriptGC", "false"], {IDLE: "600"}),
+               "cache_32mb": (["--runner.postScriptGC", "false"], {IDLE: "3600", BUDGET: "32"})},
+    "defaults": {"defaults": (["--runner.postScriptGC", "false"], {}),
+                 "idle_1h": (["--runner.postScriptGC", "false"], {IDLE: "3600"})},
 }
 OUTPUTS = {"gc": "soak.json", "freeze": "soak_freeze.json", "allocator": "soak_allocator.json",
-           "idle": "soak_idle.json", "budget": "soak_budget.json", "bounds": "soak_bounds.json"}
+           "idle": "soak_idle.json", "budget": "soak_budget.json", "bounds": "soak_bounds.json",
+           "defaults": "soak_defaults.json"}
 
 
 class Driver:

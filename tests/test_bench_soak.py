@@ -55,11 +55,22 @@ def test_every_comparison_names_its_output_and_its_servers_settings(compare):
         assert {tuple(flags) for flags, _ in servers.values()} == {("--runner.postScriptGC", "false")}
 
 
-def test_the_bounds_comparison_differs_from_the_defaults_in_one_setting_each():
+def test_the_bounds_comparison_differs_from_the_hour_in_one_setting_each():
     servers = soak.COMPARISONS["bounds"]
-    assert servers["defaults"][1] == {}
+    assert servers["idle_1h"][1] == {"HER2ER_CACHE_IDLE_S": "3600"}
     assert servers["idle_10min"][1] == {"HER2ER_CACHE_IDLE_S": "600"}
-    assert servers["cache_32mb"][1] == {"HER2ER_CACHE_MB": "32"}
+    assert servers["cache_32mb"][1] == {"HER2ER_CACHE_IDLE_S": "3600", "HER2ER_CACHE_MB": "32"}
+
+
+def test_the_defaults_comparison_runs_the_shipped_defaults_beside_the_previous_hour():
+    from ui import cohorts
+
+    servers = soak.COMPARISONS["defaults"]
+    assert servers["defaults"][1] == {}  # nothing set: what a plain deployment runs
+    assert cohorts.DEFAULT_CACHE_IDLE_S == 600
+    assert float(servers["idle_1h"][1][cohorts.CACHE_IDLE_ENV]) == 3600
+    assert soak.IDLE == cohorts.CACHE_IDLE_ENV
+    assert soak.BUDGET == cohorts.CACHE_BUDGET_ENV
 
 
 def test_the_report_keeps_one_line_per_sample():

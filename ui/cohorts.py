@@ -83,10 +83,13 @@ UPLOAD_BUDGET_ENV = "HER2ER_UPLOAD_BUDGET_MB"
 #: registry's samples and count tables, analysis results).
 CACHE_BUDGET_ENV = "HER2ER_CACHE_MB"
 DEFAULT_CACHE_MB = 256
-#: Environment variable: seconds a cached frame no session asked for is kept (as the app's
-#: other caches' one-hour ``ttl``).
+#: Environment variable: seconds a cached frame no session asked for is kept. Ten minutes, not
+#: the hour of the app's other (entry-bounded, small) caches: in two-hour soaks a server with
+#: the hour kept adding 14-27 MB an hour after its first hour, one with ten minutes levelled off
+#: within the hour at the same render times (benchmarks/README.md, "Why the idle time is ten
+#: minutes"). A session coming back later recomputes its frames (~0.3 s for a bundled cohort).
 CACHE_IDLE_ENV = "HER2ER_CACHE_IDLE_S"
-DEFAULT_CACHE_IDLE_S = 3600.0
+DEFAULT_CACHE_IDLE_S = 600.0
 
 
 def _megabytes(variable: str, default: float | None) -> int | None:
