@@ -71,8 +71,20 @@ def test_registry_pages_run_and_match_the_in_memory_cohort(monkeypatch, folder, 
         got = shown[numeric].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
         assert np.allclose(num, got, rtol=1e-9, equal_nan=True)
         # the registry's sample and count tables are held under the frame cache's byte budget
-        kinds = {key[0] for key, _ in sys.modules["ui"].FRAME_CACHE.entries()}
+        cache = sys.modules["ui"].FRAME_CACHE
+        entries = dict(cache.entries())
+        kinds = {key[0] for key in entries}
         assert {"registry_sample", "registry_filtered", "registry_counts"} <= kinds, kinds
+        # the default filter's selection is the sample itself, and is counted once
+        sample = next(v for k, v in entries.items() if k[0] == "registry_sample")
+        selected = next(v for k, v in entries.items() if k[0] == "registry_filtered")
+        # the default filter keeps every sampled patient: its selection shares the sample's
+        # columns, and the budget counts them once
+        assert all(np.shares_memory(selected.data[c].to_numpy(), sample[c].to_numpy())
+                   for c in sample.select_dtypes("number").columns)
+        frame_bytes = sys.modules["ui.cohorts"]._frame_bytes
+        each_alone = sum(frame_bytes(v) for v in entries.values())
+        assert cache.nbytes <= each_alone - frame_bytes(sample) + 1024 * sample.shape[1]
 
 
 @pytest.mark.parametrize("page", ["1_Cohort.py", "5_Evidence.py", "6_Methods.py", "7_Subsets.py"])

@@ -622,3 +622,17 @@ def test_a_narrower_filter_takes_its_sample_from_the_wider_one(synthetic):
                   CohortFilter(her2_status=("positive",), er_low=2.0)):
         assert reg.subsample(other, base, base_flt=base_flt, minimum=1, size=1000) is None
     assert reg.subsample(flt, base.iloc[:-1], base_flt=base_flt, minimum=1, size=1000) is None
+
+
+def test_a_filter_keeping_every_sampled_patient_shares_the_sample_without_changing_it(synthetic):
+    _, frame = synthetic
+    reg = Registry.from_frame(frame, threads=1)
+    base = reg.sample(CohortFilter(), size=500)
+    before = dict(base.attrs)
+    everyone = CohortFilter(age_range=(0.0, 200.0))  # selects all, as a filter, not the default
+    sub = reg.subsample(everyone, base, base_flt=CohortFilter(), minimum=1, size=500)
+    pd.testing.assert_frame_equal(sub, base.reset_index(drop=True), check_like=False)
+    assert all(np.shares_memory(sub[c].to_numpy(), base[c].to_numpy())
+               for c in base.select_dtypes("number").columns)
+    assert sub.attrs["sample_of"] == reg.select(everyone).n
+    assert base.attrs == before  # the cached sample is not touched
