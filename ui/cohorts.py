@@ -84,10 +84,10 @@ UPLOAD_BUDGET_ENV = "HER2ER_UPLOAD_BUDGET_MB"
 CACHE_BUDGET_ENV = "HER2ER_CACHE_MB"
 DEFAULT_CACHE_MB = 256
 #: Environment variable: seconds a cached frame no session asked for is kept. Ten minutes, not
-#: the hour of the app's other (entry-bounded, small) caches: in two-hour soaks a server with
-#: the hour kept adding 14-27 MB an hour after its first hour, one with ten minutes levelled off
-#: within the hour at the same render times (benchmarks/README.md, "Why the idle time is ten
-#: minutes"). A session coming back later recomputes its frames (~0.3 s for a bundled cohort).
+#: the hour of the app's other (entry-bounded, small) caches: in a two-hour soak a server with
+#: ten minutes reached its level within 30 minutes and held ~65 MB less than one with the hour,
+#: which grew for 90 minutes; render medians were 0.22 and 0.20 s (benchmarks/README.md, "Why
+#: the idle time is ten minutes"). A session coming back later recomputes its frames.
 CACHE_IDLE_ENV = "HER2ER_CACHE_IDLE_S"
 DEFAULT_CACHE_IDLE_S = 600.0
 
