@@ -131,7 +131,7 @@ class FrameCache:
     :func:`ui.process.return_free_memory`: the C library keeps freed small blocks otherwise).
     """
 
-    def __init__(self, budget: int, *, idle_seconds: float = 3600.0,
+    def __init__(self, budget: int, *, idle_seconds: float = DEFAULT_CACHE_IDLE_S,
                  clock: Callable[[], float] = time.monotonic,
                  release: Callable[[], object] | None = None, release_bytes: int = 16 * 1024**2):
         self.budget = budget

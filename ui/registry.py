@@ -135,20 +135,19 @@ def _registry_filtered(token: str, flt: CohortFilter) -> FilterResult:
     return _registry_selection(token, flt, _registry_sample(token, CohortFilter()))
 
 
-# The registry's sample is the frame a selection is counted against: the default filter's
-# selection is that sample itself, so the budget counts it once, not twice (~13 MB).
+# The registry's sample is the frame a selection is counted against: a selection keeping every
+# sampled patient (the default filter's) shares its columns, so the budget counts them once.
 @_frames("registry_filtered", "Querying the registry…")
 def _registry_selection(token: str, flt: CohortFilter, _everyone: pd.DataFrame) -> FilterResult:
     registry = _registry_of(token)
     selection = registry.select(flt)
-    everyone = _everyone
     if not selection.n:
-        return FilterResult(data=everyone.iloc[:0], flow=selection.flow,
+        return FilterResult(data=_everyone.iloc[:0], flow=selection.flow,
                             n_total=selection.n_total, notes=selection.notes, n_selected=0)
     # A filter that keeps at least half of the registry's sample takes its rows from it (the same
     # random draw, restricted: 0.04 s at 10M patients instead of a new sample's 0.11-0.17 s).
-    sample = everyone if flt == CohortFilter() else registry.subsample(
-        flt, everyone, base_flt=CohortFilter(), minimum=REGISTRY_SAMPLE // 2,
+    sample = _everyone if flt == CohortFilter() else registry.subsample(
+        flt, _everyone, base_flt=CohortFilter(), minimum=REGISTRY_SAMPLE // 2,
         size=REGISTRY_SAMPLE, selection=selection)
     if sample is None:
         sample = registry.sample(flt, size=REGISTRY_SAMPLE, selection=selection)
