@@ -46,7 +46,7 @@ def tied_cohorts(draw, min_size=2, max_size=80):
 
 
 #: Refusals that both mean "this model has no finite estimate".
-NO_FINITE_ESTIMATE = ("did not converge", "cannot separate the effects")
+NO_FINITE_ESTIMATE = ("did not converge", "cannot separate the effects", "is infinite or zero")
 
 
 def outcome_of(call):
@@ -201,6 +201,19 @@ def cox_numbers(fit):
     return pd.concat([table, fit.ph_test.add_prefix("ph_"), extra], axis=1)
 
 
+def assert_on_the_scale_of_the_se(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    """Coefficients and z equal to REL of their own size or, for a coefficient that is zero
+    (two identical groups), of its standard error: a zero is a difference of equal sums and
+    comes out as rounding of either sign (Hypothesis found 8.6e-17 on rows, -4.2e-17 on
+    counts, with a standard error near 1)."""
+    scale = np.maximum(a["se"].to_numpy(dtype=float), b["se"].to_numpy(dtype=float))
+    for column, floor in (("coef", scale), ("z", np.ones(len(a)))):
+        x, y = a[column].to_numpy(dtype=float), b[column].to_numpy(dtype=float)
+        size = np.maximum(np.maximum(np.abs(x), np.abs(y)), floor)
+        close = (np.isnan(x) & np.isnan(y)) | (np.abs(x - y) <= REL * size)
+        assert close.all(), (column, x[~close], y[~close])
+
+
 def assert_same_lr(a, b) -> None:
     """The likelihood-ratio statistic is 2 (ll1 - ll0): for a term with almost no effect it is a
     small difference of two large sums, so its rounding is relative to the log-likelihood, not
@@ -227,7 +240,12 @@ def test_cox_and_ph_test_on_counts_equal_rows(df, terms, strata, ties):
         # the boundary between "diverging" and "singular information": the two fits may name
         # either cause, and both refuse the model, as they must.
         return
-    assert_same(cox_numbers(rows), cox_numbers(counted))
+    rows_numbers, counted_numbers = cox_numbers(rows), cox_numbers(counted)
+    if not isinstance(rows, str) and not isinstance(counted, str):
+        assert_on_the_scale_of_the_se(rows.table, counted.table)
+        rows_numbers = rows_numbers.drop(columns=["coef", "z"])
+        counted_numbers = counted_numbers.drop(columns=["coef", "z"])
+    assert_same(rows_numbers, counted_numbers)
     assert_same_lr(rows, counted)
     if not isinstance(rows, str):
         assert rows.exclusions == counted.exclusions
