@@ -344,6 +344,18 @@ small = st.integers(0, 10).flatmap(
 
 
 @pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_a_fine_gray_fit_running_off_to_infinity_is_refused_without_overflow_warnings():
+    """Hypothesis found these four patients: Newton's first step overflows exp() (the trial is
+    halved, silently), and the fit stops with coefficients near 190 still growing, which crr
+    would return with converged = FALSE and p = 0. Refused instead, naming the terms."""
+    df = pd.DataFrame({"t": [3.0, 1.0, 0.0, 1.0], "e": [1, 0, 1, 1], "g": ["a", "b", "b", "b"],
+                       "x": [2.0, 1.0, 1.0, 1.0]})
+    with pytest.raises(AnalysisError, match=r"subdistribution hazard ratio for 'x', 'g: b vs a' "
+                                            r"is infinite or zero"):
+        sv.fine_gray(df, "t", "e", ["x", "g"])
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
 @settings(max_examples=60, deadline=None)
 @given(small)
 def test_tiny_messy_data_only_ever_raises_analysis_error(data):

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .._cox import singular_as_r
+from .._cox import _quoted, drifting, singular_as_r
 from .._data import Exclusions, _complete_mask, as_list, require_columns
 from ..errors import AnalysisError
 from ..wording import count
@@ -528,16 +528,45 @@ def _fg_newton(data: _FGData, p: int, gtol: float, max_iter: int):
             step = -np.linalg.solve(info, grad)
         except np.linalg.LinAlgError:
             return beta, False, iteration
-        new_lik = _fg_eval(data, beta + step, derivatives=False)[0]
+        new_lik = _fg_trial(data, beta + step)
         halvings = 0
         while not np.isfinite(new_lik) or new_lik > lik + 1e-4 * float(step @ grad):
             halvings += 1
             step = step * 0.5
-            new_lik = _fg_eval(data, beta + step, derivatives=False)[0]
+            new_lik = _fg_trial(data, beta + step)
             if halvings > 20:
                 return beta, False, iteration
         beta = beta + step
     return beta, False, max_iter
+
+
+def _refuse_drifting(beta: np.ndarray, grad: np.ndarray, info: np.ndarray,
+                     names: list[str]) -> None:
+    """Refuse a fit that stopped with coefficients still running off to infinity (the Cox
+    models' test, as R coxph's): crr returns them with ``converged = FALSE``, but a
+    subdistribution hazard ratio of e^190 with p = 0 (Hypothesis found one on four patients)
+    is not an estimate to show."""
+    try:
+        step = np.linalg.solve(info, grad)
+    except np.linalg.LinAlgError:
+        return  # refused as singular by the caller
+    bad = np.flatnonzero(drifting(beta, step))
+    if len(bad):
+        raise AnalysisError(
+            f"The subdistribution hazard ratio for {_quoted([names[j] for j in bad])} is "
+            "infinite or zero: the Fine–Gray model did not converge because the estimate keeps "
+            "growing (one group has no events of this cause, or they all happen before anyone "
+            "in the other group is at risk). Merge sparse categories, drop the term, or report "
+            "event counts instead."
+        )
+
+
+def _fg_trial(data: _FGData, beta: np.ndarray) -> float:
+    """The pseudo-likelihood at a trial step. A step too far overflows ``exp`` (Hypothesis found
+    one on four patients); its likelihood is then not finite and the step is halved, as any
+    step that does not improve it, so the overflow is expected here and not warned about."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _fg_eval(data, beta, derivatives=False)[0]
 
 
 def _fg_sandwich_middle(data: _FGData, beta: np.ndarray) -> np.ndarray:
@@ -671,7 +700,9 @@ def fine_gray(
     data = _fg_data(frame[time].to_numpy(dtype=float), status, design.x)
     p = design.x.shape[1]
     beta, converged, iterations = _fg_newton(data, p, gtol, max_iter)
-    _, _, info = _fg_eval(data, beta)
+    _, grad, info = _fg_eval(data, beta)
+    if not converged:
+        _refuse_drifting(beta, grad, info, list(design.columns))
     # crr inverts the information with R's solve, which refuses a computationally singular
     # matrix; inverting it anyway gives a sandwich variance with negative or infinite entries.
     if singular_as_r(info):
