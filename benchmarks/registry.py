@@ -233,7 +233,7 @@ class _RowsEngine:
 # --------------------------------------------------------------------------------------------
 
 ROOT = Path(__file__).resolve().parents[1]
-FIRST, AFTER = "first", "after filter change"
+FIRST, AFTER, OPENED = "first", "after filter change", "panel opened"
 #: The sidebar filter the user changes (as in ``benchmarks/loadtest.py``).
 APP_FILTER_KEY, APP_FILTER_VALUE = "f_her2", ["positive"]
 #: Paths through the app after the registry is picked on the landing page (Cohort): steps of
@@ -249,6 +249,9 @@ APP_TOUR = (("2_Response.py", FIRST, "switch"), ("4_Subgroups.py", FIRST, "switc
 #: A page opened straight after the registry is picked (a bookmarked page), then the filter
 #: changed on it: what the issue's per-page targets are about.
 DIRECT_PAGES = ("2_Response.py", "3_Survival.py", "4_Subgroups.py", "1_Cohort.py")
+#: Panels computed only once opened (``ui.panel_on_request``), by page: the direct path opens
+#: each after the filter change, so what opening one costs is measured too.
+ON_REQUEST = {"3_Survival.py": ("surv_iptw_open",)}
 
 
 def app_steps(path: str) -> tuple[tuple[str, str, str], ...]:
@@ -259,7 +262,8 @@ def app_steps(path: str) -> tuple[tuple[str, str, str], ...]:
         raise ValueError(f"unknown app path {path!r}")
     if path == "1_Cohort.py":  # the landing page: already shown when the registry is picked
         return ((path, AFTER, "filter"),)
-    return ((path, FIRST, "switch"), (path, AFTER, "filter"))
+    opened = tuple((path, OPENED, f"open:{key}") for key in ON_REQUEST.get(path, ()))
+    return ((path, FIRST, "switch"), (path, AFTER, "filter"), *opened)
 
 
 #: Registry methods whose calls are counted per visit (``counts`` goes through ``counts_many``;
@@ -346,7 +350,8 @@ class _Probe:
                                                              "values_per_column")},
                 "sql_queries": self.sql, "sql_s": self.sql_s, "classify_s": self.classify_s,
                 "apptest_parse_s": self.parse_s, "gc_s": self.gc_s, "load_1min": load,
-                "rss_mb": _rss_mb(), "problems": problems}
+                "rss_mb": _rss_mb(), "charts": len(at.get("plotly_chart")),
+                "problems": problems}
 
 
 def _rss_mb() -> float:
@@ -397,12 +402,19 @@ def app_path(folder: Path, path: str = "tour", config: str = "production") -> di
 
 
 def _step(at, page: str, action: str):
-    """The user's action: the filter change on the page shown, or a switch to ``page``."""
+    """The user's action: the filter change on the page shown, opening the panel
+    ``open:<key>`` on it, or a switch to ``page``."""
     def change_filter():
         return at.sidebar.multiselect(key=APP_FILTER_KEY).set_value(APP_FILTER_VALUE).run()
 
+    def open_panel():
+        at.session_state[action.removeprefix("open:")] = True  # as a click on its expander
+        return at.run()
+
     def switch():
         return at.switch_page(f"pages/{page}").run()
+    if action.startswith("open:"):
+        return open_panel
     return change_filter if action == "filter" else switch
 
 

@@ -454,8 +454,10 @@ with ui.panel("Is pCR equally prognostic across ER groups? (landmark at surgery)
                  "at all, to show how much the choice of landmark matters here (computed when switched on)."):
         landmark_sensitivity(ctx, result, options, time, event, endpoint)
 
-with ui.panel("Adjusted survival curves (inverse probability of treatment weighting)"):
-    iptw_panel(ctx, endpoint, time, event, analyses)
+with ui.panel_on_request("Adjusted survival curves (inverse probability of treatment weighting)",
+                         key="surv_iptw_open") as shown:
+    if shown:
+        iptw_panel(ctx, endpoint, time, event, analyses)
 
 with ui.panel("Missing covariates: complete-case vs multiple imputation"):
     imputation_panel(ctx, endpoint, time, event, analyses)

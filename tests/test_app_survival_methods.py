@@ -71,8 +71,38 @@ def test_pooled_cohort_shows_the_stratified_logrank_by_default():
     assert "Fleming-Harrington G(0, 1), stratified by study" in text_of(at)
 
 
-def test_adjusted_curves_panel_shows_balance_and_rmst_difference():
+def survival_page_with_adjusted_curves() -> AppTest:
+    """The synthetic trial's Survival page with the adjusted-curves panel opened."""
     at = goto(run_app(cohort="synthetic"), "3_Survival.py")
+    assert_clean(at)
+    at.session_state["surv_iptw_open"] = True  # as the user opening the expander
+    return at.run()
+
+
+def test_adjusted_curves_run_only_once_their_panel_is_opened(monkeypatch):
+    from her2er_dash import survival
+
+    calls = []
+    real = survival.iptw_kaplan_meier
+    monkeypatch.setattr(survival, "iptw_kaplan_meier",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    at = goto(run_app(cohort="synthetic"), "3_Survival.py")
+    assert_clean(at)
+    assert "Adjusted survival curves (inverse probability of treatment weighting)" in [
+        e.label for e in at.expander]
+    assert not [k for k in at.session_state["_tables"] if k.startswith("iptw_")]
+    assert not calls
+    assert at.session_state["surv_iptw_open"] is False
+    at.session_state["surv_iptw_open"] = True
+    at.run()
+    assert_clean(at)
+    assert calls
+    assert "iptw_balance_efs" in at.session_state["_tables"]
+    assert "surv_iptw_open=1" in "&".join(f"{k}={v}" for k, v in at.query_params.items())
+
+
+def test_adjusted_curves_panel_shows_balance_and_rmst_difference():
+    at = survival_page_with_adjusted_curves()
     assert_clean(at)
     tables = at.session_state["_tables"]
     balance = tables["iptw_balance_efs"]
@@ -120,7 +150,7 @@ def test_landmark_sensitivity_is_computed_when_switched_on():
 
 
 def test_adjusted_curves_are_compared_with_the_crude_curves_of_the_same_patients():
-    at = goto(run_app(cohort="synthetic"), "3_Survival.py")
+    at = survival_page_with_adjusted_curves()
     assert_clean(at)
     assert "unadjusted Kaplan–Meier of the same patients" in text_of(at)
     chart = [c for c in at.get("plotly_chart") if str(c.proto.id).endswith("fig_iptw_efs")]

@@ -35,7 +35,10 @@ def test_every_visit_of_the_path_runs_without_an_error(report, path):
 
 def test_every_page_has_a_direct_path():
     for page in bench.DIRECT_PAGES:
-        assert bench.app_steps(page)[-1] == (page, bench.AFTER, "filter")
+        steps = bench.app_steps(page)
+        opened = [(page, bench.OPENED, f"open:{key}") for key in bench.ON_REQUEST.get(page, ())]
+        assert steps[len(steps) - len(opened) - 1] == (page, bench.AFTER, "filter")
+        assert list(steps[len(steps) - len(opened):]) == opened
     with pytest.raises(ValueError, match="unknown app path"):
         bench.app_steps("9_Nothing.py")
 
@@ -61,6 +64,15 @@ def test_queries_are_counted_per_visit(report):
     assert picked["classify_s"] > 0
     assert picked["levels_queries"] >= 1
     assert run["peak_rss_mb"] > 0
+
+
+def test_opening_a_panel_on_request_computes_it(report):
+    run = next(r for r in report["runs"] if r["path"] == "3_Survival.py")
+    opened = next(v for v in run["visits"] if v["visit"] == bench.OPENED)
+    assert opened["page"] == "Survival"
+    assert not opened["problems"]
+    before = next(v for v in run["visits"] if v["visit"] == bench.AFTER)
+    assert opened["charts"] == before["charts"] + 2  # the adjusted curves and their balance
 
 
 def test_the_table_lists_every_visit(report):

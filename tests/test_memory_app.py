@@ -81,7 +81,9 @@ def test_evidence_copies_keep_only_the_analysis_columns_and_every_number_is_unch
 def _survival_page(spy: list) -> tuple[list[pd.DataFrame], list[str]]:
     """Every table and sentence of the Survival page on the synthetic trial (IPTW panel
     included), with each IPTW result the app computed recorded in ``spy``."""
-    at = goto(run_app(cohort="synthetic"), "3_Survival.py")
+    at = run_app(cohort="synthetic")
+    at.session_state["surv_iptw_open"] = True  # the panel computes only when opened
+    at = goto(at, "3_Survival.py")
     _clean(at)
     at.selectbox(key="surv_iptw_trunc").set_value("1st / 99th percentiles").run()
     _clean(at)

@@ -12,7 +12,7 @@ import streamlit as st
 
 from .cohorts import FRAME_CACHE
 from .keys import CSV_CACHE_ITEM_BYTES, fingerprint, known_key
-from .view import plain
+from .view import plain, record, remember
 
 log = logging.getLogger("her2er_explorer")
 
@@ -38,6 +38,24 @@ def panel(title: str | None = None) -> Iterator[None]:
             "works; please report the steps that led here."
         )
 
+
+
+@contextmanager
+def panel_on_request(title: str, *, key: str) -> Iterator[bool]:
+    """A panel drawn in an expander whose analyses run only while it is open: yields whether it
+    is open (the body computes nothing when it is not).
+
+    For panels with their own choices that most views do not need on every rerun (e.g. the
+    adjusted curves: a propensity model, weighted curves and two figures, ~0.25 s of every
+    Survival render). Whether it is open is remembered like a widget's value (``key``), in the
+    session and in the shareable URL, so a shared link opens it too. Errors show inside it, as
+    in :func:`panel`.
+    """
+    remember(key, False, bool)
+    with st.expander(title, key=key, on_change="rerun"):
+        shown = bool(record(key))
+        with panel():
+            yield shown
 
 #: Streamlit's default height of a table row (px); presenter mode scales it with the text.
 TABLE_ROW_PX = 35
