@@ -184,10 +184,17 @@ def survival_frame(
     excl = Exclusions(_patients(None, len(df), counts), _patients(keep, len(df), counts), reasons)
     if not keep.any():
         raise AnalysisError(f"No patient has every value needed for {what}: {excl.describe()}.")
-    # One row copy (take), then the two converted columns replace the originals.
-    out = df.take(np.flatnonzero(keep))
-    out[time] = times[keep]
-    out[event] = events[keep].astype("int8")
+    # One row copy (take), then the two converted columns replace the originals. With nothing
+    # excluded, a shallow copy: the converted columns are new arrays either way, the others are
+    # only read (a registry's study-stratified cells: 514,059 rows copied for nothing).
+    if keep.all():
+        out = df.copy(deep=False)
+        out[time] = times
+        out[event] = events.astype("int8")
+    else:
+        out = df.take(np.flatnonzero(keep))
+        out[time] = times[keep]
+        out[event] = events[keep].astype("int8")
     if int(out[event].sum()) == 0:
         raise AnalysisError(
             f"There are no events in {event} among the {excl.n_used:,} patients analysed, so survival "

@@ -77,9 +77,13 @@ def _stratum_sums(
 
     ``patients``: patients per row (a count table); None for one patient per row. ``strata``:
     integer stratum codes (None: one stratum). Every stratum is computed in the same arrays
-    (rows ordered by stratum, then time; numbers at risk are counted within each stratum) rather
-    than one stratum at a time: the study-stratified test of a 10M-patient registry (472,766
-    cells, 20 studies) took 0.25 s as a loop over the strata.
+    (blocks of one stratum and time, ordered by stratum then time; numbers at risk are counted
+    within each stratum) rather than one stratum at a time: the study-stratified test of a
+    10M-patient registry (472,766 cells, 20 studies) took 0.25 s as a loop over the strata.
+    The arrays are group-major (one contiguous row per group), so sums over the groups of each
+    block add a few long vectors instead of reducing many short rows (the study-stratified
+    cells of a 10M-patient registry, 514,059 cells in 222,473 blocks: 113 ms median
+    block-major, 103 ms group-major, the same numbers).
     """
     if strata is None:
         uniq, inverse = _distinct(time)
@@ -90,38 +94,47 @@ def _stratum_sums(
         blocks, inverse = _distinct_keys(strata.astype(np.int64) * len(uniq) + rank)
         block_stratum = blocks // max(len(uniq), 1)
     n_blocks = len(block_stratum)
-    cell = inverse * n_groups + codes
+    cell = codes * n_blocks + inverse
     size = n_blocks * n_groups
     died = event if patients is None else event * patients
-    deaths = np.bincount(cell, weights=died, minlength=size).reshape(-1, n_groups)
-    counts = np.bincount(cell, weights=patients, minlength=size).reshape(-1, n_groups)
+    deaths = np.bincount(cell, weights=died, minlength=size).reshape(n_groups, n_blocks)
+    counts = np.bincount(cell, weights=patients, minlength=size).reshape(n_groups, n_blocks)
     # at risk: everyone of the stratum from this time on (whole numbers, so the differences of
     # the cumulative sums are exact)
-    behind = np.cumsum(counts[::-1], axis=0)[::-1]
+    behind = np.cumsum(counts[:, ::-1], axis=1)[:, ::-1]
     first = np.flatnonzero(np.r_[True, block_stratum[1:] != block_stratum[:-1]])
     last = np.r_[first[1:], n_blocks]  # one past each stratum's last block
-    after = np.vstack([behind[first[1:]], np.zeros((1, n_groups))])
-    risk = behind - np.repeat(after, last - first, axis=0)
+    after = np.hstack([behind[:, first[1:]], np.zeros((n_groups, 1))])
+    risk = behind - np.repeat(after, last - first, axis=1)
+    d_any = deaths.sum(axis=0)
     if rho or gamma:
         # Weights from the pooled Kaplan-Meier of each stratum, just before each time.
-        d_any, n_any = deaths.sum(axis=1), risk.sum(axis=1)
+        n_any = risk.sum(axis=0)
         weight = np.empty(n_blocks)
         for a, b in zip(first, last, strict=True):
             km = np.cumprod(1 - d_any[a:b] / n_any[a:b])
             before = np.concatenate(([1.0], km[:-1]))[: b - a]
             weight[a:b] = before**rho * (1 - before) ** gamma
     else:
-        weight = np.ones(n_blocks)
-    has_event = deaths.sum(axis=1) > 0
-    deaths, risk = deaths[has_event], risk[has_event].astype(float)
-    weight = weight[has_event]
-    d_all, n_all = deaths.sum(axis=1), risk.sum(axis=1)
-    share = risk / n_all[:, None]
-    observed = weight @ deaths
-    expected = (weight * d_all) @ share
+        weight = None
+    has_event = np.flatnonzero(d_any > 0)
+    deaths, risk = deaths[:, has_event], risk[:, has_event]
+    d_all = d_any[has_event]
+    n_all = risk.sum(axis=0)
+    share = risk / n_all
+    if weight is None:
+        observed = deaths.sum(axis=1)
+        expected = share @ d_all
+        weight_sq = 1.0
+    else:
+        weight = weight[has_event]
+        observed = deaths @ weight
+        expected = share @ (weight * d_all)
+        weight_sq = weight**2
     with np.errstate(divide="ignore", invalid="ignore"):
-        scale = np.where(n_all > 1, weight**2 * d_all * (n_all - d_all) / (n_all - 1), 0.0)
-    var = np.diag((share * scale[:, None]).sum(axis=0)) - (share * scale[:, None]).T @ share
+        scale = np.where(n_all > 1, weight_sq * d_all * (n_all - d_all) / (n_all - 1), 0.0)
+    scaled = share * scale
+    var = np.diag(scaled.sum(axis=1)) - scaled @ share.T
     return observed, expected, var
 
 
