@@ -137,6 +137,21 @@ def test_a_wire_ready_figure_sends_exactly_the_same_chart(name):
     assert json.loads(pio.to_json(ready, validate=False)) == json.loads(pio.to_json(fig, validate=False))
 
 
+def test_only_figures_with_many_values_are_re_encoded():
+    """Re-encoding pays for itself on a Kaplan-Meier figure's thousands of values, not on a forest
+    plot's few (the small figure is cached as built)."""
+    builders = _wire_builders()
+    forest = builders["forest"]()
+    assert ui.wire_ready(forest) is forest
+    km = builders["km_real"]()
+    assert ui.render._array_values(km) >= ui.render.WIRE_READY_MIN_VALUES
+    ready = ui.wire_ready(km)
+    assert ready is not km
+    encoded = [t.y for t in ready.data if isinstance(t.y, dict)]
+    assert encoded
+    assert all("bdata" in y for y in encoded)  # plotly's base64 typed arrays
+
+
 def test_followed_up_coverage_matches_a_scan_of_the_rows():
     from types import SimpleNamespace
 

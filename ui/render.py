@@ -258,6 +258,11 @@ def _figure_cache(key: str, _build: Callable, _args: tuple, _kwargs: dict):
     return wire_ready(_build(*_args, **_kwargs))
 
 
+#: Figures with fewer numbers than this in their traces' arrays are cached as built: encoding
+#: them saves less per draw than the ~14 ms of rebuilding (a forest plot's 17 points).
+WIRE_READY_MIN_VALUES = 2_000
+
+
 def wire_ready(fig):
     """The same figure with its numeric arrays held as plotly's base64 typed arrays.
 
@@ -266,11 +271,26 @@ def wire_ready(fig):
     cost per render); a figure built from that dictionary holds them encoded already, so each
     later draw only copies them (~2 ms). Its JSON has the same content, so the chart on screen
     is the same.
-    Built once per cached figure (~30 ms: the dictionary is validated again).
+    Built once per cached figure (~30 ms: the dictionary is validated again), and only for
+    figures holding at least :data:`WIRE_READY_MIN_VALUES` numbers: a small figure (a forest
+    plot: 14 ms to rebuild, 1 ms saved per draw) is returned as it is.
     """
     import plotly.graph_objects as go
 
+    if _array_values(fig) < WIRE_READY_MIN_VALUES:
+        return fig
     return go.Figure(fig.to_dict())
+
+
+def _array_values(fig) -> int:
+    """How many values the figure's traces hold in their x, y and z arrays."""
+    total = 0
+    for trace in fig.data:
+        for name in ("x", "y", "z"):
+            values = getattr(trace, name, None)
+            if values is not None and not isinstance(values, (str, dict)):
+                total += len(values)
+    return total
 
 
 def _cached_figure(build: Callable, args: tuple, kwargs: dict):
