@@ -89,6 +89,28 @@ def test_a_shared_url_restores_the_filter(server, page):
     _assert_no_error_box(page, "Survival opened from a shared URL")
 
 
+def test_the_adjusted_curves_compute_when_their_panel_is_opened(server, page):
+    """A closed on-request panel computes nothing; a click opens it, the script reruns, the
+    adjusted curves and their balance plot are drawn, and the URL remembers it is open."""
+    survival = bu.find_page(bu.app_pages(), "survival")
+    page.goto(bu.page_url(server.url, survival, cohort="synthetic"), wait_until="domcontentloaded")
+    bu.wait_for_page(page, survival.heading, PAGE_TIMEOUT_MS)
+    bu.wait_until_idle(page, PAGE_TIMEOUT_MS)
+    panel = page.locator(".st-key-surv_iptw_open")
+    assert "Stabilised weights" not in panel.inner_text()
+    charts_closed = page.locator(".js-plotly-plot").count()
+    panel.locator("summary").click()
+    page.get_by_text("Stabilised weights from a logistic propensity model").wait_for(
+        timeout=PAGE_TIMEOUT_MS)
+    bu.wait_until_idle(page, PAGE_TIMEOUT_MS)
+    _assert_no_error_box(page, "Survival with the adjusted curves opened")
+    assert panel.locator(".js-plotly-plot").count() == 2  # adjusted curves and covariate balance
+    assert page.locator(".js-plotly-plot").count() == charts_closed + 2
+    assert "surv_iptw_open=1" in page.url
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "survival_adjusted_curves_open.png"), full_page=True)
+
+
 def test_the_subset_page_on_ispy2_draws_the_counts_without_an_error(server, page):
     """The ER-driven subset page opened from a shared URL on I-SPY 2: the subtype bars carry the
     file's counts (BluePrint Luminal-type 9/60, HER2-type 95/164), the four analyses draw, and no
