@@ -369,6 +369,36 @@ APP_CONFIGS = {
 }
 
 
+def duckdb_calibration_s(rounds: int = 3) -> float:
+    """Seconds DuckDB takes here now (best of ``rounds``, the registry's settings: one thread per
+    core, 512 MB) to group 10M generated rows into 500,000 groups: the size of the Survival page's
+    study-stratified count. Beside ``loadtest.calibration_s`` (pure Python) it says how fast
+    this machine's cores and memory are at the moment of a run: on this shared 2-core host the
+    same query has taken from ~0.2 s to twice that over one day, with the code unchanged."""
+    import duckdb
+
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute(f"SET threads = {os.cpu_count() or 1}")
+        con.execute("SET memory_limit = '512MB'")
+        best = float("inf")
+        for _ in range(rounds):
+            start = time.perf_counter()
+            con.execute("SELECT count(*) FROM (SELECT hash(i) % 500000 AS k, count(*) "
+                        "FROM range(10000000) t(i) GROUP BY k)").fetchall()
+            best = min(best, time.perf_counter() - start)
+        return round(best, 4)
+    finally:
+        con.close()
+
+
+def machine_speed() -> dict:
+    """The machine's speed now: a pure-Python loop and a DuckDB aggregate (seconds each)."""
+    from benchmarks.loadtest import calibration_s
+
+    return {"python_loop_s": calibration_s(), "duckdb_group_s": duckdb_calibration_s()}
+
+
 def app_path(folder: Path, path: str = "tour", config: str = "production") -> dict:
     """One user's ``path`` (see :func:`app_steps`) through the app on the registry ``folder``,
     in this process, with the Streamlit settings ``APP_CONFIGS[config]``."""
@@ -435,6 +465,7 @@ def part_app(n: int, repeats: int, folder: Path | None = None,
     runs = []
     for repeat in range(1, repeats + 1):
         for path in paths:
+            machine = machine_speed()  # here, so that its memory is not in the path's peak
             done = subprocess.run(
                 [sys.executable, "-m", "benchmarks.registry", "--part", "app-once", "--folder",
                  str(folder), "--path", path, "--config", config], cwd=ROOT,
@@ -442,7 +473,8 @@ def part_app(n: int, repeats: int, folder: Path | None = None,
                 check=False, env={**os.environ, "PYTHONPATH": str(ROOT)})
             if done.returncode != 0:
                 raise SystemExit(f"app path {path} failed:\n{done.stderr[-4000:]}")
-            runs.append({"repeat": repeat, **json.loads(done.stdout.strip().splitlines()[-1])})
+            runs.append({"repeat": repeat, "machine": machine,
+                         **json.loads(done.stdout.strip().splitlines()[-1])})
     return {"part": "app", "folder": str(folder), "config": config, "runs": runs}
 
 
@@ -459,10 +491,18 @@ def format_app(report: dict) -> str:
                          f"{v['load_1min']:5.2f}")
         lines.append(f"     {run['path']} ({run['config']} settings, post-run GC "
                      f"{'on' if run['post_script_gc'] else 'off'}): "
-                     f"peak RSS {run['peak_rss_mb']:.0f} MB; load before "
+                     f"peak RSS {run['peak_rss_mb']:.0f} MB; {_machine_text(run)}load before "
                      f"{run['load_average_before']}, after {run['load_average_after']}; "
                      f"{run['sidebar_after']}")
     return "\n".join(lines)
+
+
+def _machine_text(run: dict) -> str:
+    machine = run.get("machine")
+    if not machine:
+        return ""
+    return (f"machine before it: Python loop {machine['python_loop_s']:.3f} s, DuckDB group "
+            f"{machine['duckdb_group_s']:.3f} s; ")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -75,6 +75,13 @@ def test_opening_a_panel_on_request_computes_it(report):
     assert opened["charts"] == before["charts"] + 2  # the adjusted curves and their balance
 
 
+def test_each_path_records_the_machine_speed_before_it(report):
+    for run in report["runs"]:
+        assert run["machine"]["python_loop_s"] > 0
+        assert run["machine"]["duckdb_group_s"] > 0
+    assert "DuckDB group" in bench.format_app(report)
+
+
 def test_the_table_lists_every_visit(report):
     text = bench.format_app(report)
     assert len(text.splitlines()) == 1 + sum(len(r["visits"]) + 1 for r in report["runs"])
