@@ -20,7 +20,9 @@ sidebar's HER2 status filter to positive on it (one path per page: what a page c
 tour every page before and after that filter change (later pages find what earlier ones
 cached). ``scale`` imitates what the pages compute; ``app`` times what they really do (every
 panel, the widgets' option queries, the figures) and counts the registry's DuckDB queries per
-visit. Each path runs in a fresh process (see :func:`part_app`).
+visit; the Survival page's path ends by opening the panel it computes only on request. Each path
+runs in a fresh process (see :func:`part_app`), after a measure of the machine's speed
+(:func:`machine_speed`).
 
     python -m benchmarks.registry --part scale --n 10000000
     python -m benchmarks.registry --part equal --n 1000000
