@@ -511,6 +511,37 @@ def test_classified_tables_are_bounded_private_and_removed(synthetic, tmp_path, 
     assert reg.select(flt).n == Registry.open(path).select(flt).n  # rebuilt on demand
 
 
+def test_a_file_registrys_rows_are_stored_by_study_then_time_and_spill_only_privately(
+        synthetic, tmp_path, monkeypatch):
+    """The counts group rows of the same time together (see Registry._row_order): the stored
+    table is ordered by study, then the first endpoint's time (missing times last within a
+    study), and anything DuckDB spills goes into the registry's own private folder."""
+    import tempfile
+
+    path, frame = synthetic
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    reg = Registry.open(path, threads=2)
+    table = reg.classified_table(CohortFilter())
+    assert reg._row_order() == f' ORDER BY "study", "{T}"'
+    stored = reg._fetch(f"SELECT study, {T} FROM {table} ORDER BY rowid")  # storage order
+    study = stored["study"].astype(str).to_numpy()
+    assert (study[1:] >= study[:-1]).all()
+    for _, times in stored.groupby("study", observed=True, sort=False)[T]:
+        known = times.dropna().to_numpy()
+        assert (np.diff(known) >= 0).all()
+        assert times.iloc[len(known):].isna().all()
+    assert len(stored) == len(frame)
+    spill = reg._scalar("SELECT current_setting('temp_directory')")
+    scratch = next(p for p in tmp_path.iterdir() if p.name.startswith("her2er-registry-"))
+    assert os.path.dirname(spill) == str(scratch)
+    reg.close()
+    assert not scratch.exists()
+    # an in-memory registry (e.g. an upload) is never sorted, so it never spills
+    memory = Registry.from_frame(frame)
+    assert memory._row_order() == ""
+    assert memory._scalar("SELECT current_setting('temp_directory')") == ""
+
+
 def test_counts_many_equals_one_count_per_set(synthetic):
     path, _ = synthetic
     reg = Registry.open(path, threads=1)
