@@ -4,8 +4,9 @@ Classification (ER category, statuses, HER2 category under any cut-points), the 
 patients, intention-to-treat pCR, and every counts-first analysis (Kaplan-Meier, log-rank, pCR
 rates, comparisons, Cox with categorical terms and its PH test, subgroup forests) are compared
 between ``Registry`` (Parquet read by DuckDB) and ``CohortFilter`` + the row-level functions on
-the same data read by pandas. Also: the registry refuses codings it would misread, never spills
-to disk, and the data folder never offers or opens anything outside itself.
+the same data read by pandas. Also: the registry refuses codings it would misread, spills only
+into its own private folder (an in-memory one never), and the data folder never offers or opens
+anything outside itself.
 """
 
 from __future__ import annotations

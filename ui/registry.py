@@ -25,7 +25,8 @@ log = logging.getLogger("her2er_explorer")
 #: Environment variable naming the operator's data folder (else ``data_dir`` in the
 #: ``[her2er]`` section of ``.streamlit/secrets.toml``); unset: no registry is offered.
 DATA_DIR_ENV = "HER2ER_DATA_DIR"
-#: Memory DuckDB may use for one registry's queries (it never spills to disk).
+#: Memory DuckDB may use for one registry's queries (beyond it, sorting the classified table
+#: spills into the registry's private temporary folder, deleted with it).
 DUCKDB_MEMORY_ENV = "HER2ER_DUCKDB_MEMORY"
 #: Patients of a registry's selection materialised (a fixed random sample) for the views that
 #: need individual rows.
