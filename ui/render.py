@@ -39,7 +39,6 @@ def panel(title: str | None = None) -> Iterator[None]:
         )
 
 
-
 @contextmanager
 def panel_on_request(title: str, *, key: str) -> Iterator[bool]:
     """A panel drawn in an expander whose analyses run only while it is open: yields whether it
@@ -56,6 +55,7 @@ def panel_on_request(title: str, *, key: str) -> Iterator[bool]:
         shown = bool(record(key))
         with panel():
             yield shown
+
 
 #: Streamlit's default height of a table row (px); presenter mode scales it with the text.
 TABLE_ROW_PX = 35
