@@ -14,7 +14,7 @@ export NUMPY_MADVISE_HUGEPAGE := 0
 export MALLOC_MMAP_THRESHOLD_ := 1048576
 export ARROW_DEFAULT_MEMORY_POOL := system
 
-.PHONY: run serve test test-lowest test-latest lock lint bench bench-smoke bench-app loadtest soak \
+.PHONY: run dev serve test test-lowest test-latest lock lint bench bench-smoke bench-app loadtest soak \
 	monkey screenshots clean
 
 $(STAMP): requirements.lock pyproject.toml
@@ -26,6 +26,10 @@ $(STAMP): requirements.lock pyproject.toml
 # The same launcher as the installed `her2er-explorer` command, run from the clone.
 run: $(STAMP)
 	$(BIN)/python -m her2er_dash.cli
+
+# For editing the code: as `make run`, and the app re-runs when a source file changes.
+dev: $(STAMP)
+	$(BIN)/python -m her2er_dash.cli --watch --server.runOnSave true
 
 # Foreground; Ctrl-C stops HAProxy and every worker. WORKERS defaults to one per core.
 serve: $(STAMP)

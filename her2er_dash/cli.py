@@ -23,6 +23,11 @@ measured with:
   the system pool (benchmarks/README.md). Without the threshold the system pool is worse than
   mimalloc (glibc's heap keeps the freed columns), so the two are set together.
 * the working directory is the app's folder, so its ``.streamlit/config.toml`` applies;
+* Streamlit's file watcher is off (``--server.fileWatcherType none``) unless ``--watch`` is given
+  (``make dev``): Streamlit watches the folder of every source file recursively, and a checkout's
+  folder holds its ``.venv`` (3,066 of its 3,304 folders here), so watching cost ~1 s of every
+  start and inotify work for every session; re-running on a code change only helps someone
+  editing the code (benchmarks/README.md, "cold start");
 * ``TMPDIR`` is a private folder in memory (``/dev/shm``, a tmpfs, where it exists): Streamlit's web
   server (Starlette's form parser) spools an upload larger than 1 MB to an unnamed temporary file
   before the app reads it, and that spool must not reach a disk (uploads never touch one).
@@ -36,6 +41,7 @@ import argparse
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -105,12 +111,45 @@ def is_tmpfs(path: Path, mounts: str | None = None) -> bool:
     return kind == "tmpfs"
 
 
+#: Memory folders are named ``her2er-explorer-<pid of their owner>-<random>``.
+TMPDIR_PREFIX = "her2er-explorer-"
+
+
 def new_memory_tmpdir() -> str | None:
     """A new private (0700) temporary folder in memory, or None where no writable tmpfs exists
-    (then Streamlit's default temporary folder is used). Remove it with ``shutil.rmtree``."""
+    (then Streamlit's default temporary folder is used). Remove it with ``shutil.rmtree``.
+
+    Folders left by an owner that was killed outright (SIGKILL, a power-off of the container
+    leaves none) are removed first, so they cannot pile up in memory."""
     if not (SHM.is_dir() and os.access(SHM, os.W_OK) and is_tmpfs(SHM)):
         return None
-    return tempfile.mkdtemp(prefix="her2er-explorer-", dir=SHM)
+    remove_orphaned_tmpdirs(SHM)
+    return tempfile.mkdtemp(prefix=f"{TMPDIR_PREFIX}{os.getpid()}-", dir=SHM)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def remove_orphaned_tmpdirs(parent: Path) -> list[Path]:
+    """Remove this user's memory folders in ``parent`` whose owning process no longer runs."""
+    removed = []
+    for folder in parent.glob(f"{TMPDIR_PREFIX}*-*"):
+        owner = folder.name[len(TMPDIR_PREFIX):].split("-", 1)[0]
+        try:
+            mine = folder.is_dir() and not folder.is_symlink() and folder.stat().st_uid == os.geteuid()
+        except OSError:
+            continue
+        if mine and owner.isdigit() and not _running(int(owner)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
 
 
 @contextlib.contextmanager
@@ -124,9 +163,16 @@ def memory_tmpdir() -> Iterator[str | None]:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def command(streamlit_args: list[str]) -> list[str]:
-    """The ``streamlit run`` command line for the app."""
-    return [sys.executable, "-m", "streamlit", "run", str(app_dir() / "app.py"), *streamlit_args]
+#: Streamlit's option naming the file watcher; without ``--watch`` the launcher sets it to ``none``.
+WATCHER_OPTION = "--server.fileWatcherType"
+
+
+def command(streamlit_args: list[str], *, watch: bool = False) -> list[str]:
+    """The ``streamlit run`` command line for the app. The file watcher is off unless ``watch`` or
+    the arguments name a watcher themselves (the user's choice wins)."""
+    chosen = any(arg == WATCHER_OPTION or arg.startswith(WATCHER_OPTION + "=") for arg in streamlit_args)
+    watcher = [] if watch or chosen else [WATCHER_OPTION, "none"]
+    return [sys.executable, "-m", "streamlit", "run", str(app_dir() / "app.py"), *watcher, *streamlit_args]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,8 +183,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--print-command", action="store_true",
                         help="print the command and folder instead of starting the app")
+    parser.add_argument("--watch", action="store_true",
+                        help="re-run the app when its source files change (for editing the code)")
     known, rest = parser.parse_known_args(argv)
-    cmd = command(rest)
+    cmd = command(rest, watch=known.watch)
     if known.print_command:
         settings = " ".join(f"{k}={v}" for k, v in app_environment({}).items())
         print(f"cd {app_dir()} && {settings} {' '.join(cmd)}")
@@ -147,10 +195,21 @@ def main(argv: list[str] | None = None) -> int:
         if tmpdir is None:
             print("her2er-explorer: no memory-backed /dev/shm here; uploads over 1 MB are spooled "
                   "by Streamlit's web server to the system temporary folder.", file=sys.stderr)
-        try:
-            return subprocess.call(cmd, cwd=app_dir(), env=app_environment(tmpdir=tmpdir))
-        except KeyboardInterrupt:  # Ctrl-C reaches the child too; exit quietly once it has stopped
-            return 130
+        return run_until_stopped(cmd, cwd=app_dir(), env=app_environment(tmpdir=tmpdir))
+
+
+def run_until_stopped(cmd: list[str], *, cwd: Path, env: dict[str, str]) -> int:
+    """Run the app and wait for it. SIGTERM (a service manager, ``kill``) is passed on to the app
+    and waited for like Ctrl-C, so the caller's clean-up (the memory folder) still runs."""
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env)
+    previous = signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:  # Ctrl-C reaches the child too; exit quietly once it has stopped
+        proc.wait()
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m her2er_dash.cli`

@@ -85,7 +85,23 @@ def test_launcher_sets_the_measured_process_settings():
     assert cli.app_environment({"ARROW_DEFAULT_MEMORY_POOL": "mimalloc"})[
         "ARROW_DEFAULT_MEMORY_POOL"] == "mimalloc"  # an operator's choice is kept
     assert cli.app_environment({"NUMPY_MADVISE_HUGEPAGE": "1"})["NUMPY_MADVISE_HUGEPAGE"] == "1"
-    assert cli.command(["--server.port", "1"])[-3:] == [str(cli.app_dir() / "app.py"), "--server.port", "1"]
+    app = str(cli.app_dir() / "app.py")
+    assert cli.command(["--server.port", "1"])[-5:] == [
+        app, "--server.fileWatcherType", "none", "--server.port", "1"]
+
+
+def test_launcher_turns_the_file_watcher_off_unless_asked_for_or_chosen():
+    from her2er_dash import cli
+
+    app = str(cli.app_dir() / "app.py")
+    assert cli.command([], watch=True)[-1] == app
+    assert cli.command(["--server.fileWatcherType", "poll"])[-3:] == [app, "--server.fileWatcherType", "poll"]
+    assert cli.command(["--server.fileWatcherType=auto"])[-2:] == [app, "--server.fileWatcherType=auto"]
+    printed = subprocess.run(
+        [sys.executable, "-m", "her2er_dash.cli", "--print-command", "--watch"],
+        capture_output=True, text=True, check=True, cwd=ROOT,
+    ).stdout
+    assert "fileWatcherType" not in printed
 
 
 # --------------------------------------------------------------------------------------------
@@ -209,3 +225,21 @@ def test_uploads_are_spooled_in_memory_by_the_launchers():
         assert cli.is_tmpfs(Path(folder))
         assert (os.stat(folder).st_mode & 0o777) == 0o700
     assert not Path(folder).exists()  # removed when the app stops
+
+
+def test_memory_folders_of_a_killed_launcher_are_removed_at_the_next_start(tmp_path):
+    from her2er_dash import cli
+
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    orphan = tmp_path / f"{cli.TMPDIR_PREFIX}{ended.pid}-abc"
+    alive = tmp_path / f"{cli.TMPDIR_PREFIX}{os.getpid()}-def"
+    other = tmp_path / "her2er-explorer-notes"
+    for folder in (orphan, alive, other):
+        folder.mkdir()
+    (orphan / "spool").write_bytes(b"x")
+    assert cli.remove_orphaned_tmpdirs(tmp_path) == [orphan]
+    assert not orphan.exists()
+    assert alive.is_dir()
+    assert other.is_dir()
+
