@@ -401,9 +401,12 @@ def machine_speed() -> dict:
     return {"python_loop_s": calibration_s(), "duckdb_group_s": duckdb_calibration_s()}
 
 
-def app_path(folder: Path, path: str = "tour", config: str = "production") -> dict:
+def app_path(folder: Path, path: str = "tour", config: str = "production", *,
+             ahead: bool = False) -> dict:
     """One user's ``path`` (see :func:`app_steps`) through the app on the registry ``folder``,
-    in this process, with the Streamlit settings ``APP_CONFIGS[config]``."""
+    in this process, with the Streamlit settings ``APP_CONFIGS[config]``. ``ahead``: the
+    registry is opened ahead first, as a ``make serve`` worker with ``HER2ER_PREWARM`` does at
+    its start (``ui.registry.prewarm``), and the landing shows what is left for the user."""
     os.environ["HER2ER_DATA_DIR"] = str(folder.parent)
     os.chdir(ROOT)  # the app's .streamlit/config.toml, as `streamlit run app.py` reads it
     load_before = os.getloadavg()
@@ -417,6 +420,14 @@ def app_path(folder: Path, path: str = "tour", config: str = "production") -> di
     probe.install()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
     visits = [probe.visit("open app (bundled default cohort)", FIRST, at.run)]
+    if ahead:
+        from ui.registry import prewarm
+
+        def open_ahead():
+            if not prewarm([folder.name]):
+                raise SystemExit(f"{folder.name} could not be opened ahead (see the log above)")
+            return at
+        visits.append(probe.visit("registry opened ahead (no user)", FIRST, open_ahead))
     picker = at.sidebar.selectbox[0]
     if f"Registry: {folder.name}" not in picker.options:  # the options are shown as labels
         raise SystemExit(f"{folder.name} is not offered in the picker: {picker.options}")
@@ -451,7 +462,8 @@ def _step(at, page: str, action: str):
 
 
 def part_app(n: int, repeats: int, folder: Path | None = None,
-             paths: tuple[str, ...] = ("tour", *DIRECT_PAGES), config: str = "production") -> dict:
+             paths: tuple[str, ...] = ("tour", *DIRECT_PAGES), config: str = "production",
+             ahead: bool = False) -> dict:
     """Every path of ``paths`` ``repeats`` times, each in a fresh process.
 
     Why a fresh process per path: on a server the registry and its classified table outlive a
@@ -470,7 +482,8 @@ def part_app(n: int, repeats: int, folder: Path | None = None,
             machine = machine_speed()  # here, so that its memory is not in the path's peak
             done = subprocess.run(
                 [sys.executable, "-m", "benchmarks.registry", "--part", "app-once", "--folder",
-                 str(folder), "--path", path, "--config", config], cwd=ROOT,
+                 str(folder), "--path", path, "--config", config,
+                 *(["--ahead"] if ahead else [])], cwd=ROOT,
                 capture_output=True, text=True,
                 check=False, env={**os.environ, "PYTHONPATH": str(ROOT)})
             if done.returncode != 0:
@@ -521,15 +534,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", choices=sorted(APP_CONFIGS), default="production",
                         help="app: Streamlit settings: production (make serve's, default) or "
                              "default (config.toml only, a plain streamlit run)")
+    parser.add_argument("--ahead", action="store_true",
+                        help="app: open the registry ahead first, as a make serve worker with "
+                             "HER2ER_PREWARM does (the landing then shows what is left)")
     args = parser.parse_args(argv)
     load = os.getloadavg()
     if args.part == "app-once":
-        print(json.dumps(app_path(args.folder.resolve(), args.path or "tour", args.config),
-                         default=str))
+        print(json.dumps(app_path(args.folder.resolve(), args.path or "tour", args.config,
+                                  ahead=args.ahead), default=str))
         return 0
     if args.part == "app":
         paths = (args.path,) if args.path else ("tour", *DIRECT_PAGES)
-        report = part_app(args.n or 10 * BASE_N, args.repeats, args.folder, paths, args.config)
+        report = part_app(args.n or 10 * BASE_N, args.repeats, args.folder, paths, args.config,
+                          args.ahead)
         print(format_app(report), file=sys.stderr)
     elif args.part == "scale":
         report = part_scale(args.n or 10 * BASE_N, args.repeats)

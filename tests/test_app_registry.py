@@ -92,3 +92,48 @@ def test_other_pages_work_on_a_registry(monkeypatch, folder, page):
     root, _ = folder
     at = goto(_registry_app(monkeypatch, root), page)
     assert not at.exception, at.exception
+
+
+def test_a_registry_opened_ahead_is_not_classified_again_when_its_first_user_picks_it(
+        monkeypatch, folder, tmp_path):
+    from her2er_dash.engine.registry import Registry
+    from ui import registry as app_registry
+
+    root = tmp_path  # a folder of its own: the app keeps a folder's listing for a minute
+    (root / "ahead.parquet").write_bytes((folder[0] / "trial.parquet").read_bytes())
+    monkeypatch.setenv("HER2ER_DATA_DIR", str(root))
+    created = []
+    execute = Registry._execute
+
+    def counting(self, sql):
+        if sql.startswith("CREATE OR REPLACE TABLE") and "_head" not in sql.split(" AS ")[0]:
+            created.append(sql)
+        return execute(self, sql)
+
+    monkeypatch.setattr(Registry, "_execute", counting)
+    assert app_registry.prewarm_names("ahead.parquet, nowhere.parquet") == ["ahead.parquet"]
+    assert "ahead.parquet" in app_registry.prewarm_names("all")
+    took = app_registry.prewarm(["ahead.parquet"])
+    assert list(took) == ["ahead.parquet"]
+    assert len(created) == 1  # classified once, ahead of any session
+    at = _registry_app(monkeypatch, root, "ahead.parquet")
+    assert not at.exception
+    assert sidebar_count(at).startswith(f"n = {N:,} of {N:,} patients")
+    assert len(created) == 1, "the first user's pick reused the table classified ahead"
+
+
+def test_opening_ahead_skips_a_registry_that_cannot_be_opened(monkeypatch, folder, tmp_path):
+    from ui import registry as app_registry
+
+    root = tmp_path
+    (root / "broken.parquet").write_bytes(b"not parquet")
+    (root / "good.parquet").write_bytes((folder[0] / "trial.parquet").read_bytes())
+    monkeypatch.setenv("HER2ER_DATA_DIR", str(root))
+    assert list(app_registry.prewarm(["broken.parquet", "good.parquet"])) == ["good.parquet"]
+
+
+def test_the_worker_names_the_same_variable_as_the_app():
+    from deploy import worker
+    from ui import registry as app_registry
+
+    assert worker.PREWARM_ENV == app_registry.PREWARM_ENV

@@ -43,13 +43,13 @@ STARTUP_S = 120
 class Launched:
     """``python -m deploy.serve`` in its own session, its output collected in memory."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "deploy.serve", "--port", str(self.port), "--workers", str(workers),
              "--grace", "5"],
             cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            start_new_session=True,
+            start_new_session=True, env={**os.environ, **(env or {})},
         )
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._drain, daemon=True)
@@ -210,6 +210,27 @@ def test_serve_routes_each_session_to_one_worker_and_stops_on_ctrl_c():
     finally:
         if launched.process.poll() is None:
             launched.kill()
+
+
+def test_each_worker_opens_the_named_registries_before_their_first_user(tmp_path):
+    from her2er_dash import simulate
+
+    simulate.trial(3000, seed=5, n_studies=2).to_parquet(tmp_path / "trial.parquet", index=False)
+    launched = Launched(workers=2, env={"HER2ER_DATA_DIR": str(tmp_path), "HER2ER_PREWARM": "all"})
+    try:
+        workers = [c for c in map(_cmdline, launched.descendants()) if " run " in c]
+        assert len(workers) == 2
+        assert all("-m deploy.worker run" in c for c in workers), workers
+        opened = re.compile(r"worker \d+: registry trial\.parquet opened ahead in [\d.]+ s")
+        deadline = time.monotonic() + 60
+        while len(opened.findall(launched.output())) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(opened.findall(launched.output())) == 2, launched.output()
+        assert "missing ScriptRunContext" not in launched.output()
+        assert _get(f"{launched.url}/_stcore/health")[:2] == (200, "ok")
+    finally:
+        launched.process.send_signal(signal.SIGTERM)
+        launched.process.wait(timeout=60)
 
 
 def _environ(pid: int) -> dict[str, str]:

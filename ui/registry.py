@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import time
+from collections.abc import Sequence
 from importlib import import_module
 
 import pandas as pd
@@ -82,6 +84,44 @@ def registry_names() -> list[str]:
     except ValueError as exc:
         log.warning("data folder not usable: %s", exc)
         return []
+
+
+#: Registries of the data folder a ``make serve`` worker opens and classifies as soon as it
+#: runs (comma-separated names, or ``all``; deploy/worker.py), so the first user to pick one does
+#: not wait for it (~30 s for 10M patients here, benchmarks/README.md). Unset: none.
+PREWARM_ENV = "HER2ER_PREWARM"
+
+
+def prewarm_names(value: str) -> list[str]:
+    """The registries ``value`` (:data:`PREWARM_ENV`'s text) names that the data folder offers;
+    names it does not offer are logged and left out."""
+    offered = registry_names()
+    asked = [n.strip() for n in value.split(",") if n.strip()]
+    if [n.lower() for n in asked] == ["all"]:
+        return offered
+    missing = [n for n in asked if n not in offered]
+    if missing:
+        log.warning("%s names %s, which the data folder does not offer (it has: %s)",
+                    PREWARM_ENV, ", ".join(missing), ", ".join(offered) or "nothing")
+    return [n for n in asked if n in offered]
+
+
+def prewarm(names: Sequence[str]) -> dict[str, float]:
+    """Open each registry and select its patients under the default filter outside any session,
+    filling the same caches a user's first pick fills (the registry, its classified table and
+    its sample). Returns the seconds each took; one that cannot be opened is logged and left
+    out, and the others still go ahead."""
+    took = {}
+    for name in names:
+        start = time.perf_counter()
+        try:
+            registry = _open_registry(name)
+            _registry_filtered(f"{REGISTRY_PREFIX}{name}@{registry.fingerprint}", CohortFilter())
+        except Exception as exc:  # noqa: BLE001 - one broken registry must not stop the others
+            log.warning("registry %s was not opened ahead: %s", name, exc)
+            continue
+        took[name] = time.perf_counter() - start
+    return took
 
 
 @st.cache_resource(max_entries=8, ttl=6 * 3600, show_spinner="Opening the registry…")
