@@ -243,3 +243,39 @@ def test_memory_folders_of_a_killed_launcher_are_removed_at_the_next_start(tmp_p
     assert alive.is_dir()
     assert other.is_dir()
 
+
+
+def test_sigterm_to_the_launcher_stops_the_app_and_removes_its_memory_folder():
+    import signal
+    import time
+    import urllib.request
+
+    from her2er_dash import cli
+    from tests.browser_utils import free_port, process_tree
+
+    port = free_port()
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "her2er_dash.cli", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "the app did not start"
+                time.sleep(0.2)
+        children = process_tree(launcher.pid)[1:]
+        assert children, "the launcher runs the app as a child"
+        folders = list(cli.SHM.glob(f"{cli.TMPDIR_PREFIX}{launcher.pid}-*"))
+        assert len(folders) == (1 if cli.is_tmpfs(cli.SHM) else 0)
+        launcher.send_signal(signal.SIGTERM)  # to the launcher alone, as `kill PID` does
+        launcher.wait(timeout=30)
+        assert not any(Path(f"/proc/{pid}").exists() for pid in children)
+        assert not any(folder.exists() for folder in folders)
+    finally:
+        if launcher.poll() is None:
+            os.killpg(launcher.pid, signal.SIGKILL)
+            launcher.wait()
