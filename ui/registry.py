@@ -115,8 +115,7 @@ def prewarm(names: Sequence[str]) -> dict[str, float]:
     for name in names:
         start = time.perf_counter()
         try:
-            registry = _open_registry(name)
-            _registry_filtered(f"{REGISTRY_PREFIX}{name}@{registry.fingerprint}", CohortFilter())
+            _registry_filtered(_registry_token(name, _open_registry(name)), CohortFilter())
         except Exception as exc:  # noqa: BLE001 - one broken registry must not stop the others
             log.warning("registry %s was not opened ahead: %s", name, exc)
             continue
@@ -138,6 +137,11 @@ def _open_registry(name: str):
     return _registry(path, name, hashlib.sha256(stamp.encode()).hexdigest()[:16])
 
 
+def _registry_token(name: str, registry) -> str:
+    """The cohort token of registry ``name`` as opened now (its fingerprint changes with its files)."""
+    return f"{REGISTRY_PREFIX}{name}@{registry.fingerprint}"
+
+
 def _registry_of(token: str):
     """The Registry behind a registry cohort's token (``registry:<name>@<fingerprint>``)."""
     return _open_registry(token[len(REGISTRY_PREFIX):].rsplit("@", 1)[0])
@@ -151,7 +155,7 @@ def registry_cohort(name: str) -> ActiveCohort | None:
     except ValueError as exc:
         st.error(f"The registry {plain(name)} cannot be opened: {plain(exc)}")
         return None
-    token = f"{REGISTRY_PREFIX}{name}@{registry.fingerprint}"
+    token = _registry_token(name, registry)
     return ActiveCohort(
         token=token,
         title=name,
