@@ -122,9 +122,40 @@ class CoxResult:
 
 @dataclass(frozen=True)
 class _DesignMatrix:
-    x: np.ndarray
+    """The model's columns, kept as the values of its numeric terms and the integer codes of its
+    categorical terms until the rows' order is known (see :meth:`sorted_columns`)."""
+
     columns: list[str]  # coefficient labels
     terms: list[tuple[str, list[int]]]  # model term -> its columns
+    # per term: (numeric values, None) or (codes, the codes of its non-reference levels)
+    sources: list[tuple[np.ndarray, list[int] | None]]
+
+    @property
+    def x(self) -> np.ndarray:
+        """The (n, p) design in the rows' own order, column-major (each column contiguous)."""
+        return self.sorted_columns(None).T
+
+    def sorted_columns(self, order: np.ndarray | None) -> np.ndarray:
+        """The design's columns with the rows in ``order`` (None: as given), as one (p, n) array.
+
+        Sorting the terms' values and small integer codes, then writing the dummies from the
+        sorted codes, costs one gather per term rather than per column, each from a compact
+        array: at 850k rows and 5 dummies + age, 14-18 ms instead of 60-70 ms (a gather from a
+        random order is bound by cache misses, and an 8-byte column of 850k rows is 6.8 MB).
+        """
+        n = len(self.sources[0][0]) if order is None else len(order)
+        out = np.empty((len(self.columns), n))
+        j = 0
+        for values, codes in self.sources:
+            taken = values if order is None else values.take(order)
+            if codes is None:
+                out[j] = taken
+                j += 1
+                continue
+            for code in codes:
+                np.equal(taken, code, out=out[j])
+                j += 1
+        return out
 
 
 def _is_numeric(values: pd.Series) -> bool:
@@ -153,18 +184,13 @@ def _factor_codes(
 def _design_matrix(
     df: pd.DataFrame, terms: list[str], reference: Mapping[str, object]
 ) -> _DesignMatrix:
-    """Numeric terms as they are, other terms as treatment dummies, in one column-major matrix.
-
-    Column-major so that each column is contiguous: the Cox fit sorts it column by column
-    without a copy, and the dummies are written in place (no boolean and float blocks stacked
-    afterwards: at 850k rows that was 28,000 fresh pages of 4 kB per model).
-    """
-    fills, columns, term_cols = [], [], []
+    """Numeric terms as they are, other terms as treatment dummies against their reference."""
+    sources, columns, term_cols = [], [], []
     for term in terms:
         values = df[term]
         start = len(columns)
         if _is_numeric(values):
-            fills.append((values.to_numpy(dtype=float), None))
+            sources.append((values.to_numpy(dtype=float), None))
             columns.append(term)
         else:
             codes, levels, code_of = _factor_codes(values, term, reference)
@@ -173,16 +199,18 @@ def _design_matrix(
                     f"{term!r} has a single level ({levels[0]}) among the patients analysed, so "
                     "it has no effect to estimate. Remove it or widen the selection."
                 )
-            fills += [(codes, code) for code in code_of[1:]]
+            sources.append((_compact(codes), code_of[1:]))
             columns += [f"{term}: {lv} vs {levels[0]}" for lv in levels[1:]]
         term_cols.append((term, list(range(start, len(columns)))))
-    x = np.empty((len(df), len(columns)), order="F")
-    for j, (values, code) in enumerate(fills):
-        if code is None:
-            x[:, j] = values
-        else:
-            np.equal(values, code, out=x[:, j])
-    return _DesignMatrix(x, columns, term_cols)
+    return _DesignMatrix(columns, term_cols, sources)
+
+
+def _compact(codes: np.ndarray) -> np.ndarray:
+    """The codes in the smallest integer type that holds them (gathers from it are cheaper)."""
+    for kind in (np.int8, np.int16, np.int32):
+        if not len(codes) or codes.max() <= np.iinfo(kind).max:
+            return codes.astype(kind)
+    return codes
 
 
 def _strata_codes(df: pd.DataFrame, strata: list[str]) -> np.ndarray | None:
@@ -249,7 +277,7 @@ def cox(
     prepared = _cox.prepare(
         clean[time].to_numpy(dtype=float),
         clean[event].to_numpy(),
-        design.x,
+        design.sorted_columns,
         strata=_strata_codes(clean, strata_cols),
         ties=ties,
         names=design.columns,
