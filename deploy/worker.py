@@ -1,14 +1,21 @@
-"""One Streamlit worker of ``make serve`` that opens registries ahead of their first user.
+"""A Streamlit process of the app that opens the app ahead of its first visitor.
 
 ``python -m deploy.worker run app.py <options>`` is ``python -m streamlit run app.py <options>``
-plus, when :data:`ui.registry.PREWARM_ENV` (``HER2ER_PREWARM``) names registries of the data
-folder, a thread that waits until Streamlit's runtime exists and then opens and classifies each
-of them under the default filter (``ui.registry.prewarm``), in the caches a session uses. The
-first user who picks one then finds it ready instead of waiting while 10M patients are
-classified and sorted (~30 s on the benchmark machine). Each worker does it for itself (a worker
-holds its own registries), and reports each registry's time on stderr.
+plus one thread that, as soon as the server answers its health check, imports the app's own
+package (``ui``: pandas, plotly and the analysis package). A plain ``streamlit run`` imports it
+in the first visitor's script run, which then waits for it (0.7-0.9 s on the benchmark machine,
+most of it pandas). The import starts only once the server answers, because before that it
+would compete with the server's own start for the interpreter (the server then became ready
+later: benchmarks/README.md, "cold start").
 
-``deploy.serve`` starts workers this way only when ``HER2ER_PREWARM`` is set.
+When :data:`PREWARM_ENV` (``HER2ER_PREWARM``) names registries of the data folder, the same
+thread then opens and classifies each of them under the default filter
+(``ui.registry.prewarm``), in the caches a session uses. The first user who picks one then
+finds it ready instead of waiting while 10M patients are classified and sorted (~30 s on the
+benchmark machine). Each process does it for itself (a worker holds its own registries), and
+reports each registry's time on stderr.
+
+``her2er-explorer`` (``make run``) and every worker of ``make serve`` start the app this way.
 """
 
 from __future__ import annotations
@@ -19,13 +26,15 @@ import runpy
 import sys
 import threading
 import time
+import urllib.request
+from collections.abc import Callable
 
 #: The environment variable naming the registries (as ``ui.registry.PREWARM_ENV``; repeated
 #: here so that starting a worker does not import the app before Streamlit).
 PREWARM_ENV = "HER2ER_PREWARM"
-#: How long the thread waits for Streamlit's runtime before giving up.
-RUNTIME_WAIT_S = 120.0
-THREAD_NAME = "her2er-prewarm"
+#: How long the thread waits for the server to answer before it opens the app anyway.
+SERVER_WAIT_S = 120.0
+THREAD_NAME = "her2er-open-ahead"
 #: Streamlit's logger that warns of a thread without a session ("missing ScriptRunContext"):
 #: true of the opening thread by design, so its warnings would only be noise in the log.
 _CONTEXT_LOGGER = "streamlit.runtime.scriptrunner_utils.script_run_context"
@@ -35,18 +44,41 @@ def _not_from_the_opening_thread(record: logging.LogRecord) -> bool:
     return record.threadName != THREAD_NAME
 
 
-def prewarm_when_running(names: str, *, wait_s: float = RUNTIME_WAIT_S) -> dict[str, float]:
-    """Wait for Streamlit's runtime, then open and classify the registries ``names`` lists."""
+def server_answers() -> bool:
+    """Whether this process's Streamlit server answers its health check (on loopback when it
+    listens on every address)."""
+    import streamlit as st
     from streamlit import runtime
 
+    if not runtime.exists():  # (then the options hold the command line's: read them only now)
+        return False
+    address = st.get_option("server.address") or "127.0.0.1"
+    host = "127.0.0.1" if address in ("0.0.0.0", "::") else address
+    url = f"http://{host}:{st.get_option('server.port')}/_stcore/health"
+    try:
+        with urllib.request.urlopen(url, timeout=1) as reply:  # noqa: S310 - our own server
+            return reply.status == 200
+    except OSError:
+        return False
+
+
+def open_ahead(names: str, *, answering: Callable[[], bool] = server_answers,
+               wait_s: float = SERVER_WAIT_S, poll_s: float = 0.05) -> dict[str, float]:
+    """Wait until the server answers (at most ``wait_s``), import the app's package, then open
+    and classify the registries ``names`` lists (see the module docstring). Returns each
+    registry's seconds."""
     deadline = time.monotonic() + wait_s
-    while not runtime.exists():
+    while not answering():
         if time.monotonic() > deadline:
-            print(f"worker {os.getpid()}: Streamlit did not start within {wait_s:.0f} s; "
-                  "no registry opened ahead", file=sys.stderr, flush=True)
-            return {}
-        time.sleep(0.1)
-    from ui import registry  # the app's own module, imported as a page would import it
+            print(f"worker {os.getpid()}: the server did not answer within {wait_s:.0f} s; "
+                  "opening the app anyway", file=sys.stderr, flush=True)
+            break
+        time.sleep(poll_s)
+    import ui  # noqa: F401 - the app's package, imported as the first page would import it
+
+    if not names:
+        return {}
+    from ui import registry
 
     took = registry.prewarm(registry.prewarm_names(names))
     for name, seconds in took.items():
@@ -57,13 +89,11 @@ def prewarm_when_running(names: str, *, wait_s: float = RUNTIME_WAIT_S) -> dict[
 
 def main(argv: list[str]) -> None:
     names = os.environ.get(PREWARM_ENV, "").strip()
-    if names:
-        logging.getLogger(_CONTEXT_LOGGER).addFilter(_not_from_the_opening_thread)
-        threading.Thread(target=prewarm_when_running, args=(names,), name=THREAD_NAME,
-                         daemon=True).start()
+    logging.getLogger(_CONTEXT_LOGGER).addFilter(_not_from_the_opening_thread)
+    threading.Thread(target=open_ahead, args=(names,), name=THREAD_NAME, daemon=True).start()
     sys.argv = ["streamlit", *argv]
     runpy.run_module("streamlit", run_name="__main__", alter_sys=True)
 
 
-if __name__ == "__main__":  # pragma: no cover - the worker process of deploy.serve
+if __name__ == "__main__":  # pragma: no cover - the app's process (launcher, make serve)
     main(sys.argv[1:])

@@ -179,12 +179,12 @@ def test_serve_routes_each_session_to_one_worker_and_stops_on_ctrl_c():
 
         children = launched.descendants()
         commands = [_cmdline(p) for p in children]
-        workers = [c for c in commands if "streamlit run" in c]
+        workers = [c for c in commands if "-m deploy.worker run" in c]
         assert len(workers) == 2, commands
         assert all("--server.fileWatcherType none" in c and "--server.address 127.0.0.1" in c for c in workers)
         assert sum("haproxy" in c for c in commands) == 1, commands
         worker_tmpdirs = {_environ(p).get("TMPDIR") for p, c in zip(children, commands, strict=True)
-                          if "streamlit run" in c}
+                          if "-m deploy.worker run" in c}
         if cli.is_tmpfs(Path("/dev/shm")):
             # Streamlit spools uploads over 1 MB to TMPDIR: one private folder in memory for all.
             (tmpdir,) = worker_tmpdirs

@@ -7,10 +7,12 @@ that nothing can be found through the repository by accident.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
 import sys
+import time
 import tomllib
 import venv
 import zipfile
@@ -86,8 +88,9 @@ def test_launcher_sets_the_measured_process_settings():
         "ARROW_DEFAULT_MEMORY_POOL"] == "mimalloc"  # an operator's choice is kept
     assert cli.app_environment({"NUMPY_MADVISE_HUGEPAGE": "1"})["NUMPY_MADVISE_HUGEPAGE"] == "1"
     app = str(cli.app_dir() / "app.py")
-    assert cli.command(["--server.port", "1"])[-5:] == [
-        app, "--server.fileWatcherType", "none", "--server.port", "1"]
+    assert cli.command(["--server.port", "1"])[1:] == [
+        "-m", "deploy.worker", "run", app, "--server.fileWatcherType", "none", "--server.port", "1"]
+    assert (cli.app_dir() / "deploy" / "worker.py").is_file()  # run from the app's folder
 
 
 def test_launcher_turns_the_file_watcher_off_unless_asked_for_or_chosen():
@@ -102,6 +105,56 @@ def test_launcher_turns_the_file_watcher_off_unless_asked_for_or_chosen():
         capture_output=True, text=True, check=True, cwd=ROOT,
     ).stdout
     assert "fileWatcherType" not in printed
+
+
+def _run_worker_thread(code: str) -> list[str]:
+    """Run ``code`` after importing deploy.worker in a fresh interpreter (so ``ui`` is not yet
+    imported), from the repository root; its printed lines."""
+    run = subprocess.run([sys.executable, "-c", "import sys; from deploy import worker\n" + code],
+                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert run.returncode == 0, run.stderr
+    return run.stdout.split() + [run.stderr]
+
+
+def test_worker_imports_the_app_once_the_server_answers():
+    # Not before: importing pandas while the server starts made it ready later.
+    *printed, _ = _run_worker_thread(
+        "calls = []\n"
+        "def answering():\n"
+        "    calls.append('ui' in sys.modules)\n"
+        "    return len(calls) == 3\n"
+        "worker.open_ahead('', answering=answering, poll_s=0)\n"
+        "print(calls, 'ui' in sys.modules, 'pandas' in sys.modules)"
+    )
+    assert printed == ["[False,", "False,", "False]", "True", "True"]
+
+
+def test_worker_opens_the_app_even_if_the_server_never_answers():
+    *printed, stderr = _run_worker_thread(
+        "worker.open_ahead('', answering=lambda: False, wait_s=0, poll_s=0)\n"
+        "print('ui' in sys.modules)"
+    )
+    assert printed == ["True"]
+    assert "did not answer within 0 s; opening the app anyway" in stderr
+
+
+def test_launched_app_is_imported_before_its_first_visitor():
+    """Started as `make run` starts it, with nobody visiting: the app process soon holds pandas
+    (its shared libraries mapped), which a plain `streamlit run` loads only for a visitor."""
+    from tests.browser_utils import process_tree, streamlit_server
+
+    with streamlit_server(launcher=[sys.executable, "-m", "her2er_dash.cli"]) as server:
+        deadline = time.monotonic() + 60
+        while True:
+            maps = []
+            for pid in process_tree(server.process.pid):
+                with contextlib.suppress(OSError):
+                    maps.append(Path(f"/proc/{pid}/maps").read_text())
+            if any("pandas/_libs" in m for m in maps) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert any("pandas/_libs" in m for m in maps), "the app was not imported ahead"
+        assert "Traceback" not in server.output()
 
 
 # --------------------------------------------------------------------------------------------
@@ -153,6 +206,8 @@ def test_wheel_carries_the_data_and_the_app(wheel: Path):
     # every module beside app.py (ui, ui_mapping...) travels with it: the pages import them
     app_modules = {f"her2er_explorer_app/{p.name}" for p in ROOT.glob("*.py")}
     app_modules |= {f"her2er_explorer_app/ui/{p.name}" for p in (ROOT / "ui").glob("*.py")}
+    # and the module that starts it (the launcher runs `python -m deploy.worker` beside app.py)
+    app_modules |= {"her2er_explorer_app/deploy/__init__.py", "her2er_explorer_app/deploy/worker.py"}
     assert {"her2er_explorer_app/app.py", "her2er_explorer_app/.streamlit/config.toml",
             *app_modules} <= names, app_modules - names
     assert any(n.startswith("her2er_explorer_app/pages/") for n in names)
