@@ -56,7 +56,7 @@ def server_answers() -> bool:
     host = "127.0.0.1" if address in ("0.0.0.0", "::") else address
     url = f"http://{host}:{st.get_option('server.port')}/_stcore/health"
     try:
-        with urllib.request.urlopen(url, timeout=1) as reply:  # noqa: S310 - our own server
+        with urllib.request.urlopen(url, timeout=1) as reply:
             return reply.status == 200
     except OSError:
         return False
