@@ -130,15 +130,27 @@ def complete_cases(
     :class:`~her2er_dash.counts.Counts` table): exclusions are then counted in patients, and the
     column is kept.
     """
+    keep, excl = complete_rows(df, columns, what=what, count=count)
+    return df.loc[keep], excl
+
+
+def complete_rows(
+    df: pd.DataFrame, columns: Iterable[str], *, what: str = "this analysis",
+    count: str | None = None,
+) -> tuple[np.ndarray, Exclusions]:
+    """As :func:`complete_cases`, but the mask of usable rows instead of a copy of them.
+
+    For analyses that read a few columns as arrays: copying a 850k-row frame through a boolean
+    index cost 25-40 ms of a 0.1 s meta-analysis, compressing its int8 category codes ~1 ms.
+    """
     columns = list(dict.fromkeys(columns))
     require_columns(df, columns)
     counts = None if count is None else df[count].to_numpy(dtype=np.int64)
     keep, reasons = _complete_mask(df, columns, {}, counts)
-    out = df.loc[keep]
     excl = Exclusions(_patients(None, len(df), counts), _patients(keep, len(df), counts), reasons)
-    if out.empty:
+    if not keep.any():
         raise AnalysisError(f"No patient has every value needed for {what}: {excl.describe()}.")
-    return out, excl
+    return keep, excl
 
 
 def survival_frame(

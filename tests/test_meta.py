@@ -534,6 +534,37 @@ def test_by_study_needs_an_exposure_for_odds_ratios(er_patients):
         meta.by_study(er_patients)
 
 
+@pytest.mark.parametrize("analysis", ["pcr_or", "pcr_rate"])
+def test_by_study_reads_categorical_columns_as_their_text(er_patients, analysis):
+    """The app's classified cohort holds study and ER status as categoricals (read from their
+    codes); an upload may hold text. Categories in reverse order, one never used, missing values
+    in every column and shuffled rows must give the same studies, numbers and exclusions."""
+    holes = er_patients.sample(frac=1.0, random_state=7).reset_index(drop=True).astype(
+        {"study": object, "er_status": object, "pcr": float}
+    )
+    holes.loc[::11, "pcr"] = np.nan
+    holes.loc[3::13, "er_status"] = None
+    holes.loc[5::17, "study"] = None
+    studies = sorted(holes["study"].dropna().unique(), reverse=True)
+    coded = holes.assign(
+        study=pd.Categorical(holes["study"], categories=[*studies, "never used"]),
+        er_status=pd.Categorical(holes["er_status"], categories=["positive", "negative", "low"]),
+    )
+    options = {"analysis": analysis, "exposure": "er_status"}
+    as_text = meta.by_study(holes, **options)
+    as_codes = meta.by_study(coded, **options)
+    assert as_codes.exclusions == as_text.exclusions
+    assert as_text.exclusions.n_excluded > 0
+    by_label = as_text.table.set_index("study")
+    assert list(as_codes.table["study"]) == [s for s in studies if s in by_label.index]
+    # (pooled sums run over the studies in another order: equal to rounding)
+    pd.testing.assert_frame_equal(
+        as_codes.table.set_index("study"), by_label.loc[as_codes.table["study"]], rtol=1e-12
+    )
+    assert as_codes.estimate == pytest.approx(as_text.estimate, rel=1e-12)
+    assert as_codes.tau2 == pytest.approx(as_text.tau2, rel=1e-9, abs=1e-15)
+
+
 def test_by_study_refuses_non_binary_outcome(er_patients):
     with pytest.raises(AnalysisError, match="pcr must be 0 or 1"):
         meta.by_study(er_patients.assign(pcr=er_patients["pcr"] * 2), exposure="er_status")

@@ -13,7 +13,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from .._data import Exclusions, complete_cases, require_columns, survival_frame
+from .._data import Exclusions, complete_rows, require_columns, survival_frame
 from ..errors import AnalysisError
 from ..schema import column_label
 from .effects import (
@@ -94,22 +94,27 @@ def _require_frame(df, needed: list[str]) -> None:
     require_columns(df, needed)
 
 
-def _binary_outcome(values: pd.Series, name: str) -> np.ndarray:
+def _binary_outcome(values: pd.Series, name: str, keep: np.ndarray | None = None) -> np.ndarray:
+    """The 0/1 values of the kept rows (all rows if ``keep`` is None) as floats."""
     numeric = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
-    bad = ~np.isin(numeric, (0.0, 1.0))
+    if keep is not None:
+        numeric = numeric[keep]
+    bad = (numeric != 0.0) & (numeric != 1.0)
     if bad.any():
-        odd = sorted({str(v) for v in values[bad].unique()[:5]})
+        shown = values if keep is None else values[keep]
+        odd = sorted({str(v) for v in shown[bad].unique()[:5]})
         raise AnalysisError(
             f"{name} must be 0 or 1; found {', '.join(odd)}. Recode it on the Cohort page."
         )
     return numeric
 
 
-def _binary_exposure(values: pd.Series, name: str, reference) -> tuple[np.ndarray, object, object]:
-    """``exposed`` flags, the exposed level and the reference level of a two-level column."""
-    # one hashing pass (factorize) gives both the levels and each patient's level
-    codes, uniques = pd.factorize(values)
-    levels = list(uniques)
+def _binary_exposure(
+    values: pd.Series, name: str, reference, keep: np.ndarray | None = None
+) -> tuple[np.ndarray, object, object]:
+    """``exposed`` flags of the kept rows, the exposed level and the reference level of a
+    two-level column."""
+    codes, levels = _kept_codes(values, keep, sort=False)
     if len(levels) != 2:
         shown = ", ".join(map(str, levels[:6]))
         raise AnalysisError(
@@ -139,10 +144,30 @@ def _same(a, b) -> bool:
         return False
 
 
-def _study_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Integer code per patient and study labels in sorted order (row order does not matter)."""
-    codes, labels = pd.factorize(values, sort=True)
+def _study_codes(values: pd.Series, keep: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Integer code per kept patient and study labels in sorted order (category order for a
+    categorical; row order does not matter)."""
+    codes, labels = _kept_codes(values, keep, sort=True)
     return codes, np.asarray(labels, dtype=object)
+
+
+def _kept_codes(values: pd.Series, keep: np.ndarray | None, *, sort: bool) -> tuple[np.ndarray, list]:
+    """Each kept row's integer code and the levels observed among the kept rows.
+
+    Levels come in category order for a categorical (read from its int8 codes: factorizing
+    850k rows through pandas cost 12-16 ms, this ~1 ms); otherwise sorted if ``sort``, else in
+    order of first appearance. Missing values must already be excluded by ``keep``.
+    """
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes = values.cat.codes.to_numpy()
+        codes = (codes if keep is None else codes[keep]).astype(np.intp)
+        observed = np.bincount(codes, minlength=len(values.cat.categories)) > 0
+        if observed.all():
+            return codes, list(values.cat.categories)
+        renumber = np.cumsum(observed) - 1
+        return renumber[codes], list(values.cat.categories[observed])
+    codes, uniques = pd.factorize(values if keep is None else values[keep], sort=sort)
+    return codes, list(uniques)
 
 
 def _patient_exclusions(
@@ -163,9 +188,9 @@ def _patient_exclusions(
 
 def _rates_by_study(df, study, outcome) -> _Effects:
     _require_frame(df, [study, outcome])
-    clean, excl = complete_cases(df[[study, outcome]], [study, outcome], what="pCR rates by study")
-    hits = _binary_outcome(clean[outcome], outcome)
-    codes, labels = _study_codes(clean[study])
+    keep, excl = complete_rows(df, [study, outcome], what="pCR rates by study")
+    hits = _binary_outcome(df[outcome], outcome, keep)
+    codes, labels = _study_codes(df[study], keep)
     n = np.bincount(codes, minlength=len(labels)).astype(float)
     events = np.bincount(codes, weights=hits, minlength=len(labels))
     table = pd.DataFrame({"study": labels, "events": events, "n": n})
@@ -175,7 +200,8 @@ def _rates_by_study(df, study, outcome) -> _Effects:
 
 def _two_group_counts(codes, n_studies, exposed, values):
     """Per study: patients and sums of ``values`` in the exposed and the reference group."""
-    cell = codes * 2 + exposed.astype(np.int64)
+    cell = codes.astype(np.intp) * 2
+    cell += exposed  # in place: one n-long temporary less
     n = np.bincount(cell, minlength=2 * n_studies).reshape(n_studies, 2).astype(float)
     total = np.bincount(cell, weights=values, minlength=2 * n_studies).reshape(n_studies, 2)
     return n, total
@@ -192,11 +218,10 @@ def _odds_ratios_by_study(df, study, exposure, outcome, reference) -> _Effects:
     if exposure is None:
         raise AnalysisError("Choose the exposure (e.g. er_status) whose odds ratio is pooled.")
     _require_frame(df, [study, exposure, outcome])
-    needed = list(dict.fromkeys([study, exposure, outcome]))
-    clean, excl = complete_cases(df[needed], needed, what="odds ratios by study")
-    hits = _binary_outcome(clean[outcome], outcome)
-    exposed, exposed_level, reference = _binary_exposure(clean[exposure], exposure, reference)
-    codes, labels = _study_codes(clean[study])
+    keep, excl = complete_rows(df, [study, exposure, outcome], what="odds ratios by study")
+    hits = _binary_outcome(df[outcome], outcome, keep)
+    exposed, exposed_level, reference = _binary_exposure(df[exposure], exposure, reference, keep)
+    codes, labels = _study_codes(df[study], keep)
     n, events = _two_group_counts(codes, len(labels), exposed, hits)
     table = pd.DataFrame(
         {
