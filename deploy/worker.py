@@ -2,9 +2,10 @@
 
 ``python -m deploy.worker run app.py <options>`` is ``python -m streamlit run app.py <options>``
 plus one thread that, as soon as the server answers its health check, imports the app's own
-package (``ui``: pandas, plotly and the analysis package). A plain ``streamlit run`` imports it
-in the first visitor's script run, which then waits for it (0.7-0.9 s on the benchmark machine,
-most of it pandas). The import starts only once the server answers, because before that it
+package (``ui``: pandas, plotly and the analysis package), then opens the bundled default cohort
+under the default filter (``ui.analysis.open_default_view``). A plain ``streamlit run`` does
+both in the first visitor's script run, which then waits for them (0.7-0.9 s for the import on
+the benchmark machine, most of it pandas, and 0.2-0.3 s for the cohort and the first figure). The import starts only once the server answers, because before that it
 would compete with the server's own start for the interpreter (the server then became ready
 later: benchmarks/README.md, "cold start").
 
@@ -34,6 +35,12 @@ from collections.abc import Callable
 PREWARM_ENV = "HER2ER_PREWARM"
 #: How long the thread waits for the server to answer before it opens the app anyway.
 SERVER_WAIT_S = 120.0
+#: How long after importing the app the thread waits before opening the default view. A browser
+#: sent to the server as soon as it answers is then connected (its first page opens the view
+#: itself), and the opening never competes with the server sending it the frontend: done at
+#: once, a visitor arriving with the server's first answer saw the page 0.1-0.2 s later
+#: (median of 6-8 alternating starts, 3 runs; benchmarks/README.md).
+DEFAULT_VIEW_DELAY_S = 2.0
 THREAD_NAME = "her2er-open-ahead"
 #: Streamlit's logger that warns of a thread without a session ("missing ScriptRunContext"):
 #: true of the opening thread by design, so its warnings would only be noise in the log.
@@ -62,11 +69,24 @@ def server_answers() -> bool:
         return False
 
 
+def visitor_connected() -> bool:
+    """Whether a browser session is connected to this process's server. Its own first script
+    run then opens the default view, and doing it here as well would only compete with it."""
+    from streamlit import runtime
+
+    return runtime.exists() and (
+        runtime.get_instance().state == runtime.RuntimeState.ONE_OR_MORE_SESSIONS_CONNECTED
+    )
+
+
 def open_ahead(names: str, *, answering: Callable[[], bool] = server_answers,
-               wait_s: float = SERVER_WAIT_S, poll_s: float = 0.05) -> dict[str, float]:
-    """Wait until the server answers (at most ``wait_s``), import the app's package, then open
-    and classify the registries ``names`` lists (see the module docstring). Returns each
-    registry's seconds."""
+               visited: Callable[[], bool] = visitor_connected,
+               wait_s: float = SERVER_WAIT_S, poll_s: float = 0.05,
+               view_delay_s: float = DEFAULT_VIEW_DELAY_S) -> dict[str, float]:
+    """Wait until the server answers (at most ``wait_s``), import the app's package, after
+    ``view_delay_s`` open the default view unless a visitor is connected by then, then open and
+    classify the registries ``names`` lists (see the module docstring). Returns each registry's
+    seconds."""
     deadline = time.monotonic() + wait_s
     while not answering():
         if time.monotonic() > deadline:
@@ -74,8 +94,15 @@ def open_ahead(names: str, *, answering: Callable[[], bool] = server_answers,
                   "opening the app anyway", file=sys.stderr, flush=True)
             break
         time.sleep(poll_s)
-    import ui  # noqa: F401 - the app's package, imported as the first page would import it
+    import ui  # the app's package, imported as the first page would import it
 
+    time.sleep(view_delay_s)
+    try:
+        if not visited():
+            ui.analysis.open_default_view()
+    except Exception as exc:  # noqa: BLE001 - only a head start: a visitor then opens it as usual
+        print(f"worker {os.getpid()}: the default cohort was not opened ahead: {exc}",
+              file=sys.stderr, flush=True)
     if not names:
         return {}
     from ui import registry

@@ -123,15 +123,40 @@ def test_worker_imports_the_app_once_the_server_answers():
         "def answering():\n"
         "    calls.append('ui' in sys.modules)\n"
         "    return len(calls) == 3\n"
-        "worker.open_ahead('', answering=answering, poll_s=0)\n"
+        "worker.open_ahead('', answering=answering, poll_s=0, view_delay_s=0)\n"
         "print(calls, 'ui' in sys.modules, 'pandas' in sys.modules)"
     )
     assert printed == ["[False,", "False,", "False]", "True", "True"]
 
 
+def test_worker_opens_the_default_cohort_ahead():
+    # In the caches a visitor's first page reads: the cohort classified and selected under the
+    # default filter, and the modules of its figures and downloads imported.
+    *printed, stderr = _run_worker_thread(
+        "worker.open_ahead('', answering=lambda: True, visited=lambda: False, poll_s=0,\n"
+        "                  view_delay_s=0)\n"
+        "import ui\n"
+        "keys = {k[:2] for k, _ in ui.FRAME_CACHE.entries()}\n"
+        "print(('filtered', 'bundled:' + ui.view.DEFAULT_COHORT) in keys,\n"
+        "      'her2er_dash.export' in sys.modules, 'plotly.graph_objs._figure' in sys.modules)"
+    )
+    assert printed == ["True", "True", "True"], stderr
+    assert "not opened ahead" not in stderr
+
+
+def test_worker_leaves_the_default_cohort_to_a_visitor_already_connected():
+    *printed, _ = _run_worker_thread(
+        "worker.open_ahead('', answering=lambda: True, visited=lambda: True, poll_s=0,\n"
+        "                  view_delay_s=0)\n"
+        "import ui\n"
+        "print(len(ui.FRAME_CACHE.entries()), 'pandas' in sys.modules)"
+    )
+    assert printed == ["0", "True"]
+
+
 def test_worker_opens_the_app_even_if_the_server_never_answers():
     *printed, stderr = _run_worker_thread(
-        "worker.open_ahead('', answering=lambda: False, wait_s=0, poll_s=0)\n"
+        "worker.open_ahead('', answering=lambda: False, wait_s=0, poll_s=0, view_delay_s=0)\n"
         "print('ui' in sys.modules)"
     )
     assert printed == ["True"]
@@ -154,7 +179,11 @@ def test_launched_app_is_imported_before_its_first_visitor():
                 break
             time.sleep(0.2)
         assert any("pandas/_libs" in m for m in maps), "the app was not imported ahead"
+        from deploy.worker import DEFAULT_VIEW_DELAY_S
+
+        time.sleep(DEFAULT_VIEW_DELAY_S + 1.5)  # then it opens the default view (no visitor)
         assert "Traceback" not in server.output()
+        assert "not opened ahead" not in server.output()
 
 
 # --------------------------------------------------------------------------------------------

@@ -594,7 +594,7 @@ def active_cohort() -> ActiveCohort:
 
     bundle = _bundled(token if token in PATIENT_LEVEL_BUNDLES else DEFAULT_COHORT)
     return ActiveCohort(
-        token=f"bundled:{bundle.key}",
+        token=f"{BUNDLED_PREFIX}{bundle.key}",
         title=bundle.title,
         data=bundle.data,
         synthetic=bundle.synthetic,
@@ -620,3 +620,5 @@ def _synthetic_assumptions() -> tuple[str, ...]:
 
 
 REGISTRY_PREFIX = "registry:"
+#: Token prefix of a bundled cohort (``bundled:<key>``).
+BUNDLED_PREFIX = "bundled:"

@@ -23,7 +23,7 @@ from .analysis import (
     _filtered,
     _unfiltered,
 )
-from .cohorts import REGISTRY_PREFIX, ActiveCohort, active_cohort, cohort_options
+from .cohorts import BUNDLED_PREFIX, REGISTRY_PREFIX, ActiveCohort, active_cohort, cohort_options
 from .registry import _registry_filtered, _registry_of, registry_note
 from .render import NARROW_PREFIX, NARROW_SCREEN_PX, WIDE_PREFIX
 from .view import (
@@ -373,7 +373,7 @@ def _upload_origin(cohort: ActiveCohort) -> dict:
 def view_spec(ctx: Context) -> dict:
     """The whole view as plain data: for the methods paragraph and the reproducibility bundle."""
     analyses = [a for page in st.session_state.get("_analyses", {}).values() for a in page]
-    is_bundle = ctx.cohort.token.startswith("bundled:")
+    is_bundle = ctx.cohort.token.startswith(BUNDLED_PREFIX)
     cutpoints = ctx.flt.cutpoints(ctx.cohort.data)
     default = _cached_cutpoints(ctx.cohort.token, cutpoints.measure, ctx.cohort.data) \
         if cutpoints.measure in ctx.cohort.data.columns else None
