@@ -5,9 +5,10 @@ plus one thread that, as soon as the server answers its health check, imports th
 package (``ui``: pandas, plotly and the analysis package), then opens the bundled default cohort
 under the default filter (``ui.analysis.open_default_view``). A plain ``streamlit run`` does
 both in the first visitor's script run, which then waits for them (0.7-0.9 s for the import on
-the benchmark machine, most of it pandas, and 0.2-0.3 s for the cohort and the first figure). The import starts only once the server answers, because before that it
-would compete with the server's own start for the interpreter (the server then became ready
-later: benchmarks/README.md, "cold start").
+the benchmark machine, most of it pandas, and 0.2-0.3 s for the cohort and the first figure).
+The import starts only once the server answers, because before that it would compete with the
+server's own start for the interpreter (the server then became ready later:
+benchmarks/README.md, "cold start").
 
 When :data:`PREWARM_ENV` (``HER2ER_PREWARM``) names registries of the data folder, the same
 thread then opens and classifies each of them under the default filter
