@@ -137,3 +137,38 @@ def test_the_worker_names_the_same_variable_as_the_app():
     from ui import registry as app_registry
 
     assert worker.PREWARM_ENV == app_registry.PREWARM_ENV
+
+
+def test_a_registrys_files_are_checked_once_per_interval_and_a_change_is_seen(
+        monkeypatch, folder, tmp_path):
+    # A render names its registry in every cached call: its files are walked and stated once
+    # per FILES_CHECK_S, and a file replaced in the folder gives a new registry after that.
+    from her2er_dash.engine import DataFolder
+    from ui import registry as app_registry
+
+    root = tmp_path
+    (root / "changing.parquet").write_bytes((folder[0] / "trial.parquet").read_bytes())
+    monkeypatch.setenv("HER2ER_DATA_DIR", str(root))
+    resolved = []
+    resolve = DataFolder.resolve
+    monkeypatch.setattr(DataFolder, "resolve",
+                        lambda self, name: resolved.append(name) or resolve(self, name))
+    clock = [1000.0]
+    monkeypatch.setattr(app_registry.time, "monotonic", lambda: clock[0])
+    first = app_registry._open_registry("changing.parquet")  # checked, then opened
+    checks = len(resolved)
+    assert all(app_registry._open_registry("changing.parquet") is first for _ in range(10))
+    assert len(resolved) == checks
+    folder[1].iloc[: N // 3].to_parquet(root / "changing.parquet", index=False)
+    assert app_registry._open_registry("changing.parquet") is first  # within the interval
+    clock[0] += app_registry.FILES_CHECK_S
+    changed = app_registry._open_registry("changing.parquet")
+    assert changed is not first and changed.n == N // 3
+    assert app_registry._open_registry("changing.parquet") is changed
+    (root / "changing.parquet").unlink()
+    clock[0] += app_registry.FILES_CHECK_S
+    before = len(resolved)
+    for _ in range(2):  # a failed check is not remembered
+        with pytest.raises(ValueError, match="not a registry of the data folder"):
+            app_registry._open_registry("changing.parquet")
+    assert len(resolved) == before + 2

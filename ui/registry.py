@@ -132,9 +132,29 @@ def _open_registry(name: str):
     path = data_folder_path()
     if not path:
         raise ValueError("No data folder is configured on this server.")
+    return _registry(path, name, _files_stamp(path, name))
+
+
+#: How long a registry's files, once checked, are taken as unchanged (seconds). A page names
+#: its registry in every cached call (19 times in a 10M Survival render); walking, resolving and
+#: stating its files each time cost 0.086 s of that render. A file replaced in the data folder
+#: is still seen within this time.
+FILES_CHECK_S = 2.0
+_stamps: dict[tuple[str, str], tuple[float, str]] = {}
+
+
+def _files_stamp(path: str, name: str) -> str:
+    """A digest of registry ``name``'s files (paths, sizes, modification times), checked at most
+    every :data:`FILES_CHECK_S` (a failed check is not remembered: it raises again)."""
+    now = time.monotonic()
+    known = _stamps.get((path, name))
+    if known is not None and now - known[0] < FILES_CHECK_S:
+        return known[1]
     files = _data_folder(path).resolve(name)
-    stamp = repr([(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files])
-    return _registry(path, name, hashlib.sha256(stamp.encode()).hexdigest()[:16])
+    listed = repr([(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files])
+    stamp = hashlib.sha256(listed.encode()).hexdigest()[:16]
+    _stamps[(path, name)] = (now, stamp)
+    return stamp
 
 
 def _registry_token(name: str, registry) -> str:
