@@ -117,7 +117,8 @@ def open_default_view() -> float:
     """
     import time
 
-    from her2er_dash import export, figures  # noqa: F401 - imported as the first page does
+    import her2er_dash.export  # noqa: F401 - its downloads' module, imported as the first page does
+    from her2er_dash import figures
 
     from .view import DEFAULT_COHORT
 
