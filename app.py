@@ -3,13 +3,18 @@
 Run with ``streamlit run app.py``. Each page lives in ``pages/`` and draws the shared sidebar
 itself (``ui.sidebar()``), so a page behaves the same whether it is reached through this router
 or opened on its own in a test.
+
+The module is also the server's application (``app``, an ``st.App``): ``streamlit run`` finds it
+by reading this file, imports the module and serves it, and its lifespan starts opening the app
+ahead of the first visitor (``deploy/ahead.py``). So importing this module must stay cheap: the
+app's own package (``ui``: pandas, plotly) is imported by the script run, not here.
 """
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import streamlit as st
-
-import ui
 
 HERE = Path(__file__).resolve().parent
 
@@ -30,6 +35,8 @@ PAGES = [
 
 
 def run() -> None:
+    import ui
+
     st.set_page_config(page_title="HER2/ER Explorer", page_icon=":material/biotech:", layout="wide")
     pages = [st.Page(str(HERE / "pages" / file), title=title, url_path=path, icon=icon)
              for file, title, path, icon in PAGES]
@@ -45,5 +52,18 @@ def run() -> None:
         page.run()
 
 
-if __name__ == "__main__":  # Streamlit runs the entry point as __main__; ui imports it otherwise
+@asynccontextmanager
+async def _open_ahead(_app: st.App) -> AsyncIterator[None]:
+    """Runs as the server starts, whoever starts it (Community Cloud's plain `streamlit run`, the
+    launcher, each worker of `make serve`): begins the thread that imports the app and opens the
+    default view while the first visitor's browser is still loading the frontend."""
+    from deploy import ahead
+
+    ahead.start()
+    yield
+
+
+if __name__ == "__main__":  # Streamlit runs the entry point as __main__ for every script run
     run()
+else:  # imported: by the server, which serves `app`, or by ui.ensure_router
+    app = st.App(__file__, lifespan=_open_ahead)

@@ -16,10 +16,10 @@ loopback port, then HAProxy in front of them on ``address:port``, and stays in t
 * **stopping cleanly**: Ctrl-C, SIGTERM or SIGHUP stops HAProxy, then every worker (SIGTERM, then
   SIGKILL after ``--grace`` seconds), and returns. Children also get SIGTERM from the kernel if the
   launcher itself is killed (``setpriv --pdeathsig``), so no worker outlives it;
-* **the app opened ahead**: each worker runs as ``python -m deploy.worker``, which imports the
-  app's package as soon as the worker answers, and with ``HER2ER_PREWARM`` naming registries of
-  the data folder (``all``, or comma-separated names) opens and classifies them too, so the first
-  visitor does not wait for either;
+* **the app opened ahead**: each worker (``streamlit run app.py``) imports the app's package as
+  soon as it answers (``deploy/ahead.py``, started by the app as its server starts), and with
+  ``HER2ER_PREWARM`` naming registries of the data folder (``all``, or comma-separated names)
+  opens and classifies them too, so the first visitor does not wait for either;
 * **supervision**: a worker that dies (e.g. killed for memory) is restarted on its port (at most
   :data:`MAX_RESTARTS` times in :data:`RESTART_WINDOW_S`; more means something is wrong, and the
   launcher stops with status 1). HAProxy's health check takes it out of rotation meanwhile.
@@ -166,9 +166,8 @@ class Deployment:
         return f"http://{host}:{self.port}"
 
     def worker_command(self, worker: Worker) -> list[str]:
-        # deploy.worker is `python -m streamlit` plus the app (and registries) opened ahead
         return [
-            sys.executable, "-m", "deploy.worker", "run", str(ROOT / "app.py"),
+            sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
             "--server.address", LOOPBACK,
             "--server.port", str(worker.port),
             *PRODUCTION_FLAGS,

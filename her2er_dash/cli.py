@@ -1,8 +1,8 @@
 """``her2er-explorer``: start the HER2/ER Explorer app (installed by ``pip install her2er-dash``).
 
 The analysis package never imports Streamlit; this launcher only finds the app's entry point and
-starts ``streamlit run`` on it in a child process (through ``deploy/worker.py``, which imports the
-app's own package as soon as the server answers, so the first page does not wait for it), with
+starts ``streamlit run`` on it in a child process (the app itself then imports its own package as
+soon as the server answers, so the first page does not wait for it: ``deploy/ahead.py``), with
 the process settings the app is measured with:
 
 * ``NUMPY_MADVISE_HUGEPAGE=0`` (numpy's documented switch, read when numpy is imported): numpy
@@ -164,10 +164,6 @@ def memory_tmpdir() -> Iterator[str | None]:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-#: The module that starts the app: ``python -m streamlit`` plus the app's package imported as
-#: soon as the server answers (deploy/worker.py, beside app.py in a checkout and in the wheel).
-WORKER = "deploy.worker"
-
 #: Streamlit's option naming the file watcher; without ``--watch`` the launcher sets it to ``none``.
 WATCHER_OPTION = "--server.fileWatcherType"
 
@@ -177,7 +173,7 @@ def command(streamlit_args: list[str], *, watch: bool = False) -> list[str]:
     the arguments name a watcher themselves (the user's choice wins)."""
     chosen = any(arg == WATCHER_OPTION or arg.startswith(WATCHER_OPTION + "=") for arg in streamlit_args)
     watcher = [] if watch or chosen else [WATCHER_OPTION, "none"]
-    return [sys.executable, "-m", WORKER, "run", str(app_dir() / "app.py"), *watcher, *streamlit_args]
+    return [sys.executable, "-m", "streamlit", "run", str(app_dir() / "app.py"), *watcher, *streamlit_args]
 
 
 def main(argv: list[str] | None = None) -> int:

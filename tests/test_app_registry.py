@@ -132,11 +132,11 @@ def test_opening_ahead_skips_a_registry_that_cannot_be_opened(monkeypatch, folde
     assert list(app_registry.prewarm(["broken.parquet", "good.parquet"])) == ["good.parquet"]
 
 
-def test_the_worker_names_the_same_variable_as_the_app():
-    from deploy import worker
+def test_the_opening_thread_names_the_same_variable_as_the_app():
+    from deploy import ahead
     from ui import registry as app_registry
 
-    assert worker.PREWARM_ENV == app_registry.PREWARM_ENV
+    assert ahead.PREWARM_ENV == app_registry.PREWARM_ENV
 
 
 def test_a_registrys_files_are_checked_once_per_interval_and_a_change_is_seen(

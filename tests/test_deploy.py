@@ -179,12 +179,12 @@ def test_serve_routes_each_session_to_one_worker_and_stops_on_ctrl_c():
 
         children = launched.descendants()
         commands = [_cmdline(p) for p in children]
-        workers = [c for c in commands if "-m deploy.worker run" in c]
+        workers = [c for c in commands if "-m streamlit run" in c]
         assert len(workers) == 2, commands
         assert all("--server.fileWatcherType none" in c and "--server.address 127.0.0.1" in c for c in workers)
         assert sum("haproxy" in c for c in commands) == 1, commands
         worker_tmpdirs = {_environ(p).get("TMPDIR") for p, c in zip(children, commands, strict=True)
-                          if "-m deploy.worker run" in c}
+                          if "-m streamlit run" in c}
         if cli.is_tmpfs(Path("/dev/shm")):
             # Streamlit spools uploads over 1 MB to TMPDIR: one private folder in memory for all.
             (tmpdir,) = worker_tmpdirs
@@ -220,7 +220,7 @@ def test_each_worker_opens_the_named_registries_before_their_first_user(tmp_path
     try:
         workers = [c for c in map(_cmdline, launched.descendants()) if " run " in c]
         assert len(workers) == 2
-        assert all("-m deploy.worker run" in c for c in workers), workers
+        assert all("-m streamlit run" in c for c in workers), workers
         opened = re.compile(r"worker \d+: registry trial\.parquet opened ahead in [\d.]+ s")
         deadline = time.monotonic() + 60
         while len(opened.findall(launched.output())) < 2 and time.monotonic() < deadline:

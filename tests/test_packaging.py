@@ -89,8 +89,8 @@ def test_launcher_sets_the_measured_process_settings():
     assert cli.app_environment({"NUMPY_MADVISE_HUGEPAGE": "1"})["NUMPY_MADVISE_HUGEPAGE"] == "1"
     app = str(cli.app_dir() / "app.py")
     assert cli.command(["--server.port", "1"])[1:] == [
-        "-m", "deploy.worker", "run", app, "--server.fileWatcherType", "none", "--server.port", "1"]
-    assert (cli.app_dir() / "deploy" / "worker.py").is_file()  # run from the app's folder
+        "-m", "streamlit", "run", app, "--server.fileWatcherType", "none", "--server.port", "1"]
+    assert (cli.app_dir() / "deploy" / "ahead.py").is_file()  # the app imports it as it starts
 
 
 def test_launcher_turns_the_file_watcher_off_unless_asked_for_or_chosen():
@@ -107,33 +107,33 @@ def test_launcher_turns_the_file_watcher_off_unless_asked_for_or_chosen():
     assert "fileWatcherType" not in printed
 
 
-def _run_worker_thread(code: str) -> list[str]:
-    """Run ``code`` after importing deploy.worker in a fresh interpreter (so ``ui`` is not yet
+def _run_opening(code: str) -> list[str]:
+    """Run ``code`` after importing deploy.ahead in a fresh interpreter (so ``ui`` is not yet
     imported), from the repository root; its printed lines."""
-    run = subprocess.run([sys.executable, "-c", "import sys; from deploy import worker\n" + code],
+    run = subprocess.run([sys.executable, "-c", "import sys; from deploy import ahead\n" + code],
                          capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert run.returncode == 0, run.stderr
     return run.stdout.split() + [run.stderr]
 
 
-def test_worker_imports_the_app_once_the_server_answers():
+def test_opening_imports_the_app_once_the_server_answers():
     # Not before: importing pandas while the server starts made it ready later.
-    *printed, _ = _run_worker_thread(
+    *printed, _ = _run_opening(
         "calls = []\n"
         "def answering():\n"
         "    calls.append('ui' in sys.modules)\n"
         "    return len(calls) == 3\n"
-        "worker.open_ahead('', answering=answering, poll_s=0, view_delay_s=0)\n"
+        "ahead.open_ahead('', answering=answering, poll_s=0, view_delay_s=0)\n"
         "print(calls, 'ui' in sys.modules, 'pandas' in sys.modules)"
     )
     assert printed == ["[False,", "False,", "False]", "True", "True"]
 
 
-def test_worker_opens_the_default_cohort_ahead():
+def test_opening_opens_the_default_cohort_ahead():
     # In the caches a visitor's first page reads: the cohort classified and selected under the
     # default filter, and the modules of its figures and downloads imported.
-    *printed, stderr = _run_worker_thread(
-        "worker.open_ahead('', answering=lambda: True, visited=lambda: False, poll_s=0,\n"
+    *printed, stderr = _run_opening(
+        "ahead.open_ahead('', answering=lambda: True, visited=lambda: False, poll_s=0,\n"
         "                  view_delay_s=0)\n"
         "import ui\n"
         "keys = {k[:2] for k, _ in ui.FRAME_CACHE.entries()}\n"
@@ -144,9 +144,9 @@ def test_worker_opens_the_default_cohort_ahead():
     assert "not opened ahead" not in stderr
 
 
-def test_worker_leaves_the_default_cohort_to_a_visitor_already_connected():
-    *printed, _ = _run_worker_thread(
-        "worker.open_ahead('', answering=lambda: True, visited=lambda: True, poll_s=0,\n"
+def test_opening_leaves_the_default_cohort_to_a_visitor_already_connected():
+    *printed, _ = _run_opening(
+        "ahead.open_ahead('', answering=lambda: True, visited=lambda: True, poll_s=0,\n"
         "                  view_delay_s=0)\n"
         "import ui\n"
         "print(len(ui.FRAME_CACHE.entries()), 'pandas' in sys.modules)"
@@ -154,21 +154,26 @@ def test_worker_leaves_the_default_cohort_to_a_visitor_already_connected():
     assert printed == ["0", "True"]
 
 
-def test_worker_opens_the_app_even_if_the_server_never_answers():
-    *printed, stderr = _run_worker_thread(
-        "worker.open_ahead('', answering=lambda: False, wait_s=0, poll_s=0, view_delay_s=0)\n"
+def test_opening_opens_the_app_even_if_the_server_never_answers():
+    *printed, stderr = _run_opening(
+        "ahead.open_ahead('', answering=lambda: False, wait_s=0, poll_s=0, view_delay_s=0)\n"
         "print('ui' in sys.modules)"
     )
     assert printed == ["True"]
     assert "did not answer within 0 s; opening the app anyway" in stderr
 
 
-def test_launched_app_is_imported_before_its_first_visitor():
-    """Started as `make run` starts it, with nobody visiting: the app process soon holds pandas
-    (its shared libraries mapped), which a plain `streamlit run` loads only for a visitor."""
+@pytest.mark.parametrize("launcher", [
+    pytest.param([sys.executable, "-m", "her2er_dash.cli"], id="make-run"),
+    # Community Cloud's way; without the app's lifespan it loaded pandas only for a visitor
+    pytest.param([sys.executable, "-m", "streamlit", "run", "app.py"], id="plain-streamlit-run"),
+])
+def test_started_app_is_imported_before_its_first_visitor(launcher):
+    """Started with nobody visiting: the app process soon holds pandas (its shared libraries
+    mapped), then opens the default view without an error."""
     from tests.browser_utils import process_tree, streamlit_server
 
-    with streamlit_server(launcher=[sys.executable, "-m", "her2er_dash.cli"]) as server:
+    with streamlit_server(launcher=launcher) as server:
         deadline = time.monotonic() + 60
         while True:
             maps = []
@@ -179,7 +184,7 @@ def test_launched_app_is_imported_before_its_first_visitor():
                 break
             time.sleep(0.2)
         assert any("pandas/_libs" in m for m in maps), "the app was not imported ahead"
-        from deploy.worker import DEFAULT_VIEW_DELAY_S
+        from deploy.ahead import DEFAULT_VIEW_DELAY_S
 
         time.sleep(DEFAULT_VIEW_DELAY_S + 1.5)  # then it opens the default view (no visitor)
         assert "Traceback" not in server.output()
@@ -235,8 +240,8 @@ def test_wheel_carries_the_data_and_the_app(wheel: Path):
     # every module beside app.py (ui, ui_mapping...) travels with it: the pages import them
     app_modules = {f"her2er_explorer_app/{p.name}" for p in ROOT.glob("*.py")}
     app_modules |= {f"her2er_explorer_app/ui/{p.name}" for p in (ROOT / "ui").glob("*.py")}
-    # and the module that starts it (the launcher runs `python -m deploy.worker` beside app.py)
-    app_modules |= {"her2er_explorer_app/deploy/__init__.py", "her2er_explorer_app/deploy/worker.py"}
+    # and the module app.py starts as its server starts (the app opened ahead)
+    app_modules |= {"her2er_explorer_app/deploy/__init__.py", "her2er_explorer_app/deploy/ahead.py"}
     assert {"her2er_explorer_app/app.py", "her2er_explorer_app/.streamlit/config.toml",
             *app_modules} <= names, app_modules - names
     assert any(n.startswith("her2er_explorer_app/pages/") for n in names)

@@ -86,8 +86,8 @@ def registry_names() -> list[str]:
         return []
 
 
-#: Registries of the data folder a ``make serve`` worker opens and classifies as soon as it
-#: runs (comma-separated names, or ``all``; deploy/worker.py), so the first user to pick one does
+#: Registries of the data folder each server process of the app opens and classifies as soon as
+#: it runs (comma-separated names, or ``all``; deploy/ahead.py), so the first user to pick one does
 #: not wait for it (~30 s for 10M patients here, benchmarks/README.md). Unset: none.
 PREWARM_ENV = "HER2ER_PREWARM"
 

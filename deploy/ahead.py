@@ -1,14 +1,17 @@
-"""A Streamlit process of the app that opens the app ahead of its first visitor.
+"""The app opened ahead of its first visitor, in every server process that runs it.
 
-``python -m deploy.worker run app.py <options>`` is ``python -m streamlit run app.py <options>``
-plus one thread that, as soon as the server answers its health check, imports the app's own
-package (``ui``: pandas, plotly and the analysis package), then opens the bundled default cohort
-under the default filter (``ui.analysis.open_default_view``). A plain ``streamlit run`` does
-both in the first visitor's script run, which then waits for them (0.7-0.9 s for the import on
-the benchmark machine, most of it pandas, and 0.2-0.3 s for the cohort and the first figure).
-The import starts only once the server answers, because before that it would compete with the
-server's own start for the interpreter (the server then became ready later:
-benchmarks/README.md, "cold start").
+``app.py`` is a Streamlit ``st.App`` whose lifespan (what Streamlit's server runs as it starts)
+calls :func:`start`. Every way of starting the app goes through it: ``streamlit run app.py``
+(Streamlit Community Cloud, a deployed copy), the launcher (``her2er-explorer``, ``make run``) and
+each worker of ``make serve``. :func:`start` begins one thread that, as soon as the server
+answers its health check, imports the app's own package (``ui``: pandas, plotly and the
+analysis package), then opens the bundled default cohort under the default filter
+(``ui.analysis.open_default_view``). Without it the first visitor's script run does both and
+waits for them (0.7-0.9 s for the import on the benchmark machine, most of it pandas, and
+0.2-0.3 s for the cohort and the first figure), while the browser had been loading the frontend
+for ~1 s with the server idle. The import starts only once the server answers, because before
+that it would compete with the server's own start for the interpreter (the server then became
+ready later: benchmarks/README.md, "cold start").
 
 When :data:`PREWARM_ENV` (``HER2ER_PREWARM``) names registries of the data folder, the same
 thread then opens and classifies each of them under the default filter
@@ -16,15 +19,12 @@ thread then opens and classifies each of them under the default filter
 finds it ready instead of waiting while 10M patients are classified and sorted (~30 s on the
 benchmark machine). Each process does it for itself (a worker holds its own registries), and
 reports each registry's time on stderr.
-
-``her2er-explorer`` (``make run``) and every worker of ``make serve`` start the app this way.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import runpy
 import sys
 import threading
 import time
@@ -32,7 +32,7 @@ import urllib.request
 from collections.abc import Callable
 
 #: The environment variable naming the registries (as ``ui.registry.PREWARM_ENV``; repeated
-#: here so that starting a worker does not import the app before Streamlit).
+#: here so that the server's start does not import the app).
 PREWARM_ENV = "HER2ER_PREWARM"
 #: How long the thread waits for the server to answer before it opens the app anyway.
 SERVER_WAIT_S = 120.0
@@ -115,13 +115,16 @@ def open_ahead(names: str, *, answering: Callable[[], bool] = server_answers,
     return took
 
 
-def main(argv: list[str]) -> None:
-    names = os.environ.get(PREWARM_ENV, "").strip()
-    logging.getLogger(_CONTEXT_LOGGER).addFilter(_not_from_the_opening_thread)
-    threading.Thread(target=open_ahead, args=(names,), name=THREAD_NAME, daemon=True).start()
-    sys.argv = ["streamlit", *argv]
-    runpy.run_module("streamlit", run_name="__main__", alter_sys=True)
+_thread: threading.Thread | None = None
 
 
-if __name__ == "__main__":  # pragma: no cover - the app's process (launcher, make serve)
-    main(sys.argv[1:])
+def start() -> threading.Thread:
+    """Start the opening thread (:func:`open_ahead` with the registries :data:`PREWARM_ENV`
+    names), once per process; returns it. Called by ``app.py`` when the server starts."""
+    global _thread  # noqa: PLW0603 - one thread per process, whoever asks
+    if _thread is None:
+        logging.getLogger(_CONTEXT_LOGGER).addFilter(_not_from_the_opening_thread)
+        names = os.environ.get(PREWARM_ENV, "").strip()
+        _thread = threading.Thread(target=open_ahead, args=(names,), name=THREAD_NAME, daemon=True)
+        _thread.start()
+    return _thread
