@@ -163,6 +163,23 @@ def test_opening_opens_the_app_even_if_the_server_never_answers():
     assert "did not answer within 0 s; opening the app anyway" in stderr
 
 
+def test_the_opening_thread_starts_once_per_process_with_the_registries_named(monkeypatch):
+    # app.py's lifespan calls ahead.start(); a second call (another lifespan run by a test
+    # harness) must not open everything twice.
+    from deploy import ahead
+
+    calls = []
+    monkeypatch.setattr(ahead, "open_ahead", lambda names: calls.append(names))
+    monkeypatch.setattr(ahead, "_thread", None)
+    monkeypatch.setenv(ahead.PREWARM_ENV, " trial.parquet ")
+    first = ahead.start()
+    assert ahead.start() is first
+    first.join(timeout=10)
+    assert first.name == ahead.THREAD_NAME
+    assert first.daemon
+    assert calls == ["trial.parquet"]
+
+
 @pytest.mark.parametrize("launcher", [
     pytest.param([sys.executable, "-m", "her2er_dash.cli"], id="make-run"),
     # Community Cloud's way; without the app's lifespan it loaded pandas only for a visitor
