@@ -172,7 +172,9 @@ def _cinc(at_risk: np.ndarray, by_cause: np.ndarray, k: int):
 def _loglog_limits(cif: np.ndarray, se: np.ndarray, z: float) -> tuple[np.ndarray, np.ndarray]:
     """Pointwise limits on the log(-log) scale (as tidycmprsk), inside [0, 1]; a CIF of exactly
     0 or 1 has the estimate itself as both limits."""
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # A CIF within rounding of 0 or 1 makes the shift huge and exp() overflow: the limits are
+    # then 0 and 1, with or without numpy's warning.
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         shift = z * se / (cif * np.log(cif))
         low, high = cif ** np.exp(-shift), cif ** np.exp(shift)
     degenerate = (cif <= 0) | (cif >= 1) | ~np.isfinite(shift)
