@@ -126,6 +126,12 @@ def open_default_view() -> float:
     bundle = _bundled(DEFAULT_COHORT)
     selected = _filtered(f"{BUNDLED_PREFIX}{bundle.key}", CohortFilter(), bundle.data)
     figures.flow_figure(selected.flow)
+    # Streamlit's own once-per-process costs of a first page, paid here instead of by a visitor:
+    # its first element checks whether it runs in a REPL (inspect.stack(), which walks every
+    # imported module: 0.07-0.15 s here), and its first alert with non-ASCII text (the sidebar's
+    # line once a filter excludes anyone) compiles its emoji pattern (0.07-0.18 s). Outside a
+    # session the element itself goes nowhere.
+    st.info("HER2 status: positive → −1")
     return time.perf_counter() - start
 
 
