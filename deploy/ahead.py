@@ -23,6 +23,7 @@ reports each registry's time on stderr.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -115,16 +116,12 @@ def open_ahead(names: str, *, answering: Callable[[], bool] = server_answers,
     return took
 
 
-_thread: threading.Thread | None = None
-
-
+@functools.cache  # one thread per process, whoever asks
 def start() -> threading.Thread:
     """Start the opening thread (:func:`open_ahead` with the registries :data:`PREWARM_ENV`
     names), once per process; returns it. Called by ``app.py`` when the server starts."""
-    global _thread  # noqa: PLW0603 - one thread per process, whoever asks
-    if _thread is None:
-        logging.getLogger(_CONTEXT_LOGGER).addFilter(_not_from_the_opening_thread)
-        names = os.environ.get(PREWARM_ENV, "").strip()
-        _thread = threading.Thread(target=open_ahead, args=(names,), name=THREAD_NAME, daemon=True)
-        _thread.start()
-    return _thread
+    logging.getLogger(_CONTEXT_LOGGER).addFilter(_not_from_the_opening_thread)
+    names = os.environ.get(PREWARM_ENV, "").strip()
+    thread = threading.Thread(target=open_ahead, args=(names,), name=THREAD_NAME, daemon=True)
+    thread.start()
+    return thread

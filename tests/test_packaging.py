@@ -171,11 +171,14 @@ def test_the_opening_thread_starts_once_per_process_with_the_registries_named(mo
 
     calls = []
     monkeypatch.setattr(ahead, "open_ahead", lambda names: calls.append(names))
-    monkeypatch.setattr(ahead, "_thread", None)
     monkeypatch.setenv(ahead.PREWARM_ENV, " trial.parquet ")
-    first = ahead.start()
-    assert ahead.start() is first
-    first.join(timeout=10)
+    ahead.start.cache_clear()
+    try:
+        first = ahead.start()
+        assert ahead.start() is first
+        first.join(timeout=10)
+    finally:
+        ahead.start.cache_clear()
     assert first.name == ahead.THREAD_NAME
     assert first.daemon
     assert calls == ["trial.parquet"]
