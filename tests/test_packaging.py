@@ -8,6 +8,7 @@ that nothing can be found through the repository by accident.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import re
 import subprocess
@@ -182,6 +183,47 @@ def test_the_opening_thread_starts_once_per_process_with_the_registries_named(mo
     assert first.name == ahead.THREAD_NAME
     assert first.daemon
     assert calls == ["trial.parquet"]
+
+
+_FIRST_PAGE_MODULES = """
+import json, sys
+from pathlib import Path
+from streamlit.testing.v1 import AppTest
+
+at = AppTest.from_file(str(Path("app.py").resolve()), default_timeout=120)
+at.run()
+assert not at.exception, at.exception
+here = Path.cwd().resolve()
+loaded = {Path(m.__file__).resolve() for m in list(sys.modules.values())
+          if getattr(m, "__file__", None)}
+print(json.dumps(sorted(str(f) for f in loaded if f.is_relative_to(here))))
+"""
+
+
+def test_the_image_writes_the_bytecode_of_every_module_the_first_page_imports(tmp_path):
+    """The Dockerfile compiles the app at build time, because its user cannot write /app: every
+    module of the app that the default page imports must be covered, or each worker compiles
+    it again at every start. Run here as the RUN line runs, in a copy of the tracked files."""
+    import json
+
+    from benchmarks.coldstart import APP_SOURCES, tracked_copy
+
+    (run_line,) = [line for line in (ROOT / "Dockerfile").read_text().splitlines()
+                   if line.startswith("RUN python -m compileall")]
+    arguments = run_line.split()[4:]  # after "RUN python -m compileall"
+    assert tuple(a for a in arguments if not a.startswith("-")) == APP_SOURCES
+    app = tracked_copy(tmp_path / "app")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"  # as the image's user: nothing written at run time
+    subprocess.run([sys.executable, "-m", "compileall", *arguments], cwd=app, env=env,
+                   check=True, capture_output=True)
+    probe = subprocess.run([sys.executable, "-c", _FIRST_PAGE_MODULES], cwd=app, env=env,
+                           check=True, capture_output=True, text=True)
+    imported = [Path(f) for f in json.loads(probe.stdout.strip().splitlines()[-1])]
+    assert len(imported) > 30  # ui, her2er_dash's modules... (not an empty probe)
+    assert {f.relative_to(app.resolve()).parts[0] for f in imported} <= set(APP_SOURCES)
+    uncompiled = [f for f in imported if not Path(importlib.util.cache_from_source(f)).exists()]
+    assert not uncompiled
 
 
 @pytest.mark.parametrize("launcher", [
