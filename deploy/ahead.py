@@ -5,7 +5,8 @@ calls :func:`start`. Every way of starting the app goes through it: ``streamlit 
 (Streamlit Community Cloud, a deployed copy), the launcher (``her2er-explorer``, ``make run``) and
 each worker of ``make serve``. :func:`start` begins one thread that, as soon as the server
 answers its health check, imports the app's own package (``ui``: pandas, plotly and the
-analysis package), then opens the bundled default cohort under the default filter
+analysis package) and the modules its first page imports (``ui.analysis.FIRST_PAGE_MODULES``),
+then opens the bundled default cohort under the default filter
 (``ui.analysis.open_default_view``). Without it the first visitor's script run does both and
 waits for them (0.7-0.9 s for the import on the benchmark machine, most of it pandas, and
 0.2-0.3 s for the cohort and the first figure), while the browser had been loading the frontend
@@ -98,8 +99,9 @@ def open_ahead(names: str, *, answering: Callable[[], bool] = server_answers,
         time.sleep(poll_s)
     import ui  # the app's package, imported as the first page would import it
 
-    time.sleep(view_delay_s)
     try:
+        ui.analysis.import_first_page_modules()  # a visitor or not: its first run needs them
+        time.sleep(view_delay_s)
         if not visited():
             ui.analysis.open_default_view()
     except Exception as exc:  # noqa: BLE001 - only a head start: a visitor then opens it as usual

@@ -147,13 +147,34 @@ def test_opening_opens_the_default_cohort_ahead():
 
 
 def test_opening_leaves_the_default_cohort_to_a_visitor_already_connected():
+    # ... but still imports the modules of the visitor's first page
     *printed, _ = _run_opening(
         "ahead.open_ahead('', answering=lambda: True, visited=lambda: True, poll_s=0,\n"
         "                  view_delay_s=0)\n"
         "import ui\n"
-        "print(len(ui.FRAME_CACHE.entries()), 'pandas' in sys.modules)"
+        "print(len(ui.FRAME_CACHE.entries()), 'pandas' in sys.modules,\n"
+        "      all(m in sys.modules for m in ui.analysis.FIRST_PAGE_MODULES))"
     )
-    assert printed == ["0", "True"]
+    assert printed == ["0", "True", "True"]
+
+
+def test_the_modules_imported_ahead_are_all_the_default_page_imports():
+    # What the default page's first run imports of the app beyond `import ui`: the opening thread
+    # imports it ahead (ui.analysis.FIRST_PAGE_MODULES), so the list must not fall behind the page.
+    *printed, stderr = _run_opening(
+        "import json\n"
+        "from streamlit.testing.v1 import AppTest\n"
+        "import ui\n"
+        "ui.analysis.import_first_page_modules()\n"
+        "before = set(sys.modules)\n"
+        "at = AppTest.from_file('app.py', default_timeout=120)\n"
+        "at.run()\n"
+        "assert not at.exception, at.exception\n"
+        "mine = ('her2er_dash', 'ui', 'ui_mapping', 'deploy')\n"
+        "print(json.dumps(sorted(m for m in set(sys.modules) - before\n"
+        "                        if m.split('.')[0] in mine)).replace(' ', ''))"
+    )
+    assert printed == ["[]"], (printed, stderr[-2000:])
 
 
 def test_opening_opens_the_app_even_if_the_server_never_answers():
