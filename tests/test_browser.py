@@ -77,6 +77,31 @@ def test_every_page_renders_and_a_filter_changes_the_count(server, page):
     _assert_no_error_box(page, "Survival after the HER2 filter")
 
 
+def test_every_page_loads_from_the_app_server_alone(server, page):
+    """Nothing a page loads comes from another host: the app works behind a hospital's firewall,
+    and a visitor's browser tells no third party which page it opened. (Streamlit fetches a
+    Material-symbol favicon from fonts.gstatic.com; the app's SVG favicon is inlined.)"""
+    from urllib.parse import urlsplit
+
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(server.url, wait_until="domcontentloaded")
+    pages = bu.app_pages()
+    bu.wait_for_page(page, pages[0].heading, PAGE_TIMEOUT_MS)
+    for target in pages:
+        bu.open_page_by_link(page, target, PAGE_TIMEOUT_MS)
+        bu.wait_until_idle(page, PAGE_TIMEOUT_MS)
+    page.wait_for_timeout(500)  # a favicon is requested after the page has drawn
+    app_host = urlsplit(server.url).netloc
+    elsewhere = sorted({url for url in requested
+                        if urlsplit(url).scheme in ("http", "https", "ws", "wss")
+                        and urlsplit(url).netloc != app_host})
+    assert len(requested) > 50  # the frontend's files, every page's messages...
+    assert not elsewhere
+    icon = page.locator("link[rel='shortcut icon']").get_attribute("href")
+    assert icon.startswith("data:image/svg+xml"), icon[:80]  # the app's own, not Streamlit's
+
+
 def test_a_shared_url_restores_the_filter(server, page):
     survival = bu.find_page(bu.app_pages(), "survival")
     page.goto(f"{survival.url(server.url)}?f_her2=positive", wait_until="domcontentloaded")

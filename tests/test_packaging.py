@@ -327,7 +327,7 @@ def test_wheel_carries_the_data_and_the_app(wheel: Path):
     # and the module app.py starts as its server starts (the app opened ahead)
     app_modules |= {"her2er_explorer_app/deploy/__init__.py", "her2er_explorer_app/deploy/ahead.py"}
     assert {"her2er_explorer_app/app.py", "her2er_explorer_app/.streamlit/config.toml",
-            *app_modules} <= names, app_modules - names
+            "her2er_explorer_app/ui/favicon.svg", *app_modules} <= names, app_modules - names
     assert any(n.startswith("her2er_explorer_app/pages/") for n in names)
     metadata = next(n for n in names if n.endswith(".dist-info/METADATA"))
     text = zipfile.ZipFile(wheel).read(metadata).decode()
