@@ -48,7 +48,11 @@ with bring, ui.panel("Bring your own data"):
 if ui.upload_lost():
     st.stop()  # the bundled cohort in the sidebar is not the one the user's link was about
 with flow, ui.panel("Flow of patients through the filters"):
-    ui.chart("filter_flow", figures.flow_figure, ctx.filtered.flow)
+    if len(ctx.filtered.flow) > 1:
+        ui.chart("filter_flow", figures.flow_figure, ctx.filtered.flow)
+    else:  # one bar would only repeat the total (and load the charting library for nothing)
+        st.caption(f"No filter applied: all {ctx.filtered.n_total:,} patients are analysed. Each "
+                   "filter chosen in the sidebar adds a step here, with the patients it excludes.")
     ui.table(ctx.filtered.flow, "filter_flow")
 
 if ctx.cohort.cohort is not None:

@@ -417,9 +417,12 @@ SCREEN_SIZES: dict[str, tuple[dict[str, int], bool]] = {
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 
 
-def page_url(base: str, target: AppPage, *, cohort: str | None = None, presenter: bool = False) -> str:
-    """The URL of ``target`` with the cohort and presenter mode set in the query (as a shared link)."""
-    query = "&".join(q for q in (f"cohort={cohort}" if cohort else "", "presenter=1" if presenter else "") if q)
+def page_url(base: str, target: AppPage, *, cohort: str | None = None, presenter: bool = False,
+             filters: str = "") -> str:
+    """The URL of ``target`` with the cohort, presenter mode and ``filters`` (query text such as
+    ``"f_her2=positive"``) set in the query, as a shared link."""
+    parts = (f"cohort={cohort}" if cohort else "", "presenter=1" if presenter else "", filters)
+    query = "&".join(q for q in parts if q)
     return target.url(base) + (f"?{query}" if query else "")
 
 
@@ -458,17 +461,18 @@ def capture(page, path: Path, *, full_page: bool = True) -> list[Path]:
 
 def capture_pages(browser, base: str, size: str, *, cohort: str | None = "synthetic",
                   pages: Iterable[AppPage] | None = None, out: Path = SCREENSHOTS,
-                  timeout_ms: float = 120_000, check=None) -> list[Path]:
+                  timeout_ms: float = 120_000, check=None, filters: str = "") -> list[Path]:
     """Open every page at one of :data:`SCREEN_SIZES` (a fresh browser context, each page from
-    its URL) and write ``<out>/<size>/<page>.png`` (the first screen) and ``<page>-full.png``;
-    ``check(page, target)`` runs before each shot."""
+    its URL, with ``filters`` in its query) and write ``<out>/<size>/<page>.png`` (the first
+    screen) and ``<page>-full.png``; ``check(page, target)`` runs before each shot."""
     viewport, presenter = SCREEN_SIZES[size]
     context = browser.new_context(viewport=viewport)
     written = []
     try:
         page = context.new_page()
         for target in pages or app_pages():
-            page.goto(page_url(base, target, cohort=cohort, presenter=presenter), wait_until="domcontentloaded")
+            page.goto(page_url(base, target, cohort=cohort, presenter=presenter, filters=filters),
+                      wait_until="domcontentloaded")
             wait_for_page(page, target.heading, timeout_ms)
             if check is not None:
                 check(page, target)

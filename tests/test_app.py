@@ -80,6 +80,20 @@ def test_changing_a_filter_changes_the_numbers_shown():
     assert not before["n"].equals(after["n"])
 
 
+def test_the_cohort_page_charts_the_flow_once_a_filter_adds_a_step():
+    # Unfiltered, the flow is one bar repeating the total: a sentence says it instead.
+    at = goto(run_app(), "1_Cohort.py")
+    assert_clean(at)
+    assert not at.get("plotly_chart")
+    total = sidebar_count(at).split(" of ")[1].split()[0]
+    assert f"No filter applied: all {total} patients are analysed" in all_text(at)
+    at.sidebar.multiselect(key="f_her2").set_value(["positive"]).run()
+    assert_clean(at)
+    flow = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert len(flow["data"][0]["y"]) == 2  # all patients, then HER2 status
+    assert "No filter applied" not in all_text(at)
+
+
 def test_page_switch_keeps_the_filters():
     at = goto(run_app(), "2_Response.py")
     at.sidebar.multiselect(key="f_her2").set_value(["positive"]).run()

@@ -213,8 +213,10 @@ def test_every_export_of_the_synthetic_cohort_says_synthetic():
     figure = json.loads(at.get("plotly_chart")[0].proto.spec)
     texts = [a.get("text", "") for a in figure["layout"].get("annotations", [])]
     assert "SYNTHETIC DATA" in texts  # the PNG/SVG camera button and the HTML file draw this figure
-    at = goto(at, "1_Cohort.py")  # the flow figure is drawn without a watermark by its page
+    at = goto(at, "1_Cohort.py")  # the flow figure (drawn once a filter is chosen) has it too
+    at.sidebar.multiselect(key="f_her2").set_value(["positive"]).run()
     flows = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert flows
     assert all(any(a.get("text") == "SYNTHETIC DATA" for a in f["layout"].get("annotations", []))
                for f in flows)  # fmt: skip
     at = goto(at, "6_Methods.py")

@@ -132,12 +132,13 @@ def import_first_page_modules() -> None:
 
 def open_default_view() -> float:
     """Open the bundled default cohort under the default filter outside any session, in the
-    caches a session uses, and build its first page's figure once; returns the seconds taken.
+    caches a session uses, and build its filter flow's figure once; returns the seconds taken.
 
     What ``deploy.ahead`` does after importing the app, so that its first visitor finds the
-    cohort read and classified and the figure and export modules imported and plotly's figure
-    classes set up, instead of paying for them in the first script run (AppTest, after ``import
-    ui``: first run 0.74-1.05 s, a later session's 0.25-0.35 s).
+    cohort read and classified, and plotly's figure classes set up for the first figure a page
+    draws (the Cohort page charts the flow once a filter adds a step), instead of paying for
+    them in a script run (AppTest, after ``import ui``: first run 0.74-1.05 s, a later session's
+    0.25-0.35 s).
     """
     import time
 
