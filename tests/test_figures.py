@@ -541,6 +541,16 @@ def test_flow_figure_bars_are_the_flow_counts():
     assert fig.data[0].text[1] == "1,700  (−300)"
 
 
+def test_flow_figure_names_each_step_above_its_bar():
+    # Not beside it: in the Cohort page's narrow column that left the bars a few pixels.
+    fig = figures.flow_figure(FLOW)
+    names = {a.text: a.y for a in fig.layout.annotations}
+    for row, step in enumerate(FLOW["criterion"]):
+        assert -0.5 < row - names[step] < 0.5  # within its own row, above the bar's middle
+    assert fig.layout.yaxis.visible is False
+    assert fig.layout.margin.l < 20
+
+
 # ---------------------------------------------------------------------------------------------
 # Shared behaviour of every builder
 # ---------------------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ def flow_figure(
             orientation="h",
             text=text,
             textposition="auto",
+            cliponaxis=False,  # a short bar's count may run past the axis end
             marker_color=OKABE_ITO["blue"],
             customdata=np.column_stack([excluded, notes]),
             hovertemplate="%{y}<br>%{x:,} remaining; %{customdata[0]:,} excluded<br>%{customdata[1]}<extra></extra>",
@@ -50,11 +51,21 @@ def flow_figure(
             showlegend=False,
         )
     )
+    # Each step is named above its bar, across the plot, instead of beside it: in the Cohort
+    # page's narrow column the names beside the bars left the bars a few pixels and cut both the
+    # names and the counts. Categories are rows 0, 1, ... top down; a bar spans its row ± 0.25.
+    for row, label in enumerate(labels):
+        fig.add_annotation(x=0, y=row - 0.31, xref="x", yref="y", text=label, showarrow=False,
+                           xanchor="left", yanchor="bottom", align="left")
     fig.update_layout(
-        xaxis={"title": {"text": "Patients remaining"}, "rangemode": "tozero"},
-        yaxis={"title": {"text": "Selection step"}, "autorange": "reversed", "type": "category"},
+        xaxis={"title": {"text": "Patients remaining"}, "rangemode": "tozero", "nticks": 5,
+               "tickformat": ",d", "tickangle": 0},
+        yaxis={"type": "category", "visible": False, "range": [len(flow) - 0.55, -0.9]},
+        bargap=0.4,
     )
-    height = max(260, 90 + (46 if presenter else 34) * len(flow))
-    return _finish(fig, title=title, presenter=presenter, watermark=watermark, height=height)
+    height = max(200, 70 + (78 if presenter else 56) * len(flow))
+    fig = _finish(fig, title=title, presenter=presenter, watermark=watermark, height=height)
+    # (Plotly's default margins keep 80 px left for tick labels this figure does not have.)
+    return fig.update_layout(margin={"l": 8, "r": 56, "t": 56 if title else 8, "b": 8})
 
 
