@@ -170,7 +170,7 @@ def wait_healthy(port: int, proc: subprocess.Popen, deadline: float) -> None:
     raise TimeoutError("streamlit did not become healthy in time")
 
 
-def _launch_browser():
+def launch_browser():
     """(playwright, browser) or None when Playwright or Chromium is unavailable."""
     try:
         from playwright.sync_api import sync_playwright
@@ -201,10 +201,10 @@ def _fetch_page(port: int) -> None:
 def measure(timeout: float = 90.0, *, way: str = CHECKOUT, app_folder: Path = ROOT,
             launched=None) -> dict:
     """Seconds from starting the app one of the :data:`WAYS` to the first rendered page (and to
-    the health endpoint). ``launched`` is a browser from :func:`_launch_browser` to reuse."""
+    the health endpoint). ``launched`` is a browser from :func:`launch_browser` to reuse."""
     owned = launched is None
     if owned:
-        launched = _launch_browser()
+        launched = launch_browser()
     port = free_port()
     if way != DEPLOYED:
         compile_sources(app_folder)
@@ -240,7 +240,7 @@ def measure(timeout: float = 90.0, *, way: str = CHECKOUT, app_folder: Path = RO
 def measure_ways(rounds: int = 3, timeout: float = 90.0) -> dict:
     """Every one of the :data:`WAYS`, alternating, ``rounds`` times; per way the runs and their
     median. ``seconds`` is the slowest median of :data:`TARGET_WAYS` (what the target judges)."""
-    launched = _launch_browser()
+    launched = launch_browser()
     runs: dict[str, list[dict]] = {way: [] for way in WAYS}
     try:
         with tempfile.TemporaryDirectory(prefix="her2er-coldstart-") as folder:

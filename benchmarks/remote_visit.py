@@ -84,7 +84,7 @@ def measure(*, mbit: float = 20.0, latency_ms: float = 40.0, visits: int = 5,
             app_folder: Path | None = None) -> dict:
     """``visits`` first visits to one warm deployed copy (of the checkout's tracked files, or
     the app in ``app_folder``); their medians and the runs."""
-    launched = cs._launch_browser()
+    launched = cs.launch_browser()
     if launched is None:
         raise RuntimeError("needs Playwright and Chromium (/usr/bin/chromium)")
     runs = []
