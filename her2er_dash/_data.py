@@ -1,5 +1,8 @@
 """Row selection shared by every analysis: which rows are usable, and why the others are not.
 
+Also the two conventions every model shares: which columns are numbers (:func:`is_numeric`)
+and the normal quantile of an interval (:func:`z_value`).
+
 Every analysis works on complete cases of the columns it needs. Rows are never dropped silently:
 each exclusion is counted under a plain-language reason and travels with the result as an
 :class:`Exclusions` record.
@@ -40,6 +43,20 @@ class Exclusions:
     def as_frame(self) -> pd.DataFrame:
         rows = [("analysed", self.n_used), *self.reasons]
         return pd.DataFrame(rows, columns=["reason", "n"])
+
+
+def is_numeric(values: pd.Series) -> bool:
+    """A column that enters a model as a number (booleans are levels, not numbers)."""
+    return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+
+
+def z_value(alpha: float) -> float:
+    """The normal quantile of a two-sided (1 - alpha) interval; refuses an alpha outside (0, 1)."""
+    from scipy.special import ndtri  # scipy.special, not scipy.stats: a much lighter import
+
+    if not 0 < alpha < 1:
+        raise AnalysisError(f"alpha must be between 0 and 1 (got {alpha}); 0.05 gives 95% CIs.")
+    return float(ndtri(1 - alpha / 2))
 
 
 def as_list(columns: str | Sequence[str] | None) -> list[str]:

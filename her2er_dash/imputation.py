@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ._data import Exclusions, _complete_mask, as_list, require_columns
+from ._data import Exclusions, _complete_mask, as_list, is_numeric, require_columns
 from .errors import AnalysisError
 
 #: R mice's default number of donors for predictive mean matching.
@@ -61,9 +61,7 @@ class _Variable:
 
 
 def _variable(values: pd.Series, name: str) -> _Variable:
-    from .response import _is_numeric
-
-    if _is_numeric(values):
+    if is_numeric(values):
         return _Variable(name, "numeric")
     observed = values.dropna()
     if observed.empty:

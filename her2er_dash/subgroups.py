@@ -25,10 +25,16 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from ._data import as_list, complete_cases, require_columns, survival_frame
+from ._data import as_list, complete_cases, is_numeric, require_columns, survival_frame, z_value
+from ._logit import (
+    binary_outcome,
+    fit_collapsed,
+    fit_logit,
+    natural_levels,
+    separated_column,
+)
 from .counts import unpack, weights
 from .errors import AnalysisError
-from .response import _binary, _fit_logit, _is_numeric, _levels, _separated_column, _z
 from .schema import column_label
 
 MIN_PATIENTS = 10
@@ -114,8 +120,8 @@ def _logit_effect(x, successes, trials) -> tuple[float, float]:
     """Log odds ratio per unit of x and its variance (``trials`` None: one row per patient;
     else the patients of each row, ``successes`` the responders among them)."""
     X = np.column_stack([np.ones(len(x)), x])
-    fit = _fit_logit(X, successes, trials)
-    if _separated_column(fit, X, ["(Intercept)", "exposure"]) is not None:
+    fit = fit_logit(X, successes, trials)
+    if separated_column(fit, X, ["(Intercept)", "exposure"]) is not None:
         raise AnalysisError("separation: the odds ratio would be infinite")
     return float(fit.beta[1]), float(fit.cov[1, 1])
 
@@ -134,13 +140,11 @@ def _dummies(codes: np.ndarray) -> np.ndarray:
 
 def _logit_fit_rows(X: np.ndarray, y: np.ndarray, names: list[str],
                     patients: np.ndarray | None = None):
-    from .response import _fit_collapsed
-
     if patients is None:
-        fit, rows = _fit_collapsed(X, y)
+        fit, rows = fit_collapsed(X, y)
     else:  # rows of a count table are binomial cells already
-        fit, rows = _fit_logit(X, y * patients, patients), X
-    if not fit.converged or _separated_column(fit, rows, names) is not None:
+        fit, rows = fit_logit(X, y * patients, patients), X
+    if not fit.converged or separated_column(fit, rows, names) is not None:
         raise AnalysisError("separation: the odds ratio would be infinite")
     return fit
 
@@ -149,8 +153,8 @@ def _logit_interaction(x, level, successes, trials) -> tuple[float, int]:
     main, full = _interaction_designs(x, level)
     ones = np.ones((len(x), 1))
     fits = [
-        _fit_logit(np.hstack([ones, main]), successes, trials),
-        _fit_logit(np.hstack([ones, full]), successes, trials),
+        fit_logit(np.hstack([ones, main]), successes, trials),
+        fit_logit(np.hstack([ones, full]), successes, trials),
     ]
     if any(not f.converged for f in fits):
         raise AnalysisError("the interaction model did not converge (separation)")
@@ -413,9 +417,9 @@ def _interaction_designs(x: np.ndarray, level: np.ndarray) -> tuple[np.ndarray, 
 
 def _exposure_values(values: pd.Series, name: str, reference) -> tuple[np.ndarray, str]:
     """Exposure as numbers (per-unit effect), or 0/1 against the reference of a binary one."""
-    if _is_numeric(values):
+    if is_numeric(values):
         return values.to_numpy(dtype=float), f"per unit of {name}"
-    levels = _levels(values)
+    levels = natural_levels(values)
     if len(levels) != 2:
         raise AnalysisError(
             f"The exposure {name} must have exactly two levels among the analysed patients "
@@ -449,7 +453,7 @@ def _prepare(df, exposure: str, subgroups: list[str], outcome, reference,
     require_columns(df, needed)
     frame, excl = complete_cases(df[needed], [*required, outcome], what="the forest plot",
                                  count=count)
-    y = _binary(frame[outcome], outcome)
+    y = binary_outcome(frame[outcome], outcome)
     x, contrast = _exposure_values(frame[exposure], exposure, reference)
     return frame, excl, _Binary(x, y, _strata_codes(frame, strata), weights(frame, count)), \
         contrast
@@ -605,7 +609,7 @@ def forest(
             f"All {excl.n_used:,} patients have the same {column_label(outcome)} value, so no effect can be "
             "estimated. Check the outcome coding or widen the cohort filter."
         )
-    z = _z(alpha)
+    z = z_value(alpha)
     report = progress or (lambda fraction, message: None)
     overall = _level_rows(engine, np.zeros(len(frame), dtype=np.int64), 1, z)[0][0]
     if overall["warning"]:

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from her2er_dash import response
+from her2er_dash import _logit, response
 from her2er_dash.errors import AnalysisError
 from tests.rref import r_reference
 
@@ -220,16 +220,16 @@ def test_large_ungrouped_fit_from_a_subsample_start_matches_r_glm(gbsg2_binary, 
     R: glm(cens ~ horTh + age + tgrade, binomial, gbsg2).
     """
     terms = ["horTh", "age", "tgrade"]
-    X, _, _ = response._build_design(gbsg2_binary, terms, {})
+    X, _, _ = _logit.build_design(gbsg2_binary, terms, {})
     y = gbsg2_binary["cens"].to_numpy(float)
     copies = 300
-    assert len(y) * copies > response._SUBSAMPLE_START_ROWS
-    fit = response._fit_logit(np.tile(X, (copies, 1)), np.tile(y, copies))
+    assert len(y) * copies > _logit.SUBSAMPLE_START_ROWS
+    fit = _logit.fit_logit(np.tile(X, (copies, 1)), np.tile(y, copies))
     coefs = logistic_reference["gbsg2_coef"]
     assert fit.converged
     close(fit.beta, coefs["coef"])
     close(np.sqrt(np.diag(fit.cov)) * np.sqrt(copies), coefs["se"])
-    single = response._fit_logit(X, y)
+    single = _logit.fit_logit(X, y)
     close(fit.loglik, copies * single.loglik, rtol=1e-10)
 
 
@@ -323,7 +323,7 @@ def test_dose_response_matches_r_ns(dose_reference, name, data, er, outcome, k):
     # fitted probability of every patient, from the same knots and engine the curve uses
     x = frame[er].to_numpy(float)
     X = np.column_stack([np.ones(len(x)), response.natural_spline_basis(x, np.array(result.knots))])
-    fit = response._fit_logit(X, frame[outcome].to_numpy(float))
+    fit = _logit.fit_logit(X, frame[outcome].to_numpy(float))
     fitted = ref[f"{name}_fitted"]
     close(1 / (1 + np.exp(-fit.eta[fitted["row"]])), fitted["fitted"])
 

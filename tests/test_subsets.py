@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from her2er_dash import datasets, response, subsets, survival
+from her2er_dash._data import z_value
 from her2er_dash.errors import AnalysisError
 from tests.rref import r_reference
 
@@ -270,7 +271,7 @@ def test_interaction_coefficients_and_group_slopes_match_r(ispy2, interaction_re
             close(got[column], want[column])
         adc = result.slopes[(result.slopes["marker"] == marker)].iloc[1]
         close(np.log(adc["odds_ratio"]), want["slope2"].iloc[0])
-        z = response._z(0.05)
+        z = z_value(0.05)
         close(np.log(adc["ci_high"]), want["slope2"].iloc[0] + z * want["slope2_se"].iloc[0])
 
 

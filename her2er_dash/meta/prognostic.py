@@ -361,10 +361,10 @@ def _one_stage(clean, study, time, event, exposed, in_group, exposure, group, le
     lr = max(0.0, 2.0 * (loglik - loglik_reduced))
     from scipy.special import chdtrc
 
-    from ..survival._common import _z
+    from .._data import z_value
     from ..survival.cox import _coef_table
 
-    table = _coef_table(names, beta, var, _z(alpha))
+    table = _coef_table(names, beta, var, z_value(alpha))
     crit = _normal_quantile(1 - alpha / 2)
     groups = []
     for label, estimate, variance in [

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .. import response
+from .._data import is_numeric
 from ..schema import available_endpoints, event_column, time_column
 from ._common import (
     ER_MARKERS,
@@ -116,7 +116,7 @@ def availability(df: pd.DataFrame) -> pd.DataFrame:
     pcr = "pcr" in has
     subtypes = [c for c in SUBTYPE_COLUMNS if c in has]
     receptors = [c for c in RECEPTOR_COLUMNS if c in has]
-    markers = [c for c in MARKER_COLUMNS if c in has and response._is_numeric(df[c])]
+    markers = [c for c in MARKER_COLUMNS if c in has and is_numeric(df[c])]
     endpoints = [e for e in available_endpoints(has) if time_column(e) in has and event_column(e) in has]
     regimens = [c for c in REGIMEN_COLUMNS if c in has]
     # In words, with the canonical names (as code) a column must be mapped to on the Cohort page.

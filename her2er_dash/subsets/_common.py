@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .. import response
+from .. import _logit, response
 from .._data import Exclusions, matches_text, require_columns
 from ..errors import AnalysisError
 from ..schema import ER_MEASURES, SIGNATURE_COLUMNS, column_label
@@ -86,8 +86,8 @@ def _select(df: pd.DataFrame, columns: Sequence[str], her2: str | None, what: st
 
 
 def _outcome(frame: pd.DataFrame, outcome: str, what: str) -> np.ndarray:
-    y = response._binary(frame[outcome], outcome)
-    response._require_both_outcomes(y, outcome, what)
+    y = _logit.binary_outcome(frame[outcome], outcome)
+    _logit.require_both_outcomes(y, outcome, what)
     return y
 
 
@@ -116,14 +116,14 @@ def _epv_warning(epv: float, what: str, min_epv: int) -> str | None:
 
 def _fit(X: np.ndarray, y: np.ndarray, names: Sequence[str], what: str):
     """Maximum-likelihood logistic fit; refuses collinear designs and separation."""
-    aliased = response._aliased_column(X)
+    aliased = _logit.aliased_column(X)
     if aliased is not None:
         raise AnalysisError(
             f"In {what}, {names[aliased]} is determined by the other terms (collinear): drop one "
             "of the overlapping variables."
         )
-    fit, rows = response._fit_collapsed(X, y)
-    culprit = response._separated_column(fit, rows, names)
+    fit, rows = _logit.fit_collapsed(X, y)
+    culprit = _logit.separated_column(fit, rows, names)
     if culprit is not None:
         raise AnalysisError(
             f"Separation in {what}: no finite estimate for {culprit} (fitted probabilities reach "

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .. import response
-from .._data import Exclusions, as_list, require_columns, text_codes
+from .. import _logit, response
+from .._data import Exclusions, as_list, is_numeric, require_columns, text_codes, z_value
 from ..errors import AnalysisError
 from ._common import (
     MIN_EPV,
@@ -131,7 +131,7 @@ def regimen_group_table(
     grouped = _grouped(df, [outcome, regimen], regimen, grouping)
     frame, excl = _select(grouped, [outcome, regimen, "_regimen_group"], her2, what,
                           {"_regimen_group": f"{regimen} not recorded or in no regimen group"})
-    y = response._binary(frame[outcome], outcome)
+    y = _logit.binary_outcome(frame[outcome], outcome)
     table = _group_table(frame, regimen, grouping, y, alpha, min_n, min_events)
     table.attrs["contrast"] = _contrast_text(table)
     table.attrs["exclusions"] = excl
@@ -181,7 +181,7 @@ def regimen_interaction(
     frame, excl = _select(grouped, [outcome, *markers, regimen, "_regimen_group"], her2, what,
                           {"_regimen_group": f"{regimen} not recorded or in no regimen group"})
     for name in markers:
-        if not response._is_numeric(frame[name]):
+        if not is_numeric(frame[name]):
             raise AnalysisError(f"{name} must be numeric to enter the regimen interaction model.")
     y = _outcome(frame, outcome, what)
     groups = _group_table(frame, regimen, grouping, y, alpha, min_n, min_events)
@@ -223,11 +223,11 @@ def regimen_interaction(
                               modelled["group"].iloc[0])
     fits = _interaction_fits(values, g_cols, others, y, model, what)
     tests = _interaction_tests(fits, len(others))
-    slopes = _slopes(fits, modelled, response._z(alpha))
+    slopes = _slopes(fits, modelled, z_value(alpha))
     n_coef = max(len(f["names"]) - 1 for f in fits.values())
     warnings += [w for w in (_epv_warning(_epv(y, n_coef), "Interaction model", min_epv),) if w]
     coefficients = pd.concat(
-        [response._wald_table(f["fit"], f["names"], response._z(alpha)).assign(model=key)
+        [_logit.wald_table(f["fit"], f["names"], z_value(alpha)).assign(model=key)
          for key, f in fits.items()], ignore_index=True)
     return InteractionResult(
         tests=tests, slopes=slopes, coefficients=coefficients[["model", *coefficients.columns[:-1]]],

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .. import response
-from .._data import Exclusions
+from .. import _logit, response
+from .._data import Exclusions, is_numeric, z_value
 from ..errors import AnalysisError
 from ..schema import SIGNATURE_COLUMNS, column_label
 from ._common import (
@@ -87,7 +87,7 @@ def signature_scan(
     if not present:
         raise AnalysisError("The data has none of the signature columns "
                             f"({', '.join(SIGNATURE_COLUMNS)}).")
-    z, rows = response._z(alpha), []
+    z, rows = z_value(alpha), []
     for name in present:
         row = {"signature": name, "label": column_label(name)}
         try:
@@ -182,7 +182,7 @@ def signature_surface(
     what = f"the {x} x {y} surface"
     frame, excl = _select(df, [outcome, x, y], her2, what)
     for name in (x, y):
-        if not response._is_numeric(frame[name]):
+        if not is_numeric(frame[name]):
             raise AnalysisError(f"{name} must be numeric for the surface.")
     out = _outcome(frame, outcome, what)
     u, v = frame[x].to_numpy(float), frame[y].to_numpy(float)
@@ -193,7 +193,7 @@ def signature_surface(
     full = _fit(X, out, names, what)
     additive = _fit(X[:, :3], out, names[:3], what)
     lr_int, p_int = _lr(full.loglik, additive.loglik, 1)
-    lr_all, p_all = _lr(full.loglik, response._null_loglik(out), 3)
+    lr_all, p_all = _lr(full.loglik, _logit.null_loglik(out), 3)
     epv = _epv(out, 3)
     warnings = [w for w in (_epv_warning(epv, "Surface model", min_epv),) if w]
     observed = _surface_bins(u, v, out, int(bins), alpha, min_n)
@@ -202,8 +202,8 @@ def signature_surface(
                         f"{min_n} patients: their rates are not shown in the figure.")
     return SurfaceResult(
         observed=observed,
-        coefficients=response._wald_table(full, names, response._z(alpha)),
-        surface=_surface_grid(full, u, v, int(grid_size), response._z(alpha), min_support),
+        coefficients=_logit.wald_table(full, names, z_value(alpha)),
+        surface=_surface_grid(full, u, v, int(grid_size), z_value(alpha), min_support),
         x=x, y=y, lr_interaction=lr_int, p_interaction=p_int, lr_overall=lr_all, p_overall=p_all,
         n=len(out), events=int(out.sum()), epv=epv, exclusions=excl, warnings=tuple(warnings),
     )  # fmt: skip
@@ -253,7 +253,7 @@ def _surface_grid(fit, u, v, size, z, min_support) -> pd.DataFrame:
     G = np.column_stack([np.ones(len(U)), U, V, U * V])
     eta = G @ fit.beta
     se = np.sqrt(((G @ fit.cov) * G).sum(axis=1))
-    expit = response._expit
+    expit = _logit.expit
     return pd.DataFrame({
         "x": U, "y": V, "probability": expit(eta), "ci_low": expit(eta - z * se),
         "ci_high": expit(eta + z * se),

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .. import response
+from .. import _logit, response
 from .._data import Exclusions
+from ..response.rates import two_by_two_effects
 from ._common import (
     ALL,
     MIN_EVENTS,
@@ -91,7 +92,7 @@ def subtype_response(
     y = _outcome(frame, outcome, what)
     frame = frame.assign(**{outcome: y, subtype: frame[subtype].astype(str),
                             receptor: frame[receptor].astype(str)})
-    levels = [str(v) for v in response._levels(df[subtype].dropna()) if str(v) in set(frame[subtype])]
+    levels = [str(v) for v in _logit.natural_levels(df[subtype].dropna()) if str(v) in set(frame[subtype])]
     receptors = sorted(set(frame[receptor]))
     table = _subtype_table(frame, subtype, receptor, levels, receptors, outcome, method, alpha)
     table["small"] = _too_small(table["n"], table["pcr"], min_n, min_events)
@@ -150,7 +151,7 @@ def _subtype_contrasts(table, subtype, receptor, reference, alpha, min_n, min_ev
     out = pd.DataFrame(rows)
     a, n1 = out["pcr"].to_numpy(float), out["n"].to_numpy(float)
     c, n0 = out["pcr_ref"].to_numpy(float), out["n_ref"].to_numpy(float)
-    effects = response._two_by_two_effects(a, n1, c, n0, alpha)
+    effects = two_by_two_effects(a, n1, c, n0, alpha)
     for key in ("risk_difference", "rd_ci_low", "rd_ci_high", "odds_ratio", "or_ci_low", "or_ci_high"):
         out[key] = effects[key]
     small = _too_small(n1, a, min_n, min_events) | _too_small(n0, c, min_n, min_events)

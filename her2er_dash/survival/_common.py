@@ -21,14 +21,6 @@ _HALF_TOL = np.finfo(float).eps ** 0.5
 # small numeric helpers
 
 
-def _z(alpha: float) -> float:
-    from scipy.special import ndtri
-
-    if not 0 < alpha < 1:
-        raise AnalysisError(f"alpha must be between 0 and 1 (e.g. 0.05), not {alpha!r}.")
-    return float(ndtri(1 - alpha / 2))
-
-
 def _two_sided_p(z: np.ndarray) -> np.ndarray:
     from scipy.special import ndtr
 

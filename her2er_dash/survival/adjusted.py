@@ -23,9 +23,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from .._data import Exclusions, as_list, survival_frame
+from .._data import Exclusions, as_list, is_numeric, survival_frame, z_value
+from .._logit import build_design, fit_or_raise, wald_table
 from ..errors import AnalysisError
-from ._common import ALL_LABEL, CONF_TYPES, _check_choice, _columns, _group_codes, _two_sided_p, _z
+from ._common import ALL_LABEL, CONF_TYPES, _check_choice, _columns, _group_codes, _two_sided_p
 from .km import _collapse_degenerate, _conf_bounds
 
 # --------------------------------------------------------------------------------------------
@@ -187,7 +188,7 @@ def weighted_kaplan_meier(
     into the SE of log S as survfit does (se / S).
     """
     _check_choice(conf_type, CONF_TYPES, "conf_type")
-    z = _z(alpha)
+    z = z_value(alpha)
     needed = _columns(df, [time, event, weights, *as_list(by)])
     clean, excl = survival_frame(needed, time, event, [weights, *as_list(by)],
                                  what="a weighted Kaplan-Meier curve")  # fmt: skip
@@ -228,12 +229,10 @@ def _group_sums(frame: pd.DataFrame, confounders: list[str], weights: np.ndarray
     """Per balance row (a number, or one level of a categorical): its sums under each column of
     ``weights`` (n x 4) and its sums of squares under the first two. Categoricals are summed per
     level code with ``bincount`` (an indicator squared is itself), so no n x k matrix is built."""
-    from ..response import _is_numeric
-
     names, levels, sums, squares = [], [], [], []
     for name in confounders:
         values = frame[name]
-        if _is_numeric(values):
+        if is_numeric(values):
             x = values.to_numpy(dtype=float)
             names.append(name)
             levels.append("")
@@ -335,10 +334,8 @@ def _truncate(w: np.ndarray, truncate: tuple[float, float] | None) -> tuple[np.n
 
 
 def _propensity_design(frame: pd.DataFrame, confounders: list[str]):
-    from ..response import _build_design
-
     try:
-        return _build_design(frame, confounders, {})
+        return build_design(frame, confounders, {})
     except AnalysisError as err:
         raise AnalysisError(f"The propensity model cannot be fitted: {err}") from None
 
@@ -369,7 +366,6 @@ def propensity_weights(
     Rows missing the exposure or a confounder are excluded (complete cases, counted by the
     caller's :class:`Exclusions`).
     """
-    from ..response import _fit_or_raise, _wald_table
 
     confounders = as_list(confounders)
     if not confounders:
@@ -379,7 +375,7 @@ def propensity_weights(
     frame = df[[exposure, *confounders]]
     a, labels = _exposure_indicator(frame[exposure], exposure, reference)
     X, names, _ = _propensity_design(frame, confounders)
-    fit = _fit_or_raise(X, a, names)
+    fit = fit_or_raise(X, a, names)
     eta = X @ fit.beta
     p = 1 / (1 + np.exp(-eta))
     if np.any((p < 1e-8) | (p > 1 - 1e-8)):
@@ -392,7 +388,7 @@ def propensity_weights(
     numerator = np.where(a == 1, share, 1 - share) if stabilized else 1.0
     raw = numerator / np.where(a == 1, p, 1 - p)
     w, truncation = _truncate(raw, truncate)
-    model = _wald_table(fit, names, _z(0.05)).iloc[1:].reset_index(drop=True)
+    model = wald_table(fit, names, z_value(0.05)).iloc[1:].reset_index(drop=True)
     def per_row(values: np.ndarray, name: str) -> pd.Series | None:
         return pd.Series(values, index=frame.index, name=name) if per_patient else None
 
@@ -472,7 +468,7 @@ def iptw_kaplan_meier(
     difference (exposed - reference) with a robust CI (normal approximation).
     """
     _check_choice(conf_type, CONF_TYPES, "conf_type")
-    z = _z(alpha)
+    z = z_value(alpha)
     confounders = as_list(confounders)
     needed = _columns(df, [time, event, exposure, *confounders])
     clean, excl = survival_frame(needed, time, event, [exposure, *confounders],

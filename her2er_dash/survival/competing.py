@@ -25,10 +25,10 @@ import numpy as np
 import pandas as pd
 
 from .._cox import _quoted, drifting, singular_as_r
-from .._data import Exclusions, _complete_mask, as_list, require_columns
+from .._data import Exclusions, _complete_mask, as_list, require_columns, z_value
 from ..errors import AnalysisError
 from ..wording import count
-from ._common import ALL_LABEL, _chisq_p, _group_codes, _two_sided_p, _z
+from ._common import ALL_LABEL, _chisq_p, _group_codes, _two_sided_p
 
 #: R's ``.Machine$double.eps``, used where crr evaluates the censoring distribution just before t.
 _EPS = np.finfo(float).eps
@@ -352,7 +352,7 @@ def cumulative_incidence(
     strata : column whose levels stratify Gray's test (cuminc ``strata=``), e.g. study.
     rho : power of the weight (1 - F(t-))^rho in Gray's test (cuminc ``rho=``, default 0).
     """
-    z = _z(alpha)
+    z = z_value(alpha)
     t, e, codes, labels, strata_codes, excl = _group_arrays(
         df, time, event, by, strata, "cumulative incidence"
     )
@@ -685,7 +685,7 @@ def fine_gray(
     terms = as_list(terms)
     if not terms:
         raise AnalysisError("Choose at least one term for the Fine-Gray model.")
-    z = _z(alpha)
+    z = z_value(alpha)
     frame, excl = competing_frame(df, time, event, terms, what="a Fine-Gray model")
     design = _design_matrix(frame, terms, reference or {})
     codes = frame[event].to_numpy(dtype=np.int64)

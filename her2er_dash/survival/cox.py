@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 
 from .. import _cox, _cox_cells
-from .._data import Exclusions, as_list, survival_frame
+from .._data import Exclusions, as_list, is_numeric, survival_frame, z_value
 from ..counts import unpack, weights
 from ..errors import AnalysisError
-from ._common import _check_choice, _chisq_p, _columns, _levels_and_codes, _two_sided_p, _z
+from ._common import _check_choice, _chisq_p, _columns, _levels_and_codes, _two_sided_p
 
 
 def cox_fit_arrays(
@@ -158,10 +158,6 @@ class _DesignMatrix:
         return out
 
 
-def _is_numeric(values: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
-
-
 def _factor_codes(
     values: pd.Series, column: str, reference: Mapping[str, object]
 ) -> tuple[np.ndarray, list, list[int]]:
@@ -189,7 +185,7 @@ def _design_matrix(
     for term in terms:
         values = df[term]
         start = len(columns)
-        if _is_numeric(values):
+        if is_numeric(values):
             sources.append((values.to_numpy(dtype=float), None))
             columns.append(term)
         else:
@@ -267,7 +263,7 @@ def cox(
     terms, strata_cols = as_list(terms), as_list(strata)
     if not terms:
         raise AnalysisError("Choose at least one term for the Cox model.")
-    z = _z(alpha)
+    z = z_value(alpha)
     frame, count = unpack(df)
     needed = _columns(frame, [time, event, *terms, *strata_cols, *as_list(count)])
     clean, excl = survival_frame(needed, time, event, [*terms, *strata_cols], what="a Cox model",

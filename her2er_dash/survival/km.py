@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .._data import Exclusions, as_list, survival_frame
+from .._data import Exclusions, as_list, survival_frame, z_value
 from ..counts import unpack, weights
-from ._common import _HALF_TOL, ALL_LABEL, CONF_TYPES, _check_choice, _columns, _group_codes, _z
+from ._common import _HALF_TOL, ALL_LABEL, CONF_TYPES, _check_choice, _columns, _group_codes
 
 
 def _group_time_order(time: np.ndarray, codes: np.ndarray) -> np.ndarray:
@@ -218,7 +218,7 @@ def kaplan_meier(
     alpha : 1 - confidence level of the intervals.
     """
     _check_choice(conf_type, CONF_TYPES, "conf_type")
-    z = _z(alpha)
+    z = z_value(alpha)
     t, e, codes, labels, excl, w = _prepare_groups(df, time, event, by, "a Kaplan-Meier curve")
     table, raw = _km_table(t, e, codes, labels, conf_type, z, w)
     return KaplanMeierResult(

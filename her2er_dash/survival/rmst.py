@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .._data import Exclusions
+from .._data import Exclusions, z_value
 from ..errors import AnalysisError
-from ._common import CONF_TYPES, _check_choice, _two_sided_p, _z
+from ._common import CONF_TYPES, _check_choice, _two_sided_p
 from .km import _collapse_degenerate, _conf_bounds, _km_steps, _prepare_groups
 
 
@@ -67,7 +67,7 @@ def rmst(
     df: pd.DataFrame, time: str, event: str, by: str, *, tau: float, alpha: float = 0.05
 ) -> RMSTResult:
     """Restricted mean survival time (area under the KM curve from 0 to ``tau``) per group."""
-    z = _z(alpha)
+    z = z_value(alpha)
     if not np.isfinite(tau) or tau <= 0:
         raise AnalysisError(f"tau must be a positive time (in the units of {time}); got {tau!r}.")
     t, e, codes, labels, excl, w = _prepare_groups(df, time, event, by, "restricted mean survival")
@@ -132,7 +132,7 @@ def milestone(
 ) -> MilestoneResult:
     """Kaplan-Meier survival at time ``at`` per group, with CI, and its difference between groups."""
     _check_choice(conf_type, CONF_TYPES, "conf_type")
-    z = _z(alpha)
+    z = z_value(alpha)
     if not np.isfinite(at) or at < 0:
         raise AnalysisError(f"The milestone time must be >= 0; got {at!r}.")
     t, e, codes, labels, excl, w = _prepare_groups(df, time, event, by, "milestone survival")
