@@ -21,7 +21,8 @@ def test_both_models_are_timed_for_every_engine(results):
         assert set(entry["engines"]) == set(logit_engines.engines())
         assert entry["rows"] > 500  # the HER2-positive patients with a pCR result
         for row in entry["engines"].values():
-            assert math.isfinite(row["seconds"]) and row["seconds"] >= 0
+            assert math.isfinite(row["seconds"])
+            assert row["seconds"] >= 0
 
 
 def test_the_package_engine_agrees_with_statsmodels(results):
