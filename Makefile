@@ -12,6 +12,7 @@ PORT    ?= 8501
 WORKERS ?=
 export NUMPY_MADVISE_HUGEPAGE := 0
 export MALLOC_MMAP_THRESHOLD_ := 1048576
+export MALLOC_TRIM_THRESHOLD_ := 33554432
 export ARROW_DEFAULT_MEMORY_POOL := system
 
 .PHONY: run dev serve test test-lowest test-latest lock lint bench bench-smoke bench-app loadtest soak \

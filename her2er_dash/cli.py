@@ -15,6 +15,14 @@ the process settings the app is measured with:
   is freed. glibc otherwise raises that threshold after the first such free, so later columns
   come from the heap, whose freed pages stay in the process: with a 1M-patient upload visiting
   every page, peak RSS 1,754 MB without and 1,600 MB with it (benchmarks/README.md).
+* ``MALLOC_TRIM_THRESHOLD_=33554432`` (glibc's documented switch, mallopt(3)): fixing the mmap
+  threshold also fixes the heap's trim threshold at its 128 KB default, where glibc would
+  otherwise let it grow with the mmap threshold (to twice it). Then every freed block at the top
+  of the heap beyond 128 KB is returned at once and faulted in again by the next allocation:
+  the many 0.2-1 MB arrays of a subgroup forest's Newton steps cost 57,000 page faults per
+  forest at 100k patients (0.32-0.35 s), against 22,000 (0.23-0.27 s) with 32 MB, which keeps
+  at most 32 MB of freed heap per allocator arena. Peak RSS of a 1M upload through every page:
+  853 MB before, 857 MB with it (benchmarks/README.md).
 * ``ARROW_DEFAULT_MEMORY_POOL=system`` (Arrow's documented switch, read when its default pool is
   first used): Arrow buffers (a Parquet upload's columns while it is read, Arrow-string patient
   IDs) come from glibc's malloc, so with the threshold above a freed column goes back to the
@@ -67,12 +75,15 @@ def app_dir() -> Path:
 
 #: Allocations of at least this many bytes are mapped (and unmapped when freed) by glibc.
 MMAP_THRESHOLD = 1024**2
+#: Freed memory at the top of glibc's heap is returned to the system beyond this many bytes.
+TRIM_THRESHOLD = 32 * 1024**2
 #: Switches the app reads at its first import (ui/process.py); ``0`` turns one off: the freeze of
 #: the objects alive then, and the allocator settings a plain ``streamlit run`` applies itself.
 FREEZE_ENV = "HER2ER_GC_FREEZE"
 SETTINGS_ENV = "HER2ER_MEMORY_SETTINGS"
 #: The allocator variables :func:`app_environment` adds (described above).
 THRESHOLD_ENV = "MALLOC_MMAP_THRESHOLD_"
+TRIM_ENV = "MALLOC_TRIM_THRESHOLD_"
 POOL_ENV = "ARROW_DEFAULT_MEMORY_POOL"
 
 
@@ -82,6 +93,7 @@ def app_environment(base: dict[str, str] | None = None, *, tmpdir: str | None = 
     env = dict(os.environ if base is None else base)
     env.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
     env.setdefault(THRESHOLD_ENV, str(MMAP_THRESHOLD))
+    env.setdefault(TRIM_ENV, str(TRIM_THRESHOLD))
     env.setdefault(POOL_ENV, "system")
     if tmpdir is not None:
         env["TMPDIR"] = tmpdir

@@ -134,21 +134,33 @@ def test_a_plain_streamlit_run_gets_the_launchers_memory_settings(arrow_pool):
 
     libc = _FakeGlibc()
     done = process.apply_memory_settings({}, libc)
-    assert libc.calls == [(process.M_MMAP_THRESHOLD, 1024**2)]
+    assert libc.calls == [(process.M_MMAP_THRESHOLD, 1024**2), (process.M_TRIM_THRESHOLD, 32 * 1024**2)]
     assert arrow_pool.default_memory_pool().backend_name == "system"
     # the same values the launcher puts in the environment
     wanted = app_environment({})
-    assert done == {k: wanted[k] for k in (process.THRESHOLD_ENV, process.POOL_ENV)}
+    assert done == {k: wanted[k] for k in (process.THRESHOLD_ENV, process.TRIM_ENV, process.POOL_ENV)}
 
 
 def test_settings_the_environment_makes_are_left_alone(arrow_pool):
     from ui import process
 
     libc = _FakeGlibc()
-    launched = {process.THRESHOLD_ENV: "1048576", process.POOL_ENV: "mimalloc"}
+    launched = {process.THRESHOLD_ENV: "1048576", process.TRIM_ENV: "33554432",
+                process.POOL_ENV: "mimalloc"}
     assert process.apply_memory_settings(launched, libc) == {}
     assert libc.calls == []
     assert arrow_pool.default_memory_pool().backend_name == "mimalloc"
+
+
+def test_a_fixed_mmap_threshold_gets_the_trim_threshold_that_goes_with_it(arrow_pool):
+    """An environment that fixes only the mmap threshold (an operator's own start script) leaves
+    glibc's trim threshold at 128 KB, where every Newton step re-faults its arrays: it is set."""
+    from ui import process
+
+    libc = _FakeGlibc()
+    done = process.apply_memory_settings({process.THRESHOLD_ENV: "1048576"}, libc)
+    assert libc.calls == [(process.M_TRIM_THRESHOLD, 32 * 1024**2)]
+    assert done[process.TRIM_ENV] == str(32 * 1024**2)
 
 
 def test_an_operator_can_keep_the_libraries_defaults(arrow_pool):

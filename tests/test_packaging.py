@@ -84,6 +84,7 @@ def test_launcher_sets_the_measured_process_settings():
     env = cli.app_environment({"PATH": "/bin"})
     assert env["NUMPY_MADVISE_HUGEPAGE"] == "0"
     assert env["MALLOC_MMAP_THRESHOLD_"] == "1048576"
+    assert env["MALLOC_TRIM_THRESHOLD_"] == "33554432"
     assert env["ARROW_DEFAULT_MEMORY_POOL"] == "system"
     assert cli.app_environment({"ARROW_DEFAULT_MEMORY_POOL": "mimalloc"})[
         "ARROW_DEFAULT_MEMORY_POOL"] == "mimalloc"  # an operator's choice is kept

@@ -3,17 +3,20 @@ as Streamlit Community Cloud does).
 
 The launcher (``her2er-explorer``, ``make run``/``serve``, ``deploy.serve``) sets them in the
 environment before Python starts (``her2er_dash.cli.app_environment``); a plain ``streamlit run``
-has none of them, so the first import of ``ui`` applies the two that can still be set in a running
+has none of them, so the first import of ``ui`` applies those that can still be set in a running
 process, each only where the environment does not already decide it:
 
 * glibc's mmap threshold, fixed at 1 MB (``mallopt(M_MMAP_THRESHOLD)``, mallopt(3); what
   ``MALLOC_MMAP_THRESHOLD_`` does at start-up): a freed column of a large cohort goes back to
   the system instead of staying in glibc's heap;
+* glibc's trim threshold, at 32 MB (``mallopt(M_TRIM_THRESHOLD)``; ``MALLOC_TRIM_THRESHOLD_``):
+  with the mmap threshold fixed, glibc no longer raises it from 128 KB, and the medium arrays of
+  a model's Newton steps are returned and faulted in again at every step (her2er_dash.cli);
 * Arrow's system memory pool (``pyarrow.set_memory_pool``), set only when that threshold is in
   force: Arrow's bundled mimalloc returns a freed Parquet read's pages late, by a varying amount,
   and without the threshold glibc's heap keeps them (benchmarks/README.md, seventh memory pass).
 
-Neither changes a result; both change only when freed memory returns to the system. On a C
+None changes a result; they change only when freed memory returns to the system. On a C
 library other than glibc (macOS, musl) nothing is changed.
 
 It also takes the objects alive at that first import out of the cycle collector's reach
@@ -29,10 +32,19 @@ import gc
 import os
 from collections.abc import Mapping
 
-from her2er_dash.cli import FREEZE_ENV, MMAP_THRESHOLD, POOL_ENV, SETTINGS_ENV, THRESHOLD_ENV
+from her2er_dash.cli import (
+    FREEZE_ENV,
+    MMAP_THRESHOLD,
+    POOL_ENV,
+    SETTINGS_ENV,
+    THRESHOLD_ENV,
+    TRIM_ENV,
+    TRIM_THRESHOLD,
+)
 
 #: mallopt(3)'s parameter number for the mmap threshold (glibc's malloc.h).
 M_MMAP_THRESHOLD = -3
+M_TRIM_THRESHOLD = -1
 
 
 @functools.cache
@@ -64,6 +76,10 @@ def apply_memory_settings(environ: Mapping[str, str] | None = None, libc=None) -
         if libc and libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1:
             threshold_fixed = True
             done[THRESHOLD_ENV] = str(MMAP_THRESHOLD)
+    if threshold_fixed and TRIM_ENV not in environ:
+        libc = _glibc() if libc is None else libc
+        if libc and libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1:
+            done[TRIM_ENV] = str(TRIM_THRESHOLD)
     if threshold_fixed and POOL_ENV not in environ:
         import pyarrow as pa
 
