@@ -111,7 +111,7 @@ class GroupedDesign:
         cell_weight = w * (self._at_risk_t @ s1)
         if tied:
             cell_weight -= w * (self._deaths_t @ sf)
-        scratch = self._scratch[:, : risk1.shape[1]]
+        scratch = self._scratch
         info = (self.xt * cell_weight) @ self.xt.T - np.multiply(risk1, q0, out=scratch) @ risk1.T
         if tied:
             cross = np.multiply(risk1, q1, out=scratch) @ tied1.T
